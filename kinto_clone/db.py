@@ -1,0 +1,211 @@
+"""Engines from settings and the request-scoped transaction.
+
+Every request runs in one transaction (``transaction()``, opened by the tween in
+``views/transaction.py``): backends ask ``Database.connection()`` for the connection of the
+current transaction, checked out lazily the first time, so a request that touches no
+database costs none. Storage and permission backends configured with the same URL share
+one ``Database`` and therefore one connection: their writes commit or roll back together.
+
+Three kinds of URL:
+- ``postgresql://...``: a pooled engine (psycopg2), JSONB columns.
+- ``sqlite:///path/file.db``: a file in WAL mode; write transactions start with
+  ``BEGIN IMMEDIATE`` so concurrent writers queue on SQLite's lock instead of failing
+  when they upgrade from reading to writing.
+- ``memory``: SQLite's in-memory database on a single connection, guarded by a lock held
+  for the whole transaction. The same SQL as the durable backends, lost on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from kinto_clone.storage import BackendError
+
+MEMORY_URL = "memory"
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Database:
+    """One engine, plus what its dialect needs to behave like the others."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10,
+                 pool_timeout: float = 30, statement_timeout_ms: int = 30000) -> None:
+        self.url = url
+        self.lock: threading.RLock | None = None
+        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        if url == MEMORY_URL or url in ("sqlite://", "sqlite:///:memory:"):
+            self.lock = threading.RLock()
+            self.engine = create_engine(
+                "sqlite://",
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                **common,
+            )
+            _sqlite_transactions(self.engine, wal=False)
+        elif url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and os.path.dirname(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            self.engine = create_engine(url, connect_args={"timeout": 30}, **common)
+            _sqlite_transactions(self.engine, wal=True)
+        else:
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://"):]
+            self.engine = create_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+                connect_args={
+                    "connect_timeout": 5,
+                    "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+                },
+                **common,
+            )
+        self.dialect = self.engine.dialect.name  # "postgresql" or "sqlite"
+
+    def connection(self) -> Connection:
+        """The connection of the current transaction (checked out on first use)."""
+        state = _current.get()
+        if state is None:
+            raise RuntimeError("database used outside of kinto_clone.db.transaction()")
+        return state.connection_for(self)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_transactions(engine: Engine, *, wal: bool) -> None:
+    """Take transaction control from pysqlite, so BEGIN is ours (deferred or immediate)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a transaction acknowledged to a client survives a power cut too.
+            cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
+
+
+def open_databases(urls: list[str], **options: Any) -> dict[str, Database]:
+    """One Database per distinct URL, so backends with the same URL share it."""
+    return {url: Database(url, **options) for url in dict.fromkeys(urls)}
+
+
+@dataclass
+class _Transaction:
+    write: bool
+    connections: dict[int, tuple[Database, Connection]] = field(default_factory=dict)
+
+    def connection_for(self, db: Database) -> Connection:
+        entry = self.connections.get(id(db))
+        if entry is not None:
+            return entry[1]
+        if db.lock is not None:
+            db.lock.acquire()
+        try:
+            with translate_errors():
+                conn = db.engine.connect()
+                conn.info["write"] = self.write
+                conn.begin()
+        except BaseException:
+            if db.lock is not None:
+                db.lock.release()
+            raise
+        self.connections[id(db)] = (db, conn)
+        return conn
+
+    def finish(self, commit: bool) -> None:
+        error: BaseException | None = None
+        for db, conn in self.connections.values():
+            try:
+                if commit and error is None:
+                    with translate_errors():
+                        conn.commit()
+                else:
+                    conn.rollback()
+            except BaseException as exc:  # roll back the rest, then re-raise
+                error = error or exc
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.close()
+                if db.lock is not None:
+                    db.lock.release()
+        self.connections.clear()
+        if error is not None:
+            raise error
+
+
+_current: ContextVar[_Transaction | None] = ContextVar("kinto_clone_transaction", default=None)
+
+
+@contextlib.contextmanager
+def transaction(write: bool = True) -> Iterator[None]:
+    """Run the block in one transaction per database; commit on success, else roll back.
+
+    Nested calls join the outer transaction (a batch runs its subrequests in one).
+    """
+    if _current.get() is not None:
+        yield
+        return
+    state = _Transaction(write=write)
+    token = _current.set(state)
+    try:
+        yield
+    except BaseException:
+        _current.reset(token)
+        state.finish(commit=False)
+        raise
+    _current.reset(token)
+    state.finish(commit=True)
+
+
+def in_transaction() -> bool:
+    return _current.get() is not None
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Driver errors become BackendError (503 errno 201); nothing else leaks out."""
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        raise BackendError(str(getattr(exc, "orig", exc)), original=exc) from exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_errors(func: F) -> F:
+    """Decorator form of ``translate_errors`` for backend methods."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with translate_errors():
+            return func(*args, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]

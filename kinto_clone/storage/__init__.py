@@ -1,0 +1,209 @@
+"""The Storage interface: the contract every storage backend honours.
+
+Objects are plain JSON dicts. Each one lives in a *list* named by ``(resource_name,
+parent_id)``: ``("record", "/buckets/b/collections/c")``, ``("bucket", "")``... Inside a list
+an object is named by its ``id``. ``id`` and ``last_modified`` are managed fields: backends
+return them in every object, and never store them inside the data.
+
+Timestamps (epoch milliseconds) follow one rule per list: every write gets a value strictly
+greater than every earlier write of that list, including deletions, and concurrent writers
+are serialised per list so that the order of timestamps is the order of commits (a ``_since``
+poll never misses a write that commits later with a smaller timestamp). The list timestamp
+is the greatest of them; a list that was never written has a stable timestamp that is
+stored the first time it is asked for.
+
+Backends raise only the exceptions below and never speak HTTP. Every method runs inside
+the current transaction of ``kinto_clone.db`` (one per request).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+class StorageError(Exception):
+    """Base of every storage exception."""
+
+
+class BackendError(StorageError):
+    """The database failed (down, timeout, refused a value). Becomes 503 errno 201."""
+
+    def __init__(self, message: str = "", original: BaseException | None = None) -> None:
+        super().__init__(message or repr(original))
+        self.original = original
+
+
+class ObjectNotFoundError(StorageError):
+    """No live object with that id in that list."""
+
+
+class UnicityError(StorageError):
+    """A live object already has that id; ``existing`` is it."""
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        super().__init__(existing.get("id"))
+        self.existing = existing
+
+
+class Op(enum.Enum):
+    """Filter operators (``kinto-api.md`` §4.2)."""
+
+    EQ = "eq"
+    NOT = "not"
+    LT = "lt"
+    GT = "gt"
+    MIN = "min"
+    MAX = "max"
+    IN = "in"
+    EXCLUDE = "exclude"
+    LIKE = "like"
+    HAS = "has"
+    CONTAINS = "contains"
+    CONTAINS_ANY = "contains_any"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``field`` is a dotted path into the data, or ``id`` / ``last_modified``."""
+
+    field: str
+    value: Any
+    op: Op = Op.EQ
+
+
+@dataclass(frozen=True)
+class Sort:
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ReadableBy:
+    """Keep only objects on which one of ``principals`` holds one of ``permissions``.
+
+    The ACE is looked up on the object's own URI (``parent_id + "/" + plural + "/" + id``)
+    in the permission backend's tables, inside the same query as the data.
+    """
+
+    principals: frozenset[str]
+    permissions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a plural request asks of a list; built by ``resources/querying.py``.
+
+    ``after`` is the keyset of the last object of the previous page (the decoded
+    pagination token): ``{sort field: value}``, a missing key meaning the field was absent.
+    """
+
+    filters: tuple[Filter, ...] = ()
+    sorting: tuple[Sort, ...] = (Sort("last_modified", descending=True),)
+    limit: int | None = None
+    after: dict[str, Any] | None = None
+    include_deleted: bool = False
+    readable_by: ReadableBy | None = None
+
+
+class Storage(abc.ABC):
+    """Storage backend contract. See the module docstring for timestamps and lists."""
+
+    @abc.abstractmethod
+    def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
+        """Current timestamp of the list; stores ``now`` the first time a list is asked."""
+
+    @abc.abstractmethod
+    def get(self, resource_name: str, parent_id: str, object_id: str) -> dict[str, Any]:
+        """The live object. Raises ObjectNotFoundError (also for a tombstone)."""
+
+    @abc.abstractmethod
+    def get_many(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """Live objects for ``(resource_name, parent_id, id)`` keys, in one query.
+
+        Missing or deleted ones are absent from the result. Used to load a URL's chain of
+        parents (bucket, collection, record) at once.
+        """
+
+    @abc.abstractmethod
+    def create(
+        self, resource_name: str, parent_id: str, obj: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Insert ``obj`` (which carries its ``id``); returns it with ``last_modified``.
+
+        Bumps the list timestamp. A ``last_modified`` given in ``obj`` is kept unless it
+        equals the current list timestamp (then list + 1); a past value does not move the
+        list timestamp. A tombstone with that id is replaced. Raises UnicityError with the
+        existing object if a live one has that id.
+        """
+
+    @abc.abstractmethod
+    def update(
+        self, resource_name: str, parent_id: str, object_id: str, obj: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Replace (or create) the object's data; returns it with a fresh ``last_modified``.
+
+        A ``last_modified`` in ``obj`` is kept only if greater than the list timestamp.
+        """
+
+    @abc.abstractmethod
+    def delete(
+        self,
+        resource_name: str,
+        parent_id: str,
+        object_id: str,
+        last_modified: int | None = None,
+    ) -> dict[str, Any]:
+        """Replace the object by a tombstone ``{id, last_modified, deleted: True}``.
+
+        ``last_modified`` forces the tombstone timestamp when greater than the object's.
+        Raises ObjectNotFoundError.
+        """
+
+    @abc.abstractmethod
+    def delete_all(
+        self, resource_name: str, parent_id: str, query: ListQuery
+    ) -> list[dict[str, Any]]:
+        """Tombstone every live object of the list matching ``query`` (filters, sorting,
+        limit, after, readable_by); each gets its own timestamp. Returns the tombstones."""
+
+    @abc.abstractmethod
+    def delete_tree(self, uri_prefix: str) -> None:
+        """Hard-delete every object, tombstone and list timestamp whose ``parent_id`` is
+        ``uri_prefix`` or starts with ``uri_prefix + "/"`` (cascade of a bucket or
+        collection delete)."""
+
+    @abc.abstractmethod
+    def list_objects(
+        self, resource_name: str, parent_id: str, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of objects and the list timestamp, in one round trip where possible.
+
+        At most ``query.limit`` objects (None: no limit), tombstones only with
+        ``include_deleted``.
+        """
+
+    @abc.abstractmethod
+    def count(self, resource_name: str, parent_id: str, query: ListQuery) -> int:
+        """Number of live objects matching filters and readable_by (limit/after ignored)."""
+
+    @abc.abstractmethod
+    def purge_deleted(
+        self,
+        resource_name: str | None = None,
+        before: int | None = None,
+        max_retained: int | None = None,
+    ) -> int:
+        """Remove tombstones older than ``before`` and/or beyond the newest
+        ``max_retained`` of each list. Returns how many were removed."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Delete everything: objects, tombstones, timestamps."""
+
+    @abc.abstractmethod
+    def heartbeat(self) -> bool:
+        """True when the backend answers."""

@@ -1,0 +1,53 @@
+"""Small helpers for tests: credentials, user ids, and the one error-envelope assertion."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+SECRET = "test-secret"  # DEFAULT_SETTINGS["userid_hmac_secret"] in conftest
+
+
+def auth(user: str, password: str | None = None) -> dict[str, str]:
+    """Basic Auth headers; the password defaults to ``<user>password`` as in the tutorial."""
+    if password is None:
+        password = "password" if user == "user" else f"{user}password"
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def userid(user: str, password: str | None = None, secret: str = SECRET) -> str:
+    """The ``basicauth:<hex>`` principal the server derives for these credentials."""
+    if password is None:
+        password = "password" if user == "user" else f"{user}password"
+    digest = hmac.new(secret.encode(), f"{user}:{password}".encode(), hashlib.sha256)
+    return "basicauth:" + digest.hexdigest()
+
+
+def default_bucket_id(principal: str, secret: str = "") -> str:
+    """Kinto's personal bucket id: HMAC-SHA256(secret, principal)[:32] as a UUID."""
+    h = hmac.new(secret.encode(), principal.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def assert_error(
+    resp: Any,
+    code: int,
+    errno: int,
+    message: str | None = None,
+    **expected: Any,
+) -> dict[str, Any]:
+    """Assert the JSON error envelope; extra keyword args must equal body keys."""
+    assert resp.status_int == code, resp.body
+    assert resp.content_type == "application/json"
+    body = resp.json
+    assert body["code"] == code
+    assert body["errno"] == errno
+    assert isinstance(body["error"], str) and body["error"]
+    if message is not None:
+        assert body.get("message") == message, body
+    for key, value in expected.items():
+        assert body.get(key) == value, body
+    return body
