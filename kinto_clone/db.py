@@ -209,3 +209,24 @@ def db_errors(func: F) -> F:
     wrapper.__doc__ = func.__doc__
     wrapper.__wrapped__ = func  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def savepoint(databases: list[Database]) -> Iterator[None]:
+    """A nested transaction on each database: the block's writes are undone if it raises,
+    while the outer transaction goes on (one subrequest of a batch)."""
+    state = _current.get()
+    if state is None:
+        raise RuntimeError("savepoint() outside of transaction()")
+    with translate_errors():
+        nested = [state.connection_for(db).begin_nested() for db in databases]
+    try:
+        yield
+    except BaseException:
+        with translate_errors():
+            for n in reversed(nested):
+                n.rollback()
+        raise
+    with translate_errors():
+        for n in reversed(nested):
+            n.commit()

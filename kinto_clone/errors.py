@@ -205,7 +205,8 @@ class ServiceUnavailable(HTTPError):
             503,
             ERRNO.BACKEND,
             message=message
-            or "Service temporary unavailable due to overloading or maintenance, please retry later.",
+            or "Service temporary unavailable due to overloading or maintenance, "
+            "please retry later.",
         )
 
 

@@ -57,7 +57,8 @@ def _start_cluster() -> str | None:
     if as_postgres:
         shutil.chown(datadir, "postgres", "postgres")
     port = _free_port()
-    _run([f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8"], as_postgres)
+    initdb = [f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8"]
+    _run(initdb, as_postgres)
     _run(
         [f"{bindir}/pg_ctl", "-D", datadir, "-w", "-l", f"{datadir}/log",
          "-o", f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],

@@ -121,7 +121,9 @@ class Storage(abc.ABC):
         """The live object. Raises ObjectNotFoundError (also for a tombstone)."""
 
     @abc.abstractmethod
-    def get_many(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    def get_many(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], dict[str, Any]]:
         """Live objects for ``(resource_name, parent_id, id)`` keys, in one query.
 
         Missing or deleted ones are absent from the result. Used to load a URL's chain of

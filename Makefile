@@ -1,0 +1,49 @@
+# The commands the README and CI use. `make help` lists them.
+VENV ?= .venv
+PYTHON ?= python3.11
+BIN = $(VENV)/bin
+INI ?= config/kinto.ini
+PORT ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: help install install-test serve migrate test test-fast lint bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.py
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed  ## Create the venv and install the server
+
+install-test: $(VENV)/.installed-test  ## Install what the tests need
+
+migrate: install  ## Create or migrate the database schema of $(INI)
+	$(BIN)/kinto-clone migrate --ini $(INI)
+
+serve: migrate  ## Serve the API on 127.0.0.1:$(PORT) with $(INI) (SQLite under ./data/)
+	$(BIN)/kinto-clone start --ini $(INI) --port $(PORT)
+
+test: install-test  ## Run the whole test suite on memory, SQLite and PostgreSQL
+	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+test-fast: install-test  ## The suite on the memory backend only
+	KINTO_CLONE_TEST_BACKENDS=memory $(BIN)/python -m pytest -q -x $(PYTEST_ARGS) tests
+
+lint: install-test  ## ruff
+	$(BIN)/ruff check kinto_clone tests bench
+
+bench: install  ## Benchmark against the real Kinto 26.5.0 (see bench/README.md)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:  ## Remove the venv and local data
+	rm -rf $(VENV) data

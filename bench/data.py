@@ -1,0 +1,208 @@
+"""The data set, created identically on both servers.
+
+Everything up to 10k records goes through the HTTP API (`/batch` of PUTs when the server
+has it, single PUTs otherwise). Collections of 100k and 1M records would take minutes per
+server that way, so for those one record is created through the API (it makes the server
+create whatever rows a collection needs) and the rest is inserted directly into that
+server's own PostgreSQL tables with `INSERT ... SELECT generate_series`, with the same
+parent id and resource name as that API-created row and strictly increasing timestamps
+older than it. On the memory backend such collections are skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from load import Client, Response, basic_auth
+from servers import Server, psql
+
+BUCKET = "bench"
+ALICE = basic_auth("alice", "alice-secret")
+BOB = basic_auth("bob", "bob-secret")
+PREFIX = "/v1"
+
+
+class NotAvailable(Exception):
+    """The server under test does not offer what a workload needs (404/405/501)."""
+
+
+def rid(i: int) -> str:
+    return f"r{i:07d}"
+
+
+def record_data(i: int) -> dict:
+    # mirrored by SQL_DATA below: the two loading paths must produce the same objects
+    return {"title": f"record {i}", "n": i, "rnd": (i * 7919) % 1000003,
+            "tags": ["bench", f"t{i % 10}"], "text": "lorem ipsum dolor sit amet " * 3}
+
+
+SQL_DATA = ("jsonb_build_object('title', 'record ' || i, 'n', i, 'rnd', (i::bigint * 7919) "
+            "% 1000003, 'tags', jsonb_build_array('bench', 't' || (i % 10)), 'text', "
+            "repeat('lorem ipsum dolor sit amet ', 3))")
+
+
+def coll_path(coll: str) -> str:
+    return f"{PREFIX}/buckets/{BUCKET}/collections/{coll}"
+
+
+def expect(resp: Response, *ok: int, what: str = "") -> Response:
+    if resp.status in (404, 405, 501):
+        raise NotAvailable(f"{what or 'request'} answered {resp.status}")
+    if resp.status not in ok:
+        raise RuntimeError(f"{what}: HTTP {resp.status} {str(resp.body)[:300]}")
+    return resp
+
+
+@dataclass
+class DataSet:
+    server: Server
+    sizes: dict[str, int]  # collection name -> number of records
+    bob_principal: str = ""
+    batch_max: int = 0  # 0: no /batch
+    load_seconds: float = 0.0
+    notes: list[str] | None = None
+
+    def client(self, auth: str = ALICE) -> Client:
+        return Client(self.server.base_url, auth)
+
+    def create(self) -> None:
+        t0 = time.monotonic()
+        self.notes = []
+        alice = self.client()
+        root = expect(alice.request("GET", f"{PREFIX}/"), 200, what="GET /v1/").body
+        self.batch_max = int((root.get("settings") or {}).get("batch_max_requests") or 0)
+        probe = alice.request("POST", f"{PREFIX}/batch", {"requests": []})
+        if probe.status != 200:
+            self.batch_max = 0
+            self.notes.append(f"/batch answered {probe.status}: data loaded with single PUTs")
+        bob = self.client(BOB).request("GET", f"{PREFIX}/").body or {}
+        self.bob_principal = (bob.get("user") or {}).get("id", "")
+        if not self.bob_principal:
+            raise RuntimeError("GET /v1/ as bob shows no user id: is basicauth enabled?")
+        expect(alice.request("PUT", f"{PREFIX}/buckets/{BUCKET}", {"data": {}}), 200, 201,
+               what="PUT bucket")
+        for coll in ["w1", "w2", "w5", "w7", *self.sizes]:
+            expect(alice.request("PUT", coll_path(coll), {"data": {}}), 200, 201,
+                   what=f"PUT collection {coll}")
+        expect(alice.request("PUT", coll_path("w2") + "/records/r1",
+                             {"data": record_data(1)}), 200, 201, what="PUT w2 record")
+        for coll, n in self.sizes.items():
+            if n <= 10_000:
+                self.load_http(coll, n, acl_every=100 if coll == "c10k" else 0)
+            elif self.server.spec.uses_pg:
+                self.load_sql(coll, n)
+            else:
+                self.notes.append(f"{coll}: not loaded on the memory backend")
+        if self.server.spec.uses_pg:
+            psql("VACUUM ANALYZE", db=self.server.spec.db)
+        self.load_seconds = time.monotonic() - t0
+
+    def loaded(self, coll: str) -> bool:
+        return coll in self.sizes and (self.sizes[coll] <= 10_000 or self.server.spec.uses_pg)
+
+    # --- through the API --------------------------------------------------------------
+
+    def load_http(self, coll: str, n: int, acl_every: int = 0) -> None:
+        def body(i: int) -> dict:
+            b: dict = {"data": record_data(i)}
+            if acl_every and i % acl_every == 0:
+                b["permissions"] = {"read": [self.bob_principal]}
+            return b
+
+        chunk = self.batch_max or 1
+        chunks = [list(range(s, min(n, s + chunk))) for s in range(0, n, chunk)]
+        lock, failures = threading.Lock(), []
+        nthreads = 4 if self.batch_max else 8
+
+        def worker(t: int) -> None:
+            client = self.client()
+            deadline = time.monotonic() + 1800
+            for idx in range(t, len(chunks), nthreads):
+                if time.monotonic() > deadline or failures:
+                    return
+                ids = chunks[idx]
+                for _attempt in range(10):  # 409/503 are retried: PUTs are idempotent
+                    if self.batch_max:
+                        resp = client.request("POST", f"{PREFIX}/batch", {"requests": [
+                            {"method": "PUT", "path": f"{coll_path(coll)}/records/{rid(i)}",
+                             "body": body(i)} for i in ids]})
+                        statuses = ([r["status"] for r in resp.body["responses"]]
+                                    if resp.status == 200 else [resp.status])
+                    else:
+                        resp = client.request("PUT", f"{coll_path(coll)}/records/{rid(ids[0])}",
+                                              body(ids[0]))
+                        statuses = [resp.status]
+                    if all(s in (200, 201) for s in statuses):
+                        break
+                    if not any(s in (409, 503) for s in statuses):
+                        with lock:
+                            failures.append(f"{coll}: statuses {sorted(set(statuses))}")
+                        return
+                    time.sleep(0.05)
+                else:
+                    with lock:
+                        failures.append(f"{coll}: still failing after 10 attempts")
+                    return
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(nthreads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise RuntimeError(f"loading {coll} failed: {failures[0]}")
+
+    # --- directly in the server's tables -----------------------------------------------
+
+    def load_sql(self, coll: str, n: int) -> None:
+        alice, db = self.client(), self.server.spec.db
+        first = expect(alice.request("PUT", f"{coll_path(coll)}/records/{rid(0)}",
+                                     {"data": record_data(0)}), 201, what=f"PUT {coll} probe")
+        probe_ts = int(first.body["data"]["last_modified"])
+        row = psql(f"SELECT parent_id || '|' || resource_name FROM objects WHERE id = "
+                   f"'{rid(0)}' AND parent_id LIKE '%/{coll}'", db=db)
+        if not row or "\n" in row:
+            raise RuntimeError(f"cannot find the row of {coll}/{rid(0)} in {db}.objects")
+        parent, resource = row.split("|")
+        coltype = psql("SELECT data_type FROM information_schema.columns WHERE table_name = "
+                       "'objects' AND column_name = 'last_modified'", db=db)
+        # strictly increasing, distinct, all older than the API-created record
+        ts = f"({probe_ts} - {n} + i)"
+        if coltype.startswith("timestamp"):  # Kinto: TIMESTAMP, its own from_epoch()
+            ts = f"from_epoch({ts})"
+        elif coltype != "bigint":
+            raise NotAvailable(f"unknown objects.last_modified type {coltype!r}")
+        # triggers off for this session: Kinto's bump_timestamp would look up the list's
+        # latest timestamp for each of the n rows; the values given here are already valid
+        psql("SET session_replication_role = replica; "
+             "INSERT INTO objects (id, parent_id, resource_name, last_modified, deleted, data) "
+             f"SELECT 'r' || lpad(i::text, 7, '0'), '{parent}', '{resource}', {ts}, false, "
+             f"{SQL_DATA} FROM generate_series(1, {n - 1}) AS i", db=db)
+        got = self.count(coll)
+        if got != n:
+            raise RuntimeError(f"{coll}: {got} records visible through the API, expected {n}")
+
+    # --- reading back -------------------------------------------------------------------
+
+    def count(self, coll: str, auth: str = ALICE) -> int:
+        client = self.client(auth)
+        resp = client.request("HEAD", f"{coll_path(coll)}/records")
+        total = resp.headers.get("total-objects") or resp.headers.get("total-records")
+        if resp.status == 200 and total is not None:
+            return int(total)
+        return len(self.walk_ids(coll, auth=auth))
+
+    def walk_ids(self, coll: str, limit: int = 1000, auth: str = ALICE,
+                 max_pages: int = 100_000) -> list[str]:
+        client, ids = self.client(auth), []
+        url = f"{coll_path(coll)}/records?_limit={limit}"
+        for _ in range(max_pages):
+            resp = expect(client.request("GET", url), 200, what=f"walk {coll}")
+            ids.extend(r["id"] for r in resp.body["data"])
+            nxt = resp.headers.get("next-page")
+            if not nxt:
+                return ids
+            url = nxt[nxt.index("/v1/"):]
+        raise RuntimeError(f"walk of {coll} did not end after {max_pages} pages")

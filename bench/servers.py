@@ -1,0 +1,362 @@
+"""Start, stop and measure the two servers under test: the real Kinto and kinto_clone.
+
+Both get the same settings where they overlap: waitress with 1 process x 4 threads, Basic
+Auth, `bucket_create_principals = system.Authenticated`, no history plugin, logging at
+WARNING (a per-request access log would cost both of them CPU), and their own dedicated
+PostgreSQL database, dropped and recreated before each start.
+
+`Meter` samples CPU times from /proc so that a load window can be attributed to the server
+(its process tree), to PostgreSQL (backends of the bench database plus the cluster's own
+background processes, not other people's sessions) and to the load generator.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
+KINTO_VENV = BENCH / ".venv-kinto"
+PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+LOGGING = """
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = plain
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = plain
+
+[formatter_plain]
+format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+"""
+
+
+def pg_url(db: str) -> str:
+    return f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{db}"
+
+
+def psql(sql: str, db: str = "postgres", timeout: float = 3600) -> str:
+    """Run SQL through psql (tuples only, unaligned); raise with psql's message on error."""
+    cmd = ["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", db,
+           "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise RuntimeError(f"psql failed on {db}: {res.stderr.strip()}\nSQL: {sql[:300]}")
+    return res.stdout.strip()
+
+
+def recreate_database(db: str) -> None:
+    psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    psql(f"CREATE DATABASE \"{db}\" ENCODING 'UTF8' TEMPLATE template0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerSpec:
+    name: str  # "kinto" or "ours"
+    backend: str  # "postgresql" or "memory"
+    port: int = 0
+    db: str = ""
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
+
+    @property
+    def uses_pg(self) -> bool:
+        return self.backend == "postgresql"
+
+    def ini(self) -> str:
+        server = textwrap.dedent(f"""\
+            [server:main]
+            use = egg:waitress#main
+            host = 127.0.0.1
+            port = {self.port}
+            threads = 4
+            """)
+        if self.name == "kinto":
+            if self.uses_pg:
+                url = pg_url(self.db)
+                backends = f"""\
+kinto.storage_backend = kinto.core.storage.postgresql
+kinto.storage_url = {url}
+kinto.permission_backend = kinto.core.permission.postgresql
+kinto.permission_url = {url}
+kinto.cache_backend = kinto.core.cache.postgresql
+kinto.cache_url = {url}
+"""
+            else:
+                backends = """\
+kinto.storage_backend = kinto.core.storage.memory
+kinto.permission_backend = kinto.core.permission.memory
+kinto.cache_backend = kinto.core.cache.memory
+"""
+            app = f"""\
+[app:main]
+use = egg:kinto
+kinto.includes = kinto.plugins.default_bucket
+{backends}kinto.userid_hmac_secret = bench
+multiauth.policies = basicauth
+kinto.bucket_create_principals = system.Authenticated
+"""
+        else:
+            if self.uses_pg:
+                url = pg_url(self.db)
+                backends = f"""\
+kinto.storage_backend = kinto_clone.storage.sql
+kinto.storage_url = {url}
+kinto.permission_backend = kinto_clone.permission.sql
+kinto.permission_url = {url}
+"""
+            else:
+                backends = """\
+kinto.storage_backend = kinto_clone.storage.memory
+kinto.permission_backend = kinto_clone.permission.memory
+"""
+            app = f"""\
+[app:main]
+use = egg:kinto_clone
+kinto.includes = kinto_clone.plugins.default_bucket
+{backends}kinto.userid_hmac_secret = bench
+multiauth.policies = basicauth
+kinto.bucket_create_principals = system.Authenticated
+"""
+        return app + "\n" + server + LOGGING
+
+    def commands(self, ini: Path) -> tuple[list[str] | None, list[str]]:
+        if self.name == "kinto":
+            kinto = str(KINTO_VENV / "bin" / "kinto")
+            migrate = [kinto, "migrate", "--ini", str(ini)] if self.uses_pg else None
+            return migrate, [kinto, "start", "--ini", str(ini), "--port", str(self.port)]
+        py = str(OURS_PYTHON)
+        migrate = [py, "-m", "kinto_clone", "migrate", "--ini", str(ini)]
+        return migrate, [py, "-m", "kinto_clone", "start", "--ini", str(ini),
+                         "--port", str(self.port)]
+
+
+class Server:
+    """One running server; `start()` recreates its database, migrates and waits for /v1/."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen | None = None
+        self.log_path = spec.workdir / f"{spec.name}.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.spec.port}"
+
+    def start(self, timeout: float = 90) -> None:
+        spec = self.spec
+        spec.port = spec.port or free_port()
+        if spec.uses_pg:
+            spec.db = spec.db or f"bench_{spec.name}"
+            recreate_database(spec.db)
+        ini = spec.workdir / f"{spec.name}.ini"
+        ini.write_text(spec.ini())
+        migrate, start = spec.commands(ini)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", KINTO_INI=str(ini))
+        env.pop("VIRTUAL_ENV", None)
+        if migrate:
+            res = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, text=True,
+                                 timeout=300)
+            if res.returncode != 0:
+                raise RuntimeError(f"{spec.name} migrate failed ({res.returncode}):\n"
+                                   f"{res.stderr[-3000:]}")
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(start, cwd=ROOT, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{spec.name} exited with {self.proc.returncode}:\n"
+                                   f"{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", spec.port), timeout=1) as s:
+                    s.sendall(b"GET /v1/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1.") :
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"{spec.name} did not answer on port {spec.port} in {timeout}s:\n"
+                           f"{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid) if self.proc else []
+
+    def peak_rss_kb(self) -> int:
+        return max((_status_kb(pid, "VmHWM") for pid in self.pids()), default=0)
+
+    def stop(self) -> None:
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=15)
+
+
+# --- /proc sampling -------------------------------------------------------------------
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(comm, ppid, utime+stime ticks) of a process, None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1: raw.rindex(")")]
+    rest = raw[raw.rindex(")") + 2:].split()
+    return comm, int(rest[1]), int(rest[11]) + int(rest[12])
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        st = _stat(pid)
+        if st:
+            children.setdefault(st[1], []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _pg_pids(db: str | None) -> list[int]:
+    """PostgreSQL processes that belong to this bench: the backends of `db` and the
+    cluster's background processes (checkpointer, walwriter...), not other databases'."""
+    pids = []
+    for pid in _all_pids():
+        st = _stat(pid)
+        if not st or st[0] != "postgres":
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parts = cmd.split()
+        # backends look like "postgres: <user> <db> <host>(<port>) <state>"
+        is_backend = len(parts) >= 4 and parts[0] == "postgres:" and "(" in parts[3]
+        if not is_backend or (db is not None and parts[2] == db):
+            pids.append(pid)
+    return pids
+
+
+def _ticks(pids: list[int]) -> dict[int, int]:
+    out = {}
+    for pid in pids:
+        st = _stat(pid)
+        if st:
+            out[pid] = st[2]
+    return out
+
+
+class Meter:
+    """CPU deltas (ms) over a window: server tree, PostgreSQL, generator (this process and
+    its waited-for children such as wrk), and everything else on the machine (noise)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.db = server.spec.db if server.spec.uses_pg else None
+
+    def __enter__(self) -> Meter:
+        self._srv = _ticks(self.server.pids())
+        self._pg = _ticks(_pg_pids(self.db)) if self.db else {}
+        self._gen = _self_cpu()
+        self._total = _machine_busy_ticks()
+        self._t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s = time.monotonic() - self._t0
+        srv = _ticks(self.server.pids())
+        pg = _ticks(_pg_pids(self.db)) if self.db else {}
+        self.server_ms = _delta(self._srv, srv)
+        self.pg_ms = _delta(self._pg, pg)
+        self.gen_ms = (_self_cpu() - self._gen) * 1000
+        busy_ms = (_machine_busy_ticks() - self._total) * 1000 / CLK_TCK
+        self.other_ms = max(0.0, busy_ms - self.server_ms - self.pg_ms - self.gen_ms)
+
+
+def _delta(before: dict[int, int], after: dict[int, int]) -> float:
+    ticks = sum(max(0, t - before.get(pid, 0)) for pid, t in after.items())
+    return ticks * 1000 / CLK_TCK
+
+
+def _self_cpu() -> float:
+    import resource
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def _machine_busy_ticks() -> int:
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals[:8]) - idle
+
+
+def wait_quiet(max_wait: float, threshold_cores: float = 0.25, probe_s: float = 1.0) -> float:
+    """Wait (at most max_wait seconds) until the machine is nearly idle between windows, so
+    other people's test runs do not land in a measurement. Returns the last busy level (in
+    cores) seen; the caller reports it."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = _machine_busy_ticks()
+        time.sleep(probe_s)
+        busy = (_machine_busy_ticks() - before) / CLK_TCK / probe_s
+        if busy < threshold_cores or time.monotonic() >= deadline:
+            return busy

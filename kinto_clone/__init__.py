@@ -1,0 +1,56 @@
+"""kinto_clone: a server of the Kinto HTTP API (v1).
+
+``main()`` is the WSGI application factory (``[app:main] use = egg:kinto_clone``). It reads
+like a table of contents; each part sets itself up in its own ``includeme``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from typing import Any  # noqa: E402
+
+from pyramid.config import Configurator  # noqa: E402
+from pyramid.router import Router  # noqa: E402
+from pyramid.tweens import EXCVIEW, INGRESS  # noqa: E402
+
+from kinto_clone import backends, settings  # noqa: E402
+from kinto_clone.json import JSONRenderer  # noqa: E402
+
+
+def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Router:
+    app_settings = settings.load(raw_settings)
+    config = Configurator(settings=app_settings)
+    config.registry.capabilities = {}
+    # Storage and permission backends, built once (backends.py).
+    config.registry.backends = backends.load(app_settings)
+    config.registry.kinto_clone_close = config.registry.backends.close
+    # Identity, principals and the permission decision (security.py, context.py).
+    config.include("kinto_clone.security")
+    # Cornice registers its own exception views; ours (views/errors.py) override them.
+    config.include("cornice")
+    config.commit()
+    config.add_renderer("kinto_json", JSONRenderer)
+    # One transaction per request, then CORS and response headers (tweens.py).
+    config.add_tween("kinto_clone.tweens.transaction_tween", under=INGRESS)
+    config.add_tween("kinto_clone.tweens.headers_tween",
+                     under="kinto_clone.tweens.transaction_tween", over=EXCVIEW)
+    # Exceptions -> JSON errors, unknown URLs -> redirects or 404 (views/errors.py).
+    config.include("kinto_clone.views.errors")
+    with config.route_prefix_context("v1"):
+        # GET /v1/, heartbeats, version (views/root.py).
+        config.include("kinto_clone.views.root")
+        # Buckets, groups, collections, records (views/resources.py).
+        config.include("kinto_clone.views.resources")
+        # POST /v1/batch (views/batch.py).
+        config.include("kinto_clone.views.batch")
+        # Plugins named in `kinto.includes` (default_bucket, ...).
+        for plugin in app_settings["includes"]:
+            config.include(plugin)
+    if "basicauth" in app_settings.get("multiauth.policies", ""):
+        from kinto_clone.plugins import add_capability
+
+        add_capability(config, "basicauth", "Very basic authentication sessions. Not for "
+                       "production use.", "http://kinto.readthedocs.io/en/stable/api/1.x/"
+                       "authentication.html")
+    return config.make_wsgi_app()

@@ -1,0 +1,172 @@
+"""The ``kinto-clone`` command: init, migrate, start, purge-deleted, version.
+
+Argument parsing and bootstrap only; the work is done by the modules it calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from kinto_clone import __version__
+
+DEFAULT_INI = os.environ.get("KINTO_INI", "config/kinto.ini")
+
+INI_TEMPLATE = """\
+[app:main]
+use = egg:kinto_clone
+kinto.storage_backend = {storage_backend}
+kinto.storage_url = {url}
+kinto.permission_backend = {permission_backend}
+kinto.permission_url = {url}
+kinto.userid_hmac_secret = {secret}
+kinto.includes = kinto_clone.plugins.default_bucket
+kinto.bucket_create_principals = system.Authenticated
+multiauth.policies = basicauth
+
+[server:main]
+use = egg:waitress#main
+host = {host}
+port = %(http_port)s
+threads = 4
+
+[loggers]
+keys = root, kinto_clone
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = console
+
+[logger_kinto_clone]
+level = INFO
+handlers =
+qualname = kinto_clone
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s
+"""
+
+BACKENDS = {
+    "sqlite": ("kinto_clone.storage.sql", "kinto_clone.permission.sql",
+               "sqlite:///data/kinto.sqlite"),
+    "postgresql": ("kinto_clone.storage.sql", "kinto_clone.permission.sql",
+                   "postgresql://postgres@127.0.0.1:5432/kinto"),
+    "memory": ("kinto_clone.storage.memory", "kinto_clone.permission.memory", ""),
+}
+
+
+def app_settings(ini: str) -> dict[str, Any]:
+    from pyramid.paster import get_appsettings
+
+    from kinto_clone import settings
+
+    return settings.load(get_appsettings(ini))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if os.path.exists(args.ini):
+        print(f"{args.ini} already exists", file=sys.stderr)
+        return 1
+    storage, permission, url = BACKENDS[args.backend]
+    if args.backend == "postgresql" and args.url:
+        url = args.url
+    os.makedirs(os.path.dirname(args.ini) or ".", exist_ok=True)
+    with open(args.ini, "w", encoding="utf-8") as f:
+        f.write(INI_TEMPLATE.format(storage_backend=storage, permission_backend=permission,
+                                    url=url, secret=secrets.token_hex(32), host=args.host))
+    print(f"wrote {args.ini}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from kinto_clone import migration
+
+    settings = app_settings(args.ini)
+    if settings["storage_backend"].endswith(".memory"):
+        print("memory backend: nothing to migrate")
+        return 0
+    migration.upgrade(str(settings["storage_url"]))
+    print(f"schema of {settings['storage_url']} is up to date")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from paste.deploy import loadserver
+    from plaster_pastedeploy import Loader  # noqa: F401  (ensures pastedeploy is present)
+    from pyramid.paster import get_app, setup_logging
+
+    setup_logging(args.ini)
+    app = get_app(args.ini, "main", options={"http_port": str(args.port)})
+    server = loadserver(f"config:{os.path.abspath(args.ini)}",
+                        global_conf={"http_port": str(args.port)})
+    server(app)
+    return 0
+
+
+def cmd_purge_deleted(args: argparse.Namespace) -> int:
+    from kinto_clone import backends, db
+
+    loaded = backends.load(app_settings(args.ini))
+    removed = 0
+    with db.transaction():
+        for resource in args.resources:
+            removed += loaded.storage.purge_deleted(
+                resource, before=args.before, max_retained=args.max_retained)
+    print(f"removed {removed} tombstones")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(__version__)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="kinto-clone", description="Kinto-compatible server")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--ini", default=DEFAULT_INI, help=f"ini file (default {DEFAULT_INI})")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "write a configuration file")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="sqlite")
+    p.add_argument("--url", help="database URL (postgresql)")
+    p.add_argument("--host", default="127.0.0.1")
+    add("migrate", cmd_migrate, "create or migrate the database schema")
+    p = add("start", cmd_start, "serve the API with waitress")
+    p.add_argument("--port", type=int, default=8888)
+    p = add("purge-deleted", cmd_purge_deleted,
+            "remove tombstones older than --before, or beyond the newest N per list")
+    p.add_argument("resources", nargs="+", help="resource names (record, collection, ...)")
+    p.add_argument("--max-retained", type=int, default=None)
+    p.add_argument("--before", type=int, default=None, help="epoch milliseconds")
+    add("version", cmd_version, "print the version")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

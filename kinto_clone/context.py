@@ -1,0 +1,185 @@
+"""The route context: what a resource URL names, its loaded chain, and who may do what.
+
+Built by Pyramid for every resource route (``factory=RouteContext``). On the first
+permission check it loads, in one query each, the objects of the URL's chain (bucket,
+collection, object) and their ACLs; the permission decision and the view then reuse them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyramid.request import Request
+
+from kinto_clone import authorization as authz
+from kinto_clone.errors import invalid_id
+from kinto_clone.permission import ACL
+from kinto_clone.resources.types import RESOURCES, ResourceType, object_uri
+from kinto_clone.storage import ReadableBy
+
+if TYPE_CHECKING:
+    from kinto_clone.backends import Backends
+
+# The levels above each resource, top first.
+ANCESTORS: dict[str, tuple[str, ...]] = {
+    "bucket": (),
+    "group": ("bucket",),
+    "collection": ("bucket",),
+    "record": ("bucket", "collection"),
+}
+
+
+class RouteContext:
+    """What ``/buckets/b/collections/c/records[/r]`` names, loaded lazily."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        name, kind = request.matched_route.name.split(":")
+        self.resource: ResourceType = RESOURCES[name]
+        self.is_plural = kind == "plural"
+        self.backends: Backends = request.registry.backends
+        matchdict = request.matchdict or {}
+        # (resource, parent_id, id) for each level above the resource, top first.
+        self.chain: list[tuple[ResourceType, str, str]] = []
+        self.uris: dict[str, str] = {}
+        parent_id = ""
+        for level in ANCESTORS[name]:
+            level_type = RESOURCES[level]
+            level_id = matchdict[f"{level}_id"]
+            self.chain.append((level_type, parent_id, level_id))
+            parent_id = object_uri(level_type, parent_id, level_id)
+            self.uris[level] = parent_id
+        self.parent_id = parent_id
+        self.object_id: str | None = None
+        if not self.is_plural:
+            self.object_id = matchdict["id"]
+            if not self.resource.id_pattern.match(self.object_id):
+                raise invalid_id()
+            self.uris[name] = object_uri(self.resource, parent_id, self.object_id)
+        self.objects: dict[str, dict[str, Any] | None] = {}
+        self.acls: dict[str, ACL] = {}
+        self.readable_by: ReadableBy | None = None
+        self.sibling_id: str | None = None  # POST with an existing data.id
+        self._loaded = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @property
+    def uri(self) -> str:
+        return self.uris.get(self.resource.name, "")
+
+    def load(self, extra_id: str | None = None) -> None:
+        """Fetch the chain's objects and ACLs (2 queries), once per request."""
+        if self._loaded:
+            return
+        keys = [(t.name, p, i) for t, p, i in self.chain]
+        uris = list(self.uris.values())
+        if self.object_id is not None:
+            keys.append((self.resource.name, self.parent_id, self.object_id))
+        if extra_id is not None and self.resource.id_pattern.match(extra_id):
+            self.sibling_id = extra_id
+            keys.append((self.resource.name, self.parent_id, extra_id))
+            uris.append(object_uri(self.resource, self.parent_id, extra_id))
+        found = self.backends.storage.get_many(keys)
+        for name, parent_id, object_id in keys:
+            level = "sibling" if object_id == extra_id and name == self.resource.name and \
+                self.object_id is None else name
+            self.objects[level] = found.get((name, parent_id, object_id))
+        self.acls = self.backends.permission.get_objects_permissions(uris) if uris else {}
+        self._loaded = True
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        """The targeted object, None when it does not exist."""
+        return self.objects.get(self.resource.name)
+
+    @property
+    def sibling(self) -> dict[str, Any] | None:
+        return self.objects.get("sibling")
+
+    def acl(self, uri: str | None = None) -> ACL:
+        return self.acls.get(uri or self.uri, {})
+
+    # -- permission decision -----------------------------------------------------------------
+
+    def permits(self, permission: str, principals: set[str]) -> bool:
+        """Decide the view's declared permission (read, write, create) for this request."""
+        method = self.request.method
+        name = self.resource.name
+        if self.is_plural:
+            if permission == "create":
+                self.load(extra_id=_posted_id(self.request))
+                if self.sibling is not None:
+                    sibling_uri = object_uri(self.resource, self.parent_id, self.sibling_id or "")
+                    return self._granted(self._read_permission(), principals,
+                                         {**self.uris, name: sibling_uri})
+                return self._may_create(principals)
+            self.load()
+            if self._granted_on_parent(permission, principals):
+                return True
+            # Not allowed on the whole list: only the objects they hold a permission on.
+            listing = authz.LISTING_PERMISSIONS[name] if permission == "read" else ("write",)
+            self.readable_by = ReadableBy(frozenset(principals), listing)
+            return True
+        self.load()
+        if permission == "read":
+            return self._granted(self._read_permission(), principals, self.uris)
+        # write: PUT creates when missing; PATCH/DELETE on a missing object only need to
+        # read the parent, so that such a caller gets a 404 rather than a 403.
+        exists = self.current is not None
+        if method == "PUT" and (not exists or self.request.headers.get("If-None-Match") == "*"):
+            return self._may_create(principals)
+        if not exists:
+            return self._parent_readable(principals)
+        return self._granted("write", principals, self.uris)
+
+    def _read_permission(self) -> str:
+        return "read:attributes" if self.resource.name in ("bucket", "collection") else "read"
+
+    def _granted(self, permission: str, principals: set[str], uris: dict[str, str]) -> bool:
+        name = self.resource.name
+        if authz.settings_grant(self.request.registry.settings, name, permission, principals):
+            return True
+        bound = authz.bound_permissions(name, permission, uris)
+        return authz.holds(self.acls, bound, principals)
+
+    def _may_create(self, principals: set[str]) -> bool:
+        name = self.resource.name
+        settings = self.request.registry.settings
+        if authz.settings_grant(settings, name, "create", principals):
+            return True
+        if self.resource.parent is None:
+            return False
+        parent = self.resource.parent
+        bound = authz.bound_permissions(parent, f"{name}:create", self.uris)
+        return authz.holds(self.acls, bound, principals)
+
+    def _granted_on_parent(self, permission: str, principals: set[str]) -> bool:
+        name = self.resource.name
+        if authz.settings_grant(self.request.registry.settings, name, permission, principals):
+            return True
+        if self.resource.parent is None:
+            return False
+        bound = authz.bound_permissions(self.resource.parent, permission, self.uris)
+        return authz.holds(self.acls, bound, principals)
+
+    def _parent_readable(self, principals: set[str]) -> bool:
+        if self.resource.parent is None:
+            return False
+        bound = authz.bound_permissions(self.resource.parent, "read", self.uris)
+        return authz.holds(self.acls, bound, principals)
+
+    def may_create(self, principals: set[str]) -> bool:
+        """Public form for the plural list rule "allowed when the caller may create"."""
+        return self._may_create(principals)
+
+
+def _posted_id(request: Request) -> str | None:
+    """``data.id`` of a POST body, if it parses; validation reports bad bodies later."""
+    from kinto_clone.views.body import json_body_or_none
+
+    body = json_body_or_none(request)
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        object_id = body["data"].get("id")
+        return object_id if isinstance(object_id, str) else None
+    return None

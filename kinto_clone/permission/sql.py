@@ -1,0 +1,143 @@
+"""SQL permission backend: ACEs and group membership in two tables (PostgreSQL, SQLite).
+
+``access_control_entries`` is keyed ``(object_id, permission, principal)``: reading one
+object's ACL, or checking a URI from the storage's ``readable_by`` subquery, is a primary
+key lookup. ``user_principals`` is keyed ``(user_id, principal)`` with an index on
+``principal`` for group deletions. Each method is one statement, two for
+``replace_object_permissions`` (delete the named permissions, insert the new ACEs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from kinto_clone.db import Database, db_errors, in_transaction, transaction
+from kinto_clone.permission import ACL, Permission
+from kinto_clone.storage import BackendError
+from kinto_clone.tables import access_control_entries as aces
+from kinto_clone.tables import user_principals
+
+
+class SQLPermission(Permission):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._postgresql = db.dialect == "postgresql"
+
+    def _conn(self) -> Connection:
+        return self.db.connection()
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self._postgresql else sqlite.insert)(table)
+
+    @db_errors
+    def get_user_principals(self, user_ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(user_ids))
+        if not wanted:
+            return set()
+        stmt = sa.select(user_principals.c.principal).where(
+            user_principals.c.user_id.in_(wanted)
+        )
+        return set(self._conn().execute(stmt).scalars())
+
+    @db_errors
+    def add_user_principal(self, user_id: str, principal: str) -> None:
+        stmt = self._insert(user_principals).values(user_id=user_id, principal=principal)
+        self._conn().execute(stmt.on_conflict_do_nothing())
+
+    @db_errors
+    def remove_user_principal(self, user_id: str, principal: str) -> None:
+        self._conn().execute(
+            sa.delete(user_principals).where(
+                user_principals.c.user_id == user_id, user_principals.c.principal == principal
+            )
+        )
+
+    @db_errors
+    def remove_principal(self, principal: str) -> None:
+        self._conn().execute(
+            sa.delete(user_principals).where(user_principals.c.principal == principal)
+        )
+
+    @db_errors
+    def get_objects_permissions(self, object_ids: Iterable[str]) -> dict[str, ACL]:
+        result: dict[str, ACL] = {object_id: {} for object_id in object_ids}
+        if not result:
+            return result
+        stmt = sa.select(aces.c.object_id, aces.c.permission, aces.c.principal).where(
+            aces.c.object_id.in_(list(result))
+        )
+        for object_id, permission, principal in self._conn().execute(stmt):
+            result[object_id].setdefault(permission, set()).add(principal)
+        return result
+
+    @db_errors
+    def replace_object_permissions(
+        self, object_id: str, permissions: Mapping[str, Iterable[str]]
+    ) -> None:
+        replaced = {permission: set(principals) for permission, principals in permissions.items()}
+        if not replaced:
+            return
+        conn = self._conn()
+        conn.execute(
+            sa.delete(aces).where(
+                aces.c.object_id == object_id, aces.c.permission.in_(list(replaced))
+            )
+        )
+        rows = [
+            {"object_id": object_id, "permission": permission, "principal": principal}
+            for permission, principals in replaced.items()
+            for principal in sorted(principals)
+        ]
+        if rows:
+            conn.execute(sa.insert(aces).values(rows))
+
+    @db_errors
+    def delete_object_permissions(self, object_id: str, *, with_children: bool = False) -> None:
+        condition = aces.c.object_id == object_id
+        if with_children:
+            # A range on the primary key rather than LIKE (ids may contain "_"): every
+            # URI starting with object_id + "/" ("0" is the character after "/").
+            under = sa.and_(aces.c.object_id >= object_id + "/", aces.c.object_id < object_id + "0")
+            condition = sa.or_(condition, under)
+        self._conn().execute(sa.delete(aces).where(condition))
+
+    @db_errors
+    def get_accessible_objects(
+        self, principals: Iterable[str], permissions: Iterable[str] | None = None
+    ) -> dict[str, set[str]]:
+        wanted = sorted(set(principals))
+        if not wanted:
+            return {}
+        stmt = sa.select(aces.c.object_id, aces.c.permission).where(aces.c.principal.in_(wanted))
+        if permissions is not None:
+            stmt = stmt.where(aces.c.permission.in_(sorted(set(permissions))))
+        result: dict[str, set[str]] = {}
+        for object_id, permission in self._conn().execute(stmt):
+            result.setdefault(object_id, set()).add(permission)
+        return result
+
+    @db_errors
+    def flush(self) -> None:
+        conn = self._conn()
+        conn.execute(sa.delete(aces))
+        conn.execute(sa.delete(user_principals))
+
+    def heartbeat(self) -> bool:
+        try:
+            if in_transaction():
+                self._ping()
+            else:
+                with transaction(write=False):
+                    self._ping()
+        except BackendError:
+            return False
+        return True
+
+    @db_errors
+    def _ping(self) -> None:
+        self._conn().execute(sa.select(sa.literal(1))).scalar_one()

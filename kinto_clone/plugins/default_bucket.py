@@ -1,0 +1,94 @@
+"""The personal bucket: ``/buckets/default`` is each user's own bucket (§8).
+
+Its id is derived from the user id, exactly as Kinto does, so that a user's data has the
+same URL on both servers. A request to ``/v1/buckets/default[/...]`` is rewritten to the
+real id before routing, after creating the bucket (and the collection it names) if they
+do not exist yet. Kinto also rewrites every ``default`` substring of a posted ``data.id``
+(``default-thing`` becomes ``<uuid>-thing``); that is a quirk nobody relies on, and we
+leave posted ids alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+
+from kinto_clone.errors import MethodNotAllowed, Unauthorized
+from kinto_clone.plugins import add_capability
+from kinto_clone.resources import objects
+from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
+from kinto_clone.storage import UnicityError
+
+_PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
+_COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")
+
+
+def default_bucket_id(settings: dict[str, Any], userid: str) -> str:
+    """First 32 hex chars of HMAC-SHA256(default_bucket_hmac_secret, user id), as a UUID.
+
+    Kinto's core default for the secret is the empty string, so that is the key unless
+    the setting is given (it does not fall back to ``userid_hmac_secret``).
+    """
+    secret = str(settings.get("default_bucket_hmac_secret") or "")
+    digest = hmac.new(secret.encode(), userid.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+
+
+def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> None:
+    backends = request.registry.backends
+    if backends.storage.get_many([(resource.name, parent_id, object_id)]):
+        return
+    try:
+        objects.create(backends, resource, parent_id, object_id, {}, {},
+                       request.authenticated_userid)
+    except UnicityError:
+        pass  # created by a concurrent request
+
+
+def rewrite(request: Request) -> None:
+    """Point a ``/buckets/default`` request at the caller's bucket, creating it first."""
+    match = _PATH.match(request.path_info)
+    if match is None or request.method == "OPTIONS":
+        return
+    if request.registry.settings["readonly"]:
+        raise MethodNotAllowed()
+    userid = request.authenticated_userid
+    if userid is None:
+        raise Unauthorized()
+    bucket_id = default_bucket_id(request.registry.settings, userid)
+    rest = match.group("rest") or ""
+    if not (request.method == "PUT" and rest in ("", "/")):
+        _ensure(request, BUCKET, "", bucket_id)
+    collection = _COLLECTION.match(rest)
+    if collection is not None:
+        is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
+        if not is_put_on_it and COLLECTION.id_pattern.match(collection.group("cid")):
+            _ensure(request, COLLECTION, object_uri(BUCKET, "", bucket_id),
+                    collection.group("cid"))
+    request.path_info = f"/v1/buckets/{bucket_id}{rest}"
+
+
+def default_bucket_tween(handler: Callable[[Request], Response],
+                         registry: Registry) -> Callable[[Request], Response]:
+    def tween(request: Request) -> Response:
+        rewrite(request)
+        return handler(request)
+
+    return tween
+
+
+def includeme(config: Configurator) -> None:
+    config.registry.default_bucket_id = default_bucket_id
+    config.add_tween("kinto_clone.plugins.default_bucket.default_bucket_tween",
+                     under="kinto_clone.tweens.headers_tween")
+    add_capability(config, "default_bucket", "The default bucket is an alias for a personal "
+                   "bucket where collections are created implicitly.",
+                   "https://kinto.readthedocs.io/en/latest/api/1.x/buckets.html#personal-bucket-default")

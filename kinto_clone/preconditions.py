@@ -1,0 +1,51 @@
+"""Conditional requests: If-Match and If-None-Match (§3.2, §3.3).
+
+Each check is named after what it raises. ``current`` is the object the request targets
+(None when it does not exist); ``timestamp`` is its ``last_modified`` or, for plural
+endpoints, the list timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kinto_clone.errors import NotModified, PreconditionFailed, invalid
+
+_QUOTED_INT = re.compile(r'^"(\d+)"$')
+
+
+def parse_condition(headers: Any, name: str) -> int | str | None:
+    """``"123"`` -> 123, ``*`` -> "*", absent -> None; anything else is a 400."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    if value == "*":
+        return "*"
+    match = _QUOTED_INT.match(value)
+    if not match:
+        raise invalid("header", name, "The value should be integer between double quotes.")
+    return int(match.group(1))
+
+
+def raise_412_if_modified(
+    headers: Any, current: dict[str, Any] | None, timestamp: int | None, *, plural: bool = False
+) -> None:
+    """If-Match that does not hold, or If-None-Match: * on something that exists."""
+    if_match = parse_condition(headers, "If-Match")
+    if_none_match = parse_condition(headers, "If-None-Match")
+    existing = None if plural else current
+    if if_match is not None:
+        if not plural and current is None:
+            raise PreconditionFailed(None, timestamp)
+        if if_match != "*" and if_match != timestamp:
+            raise PreconditionFailed(existing, timestamp)
+    if if_none_match == "*" and (plural or current is not None):
+        raise PreconditionFailed(existing, timestamp)
+
+
+def raise_304_if_not_modified(headers: Any, timestamp: int | None) -> None:
+    """If-None-Match with the current ETag on a read."""
+    if timestamp is not None and parse_condition(headers, "If-None-Match") == timestamp:
+        raise NotModified(timestamp)

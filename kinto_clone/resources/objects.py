@@ -1,0 +1,187 @@
+"""Generic logic of every resource: create, replace, patch, delete, list.
+
+Functions take the backends and plain values, never the request. ACL rules (§2.5): the
+writer is always added to ``write`` (unless ``explicit_permissions`` is off); PUT with
+permissions replaces the whole ACL, PATCH replaces only the permissions it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kinto_clone.backends import Backends
+from kinto_clone.permission import ACL
+from kinto_clone.resources.types import CHILDREN, RESOURCES, ResourceType, object_uri
+from kinto_clone.storage import ListQuery, UnicityError
+
+
+def acl_lists(acl: ACL) -> dict[str, list[str]]:
+    """An ACL as Kinto shows it: only permissions with principals, sorted lists."""
+    return {perm: sorted(principals) for perm, principals in sorted(acl.items()) if principals}
+
+
+def _clean_data(data: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """Drop managed fields from client data; keep an integer ``last_modified`` aside."""
+    data = {k: v for k, v in data.items() if k != "id"}
+    last_modified = data.pop("last_modified", None)
+    if not isinstance(last_modified, int) or isinstance(last_modified, bool):
+        last_modified = None
+    return data, last_modified
+
+
+def _write_acl(
+    backends: Backends,
+    uri: str,
+    current: ACL,
+    changes: Mapping[str, list[str] | None],
+    writer: str | None,
+) -> ACL:
+    """Apply permission changes plus the writer, store only what changed, return the ACL."""
+    acl = {perm: set(principals) for perm, principals in current.items()}
+    for perm, principals in changes.items():
+        if principals is not None:
+            acl[perm] = set(principals)
+    if writer is not None:
+        acl.setdefault("write", set()).add(writer)
+    changed = {p: sorted(acl.get(p, set())) for p in set(acl) | set(current)
+               if acl.get(p, set()) != current.get(p, set())}
+    if changed:
+        backends.permission.replace_object_permissions(uri, changed)
+    return {p: s for p, s in acl.items() if s}
+
+
+def _sync_members(
+    backends: Backends, group_uri: str, old: list[str] | None, new: list[str] | None
+) -> None:
+    old_set, new_set = set(old or ()), set(new or ())
+    for member in old_set - new_set:
+        backends.permission.remove_user_principal(member, group_uri)
+    for member in new_set - old_set:
+        backends.permission.add_user_principal(member, group_uri)
+
+
+def create(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    object_id: str,
+    data: dict[str, Any],
+    permissions: Mapping[str, list[str]],
+    writer: str | None,
+) -> tuple[dict[str, Any], ACL]:
+    """Create a new object (UnicityError if a live one has the id)."""
+    data, last_modified = _clean_data(data)
+    resource.validate(data)
+    obj = {**data, "id": object_id}
+    if last_modified is not None:
+        obj["last_modified"] = last_modified
+    created = backends.storage.create(resource.name, parent_id, obj)
+    uri = object_uri(resource, parent_id, object_id)
+    acl = _write_acl(backends, uri, {}, dict(permissions), writer)
+    if resource.name == "group":
+        _sync_members(backends, uri, None, created.get("members"))
+    return created, acl
+
+
+def replace(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    object_id: str,
+    current: dict[str, Any] | None,
+    current_acl: ACL,
+    data: dict[str, Any] | None,
+    permissions: Mapping[str, list[str]] | None,
+    writer: str | None,
+) -> tuple[dict[str, Any], ACL]:
+    """PUT: replace the data (kept when ``data`` is None) and, if given, the whole ACL."""
+    if data is None:
+        data = {k: v for k, v in (current or {}).items() if k not in ("id", "last_modified")}
+    data, last_modified = _clean_data(data)
+    resource.validate(data)
+    obj = {**data, "id": object_id}
+    if last_modified is not None:
+        obj["last_modified"] = last_modified
+    if current is None:
+        try:
+            stored = backends.storage.create(resource.name, parent_id, obj)
+        except UnicityError as exc:  # created meanwhile: replace it as PUT means
+            stored = backends.storage.update(resource.name, parent_id, object_id, obj)
+            current = exc.existing
+    else:
+        stored = backends.storage.update(resource.name, parent_id, object_id, obj)
+    uri = object_uri(resource, parent_id, object_id)
+    changes: dict[str, list[str] | None] = {}
+    if permissions:
+        changes = {perm: list(permissions.get(perm, [])) for perm in resource.permissions}
+    acl = _write_acl(backends, uri, current_acl, changes, writer)
+    if resource.name == "group":
+        _sync_members(backends, uri, (current or {}).get("members"), stored.get("members"))
+    return stored, acl
+
+
+def patch(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    current: dict[str, Any],
+    current_acl: ACL,
+    new_data: dict[str, Any],
+    permission_changes: Mapping[str, list[str] | None],
+    writer: str | None,
+) -> tuple[dict[str, Any], ACL]:
+    """Store ``new_data`` (already merged by the caller) and apply permission changes."""
+    object_id = current["id"]
+    data, last_modified = _clean_data(new_data)
+    resource.validate(data)
+    obj = {**data, "id": object_id}
+    if last_modified is not None and last_modified > current["last_modified"]:
+        obj["last_modified"] = last_modified
+    stored = backends.storage.update(resource.name, parent_id, object_id, obj)
+    uri = object_uri(resource, parent_id, object_id)
+    acl = _write_acl(backends, uri, current_acl, permission_changes, writer)
+    if resource.name == "group":
+        _sync_members(backends, uri, current.get("members"), stored.get("members"))
+    return stored, acl
+
+
+def _delete_children(backends: Backends, resource: ResourceType, uri: str) -> None:
+    """Cascade: children are hard-deleted, their ACLs and group memberships removed."""
+    if resource.name == "bucket":
+        groups, _ = backends.storage.list_objects("group", uri, ListQuery(limit=None))
+        for group in groups:
+            backends.permission.remove_principal(object_uri(RESOURCES["group"], uri, group["id"]))
+    if resource.name in CHILDREN:
+        backends.storage.delete_tree(uri)
+    backends.permission.delete_object_permissions(uri, with_children=resource.name in CHILDREN)
+
+
+def delete(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    object_id: str,
+    last_modified: int | None = None,
+) -> dict[str, Any]:
+    """Tombstone one object and cascade to what it contains."""
+    tombstone = backends.storage.delete(resource.name, parent_id, object_id, last_modified)
+    uri = object_uri(resource, parent_id, object_id)
+    if resource.name == "group":
+        backends.permission.remove_principal(uri)
+    _delete_children(backends, resource, uri)
+    return tombstone
+
+
+def delete_list(
+    backends: Backends, resource: ResourceType, parent_id: str, query: ListQuery
+) -> list[dict[str, Any]]:
+    """Plural DELETE: tombstone the matching objects and cascade to each."""
+    tombstones = backends.storage.delete_all(resource.name, parent_id, query)
+    for tombstone in tombstones:
+        uri = object_uri(resource, parent_id, tombstone["id"])
+        if resource.name == "group":
+            backends.permission.remove_principal(uri)
+        _delete_children(backends, resource, uri)
+    return tombstones
+

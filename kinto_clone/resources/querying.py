@@ -1,0 +1,548 @@
+"""The querystring of plural endpoints, as pure functions (``kinto-api.md`` §4).
+
+``parse_list_params`` turns ``request.GET.items()`` into a :class:`ListQuery` (filters,
+sorting, limit, keyset of the previous page) plus what the view needs for its headers.
+``parse_fields`` and ``project_fields`` serve ``_fields``; ``encode_token`` and
+``decode_token`` are the two halves of the ``Next-Page`` continuation token.
+
+Nothing here sees a request or a database: the caller passes the clock (``now_ms``) and
+the settings, which keeps every rule testable with plain tables of cases.
+
+Validation happens in two passes, like Kinto's: first the reserved parameters that have a
+type (``_limit``, ``_since``, ``_before``, ``_to``, ``id``, ``last_modified``), whose
+errors are all reported together; then the filters, ``_sort``, ``_fields`` and
+``_token``, which stop at the first error.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import math
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kinto_clone.errors import ValidationError, detail
+from kinto_clone.storage import Filter, ListQuery, Op, Sort
+
+ID_FIELD = "id"
+MODIFIED_FIELD = "last_modified"
+DELETED_FIELD = "deleted"
+
+MAX_LIMIT = 2**63
+# Filter timestamps may run ahead of the server clock by at most a day (§2.3).
+TIMESTAMP_HORIZON_MS = 24 * 60 * 60 * 1000
+TOKEN_NONCE_PREFIX = "pagination-token-"
+
+DEFAULT_SORTING: tuple[Sort, ...] = (Sort(MODIFIED_FIELD, descending=True),)
+
+# Used with fullmatch: ``$`` alone would also accept a trailing newline.
+_OPERATOR_PARAM = re.compile(
+    r"(lt|min|max|not|eq|gt|in|exclude|like|has|contains_any|contains)_([\w.]+)"
+)
+_SORT_ITEM = re.compile(r"[-+]?[\w.]+")
+_INTEGER_TEXT = re.compile(r"-?[0-9]+", re.ASCII)
+
+# ``_since`` means "newer than", ``_before`` and its deprecated alias ``_to`` "older than".
+_POLLING_PARAMS = {"_since": Op.GT, "_before": Op.LT, "_to": Op.LT}
+_LIST_OPS = frozenset({Op.IN, Op.EXCLUDE})
+_ARRAY_OPS = frozenset({Op.CONTAINS, Op.CONTAINS_ANY})
+_SCALAR_ID_OPS = frozenset({Op.EQ, Op.NOT, Op.LT, Op.GT, Op.MIN, Op.MAX})
+
+
+@dataclass(frozen=True)
+class ParsedList:
+    """What a plural GET/HEAD/DELETE asks for, once its querystring is validated."""
+
+    query: ListQuery
+    """filters, sorting, effective limit, ``after`` (decoded token), include_deleted;
+    ``readable_by`` is left None for the caller."""
+    fields: tuple[str, ...] | None
+    """``_fields``, None when absent or empty."""
+    deprecated_to: bool
+    """``_to`` was used: the caller adds the deprecation ``Alert`` header."""
+    limit: int
+    """Effective page size: ``_limit=`` of the ``Next-Page`` URL. The caller fetches one
+    more object than this to know whether there is a next page."""
+    token_nonce: str | None = None
+    """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
+
+
+# ---------------------------------------------------------------------------------------
+# Values
+
+
+def native_value(raw: str) -> Any:
+    """The JSON value of ``raw`` (``1``, ``true``, ``null``, ``"3"``, ``[1,2]``), else ``raw``.
+
+    Non-finite numbers (``NaN``, ``Infinity``, ``1e400``) are not JSON: they stay strings.
+    """
+    try:
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        return raw
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+def _is_timestamp(value: Any, now_ms: int) -> bool:
+    return _is_int(value) and 0 <= value < now_ms + TIMESTAMP_HORIZON_MS
+
+
+def _as_timestamp(value: Any, now_ms: int) -> int | None:
+    """``value`` as a filter timestamp (int or ETag-style quoted int), None if invalid."""
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        value = int(value)
+    return value if _is_timestamp(value, now_ms) else None
+
+
+def _querystring_error(name: str | None, description: str) -> ValidationError:
+    return ValidationError([detail("querystring", name, description)])
+
+
+def _invalid_value(param: str) -> ValidationError:
+    return _querystring_error(param, f"Invalid value for {param}")
+
+
+# ---------------------------------------------------------------------------------------
+# Parameters
+
+
+def _last_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Names stripped; a repeated name keeps its first position and its last value."""
+    values: dict[str, str] = {}
+    for name, value in params:
+        values[name.strip()] = value
+    return values
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _schema_integer(raw: str) -> int | None:
+    """An integer parameter: a JSON integer or a quoted one (``"123"``); ``null`` is None.
+
+    Booleans and floats are not numbers. Raises _NotANumber.
+    """
+    value = native_value(raw)
+    if value is None or _is_int(value):
+        return value
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        return int(value)
+    raise _NotANumber(raw)
+
+
+@dataclass
+class _Reserved:
+    """The typed reserved parameters once the first pass accepted them."""
+
+    limit: int | None = None
+    # _since, _before, _to and last_modified when given; None is a JSON null.
+    integers: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    id_value: str | None = None
+
+
+def _validate_reserved(values: Mapping[str, str], id_field_is_string: bool) -> _Reserved:
+    """First pass: type-check the reserved parameters, reporting every error at once.
+
+    An empty value counts as absent, as it does for Kinto's schema.
+    """
+    errors: list[dict[str, Any]] = []
+    reserved = _Reserved()
+
+    raw_limit = values.get("_limit")
+    if raw_limit:
+        try:
+            limit = _schema_integer(raw_limit)
+        except _NotANumber:
+            errors.append(detail("querystring", "_limit", f'"{raw_limit}" is not a number'))
+        else:
+            if limit is not None and limit < 0:
+                description = f"{limit} is less than minimum value 0"
+                errors.append(detail("querystring", "_limit", description))
+            elif limit is not None and limit > MAX_LIMIT:
+                description = f"{limit} is greater than maximum value {MAX_LIMIT}"
+                errors.append(detail("querystring", "_limit", description))
+            else:
+                reserved.limit = limit
+
+    for name in (*_POLLING_PARAMS, MODIFIED_FIELD):
+        raw = values.get(name)
+        if not raw:
+            continue
+        try:
+            reserved.integers[name] = _schema_integer(raw)
+        except _NotANumber:
+            errors.append(detail("querystring", name, f'"{raw}" is not a number'))
+
+    raw_id = values.get(ID_FIELD)
+    if id_field_is_string and raw_id:
+        value = native_value(raw_id)
+        if isinstance(value, str):
+            reserved.id_value = value
+        else:
+            # Kinto's schema library words it so, dict repr included (§4.1).
+            description = f"{value} is not a string: {{'id': ''}}"
+            errors.append(detail("querystring", ID_FIELD, description))
+
+    if errors:
+        raise ValidationError(errors)
+    return reserved
+
+
+def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
+    """Strict schemas know root fields; dotted paths below a known root are accepted."""
+    if known_fields is None:
+        return True
+    root = field.split(".", 1)[0]
+    return root in known_fields or root in (ID_FIELD, MODIFIED_FIELD)
+
+
+def _parse_filter(
+    param: str,
+    raw: str,
+    reserved: _Reserved,
+    *,
+    now_ms: int,
+    known_fields: frozenset[str] | None,
+    id_field_is_string: bool,
+) -> Filter | None:
+    """One ``[<op>_]<field>=<value>`` parameter as a Filter; None when the schema dropped it."""
+    match = _OPERATOR_PARAM.fullmatch(param)
+    op, field = (Op(match.group(1)), match.group(2)) if match else (Op.EQ, param)
+
+    if not _is_known(field, known_fields):
+        raise _querystring_error(param, f"Unknown filter field '{param}'")
+
+    # Reserved names typed by the first pass; empty there means "not given".
+    if param == ID_FIELD and id_field_is_string:
+        if reserved.id_value is None:
+            return None
+        value: Any = reserved.id_value
+    elif param == MODIFIED_FIELD:
+        if MODIFIED_FIELD not in reserved.integers:
+            return None
+        value = reserved.integers[MODIFIED_FIELD]
+    elif op in _LIST_OPS:
+        value = [native_value(item) for item in raw.split(",")]
+    elif op in _ARRAY_OPS:
+        value = native_value(raw)
+        if not isinstance(value, list):
+            value = [value]
+    else:
+        value = native_value(raw)
+
+    if "\x00" in param or "\x00" in raw or _has_nul(value):
+        raise _querystring_error(param, "Invalid character 0x00")
+
+    if field in (ID_FIELD, MODIFIED_FIELD) and op in _ARRAY_OPS:
+        raise _querystring_error(param, f"Field '{field}' is not an array")
+
+    if field == ID_FIELD and id_field_is_string:
+        # Ids are strings: a number would never match, and backends compare ids as text.
+        if op in _LIST_OPS and not all(isinstance(v, str) for v in value):
+            raise _invalid_value(param)
+        if op in _SCALAR_ID_OPS and not isinstance(value, str):
+            raise _invalid_value(param)
+
+    if field == MODIFIED_FIELD:
+        if op in _LIST_OPS:
+            if not all(_is_timestamp(v, now_ms) for v in value):
+                raise _invalid_value(param)
+        else:
+            value = _as_timestamp(value, now_ms)
+            if value is None:
+                raise _invalid_value(param)
+
+    if op is Op.LIKE and not isinstance(value, str):
+        raise _invalid_value(param)
+
+    return Filter(field, value, op)
+
+
+def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
+    if value is None:
+        # `_since=null` is accepted and matches nothing (§4.2, §13.8). Kinto compares with
+        # SQL NULL, which no row satisfies; a JSON-ordered backend would read `> null` as
+        # "everything" (null sorts first), so we say "nothing" the way every backend
+        # agrees on: `last_modified IN ()`.
+        return Filter(MODIFIED_FIELD, [], Op.IN)
+    if not _is_timestamp(value, now_ms):
+        raise _invalid_value(param)
+    return Filter(MODIFIED_FIELD, value, _POLLING_PARAMS[param])
+
+
+def _parse_sorting(raw: str | None, known_fields: frozenset[str] | None) -> tuple[Sort, ...]:
+    """``_sort=f1,-f2,+f3``; malformed items are dropped, ``-last_modified`` breaks ties."""
+    sorting: list[Sort] = []
+    for item in (raw or "").split(","):
+        if not _SORT_ITEM.fullmatch(item):
+            continue
+        descending = item.startswith("-")
+        field = item[1:] if item[0] in "+-" else item
+        if not _is_known(field, known_fields):
+            raise _querystring_error("_sort", f"Unknown sort field '{field}'")
+        sorting.append(Sort(field, descending))
+    if not any(s.field == MODIFIED_FIELD for s in sorting):
+        # A unique-per-list tie-breaker makes the keyset of the pagination token exact.
+        sorting.extend(DEFAULT_SORTING)
+    return tuple(sorting)
+
+
+def _parse_fields_value(
+    raw: str | None, known_fields: frozenset[str] | None
+) -> tuple[str, ...] | None:
+    fields = tuple(f for f in (raw or "").split(",") if f)
+    if not fields:
+        return None
+    unknown = list(dict.fromkeys(f for f in fields if not _is_known(f, known_fields)))
+    if unknown:
+        description = f"Fields {','.join(unknown)} do not exist"
+        raise _querystring_error("Invalid _fields parameter", description)
+    return fields
+
+
+def parse_fields(
+    params: Sequence[tuple[str, str]], known_fields: frozenset[str] | None = None
+) -> tuple[str, ...] | None:
+    """``_fields`` of an object GET: the requested names, None when absent or empty."""
+    return _parse_fields_value(_last_values(params).get("_fields"), known_fields)
+
+
+def parse_list_params(
+    params: Sequence[tuple[str, str]],
+    *,
+    now_ms: int,
+    paginate_by: int | None,
+    max_fetch_size: int,
+    known_fields: frozenset[str] | None = None,
+    id_field_is_string: bool = True,
+) -> ParsedList:
+    """Validate the querystring of a plural request and build its ListQuery.
+
+    ``params`` are ``request.GET.items()``: a repeated name keeps its last value.
+    ``known_fields`` makes the schema strict (history, permissions): unknown filter, sort
+    and ``_fields`` names are rejected; None accepts any name. ``id_field_is_string=False``
+    lifts the "ids are strings" checks. Raises ValidationError (400 errno 107).
+    """
+    values = _last_values(params)
+    reserved = _validate_reserved(values, id_field_is_string)
+
+    filters: list[Filter] = []
+    include_deleted = False
+    for param, raw in values.items():
+        if param in _POLLING_PARAMS:
+            if param not in reserved.integers:
+                continue
+            filters.append(_polling_filter(param, reserved.integers[param], now_ms))
+        elif param.startswith("_"):
+            continue
+        else:
+            parsed = _parse_filter(
+                param,
+                raw,
+                reserved,
+                now_ms=now_ms,
+                known_fields=known_fields,
+                id_field_is_string=id_field_is_string,
+            )
+            if parsed is None:
+                continue
+            filters.append(parsed)
+        # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
+        include_deleted = include_deleted or filters[-1].field == MODIFIED_FIELD
+
+    sorting = _parse_sorting(values.get("_sort"), known_fields)
+    fields = _parse_fields_value(values.get("_fields"), known_fields)
+
+    limit = effective_limit(reserved.limit, paginate_by, max_fetch_size)
+
+    after: dict[str, Any] | None = None
+    nonce: str | None = None
+    token = values.get("_token")
+    if token:
+        last_object, nonce = _read_token(token, now_ms)
+        after = _keyset(last_object, sorting)
+
+    query = ListQuery(
+        filters=tuple(filters),
+        sorting=sorting,
+        limit=limit,
+        after=after,
+        include_deleted=include_deleted,
+    )
+    return ParsedList(
+        query=query,
+        fields=fields,
+        deprecated_to="_to" in reserved.integers,
+        limit=limit,
+        token_nonce=nonce,
+    )
+
+
+def effective_limit(requested: int | None, paginate_by: int | None, max_fetch_size: int) -> int:
+    """``min(_limit or paginate_by or max_fetch_size, paginate_by, max_fetch_size)``.
+
+    ``_limit=0`` and a zero ``paginate_by`` both mean "not set".
+    """
+    candidates = [requested or paginate_by or max_fetch_size, max_fetch_size]
+    if paginate_by:
+        candidates.append(paginate_by)
+    return min(candidates)
+
+
+# ---------------------------------------------------------------------------------------
+# Pagination token
+
+
+def _lookup(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """``(found, value)`` of a dotted path."""
+    current: Any = obj
+    for key in path.split("."):
+        if not isinstance(current, Mapping) or key not in current:
+            return False, None
+        current = current[key]
+    return True, current
+
+
+def _keyset(last_object: Mapping[str, Any], sorting: Sequence[Sort]) -> dict[str, Any]:
+    return {s.field: last_object[s.field] for s in sorting if s.field in last_object}
+
+
+def encode_token(
+    last_object: dict[str, Any],
+    sorting: Sequence[Sort],
+    offset: int,
+    nonce: str | None = None,
+) -> str:
+    """The ``_token`` that continues after ``last_object`` (the last object of a page).
+
+    Base64 (standard, padded) of ``{"last_object": {sort field: value}, "offset": n,
+    "nonce": "pagination-token-<uuid4>"}``. Dotted sort fields are looked up in the object
+    and stored under their dotted name; fields the object lacks are left out.
+    """
+    keyset: dict[str, Any] = {}
+    for sort in sorting:
+        found, value = _lookup(last_object, sort.field)
+        if found:
+            keyset[sort.field] = value
+    payload = {
+        "last_object": keyset,
+        "offset": offset,
+        "nonce": nonce or f"{TOKEN_NONCE_PREFIX}{uuid.uuid4()}",
+    }
+    text = json.dumps(payload, separators=(",", ":"))
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _read_token(token: str, now_ms: int) -> tuple[dict[str, Any], str | None]:
+    """Validated ``(last_object, nonce)`` of a token; the nonce is None if not a string."""
+    invalid = _querystring_error(None, "_token has invalid content")
+    try:
+        text = base64.b64decode(token.encode("ascii"), validate=True).decode("utf-8")
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        raise invalid from None
+    if not isinstance(payload, dict):
+        raise invalid
+    last_object, offset = payload.get("last_object"), payload.get("offset")
+    if not isinstance(last_object, dict) or not _is_int(offset) or offset < 0:
+        raise invalid
+    for key, value in last_object.items():
+        # Keyset values are compared with columns: only scalars, never NUL (PostgreSQL).
+        if "\x00" in key or not _is_scalar(value) or _has_nul(value):
+            raise invalid
+    if MODIFIED_FIELD in last_object and not _is_timestamp(last_object[MODIFIED_FIELD], now_ms):
+        raise invalid
+    nonce = payload.get("nonce")
+    return last_object, nonce if isinstance(nonce, str) else None
+
+
+def decode_token(token: str, sorting: Sequence[Sort], now_ms: int) -> dict[str, Any]:
+    """The ``after`` keyset of a ``_token``, restricted to the current sort fields.
+
+    Raises ValidationError ``querystring: _token has invalid content`` for anything that
+    is not a token we could have written (§4.3).
+    """
+    last_object, _nonce = _read_token(token, now_ms)
+    return _keyset(last_object, sorting)
+
+
+# ---------------------------------------------------------------------------------------
+# _fields
+
+
+def _is_tombstone(obj: Mapping[str, Any]) -> bool:
+    return obj.get(DELETED_FIELD) is True and set(obj) <= {
+        ID_FIELD,
+        MODIFIED_FIELD,
+        DELETED_FIELD,
+    }
+
+
+def _copy_path(source: Mapping[str, Any], target: dict[str, Any], path: Sequence[str]) -> None:
+    """Copy ``source[path]`` into ``target``, building fresh dicts along the way.
+
+    ``target`` only ever holds dicts we created or whole values of ``source``; we never
+    write inside the latter, so the source object is not mutated.
+    """
+    head, rest = path[0], path[1:]
+    if head not in source:
+        return
+    value = source[head]
+    if not rest:
+        target[head] = value
+        return
+    existing = target.get(head)
+    if existing is value or not isinstance(value, Mapping):
+        return  # the whole value is already there, or there is nothing below
+    branch: dict[str, Any] = existing if isinstance(existing, dict) else {}
+    _copy_path(value, branch, rest)
+    if branch:
+        target[head] = branch
+
+
+def project_fields(obj: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """``obj`` reduced to ``id``, ``last_modified`` and ``fields`` (dotted: nested).
+
+    ``author.name`` gives ``{"author": {"name": ...}}``; a missing field is left out;
+    tombstones keep their ``deleted`` marker.
+    """
+    projected = {k: obj[k] for k in (ID_FIELD, MODIFIED_FIELD) if k in obj}
+    if _is_tombstone(obj):
+        projected[DELETED_FIELD] = True
+    for field in fields:
+        _copy_path(obj, projected, field.split("."))
+    return projected

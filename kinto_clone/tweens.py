@@ -1,0 +1,158 @@
+"""Tweens: what wraps every request.
+
+- ``transaction_tween`` (outermost): one database transaction per request; any response
+  with a status >= 400 rolls it back, so a failed request leaves nothing written.
+- ``headers_tween``: CORS (origin check, preflight, exposed headers), Backoff, end of
+  service (Alert / 410), readonly and the security headers every response carries.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from pyramid.interfaces import IRoutesMapper
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+
+from kinto_clone import db
+from kinto_clone.errors import Gone, HTTPError, RequestTooLarge, ValidationError, detail
+from kinto_clone.storage import BackendError
+from kinto_clone.views.errors import error_response
+from kinto_clone.views.http import allowed_origin
+
+Handler = Callable[[Request], Response]
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+BASE_EXPOSED = ("Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type")
+CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+
+
+class _RollBack(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def transaction_tween(handler: Handler, registry: Registry) -> Handler:
+    def tween(request: Request) -> Response:
+        try:
+            with db.transaction(write=request.method not in READ_METHODS):
+                response = handler(request)
+                if response.status_code >= 400:
+                    raise _RollBack(response)
+        except _RollBack as rollback:
+            return rollback.response
+        except BackendError as exc:  # the commit itself failed
+            from kinto_clone.views.errors import backend_error_view
+
+            return backend_error_view(exc, request)
+        return response
+
+    return tween
+
+
+def headers_tween(handler: Handler, registry: Registry) -> Handler:
+    settings = registry.settings
+
+    def tween(request: Request) -> Response:
+        try:
+            response = _guarded(handler, request, settings)
+        except HTTPError as error:
+            response = error_response(request, error)
+        _add_headers(request, response, settings)
+        return response
+
+    return tween
+
+
+def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Response:
+    if _end_of_service(settings) == "hard-eol":
+        raise Gone()
+    limit = settings["max_request_body_bytes"]
+    if request.content_length and request.content_length > limit:
+        raise RequestTooLarge(limit)
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        return _preflight(request, settings)
+    if origin is not None and not allowed_origin(settings, origin):
+        raise ValidationError([detail("header", "Origin", f"{origin} not allowed")])
+    return handler(request)
+
+
+def _route_methods(request: Request) -> list[str] | None:
+    mapper = request.registry.queryUtility(IRoutesMapper)
+    if mapper is None:
+        return None
+    info = mapper(request)
+    route = info.get("route")
+    if route is None:
+        return None
+    services = getattr(request.registry, "cornice_services", {})
+    service = services.get(route.pattern)
+    if service is None:
+        return None
+    return list(service.defined_methods)
+
+
+def _preflight(request: Request, settings: dict[str, Any]) -> Response:
+    errors = []
+    origin = request.headers.get("Origin")
+    method = request.headers.get("Access-Control-Request-Method")
+    if origin is None:
+        errors.append(detail("header", "Origin", "this header is mandatory"))
+    if method is None:
+        errors.append(detail("header", "Access-Control-Request-Method",
+                             "this header is mandatory"))
+    if errors:
+        raise ValidationError(errors)
+    assert origin is not None and method is not None
+    if not allowed_origin(settings, origin):
+        raise ValidationError([detail("header", "Origin", f"{origin} not allowed")])
+    methods = _route_methods(request) or ["GET", "HEAD"]
+    if method.upper() not in methods:
+        raise ValidationError([detail("header", "Access-Control-Request-Method",
+                                      "Method not allowed")])
+    requested = [h.strip() for h in
+                 request.headers.get("Access-Control-Request-Headers", "").split(",") if h.strip()]
+    response = Response(body=b"null", content_type="application/json", charset=None)
+    response.headers["Access-Control-Allow-Methods"] = ",".join([*methods, "OPTIONS"])
+    response.headers["Access-Control-Allow-Headers"] = ",".join(
+        dict.fromkeys([*BASE_EXPOSED, "Authorization", "Content-Type", "If-Match",
+                       "If-None-Match", *requested]))
+    response.headers["Access-Control-Max-Age"] = str(settings["cors_max_age_seconds"])
+    return response
+
+
+def _end_of_service(settings: dict[str, Any]) -> str | None:
+    eos = settings.get("eos")
+    if not eos:
+        return None
+    date = datetime.date.fromisoformat(str(eos))
+    return "hard-eol" if date <= datetime.date.today() else "soft-eol"
+
+
+def _add_headers(request: Request, response: Response, settings: dict[str, Any]) -> None:
+    headers = response.headers
+    origin = request.headers.get("Origin")
+    if origin is not None and allowed_origin(settings, origin):
+        patterns = settings["cors_origins"]
+        headers["Access-Control-Allow-Origin"] = "*" if str(patterns).strip() == "*" else origin
+    exposed = request.environ.get("kinto_clone.expose", ())
+    headers["Access-Control-Expose-Headers"] = ", ".join(dict.fromkeys([*BASE_EXPOSED, *exposed]))
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    backoff = settings.get("backoff")
+    if backoff is not None:
+        percentage = settings.get("backoff_percentage")
+        if percentage is None or random.random() * 100 < float(percentage):
+            headers["Backoff"] = str(backoff)
+    eol = _end_of_service(settings)
+    if eol is not None:
+        headers["Alert"] = json.dumps({
+            "code": eol,
+            "message": settings.get("eos_message"),
+            "url": settings.get("eos_url") or settings["project_docs"],
+        }, separators=(",", ":"))

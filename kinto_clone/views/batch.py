@@ -1,0 +1,156 @@
+"""``POST /v1/batch``: several requests in one transaction (§9).
+
+Each subrequest goes through the whole stack (authentication, permissions, validation)
+inside a savepoint: one that fails (4xx) leaves nothing written while the others are kept;
+a 5xx fails the whole batch and rolls everything back. So a batch never answers 201 for a
+record it did not store (Kinto can: a 409 in one subrequest rolls back the others after
+their 201s were reported). Only a path that *is* the batch endpoint is refused as
+recursive; Kinto refuses any path containing ``/batch`` (a collection named ``batchc``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import colander
+from cornice import Service
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from kinto_clone import db
+from kinto_clone.errors import HTTPError, ValidationError, detail
+from kinto_clone.json import dumps
+from kinto_clone.schemas import deserialize
+from kinto_clone.views.body import check_content_type, json_body
+
+batch = Service(name="batch", path="/batch", description="Batch operations")
+
+METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
+
+
+class SubRequest(colander.MappingSchema):
+    method = colander.SchemaNode(colander.String(), validator=colander.OneOf(METHODS),
+                                 missing="GET")
+    path = colander.SchemaNode(colander.String(), validator=colander.Regex(r"^/"))
+    headers = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
+    body = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
+
+
+class Defaults(colander.MappingSchema):
+    method = colander.SchemaNode(colander.String(), validator=colander.OneOf(METHODS),
+                                 missing=colander.drop)
+    path = colander.SchemaNode(colander.String(), validator=colander.Regex(r"^/"),
+                               missing=colander.drop)
+    headers = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
+    body = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
+
+
+class BatchBody(colander.MappingSchema):
+    defaults = Defaults(missing=colander.drop)
+    requests = colander.SequenceSchema(SubRequest(), validator=colander.Length(min=0))
+
+
+def _merge_defaults(request: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Defaults fill what a request lacks, recursively; the request's values win."""
+    merged = copy.deepcopy(defaults)
+    for key, value in request.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_defaults(value, merged[key])
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse(request: Request) -> list[dict[str, Any]]:
+    check_content_type(request)
+    body = json_body(request)
+    if isinstance(body, dict) and isinstance(body.get("requests"), list):
+        defaults = body.get("defaults") if isinstance(body.get("defaults"), dict) else {}
+        body = {**body, "requests": [_merge_defaults(r, defaults) if isinstance(r, dict) else r
+                                     for r in body["requests"]]}
+    for_schema = BatchBody().bind()
+    for_schema.typ.unknown = "raise"
+    parsed = deserialize(for_schema, body)
+    limit = request.registry.settings["batch_max_requests"]
+    if len(parsed["requests"]) > limit:
+        raise ValidationError([detail("body", "requests",
+                                      f"Number of requests is limited to {limit}")])
+    for i, sub in enumerate(parsed["requests"]):
+        for name, value in sub.get("headers", {}).items():
+            if not isinstance(value, str):
+                raise ValidationError([detail("body", f"requests.{i}.headers.{name}",
+                                              f"{value!r} is not a string")])
+        path = sub["path"].split("?", 1)[0].rstrip("/")
+        if path in ("/batch", "/v1/batch"):
+            raise ValidationError([detail("body", "requests",
+                                          "Recursive call on /batch endpoint is forbidden.")])
+    return list(parsed["requests"])
+
+
+def _subrequest(request: Request, sub: dict[str, Any]) -> Request:
+    path = sub["path"] if sub["path"].startswith("/v1/") or sub["path"] == "/v1" \
+        else "/v1" + sub["path"]
+    headers = {k: v for k, v in request.headers.items()
+               if k.lower() not in ("content-length", "content-type")}
+    headers.update(sub.get("headers", {}))
+    body = b""
+    if "body" in sub:
+        body = dumps(sub["body"])
+        headers["Content-Type"] = "application/json; charset=utf-8"
+    subrequest = Request.blank(path, base_url=request.application_url.rsplit("/v1", 1)[0],
+                               headers=headers, method=sub["method"], POST=body or None)
+    if not body:
+        subrequest.body = b""
+    subrequest.method = sub["method"]
+    for key in ("kinto_clone.identity",):
+        if key in request.environ and headers.get("Authorization") == request.headers.get(
+                "Authorization"):
+            subrequest.environ[key] = request.environ[key]
+    return subrequest
+
+
+def _result(path: str, response: Response) -> dict[str, Any]:
+    body: Any = ""
+    if response.body:
+        try:
+            body = response.json
+        except ValueError:
+            body = response.text
+    return {"path": path, "status": response.status_code,
+            "headers": dict(response.headers), "body": body}
+
+
+@batch.post(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")
+def post_batch(request: Request) -> Any:
+    subrequests = _parse(request)
+    databases = list(request.registry.backends.databases.values())
+    responses = []
+    for sub in subrequests:
+        subrequest = _subrequest(request, sub)
+        path = subrequest.path
+        try:
+            with db.savepoint(databases):
+                response = request.invoke_subrequest(subrequest, use_tweens=True)
+                if response.status_code >= 400:
+                    raise _Discard(response)
+        except _Discard as discarded:
+            response = discarded.response
+        if response.status_code >= 500:
+            # The whole batch fails and rolls back: no partial success is reported.
+            raise HTTPError(response.status_code, response.json.get("errno", 999),
+                            message=response.json.get("message"))
+        responses.append(_result(path, response))
+    return {"responses": responses}
+
+
+class _Discard(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def includeme(config: Configurator) -> None:
+    if not config.registry.settings["readonly"]:
+        config.add_cornice_service(batch)

@@ -1,0 +1,68 @@
+"""Request bodies: content negotiation (415/406) and JSON parsing (§3.9, §2.8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pyramid.request import Request
+
+from kinto_clone.errors import ValidationError, detail, invalid
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+_UNPARSED = object()
+
+
+def check_content_type(request: Request, allowed: tuple[str, ...] = (JSON,)) -> str:
+    """The request's media type; absent means JSON. Anything else is a 415."""
+    media = (request.content_type or JSON).lower()
+    if media not in allowed:
+        message = f"Content-Type header should be one of {list(allowed)}"
+        raise ValidationError([detail("header", "Content-Type", message)], code=415)
+    return media
+
+
+def check_accept(request: Request) -> None:
+    """406 unless the client accepts JSON."""
+    accept = request.headers.get("Accept")
+    if not accept:
+        return
+    if request.accept.acceptable_offers([JSON]):
+        return
+    message = f"Accept header should be one of {[JSON]}"
+    raise ValidationError([detail("header", "Accept", message)], code=406)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a JSON body; an error is a 400 errno 107 like Kinto's (two details)."""
+    if b"\\u0000" in raw:
+        raise invalid("body", "", "Invalid character 0x00")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        description = f"Invalid JSON: {exc}"
+        raise ValidationError([
+            detail("body", "", description),
+            detail("body", "", "Required"),
+        ]) from exc
+
+
+def json_body(request: Request) -> Any:
+    """The parsed body (cached); an empty body is ``{}``."""
+    cached = request.environ.get("kinto_clone.json_body", _UNPARSED)
+    if cached is not _UNPARSED:
+        return cached
+    raw = request.body
+    value = parse_json(raw) if raw.strip() else {}
+    request.environ["kinto_clone.json_body"] = value
+    return value
+
+
+def json_body_or_none(request: Request) -> Any:
+    """The parsed body, or None when it does not parse (for peeking before validation)."""
+    try:
+        return json_body(request)
+    except ValidationError:
+        return None

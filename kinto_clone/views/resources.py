@@ -1,0 +1,267 @@
+"""The resource endpoints: buckets, groups, collections, records (§1, §2).
+
+One plural and one object service per resource type, registered explicitly below. Views
+are thin: validated input -> one call into ``resources/`` -> headers -> a dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from cornice import Service
+from pyramid.config import Configurator
+from pyramid.request import Request
+
+from kinto_clone.authorization import is_writer
+from kinto_clone.context import RouteContext
+from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid, invalid_id
+from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
+from kinto_clone.resources import merge, objects, querying
+from kinto_clone.resources.types import RESOURCES
+from kinto_clone.schemas import envelope
+from kinto_clone.storage import UnicityError
+from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
+from kinto_clone.views.http import (
+    cache_expires,
+    expose,
+    next_page_url,
+    now_ms,
+    set_cache_headers,
+    set_timestamp_headers,
+)
+
+PATHS = {
+    "bucket": "/buckets",
+    "group": "/buckets/{bucket_id}/groups",
+    "collection": "/buckets/{bucket_id}/collections",
+    "record": "/buckets/{bucket_id}/collections/{collection_id}/records",
+}
+
+
+# -- shared steps --------------------------------------------------------------------------
+
+def _writer(request: Request) -> str | None:
+    if not request.registry.settings["explicit_permissions"]:
+        return None
+    return request.authenticated_userid or "system.Everyone"
+
+
+def _require_parents(ctx: RouteContext) -> None:
+    for level_type, _, level_id in ctx.chain:
+        if ctx.objects.get(level_type.name) is None:
+            raise NotFound(level_type.name, level_id, parent=True)
+
+
+def _existing(ctx: RouteContext) -> dict[str, Any]:
+    _require_parents(ctx)
+    if ctx.current is None:
+        raise NotFound(ctx.resource.name, ctx.object_id or "")
+    return ctx.current
+
+
+def _object_response(request: Request, obj: dict[str, Any], acl: dict[str, set[str]],
+                     status: int = 200) -> dict[str, Any]:
+    request.response.status_int = status
+    set_timestamp_headers(request.response, obj["last_modified"])
+    shown = objects.acl_lists(acl) if is_writer(acl, request.principals) else {}
+    return {"permissions": shown, "data": obj}
+
+
+def _list_params(request: Request) -> querying.ParsedList:
+    settings = request.registry.settings
+    parsed = querying.parse_list_params(
+        list(request.GET.items()), now_ms=now_ms(), paginate_by=settings["paginate_by"],
+        max_fetch_size=settings["storage_max_fetch_size"])
+    if parsed.deprecated_to:
+        request.response.headers["Alert"] = (
+            '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
+            'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
+            '#list-of-available-url-parameters"}')
+    return parsed
+
+
+# -- plural endpoints ----------------------------------------------------------------------
+
+def list_objects(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    _require_parents(ctx)
+    parsed = _list_params(request)
+    storage = request.registry.backends.storage
+    query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by)
+    expose(request, "Next-Page", "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+    set_cache_headers(request, cache_expires(request.registry.settings, ctx.resource.name,
+                                             ctx.uris, ctx.objects.get("collection")))
+    if request.method == "HEAD":
+        total = storage.count(ctx.resource.name, ctx.parent_id, query)
+        timestamp = storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
+        _refuse_unlisted(request, ctx, total)
+        _list_preconditions(request, timestamp)
+        request.response.headers["Total-Objects"] = request.response.headers[
+            "Total-Records"] = str(total)
+        expose(request, "Total-Objects", "Total-Records")
+        return request.response
+    page, timestamp = storage.list_objects(
+        ctx.resource.name, ctx.parent_id, dataclasses.replace(query, limit=parsed.limit + 1))
+    _refuse_unlisted(request, ctx, len(page))
+    _list_preconditions(request, timestamp)
+    if len(page) > parsed.limit:
+        page = page[: parsed.limit]
+        token = querying.encode_token(page[-1], query.sorting, len(page))
+        request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
+    if parsed.fields is not None:
+        page = [querying.project_fields(obj, parsed.fields) for obj in page]
+    return {"data": page}
+
+
+def _list_preconditions(request: Request, timestamp: int) -> None:
+    set_timestamp_headers(request.response, timestamp)
+    raise_412_if_modified(request.headers, None, timestamp, plural=True)
+    raise_304_if_not_modified(request.headers, timestamp)
+
+
+def _refuse_unlisted(request: Request, ctx: RouteContext, found: int) -> None:
+    """A caller without permission on the list sees what they hold ACEs on (§6.5); if
+    that is nothing at all and they may not create here either, the answer is 401/403."""
+    if ctx.readable_by is None or found or ctx.may_create(request.principals):
+        return
+    storage = request.registry.backends.storage
+    if storage.count(ctx.resource.name, ctx.parent_id, querying.ListQuery(
+            readable_by=ctx.readable_by)):
+        return
+    raise Unauthorized() if request.authenticated_userid is None else Forbidden()
+
+
+def delete_objects(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    _require_parents(ctx)
+    parsed = _list_params(request)
+    storage = request.registry.backends.storage
+    timestamp = storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
+    raise_412_if_modified(request.headers, None, timestamp, plural=True)
+    query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by, limit=parsed.limit)
+    deleted = objects.delete_list(request.registry.backends, ctx.resource, ctx.parent_id, query)
+    if not deleted:
+        _refuse_unlisted(request, ctx, 0)
+    set_timestamp_headers(request.response,
+                          max((t["last_modified"] for t in deleted), default=timestamp))
+    return {"data": deleted}
+
+
+def create_object(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    check_content_type(request)
+    data, permissions = envelope(json_body(request), ctx.resource.permissions)
+    _require_parents(ctx)
+    data = data or {}
+    object_id = data.get("id", None)
+    if object_id is not None and (not isinstance(object_id, str)
+                                  or not ctx.resource.id_pattern.match(object_id)):
+        raise invalid_id()
+    existing = ctx.sibling
+    raise_412_if_modified(request.headers, existing,
+                          existing["last_modified"] if existing else None)
+    if existing is not None:  # POST with the id of an object that exists: return it.
+        return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
+    try:
+        obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
+                                  object_id or ctx.resource.generate_id(), data,
+                                  permissions or {}, _writer(request))  # type: ignore[arg-type]
+    except UnicityError as exc:  # created by a concurrent request meanwhile
+        return _object_response(request, exc.existing, {})
+    return _object_response(request, obj, acl, status=201)
+
+
+def existing_uri(ctx: RouteContext, obj: dict[str, Any]) -> str:
+    return f"{ctx.parent_id}/{ctx.resource.plural}/{obj['id']}"
+
+
+# -- object endpoints ----------------------------------------------------------------------
+
+def get_object(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    obj = _existing(ctx)
+    raise_412_if_modified(request.headers, obj, obj["last_modified"])
+    raise_304_if_not_modified(request.headers, obj["last_modified"])
+    expose(request, "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+    set_cache_headers(request, cache_expires(request.registry.settings, ctx.resource.name,
+                                             ctx.uris, ctx.objects.get("collection")))
+    fields = querying.parse_fields(list(request.GET.items()))
+    if fields is not None:
+        set_timestamp_headers(request.response, obj["last_modified"])
+        return {"data": querying.project_fields(obj, fields)}
+    return _object_response(request, obj, ctx.acl())
+
+
+def put_object(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    check_content_type(request)
+    data, permissions = envelope(json_body(request), ctx.resource.permissions)
+    if data is not None and "id" in data and data["id"] != ctx.object_id:
+        raise invalid("body", "id", "Object id does not match existing object")
+    _require_parents(ctx)
+    current = ctx.current
+    raise_412_if_modified(request.headers, current,
+                          current["last_modified"] if current else None)
+    obj, acl = objects.replace(request.registry.backends, ctx.resource, ctx.parent_id,
+                               ctx.object_id or "", current, ctx.acl(), data,
+                               permissions, _writer(request))  # type: ignore[arg-type]
+    return _object_response(request, obj, acl, status=201 if current is None else 200)
+
+
+def patch_object(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    media = check_content_type(request, (JSON, MERGE_PATCH, JSON_PATCH))
+    behavior = merge.response_behavior(request.headers)
+    obj = _existing(ctx)
+    raise_412_if_modified(request.headers, obj, obj["last_modified"])
+    new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
+    stored, acl = objects.patch(request.registry.backends, ctx.resource, ctx.parent_id, obj,
+                                ctx.acl(), new_data, changes, _writer(request))
+    if behavior != "full":
+        set_timestamp_headers(request.response, stored["last_modified"])
+        return {"data": merge.partial_response(behavior, obj, stored, new_data)}
+    return _object_response(request, stored, acl)
+
+
+def delete_object(request: Request) -> Any:
+    ctx: RouteContext = request.context
+    obj = _existing(ctx)
+    raise_412_if_modified(request.headers, obj, obj["last_modified"])
+    forced = querying.native_value(request.GET.get("last_modified", "null"))
+    if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):
+        raise invalid("querystring", "last_modified", f'"{forced}" is not a number')
+    tombstone = objects.delete(request.registry.backends, ctx.resource, ctx.parent_id,
+                               obj["id"], forced)
+    set_timestamp_headers(request.response, tombstone["last_modified"])
+    return {"data": tombstone}
+
+
+# -- registration --------------------------------------------------------------------------
+
+def includeme(config: Configurator) -> None:
+    settings = config.registry.settings
+    readonly = settings["readonly"]
+    for name, path in PATHS.items():
+        plural = Service(name=f"{name}:plural", path=path, factory=RouteContext)
+        obj = Service(name=f"{name}:object", path=path + "/{id}", factory=RouteContext)
+        views = [
+            (plural, "plural", "GET", list_objects, "read"),
+            (plural, "plural", "POST", create_object, "create"),
+            (plural, "plural", "DELETE", delete_objects, "write"),
+            (obj, "object", "GET", get_object, "read"),
+            (obj, "object", "PUT", put_object, "write"),
+            (obj, "object", "PATCH", patch_object, "write"),
+            (obj, "object", "DELETE", delete_object, "write"),
+        ]
+        for service, kind, method, view, permission in views:
+            if readonly and method != "GET":
+                continue
+            if settings.get(f"{kind}_{name}_{method.lower()}_enabled", True) is False:
+                continue
+            service.add_view(method, view, permission=permission, renderer="kinto_json")
+        config.add_cornice_service(plural)
+        config.add_cornice_service(obj)
+
+
+__all__ = ["includeme", "RESOURCES"]

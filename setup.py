@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="kinto_clone",
+    version="0.1.0",
+    description="A fast, durable server of the Kinto HTTP API (v1)",
+    packages=find_packages(include=["kinto_clone", "kinto_clone.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "pyramid>=2.0,<3",
+        "cornice>=6,<7",
+        "colander>=2,<3",
+        "SQLAlchemy>=2.0,<2.2",
+        "psycopg2-binary>=2.9",
+        "waitress>=3",
+        "orjson>=3.9",
+        "jsonschema>=4",
+        "jsonpatch>=1.33",
+        "alembic>=1.12",
+        "PasteDeploy>=3",
+        "plaster_pastedeploy",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "WebTest>=3", "kinto-http>=11,<12", "requests", "ruff",
+                 "pytest-xdist"],
+    },
+    entry_points={
+        "paste.app_factory": ["main = kinto_clone:main"],
+        "console_scripts": ["kinto-clone = kinto_clone.__main__:main"],
+    },
+)
