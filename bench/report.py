@@ -105,10 +105,15 @@ def _f(v: float | None, digits: int = 1) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+NOISY_MS_PER_S = 250  # other processes used more than a quarter of a core: numbers suspect
+
+
 def _rate(s: Side) -> str:
     if s.na:
         return f"n/a ({s.na})"
     cell = _f(s.rate, 0)
+    if s.other_per_s is not None and s.other_per_s > NOISY_MS_PER_S:
+        cell += "†"
     return cell + (f" ({s.walk_ms:.0f} ms/walk)" if s.walk_ms else "")
 
 
@@ -149,7 +154,9 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
     lines.append(f"| peak RSS (VmHWM) | MB | {_f(mb['kinto'], 0)} | {_f(mb['ours'], 0)} | "
                  f"{_ratio(mb['kinto'], mb['ours'])} | {REFERENCE['rss']} |" + " |" * 9)
     lines += ["", "Throughput ratio > 1: ours is faster. CPU per unit = CPU time over the load "
-              "window / units served (units: requests, records for W7, pages for the walk).", ""]
+              "window / units served (units: requests, records for W7, pages for the walk). "
+              f"† = other processes used > {NOISY_MS_PER_S} ms/s of CPU during that row's "
+              "windows: its throughput and latencies are suspect, CPU per unit less so.", ""]
     for name, res in results.items():
         noise = [r.kinto.other_per_s if name == "kinto" else r.ours.other_per_s for r in rows]
         noise = [n for n in noise if n is not None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.duration = a.duration or (3 if a.quick else 8)
     a.runs = a.runs or (1 if a.quick else 3)
     a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (5 if a.quick else 30)
+    a.quiet_budget = 60 if a.quick else 600  # seconds of quiet-waiting in the whole run
     a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 2)
     return a
 
@@ -81,7 +83,7 @@ def bench_server(name: str, args: argparse.Namespace, log) -> dict:
         log(f"[{name}] {result['error']}\n{exc}")
         return result
     try:
-        ds = DataSet(server, sizes)
+        ds = DataSet(server, sizes, log=log)
         log(f"[{name}] loading data {sizes} ...")
         try:
             ds.create()
@@ -120,7 +122,11 @@ def run_workload(server: Server, wl: Workload, ds: DataSet, args, log) -> dict:
         if args.warmup:
             wl.run(ds, args.warmup)
         for i in range(args.runs):
-            busy = wait_quiet(args.quiet_wait) if args.quiet_wait else None
+            busy = None
+            if args.quiet_wait and args.quiet_budget > 0:  # bounded over the whole run too
+                t_wait = time.monotonic()
+                busy = wait_quiet(min(args.quiet_wait, args.quiet_budget))
+                args.quiet_budget -= time.monotonic() - t_wait
             s = measure(server, wl, ds, args.duration)
             s.extra["busy_before"] = busy
             row["samples"].append(s)
@@ -146,7 +152,13 @@ def _short_extra(s: Sample) -> str:
     return json.dumps(keep)
 
 
+def _exit_on_sigterm(signum, _frame) -> None:
+    # turn SIGTERM (timeout, kill) into SystemExit so that `finally` stops the server
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     OUT.mkdir(exist_ok=True)
     log_file = open(OUT / "latest.log", "w")

@@ -25,19 +25,28 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from kinto_clone import json
 from kinto_clone.storage import BackendError
 
 MEMORY_URL = "memory"
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return json.dumps(value).decode()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Kinto-style ``postgresql://`` URLs mean psycopg2 (SQLAlchemy 2.1's default would be
+    psycopg 3, which we do not ship)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
 
 
 class Database:
@@ -47,7 +56,7 @@ class Database:
                  pool_timeout: float = 30, statement_timeout_ms: int = 30000) -> None:
         self.url = url
         self.lock: threading.RLock | None = None
-        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": json.loads}
         if url == MEMORY_URL or url in ("sqlite://", "sqlite:///:memory:"):
             self.lock = threading.RLock()
             self.engine = create_engine(
@@ -64,10 +73,8 @@ class Database:
             self.engine = create_engine(url, connect_args={"timeout": 30}, **common)
             _sqlite_transactions(self.engine, wal=True)
         else:
-            if url.startswith("postgres://"):
-                url = "postgresql://" + url[len("postgres://"):]
             self.engine = create_engine(
-                url,
+                sqlalchemy_url(url),
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,

@@ -115,9 +115,9 @@ class ValidationError(HTTPError):
 
 def validation_message(first: dict[str, Any]) -> str:
     name, location, description = first["name"], first["location"], first["description"]
-    if name and name in description:
+    if name is not None and name in description:  # "" is in every description
         return description
-    if name:
+    if name is not None:
         return f"{name} in {location}: {description}"
     return f"{location}: {description}"
 

@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from kinto_clone.db import MEMORY_URL, Database, translate_errors
+from kinto_clone.storage import BackendError
 from kinto_clone.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -99,6 +100,15 @@ def empty_tables(url: str) -> None:
     test). One ``TRUNCATE`` on PostgreSQL; the engine is kept for the next call."""
     if _is_memory(url):
         return
+    try:
+        _empty_tables(url)
+    except BackendError:
+        # The kept connection may have died since (server restarted, database
+        # recreated): SQLAlchemy has dropped it from the pool, so try once more.
+        _empty_tables(url)
+
+
+def _empty_tables(url: str) -> None:
     engine = _engines.get(url)
     if engine is None:
         engine = _engines[url] = Database(url, pool_size=1, max_overflow=0).engine

@@ -22,6 +22,7 @@ from pyramid.response import Response
 from kinto_clone import db
 from kinto_clone.errors import Gone, HTTPError, RequestTooLarge, ValidationError, detail
 from kinto_clone.storage import BackendError
+from kinto_clone.views.body import check_accept
 from kinto_clone.views.errors import error_response
 from kinto_clone.views.http import allowed_origin
 
@@ -79,6 +80,7 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         return _preflight(request, settings)
     if origin is not None and not allowed_origin(settings, origin):
         raise ValidationError([detail("header", "Origin", f"{origin} not allowed")])
+    check_accept(request)
     return handler(request)
 
 

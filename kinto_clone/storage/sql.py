@@ -1,33 +1,39 @@
 """SQL storage: one implementation for PostgreSQL (JSONB) and SQLite (JSON1).
 
 Every statement is a SQLAlchemy Core expression over ``kinto_clone.tables``. The dialects
-differ only in how a dotted data field is read, compared and sorted; that difference lives
-in two small field classes (``_JSONBField``, ``_SQLiteField``) behind one interface, so
-the filters, sorting, pagination and every write below are written once.
+differ in how a data field is read, compared and sorted (``sql_fields.py``), in two
+helpers below (``insert`` for ON CONFLICT, ``greatest``) and in one optimisation
+(``folded``); everything else is written once.
+The statements of the hot paths are built once per dialect with named parameters
+(``_Statements``): building a SQLAlchemy expression costs as much as running it.
 
 Timestamps. Each write to a list first upserts the list's row in ``timestamps``
 (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``): the new value is
 ``max(now, previous + 1)``. On PostgreSQL that row lock is held until commit, so writers
-of one list queue behind each other and a writer reads the value its predecessor
+of one list queue behind each other and each reads the value its predecessor
 *committed*: timestamps are unique, increase in commit order, and a ``_since`` poll never
 misses a write that commits later with a smaller timestamp. No unique index, no 409.
 SQLite gets the same order from ``BEGIN IMMEDIATE`` (one writer at a time).
 
-Statements per call, steady state: ``get`` 1, ``get_many`` 1, ``list_objects`` 1 (2 when
-the page is empty), ``count`` 1, ``resource_timestamp`` 1 (3 the first time),
-``create``/``update``/``delete`` 2, plus 1 or 2 when the client supplies ``last_modified``
-(see ``_client_stamp``), ``delete_all`` 3, ``delete_tree`` 2.
+Statements per call: ``get``, ``get_many``, ``count`` 1; ``list_objects`` 1 (2 when the
+page is empty: the list timestamp then comes from ``resource_timestamp``);
+``resource_timestamp`` 1 (3 the first time); ``create``, ``update``, ``delete`` 1 on
+PostgreSQL (the bump is a CTE of the write), 2 on SQLite, and 2 to 4 when the client
+supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 2;
+``purge_deleted`` 1.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,7 +43,6 @@ from kinto_clone.storage import (
     ListQuery,
     ObjectNotFoundError,
     ReadableBy,
-    Sort,
     Storage,
     UnicityError,
 )
@@ -63,6 +68,135 @@ def plural(resource_name: str) -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+# ---------------------------------------------------------------------------------------
+# Statements built once per dialect. Their parameters: list_parent, list_resource,
+# object_id, now, stamp, object_data (names that are no column name: SQLAlchemy reserves
+# those in INSERT and UPDATE), and keys, prefix, lower, upper for the bulk ones.
+
+_PARENT = sa.bindparam("list_parent", type_=sa.Text)
+_RESOURCE = sa.bindparam("list_resource", type_=sa.Text)
+_ID = sa.bindparam("object_id", type_=sa.Text)
+_NOW = sa.bindparam("now", type_=sa.BigInteger)
+_STAMP = sa.bindparam("stamp", type_=sa.BigInteger)
+_DATA = sa.bindparam("object_data", type_=objects.c.data.type)
+_LIST_KEY = ("parent_id", "resource_name")
+_OBJECT_COLUMNS = (objects.c.id, objects.c.last_modified, objects.c.deleted, objects.c.data)
+
+
+def _in_list(table: sa.Table) -> Condition:
+    return sa.and_(table.c.parent_id == _PARENT, table.c.resource_name == _RESOURCE)
+
+
+_IN_LIST = _in_list(objects)
+_NOT_DELETED = sa.not_(objects.c.deleted)
+_IS_LIVE = sa.and_(_IN_LIST, objects.c.id == _ID, _NOT_DELETED)
+
+
+class _Statements:
+    def __init__(self, postgresql: bool) -> None:
+        insert = pg_dialect.insert if postgresql else sqlite_dialect.insert
+        greatest = sa.func.greatest if postgresql else sa.func.max  # SQLite's 2-arg max
+
+        self.select_live = sa.select(*_OBJECT_COLUMNS).where(_IS_LIVE)
+        self.live_timestamp = sa.select(objects.c.last_modified).where(_IS_LIVE)
+        keys = sa.tuple_(objects.c.resource_name, objects.c.parent_id, objects.c.id)
+        self.get_many = sa.select(
+            objects.c.resource_name, objects.c.parent_id, *_OBJECT_COLUMNS
+        ).where(keys.in_(sa.bindparam("keys", expanding=True)), _NOT_DELETED)
+
+        read = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
+        self.read_timestamp = read
+        self.list_timestamp = read.scalar_subquery().label("list_timestamp")
+        new_list = insert(timestamps).values(
+            parent_id=_PARENT, resource_name=_RESOURCE, last_modified=_NOW
+        )
+        self.init_timestamp = new_list.on_conflict_do_nothing()
+        # Lock the list's row without moving it (an unknown list starts at `now`).
+        self.lock = new_list.on_conflict_do_update(
+            index_elements=_LIST_KEY, set_={"last_modified": timestamps.c.last_modified}
+        ).returning(timestamps.c.last_modified)
+        self.set_timestamp = (
+            sa.update(timestamps).where(_in_list(timestamps)).values(last_modified=_STAMP)
+        )
+
+        def bump(only_if: Condition) -> Any:
+            # INSERT ... SELECT ... WHERE <guard>: when the guard is false nothing is
+            # written, no row comes back, and the list timestamp stays where it was.
+            row = sa.select(_PARENT, _RESOURCE, _NOW).where(only_if)
+            return (
+                insert(timestamps)
+                .from_select([*_LIST_KEY, "last_modified"], row)
+                .on_conflict_do_update(
+                    index_elements=_LIST_KEY,
+                    set_={"last_modified": greatest(_NOW, timestamps.c.last_modified + 1)},
+                )
+                .returning(timestamps.c.last_modified)
+            )
+
+        def object_write(kind: str, stamp: ColumnElement[Any]) -> Any:
+            """Write the object of ``kind`` (create, update, delete) with ``stamp``;
+            returns its timestamp, or no row when there was nothing to write."""
+            if kind == "delete":
+                return (
+                    sa.update(objects)
+                    .where(_IS_LIVE)
+                    .values(deleted=True, data={}, last_modified=stamp)
+                    .returning(objects.c.last_modified)
+                )
+            # WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON CONFLICT.
+            row = sa.select(_PARENT, _RESOURCE, _ID, stamp, sa.false(), _DATA).where(sa.true())
+            stmt = insert(objects).from_select(
+                [*_LIST_KEY, "id", "last_modified", "deleted", "data"], row
+            )
+            return stmt.on_conflict_do_update(
+                index_elements=(*_LIST_KEY, "id"),
+                set_={
+                    "last_modified": stmt.excluded.last_modified,
+                    "deleted": False,
+                    "data": stmt.excluded.data,
+                },
+                # create resurrects a tombstone but never overwrites a live object.
+                where=objects.c.deleted if kind == "create" else None,
+            ).returning(objects.c.last_modified)
+
+        live = sa.exists().where(_IS_LIVE)
+        guards = {"create": sa.not_(live), "update": sa.true(), "delete": live}
+        self.bumps = {kind: bump(guard) for kind, guard in guards.items()}
+        self.writes = {kind: object_write(kind, _STAMP) for kind in guards}
+        # PostgreSQL runs the bump as a CTE of the write: one round trip instead of two.
+        # (SQLite has no INSERT/UPDATE inside WITH.) No row from the CTE, no write.
+        self.folded: dict[str, Any] = {}
+        for kind in guards if postgresql else ():
+            bumped = self.bumps[kind].cte("list_timestamp")
+            stamp = bumped.c.last_modified
+            if kind == "delete":  # UPDATE ... SET = (SELECT ...), not a FROM without join
+                stamp = sa.select(bumped.c.last_modified).scalar_subquery()
+            self.folded[kind] = object_write(kind, stamp)
+
+        # A range rather than LIKE: ids may contain "_", and the range uses the primary
+        # key. parent_id >= prefix + "/" and < prefix + "0" ("0" follows "/").
+        def under(table: sa.Table) -> Condition:
+            return sa.or_(
+                table.c.parent_id == sa.bindparam("prefix"),
+                sa.and_(
+                    table.c.parent_id >= sa.bindparam("lower"),
+                    table.c.parent_id < sa.bindparam("upper"),
+                ),
+            )
+
+        self.delete_tree = [sa.delete(objects).where(under(objects)),
+                            sa.delete(timestamps).where(under(timestamps))]
+
+
+@functools.cache
+def _statements(postgresql: bool) -> _Statements:
+    return _Statements(postgresql)
+
+
+# ---------------------------------------------------------------------------------------
+# Objects in and out
 
 
 def _data_of(obj: dict[str, Any]) -> dict[str, Any]:
@@ -92,59 +226,43 @@ def _object(row: Row[Any]) -> dict[str, Any]:
     return {**row.data, "id": row.id, "last_modified": row.last_modified}
 
 
+def _readable(resource_name: str, parent_id: str, readable_by: ReadableBy) -> Condition:
+    """An ACE on the object's own URI (``parent_id/plural/id``): a primary key lookup."""
+    ace = access_control_entries
+    uri = sa.literal(f"{parent_id}/{plural(resource_name)}/", sa.Text) + objects.c.id
+    return sa.exists().where(
+        ace.c.object_id == uri,
+        ace.c.permission.in_(list(readable_by.permissions)),
+        ace.c.principal.in_(sorted(readable_by.principals)),
+    )
+
+
 class SQLStorage(Storage):
     """The Storage contract over ``tables.objects`` and ``tables.timestamps``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._postgresql = db.dialect == "postgresql"
+        self._sql = _statements(self._postgresql)
 
-    # -- dialect helpers ------------------------------------------------------------------
+    def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
+        """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
+        return self.db.connection().execute(
+            stmt, {"list_parent": parent_id, "list_resource": resource_name, **params}
+        )
 
     def _conn(self) -> Connection:
         return self.db.connection()
 
-    def _insert(self, table: sa.Table) -> Any:
-        return (postgresql.insert if self._postgresql else sqlite.insert)(table)
-
-    def _greatest(self, a: Any, b: Any) -> ColumnElement[Any]:
-        return sa.func.greatest(a, b) if self._postgresql else sa.func.max(a, b)
-
-    # -- statement pieces -------------------------------------------------------------------
-
-    @staticmethod
-    def _in_list(table: sa.Table, resource_name: str, parent_id: str) -> Condition:
-        return sa.and_(table.c.parent_id == parent_id, table.c.resource_name == resource_name)
-
-    def _is_live(self, resource_name: str, parent_id: str, object_id: str) -> Condition:
-        return sa.and_(
-            self._in_list(objects, resource_name, parent_id),
-            objects.c.id == object_id,
-            sa.not_(objects.c.deleted),
-        )
-
-    def _order_by(self, sorting: Iterable[Sort]) -> list[ColumnElement[Any]]:
-        return fields.order_by(sorting, postgresql=self._postgresql)
-
-    @staticmethod
-    def _readable(resource_name: str, parent_id: str, readable_by: ReadableBy) -> Condition:
-        """An ACE on the object's own URI, looked up by the ACE primary key."""
-        ace = access_control_entries
-        uri = sa.literal(f"{parent_id}/{plural(resource_name)}/", sa.Text) + objects.c.id
-        return sa.exists().where(
-            ace.c.object_id == uri,
-            ace.c.permission.in_(list(readable_by.permissions)),
-            ace.c.principal.in_(sorted(readable_by.principals)),
-        )
-
     def _where(
         self, resource_name: str, parent_id: str, query: ListQuery, *, paginate: bool = True
     ) -> list[Condition]:
-        conditions = [self._in_list(objects, resource_name, parent_id)]
-        data_filter = any(f.field not in MANAGED_FIELDS for f in query.filters)
-        if not query.include_deleted or data_filter:
-            # Tombstones have no data: a data-field filter never matches them.
-            conditions.append(sa.not_(objects.c.deleted))
+        """The list (bound as parameters by ``_run``), the filters, the keyset of the
+        previous page and the ACL condition."""
+        conditions = [_IN_LIST]
+        if not query.include_deleted or any(f.field not in MANAGED_FIELDS for f in query.filters):
+            # Tombstones have no data: a filter on a data field never matches them.
+            conditions.append(_NOT_DELETED)
         conditions += [
             fields.filter_condition(f, postgresql=self._postgresql) for f in query.filters
         ]
@@ -153,58 +271,10 @@ class SQLStorage(Storage):
                 fields.after_condition(query.sorting, query.after, postgresql=self._postgresql)
             )
         if query.readable_by is not None:
-            conditions.append(self._readable(resource_name, parent_id, query.readable_by))
+            conditions.append(_readable(resource_name, parent_id, query.readable_by))
         return conditions
 
     # -- timestamps -------------------------------------------------------------------------
-
-    def _bump(
-        self, resource_name: str, parent_id: str, *, only_if: Condition | None = None
-    ) -> int | None:
-        """Take the list's lock and its next timestamp ``max(now, previous + 1)``.
-
-        ``only_if`` guards the whole write (nothing happens and None is returned when it
-        is false), so that a refused create or delete leaves the list timestamp alone.
-        """
-        now = now_ms()
-        row = sa.select(
-            sa.literal(parent_id, sa.Text),
-            sa.literal(resource_name, sa.Text),
-            sa.literal(now, sa.BigInteger),
-        ).where(only_if if only_if is not None else sa.true())
-        stmt = self._insert(timestamps).from_select(
-            ["parent_id", "resource_name", "last_modified"], row
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["parent_id", "resource_name"],
-            set_={"last_modified": self._greatest(now, timestamps.c.last_modified + 1)},
-        ).returning(timestamps.c.last_modified)
-        return self._conn().execute(stmt).scalar_one_or_none()
-
-    def _lock(self, resource_name: str, parent_id: str) -> int:
-        """Take the list's lock without moving its timestamp; returns the timestamp (a
-        list never written nor read gets ``now``, as ``resource_timestamp`` would)."""
-        stmt = self._insert(timestamps).values(
-            parent_id=parent_id, resource_name=resource_name, last_modified=now_ms()
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["parent_id", "resource_name"],
-            set_={"last_modified": timestamps.c.last_modified},
-        ).returning(timestamps.c.last_modified)
-        return int(self._conn().execute(stmt).scalar_one())
-
-    def _set_timestamp(self, resource_name: str, parent_id: str, value: int) -> None:
-        self._conn().execute(
-            sa.update(timestamps)
-            .where(self._in_list(timestamps, resource_name, parent_id))
-            .values(last_modified=value)
-        )
-
-    def _live_timestamp(self, resource_name: str, parent_id: str, object_id: str) -> int | None:
-        stmt = sa.select(objects.c.last_modified).where(
-            self._is_live(resource_name, parent_id, object_id)
-        )
-        return self._conn().execute(stmt).scalar_one_or_none()
 
     def _stamp(
         self,
@@ -215,17 +285,19 @@ class SQLStorage(Storage):
         *,
         must_exist: bool = False,
     ) -> tuple[int, int | None]:
-        """Slow path for a client-supplied timestamp ``wanted``: lock the list, read its
+        """The path of a client-supplied timestamp ``wanted``: lock the list, read its
         timestamp, decide. Returns ``(object timestamp, list timestamp to store or None)``;
         the caller stores the list timestamp once its own write succeeded.
 
         With ``object_id`` (update, delete) ``wanted`` must also exceed the live object's
         timestamp, read after the lock so that it is the last committed one.
         """
-        list_ts = self._lock(resource_name, parent_id)
+        list_ts = self._run(self._sql.lock, resource_name, parent_id, now=now_ms()).scalar_one()
         current = None
         if object_id is not None:
-            current = self._live_timestamp(resource_name, parent_id, object_id)
+            current = self._run(
+                self._sql.live_timestamp, resource_name, parent_id, object_id=object_id
+            ).scalar_one_or_none()
             if current is None and must_exist:
                 raise ObjectNotFoundError(object_id)
         if current is None or wanted > current:
@@ -234,23 +306,28 @@ class SQLStorage(Storage):
             stamp = new_list_ts = max(now_ms(), list_ts + 1)
         return stamp, (new_list_ts if new_list_ts != list_ts else None)
 
+    def _set_timestamp(self, resource_name: str, parent_id: str, value: int | None) -> None:
+        if value is not None:
+            self._run(self._sql.set_timestamp, resource_name, parent_id, stamp=value)
+
     @db_errors
     def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
-        conn = self._conn()
-        read = sa.select(timestamps.c.last_modified).where(
-            self._in_list(timestamps, resource_name, parent_id)
-        )
-        value = conn.execute(read).scalar_one_or_none()
+        value = self._run(self._sql.read_timestamp, resource_name, parent_id).scalar()
         if value is None:
-            conn.execute(
-                self._insert(timestamps)
-                .values(parent_id=parent_id, resource_name=resource_name, last_modified=now_ms())
-                .on_conflict_do_nothing()
-            )
-            value = conn.execute(read).scalar_one()
+            # First read of a list: store `now`, unless a concurrent first read won.
+            self._run(self._sql.init_timestamp, resource_name, parent_id, now=now_ms())
+            value = self._run(self._sql.read_timestamp, resource_name, parent_id).scalar_one()
         return int(value)
 
     # -- reads ------------------------------------------------------------------------------
+
+    def _get_live(
+        self, resource_name: str, parent_id: str, object_id: str
+    ) -> dict[str, Any] | None:
+        row = self._run(
+            self._sql.select_live, resource_name, parent_id, object_id=object_id
+        ).first()
+        return _object(row) if row is not None else None
 
     @db_errors
     def get(self, resource_name: str, parent_id: str, object_id: str) -> dict[str, Any]:
@@ -259,60 +336,29 @@ class SQLStorage(Storage):
             raise ObjectNotFoundError(object_id)
         return found
 
-    def _get_live(
-        self, resource_name: str, parent_id: str, object_id: str
-    ) -> dict[str, Any] | None:
-        stmt = sa.select(
-            objects.c.id, objects.c.last_modified, objects.c.deleted, objects.c.data
-        ).where(self._is_live(resource_name, parent_id, object_id))
-        row = self._conn().execute(stmt).first()
-        return _object(row) if row is not None else None
-
     @db_errors
     def get_many(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], dict[str, Any]]:
-        wanted = list(dict.fromkeys(keys))
+        wanted = list(dict.fromkeys(tuple(key) for key in keys))
         if not wanted:
             return {}
-        key = sa.tuple_(objects.c.resource_name, objects.c.parent_id, objects.c.id)
-        stmt = sa.select(
-            objects.c.resource_name,
-            objects.c.parent_id,
-            objects.c.id,
-            objects.c.last_modified,
-            objects.c.deleted,
-            objects.c.data,
-        ).where(key.in_(wanted), sa.not_(objects.c.deleted))
-        return {
-            (row.resource_name, row.parent_id, row.id): _object(row)
-            for row in self._conn().execute(stmt)
-        }
+        rows = self._conn().execute(self._sql.get_many, {"keys": wanted})
+        return {(row.resource_name, row.parent_id, row.id): _object(row) for row in rows}
 
     @db_errors
     def list_objects(
         self, resource_name: str, parent_id: str, query: ListQuery
     ) -> tuple[list[dict[str, Any]], int]:
-        # The list timestamp rides along as an (uncorrelated, evaluated once) scalar
-        # subquery: one round trip, and page and timestamp come from one snapshot.
-        list_ts = (
-            sa.select(timestamps.c.last_modified)
-            .where(self._in_list(timestamps, resource_name, parent_id))
-            .scalar_subquery()
-        )
+        # The list timestamp rides along as an uncorrelated scalar subquery (evaluated
+        # once): one round trip, and the page and its timestamp come from one snapshot.
         stmt = (
-            sa.select(
-                objects.c.id,
-                objects.c.last_modified,
-                objects.c.deleted,
-                objects.c.data,
-                list_ts.label("list_timestamp"),
-            )
+            sa.select(*_OBJECT_COLUMNS, self._sql.list_timestamp)
             .where(*self._where(resource_name, parent_id, query))
-            .order_by(*self._order_by(query.sorting))
+            .order_by(*fields.order_by(query.sorting, postgresql=self._postgresql))
             .limit(query.limit)
         )
-        rows = self._conn().execute(stmt).all()
+        rows = self._run(stmt, resource_name, parent_id).all()
         timestamp = rows[0].list_timestamp if rows else None
         if timestamp is None:
             timestamp = self.resource_timestamp(resource_name, parent_id)
@@ -321,43 +367,37 @@ class SQLStorage(Storage):
     @db_errors
     def count(self, resource_name: str, parent_id: str, query: ListQuery) -> int:
         live = replace(query, include_deleted=False)
-        stmt = sa.select(sa.func.count()).select_from(objects).where(
-            *self._where(resource_name, parent_id, live, paginate=False)
-        )
-        return int(self._conn().execute(stmt).scalar_one())
+        where = self._where(resource_name, parent_id, live, paginate=False)
+        stmt = sa.select(sa.func.count()).select_from(objects).where(*where)
+        return int(self._run(stmt, resource_name, parent_id).scalar_one())
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _upsert(
+    def _write(
         self,
+        kind: str,
         resource_name: str,
         parent_id: str,
         object_id: str,
-        data: dict[str, Any],
-        stamp: int,
-        *,
-        only_over_tombstone: bool,
-    ) -> bool:
-        """Insert the object, or overwrite the existing row (only a tombstone's when
-        ``only_over_tombstone``). False when a live object was in the way."""
-        stmt = self._insert(objects).values(
-            parent_id=parent_id,
-            resource_name=resource_name,
-            id=object_id,
-            last_modified=stamp,
-            deleted=False,
-            data=data,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["parent_id", "resource_name", "id"],
-            set_={
-                "last_modified": stmt.excluded.last_modified,
-                "deleted": False,
-                "data": stmt.excluded.data,
-            },
-            where=objects.c.deleted if only_over_tombstone else None,
-        ).returning(objects.c.id)
-        return self._conn().execute(stmt).first() is not None
+        stamp: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Write the object (``kind``: create, update, delete) with timestamp ``stamp``,
+        or with the list's next one when ``stamp`` is None. Returns the timestamp, None
+        when nothing was written (create: a live object is in the way; delete: none is
+        there)."""
+        params = {"object_id": object_id, "object_data": data}
+        if stamp is None:
+            folded = self._sql.folded.get(kind)
+            if folded is not None:
+                return self._run(folded, resource_name, parent_id, now=now_ms(), **params).scalar()
+            bump = self._sql.bumps[kind]
+            stamp = self._run(bump, resource_name, parent_id, now=now_ms(), **params).scalar()
+            if stamp is None:
+                return None
+        return self._run(
+            self._sql.writes[kind], resource_name, parent_id, stamp=stamp, **params
+        ).scalar()
 
     def _unicity_error(self, resource_name: str, parent_id: str, object_id: str) -> UnicityError:
         existing = self._get_live(resource_name, parent_id, object_id)
@@ -369,25 +409,16 @@ class SQLStorage(Storage):
     def create(
         self, resource_name: str, parent_id: str, obj: dict[str, Any]
     ) -> dict[str, Any]:
-        object_id = obj["id"]
-        data = _data_of(obj)
+        object_id, data = obj["id"], _data_of(obj)
         wanted = _client_last_modified(obj.get("last_modified"))
-        new_list_ts: int | None = None
-        if wanted is None:
-            absent = sa.not_(sa.exists().where(self._is_live(resource_name, parent_id, object_id)))
-            stamp = self._bump(resource_name, parent_id, only_if=absent)
-            if stamp is None:
-                raise self._unicity_error(resource_name, parent_id, object_id)
-        else:
+        stamp, new_list_ts = None, None
+        if wanted is not None:
             stamp, new_list_ts = self._stamp(resource_name, parent_id, wanted)
-        if not self._upsert(
-            resource_name, parent_id, object_id, data, stamp, only_over_tombstone=True
-        ):
-            # A concurrent create of the same id committed while we waited for the lock.
+        written = self._write("create", resource_name, parent_id, object_id, stamp, data)
+        if written is None:
             raise self._unicity_error(resource_name, parent_id, object_id)
-        if new_list_ts is not None:
-            self._set_timestamp(resource_name, parent_id, new_list_ts)
-        return {**data, "id": object_id, "last_modified": stamp}
+        self._set_timestamp(resource_name, parent_id, new_list_ts)
+        return {**data, "id": object_id, "last_modified": written}
 
     @db_errors
     def update(
@@ -395,16 +426,13 @@ class SQLStorage(Storage):
     ) -> dict[str, Any]:
         data = _data_of(obj)
         wanted = _client_last_modified(obj.get("last_modified"))
-        new_list_ts: int | None = None
-        if wanted is None:
-            stamp = self._bump(resource_name, parent_id)
-            assert stamp is not None
-        else:
+        stamp, new_list_ts = None, None
+        if wanted is not None:
             stamp, new_list_ts = self._stamp(resource_name, parent_id, wanted, object_id)
-        self._upsert(resource_name, parent_id, object_id, data, stamp, only_over_tombstone=False)
-        if new_list_ts is not None:
-            self._set_timestamp(resource_name, parent_id, new_list_ts)
-        return {**data, "id": object_id, "last_modified": stamp}
+        written = self._write("update", resource_name, parent_id, object_id, stamp, data)
+        assert written is not None  # an upsert always writes
+        self._set_timestamp(resource_name, parent_id, new_list_ts)
+        return {**data, "id": object_id, "last_modified": written}
 
     @db_errors
     def delete(
@@ -415,37 +443,26 @@ class SQLStorage(Storage):
         last_modified: int | None = None,
     ) -> dict[str, Any]:
         wanted = _client_last_modified(last_modified)
-        new_list_ts: int | None = None
-        if wanted is None:
-            exists = sa.exists().where(self._is_live(resource_name, parent_id, object_id))
-            stamp = self._bump(resource_name, parent_id, only_if=exists)
-            if stamp is None:
-                raise ObjectNotFoundError(object_id)
-        else:
+        stamp, new_list_ts = None, None
+        if wanted is not None:
             stamp, new_list_ts = self._stamp(
                 resource_name, parent_id, wanted, object_id, must_exist=True
             )
-        stmt = (
-            sa.update(objects)
-            .where(self._is_live(resource_name, parent_id, object_id))
-            .values(deleted=True, data={}, last_modified=stamp)
-            .returning(objects.c.id)
-        )
-        if self._conn().execute(stmt).first() is None:
-            raise ObjectNotFoundError(object_id)  # deleted concurrently
-        if new_list_ts is not None:
-            self._set_timestamp(resource_name, parent_id, new_list_ts)
-        return _tombstone(object_id, stamp)
+        written = self._write("delete", resource_name, parent_id, object_id, stamp)
+        if written is None:
+            raise ObjectNotFoundError(object_id)
+        self._set_timestamp(resource_name, parent_id, new_list_ts)
+        return _tombstone(object_id, written)
 
     @db_errors
     def delete_all(
         self, resource_name: str, parent_id: str, query: ListQuery
     ) -> list[dict[str, Any]]:
-        list_ts = self._lock(resource_name, parent_id)
+        list_ts = self._run(self._sql.lock, resource_name, parent_id, now=now_ms()).scalar_one()
         first = max(now_ms(), list_ts + 1)
-        # Number the matching objects in the query's order (id breaks remaining ties so
-        # that the numbering and the LIMIT agree), then stamp the n-th one first + n - 1.
-        order = [*self._order_by(query.sorting), objects.c.id.asc()]
+        # Number the matching objects in the query's order (id breaks the remaining ties
+        # so that numbering and LIMIT agree); the n-th one gets first + n - 1.
+        order = [*fields.order_by(query.sorting, postgresql=self._postgresql), objects.c.id]
         live = replace(query, include_deleted=False)
         ranked = (
             sa.select(
@@ -469,21 +486,16 @@ class SQLStorage(Storage):
             .values(deleted=True, data={}, last_modified=first + ranked.c.position - 1)
             .returning(objects.c.id, objects.c.last_modified)
         )
-        rows = sorted(self._conn().execute(stmt).all(), key=lambda row: row.last_modified)
+        rows = sorted(self._run(stmt, resource_name, parent_id), key=lambda r: r.last_modified)
         if rows:
             self._set_timestamp(resource_name, parent_id, rows[-1].last_modified)
         return [_tombstone(row.id, row.last_modified) for row in rows]
 
     @db_errors
     def delete_tree(self, uri_prefix: str) -> None:
-        conn = self._conn()
-        for table in (objects, timestamps):
-            # A range rather than LIKE: ids may contain "_", and the range uses the
-            # primary key. "0" is the character right after "/".
-            under = sa.and_(
-                table.c.parent_id >= uri_prefix + "/", table.c.parent_id < uri_prefix + "0"
-            )
-            conn.execute(sa.delete(table).where(sa.or_(table.c.parent_id == uri_prefix, under)))
+        bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0"}
+        for stmt in self._sql.delete_tree:
+            self._conn().execute(stmt, bounds)
 
     @db_errors
     def purge_deleted(
@@ -501,28 +513,22 @@ class SQLStorage(Storage):
         if before is not None:
             conditions.append(objects.c.last_modified < before)
         if max_retained is not None:
-            ranked = (
-                sa.select(
-                    objects.c.parent_id,
-                    objects.c.resource_name,
-                    objects.c.id,
-                    sa.func.row_number()
-                    .over(
-                        partition_by=(objects.c.parent_id, objects.c.resource_name),
-                        order_by=objects.c.last_modified.desc(),
-                    )
-                    .label("position"),
-                )
-                .where(*tombstones)
-                .subquery()
+            newest_first = sa.func.row_number().over(
+                partition_by=(objects.c.parent_id, objects.c.resource_name),
+                order_by=objects.c.last_modified.desc(),
             )
+            ranked = sa.select(
+                objects.c.parent_id,
+                objects.c.resource_name,
+                objects.c.id,
+                newest_first.label("position"),
+            ).where(*tombstones).subquery()
             beyond = sa.select(ranked.c.parent_id, ranked.c.resource_name, ranked.c.id).where(
                 ranked.c.position > max_retained
             )
             key = sa.tuple_(objects.c.parent_id, objects.c.resource_name, objects.c.id)
             conditions.append(key.in_(beyond))
-        result = self._conn().execute(sa.delete(objects).where(*conditions))
-        return int(result.rowcount)
+        return int(self._conn().execute(sa.delete(objects).where(*conditions)).rowcount)
 
     @db_errors
     def flush(self) -> None:

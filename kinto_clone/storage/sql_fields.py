@@ -14,6 +14,7 @@ null < string < number < boolean < array < object, a missing field after everyth
 from __future__ import annotations
 
 import abc
+import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -272,7 +273,10 @@ def _operator_condition(field: Field, op: Op, value: Any) -> Condition:
     raise ValueError(f"unknown filter operator {op!r}")
 
 
+@functools.lru_cache(maxsize=1024)
 def field(name: str, *, postgresql: bool) -> Field:
+    """The field named ``name``. Cached: SQL expressions are immutable, and building the
+    SQLite type-rank CASE for every statement would cost more than running it."""
     if name == "id":
         return ColumnField(objects.c.id, rank=1)
     if name == "last_modified":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pyramid.request import Request
 
+from kinto_clone import json
 from kinto_clone.errors import ValidationError, detail, invalid
 
 JSON = "application/json"
@@ -40,8 +40,8 @@ def parse_json(raw: bytes) -> Any:
     if b"\\u0000" in raw:
         raise invalid("body", "", "Invalid character 0x00")
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return json.loads(raw)
+    except ValueError as exc:
         description = f"Invalid JSON: {exc}"
         raise ValidationError([
             detail("body", "", description),

@@ -11,7 +11,6 @@ from pyramid.httpexceptions import (
     HTTPForbidden,
     HTTPMethodNotAllowed,
     HTTPNotFound,
-    HTTPTemporaryRedirect,
 )
 from pyramid.request import Request
 from pyramid.response import Response
@@ -104,7 +103,10 @@ def not_found_view(exc: HTTPNotFound, request: Request) -> Response:
 
 
 def _redirect(request: Request, location: str, ttl: int) -> Response:
-    response = HTTPTemporaryRedirect(location=application_url(request) + location)
+    url = application_url(request) + location
+    page = f'<html><body>This resource moved to <a href="{url}">{url}</a>.</body></html>'
+    response = Response(status=307, location=url, body=page.encode(),
+                        content_type="text/html", charset="UTF-8")
     if ttl is not None and ttl >= 0:
         response.cache_expires(ttl)
         if ttl == 0:

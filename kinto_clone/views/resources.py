@@ -48,9 +48,17 @@ def _writer(request: Request) -> str | None:
 
 
 def _require_parents(ctx: RouteContext) -> None:
+    """404 errno 111 for a missing parent, unless the caller was only let in to see the
+    objects they hold permissions on: then nothing there is theirs, and it is a 401/403."""
     for level_type, _, level_id in ctx.chain:
         if ctx.objects.get(level_type.name) is None:
+            if ctx.readable_by is not None:
+                raise _refusal(ctx.request)
             raise NotFound(level_type.name, level_id, parent=True)
+
+
+def _refusal(request: Request) -> Exception:
+    return Unauthorized() if request.authenticated_userid is None else Forbidden()
 
 
 def _existing(ctx: RouteContext) -> dict[str, Any]:
@@ -129,7 +137,7 @@ def _refuse_unlisted(request: Request, ctx: RouteContext, found: int) -> None:
     if storage.count(ctx.resource.name, ctx.parent_id, querying.ListQuery(
             readable_by=ctx.readable_by)):
         return
-    raise Unauthorized() if request.authenticated_userid is None else Forbidden()
+    raise _refusal(request)
 
 
 def delete_objects(request: Request) -> Any:
@@ -143,6 +151,11 @@ def delete_objects(request: Request) -> Any:
     deleted = objects.delete_list(request.registry.backends, ctx.resource, ctx.parent_id, query)
     if not deleted:
         _refuse_unlisted(request, ctx, 0)
+    elif len(deleted) == parsed.limit and storage.count(
+            ctx.resource.name, ctx.parent_id, dataclasses.replace(query, limit=None)):
+        # What matched and was not deleted yet is the next page.
+        token = querying.encode_token(deleted[-1], query.sorting, len(deleted))
+        request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
     set_timestamp_headers(request.response,
                           max((t["last_modified"] for t in deleted), default=timestamp))
     return {"data": deleted}
@@ -155,7 +168,7 @@ def create_object(request: Request) -> Any:
     _require_parents(ctx)
     data = data or {}
     object_id = data.get("id", None)
-    if object_id is not None and (not isinstance(object_id, str)
+    if "id" in data and (not isinstance(object_id, str)
                                   or not ctx.resource.id_pattern.match(object_id)):
         raise invalid_id()
     existing = ctx.sibling

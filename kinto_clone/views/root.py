@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures
+import datetime
+import functools
+import hashlib
 import json
 import os
 from typing import Any
@@ -34,6 +37,7 @@ def get_root(request: Request) -> dict[str, Any]:
         "project_docs": settings["project_docs"],
         "url": f"{application_url(request)}/v1/",
     }
+    body["config"] = _config_info()
     if settings.get("eos"):
         body["eos"] = settings["eos"]
     body["settings"] = {name: settings[name] for name in PUBLIC_SETTINGS}
@@ -48,6 +52,18 @@ def get_root(request: Request) -> dict[str, Any]:
     if settings["readonly"]:
         request.response.cache_expires(settings["root_cache_expires_seconds"])
     return body
+
+
+@functools.cache
+def _config_info() -> dict[str, str] | None:
+    """The ini in use (``KINTO_INI``, else ``config/kinto.ini``): path, sha256, mtime."""
+    path = os.environ.get("KINTO_INI", "config/kinto.ini")
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    modified = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.UTC)
+    return {"path": path, "hash": digest, "modified": modified.isoformat()}
 
 
 def _check(backend: Any) -> bool:

@@ -1,15 +1,22 @@
-"""The ``live_server`` fixture: a real server process per test, on each backend.
+"""Fixtures running the real server in its own process, on each backend.
 
-Unlike the WebTest ``app`` fixture, the application runs in its own process, started by the
-CLI from an ini file and reached over TCP, exactly as clients reach a deployed Kinto. Each
-test gets a fresh server and fresh data: the memory backends start empty, SQLite gets a new
-file in ``tmp_path``, PostgreSQL a new database (dropped afterwards). The ``backend``
+Unlike the WebTest ``app`` fixture, the application is started by its CLI from an ini file
+and reached over TCP, exactly as clients reach a deployed Kinto. The ``backend``
 parametrisation of tests/conftest.py (and ``KINTO_CLONE_TEST_BACKENDS``) applies.
+
+- ``live_server``: a fresh server and fresh data for each test: the memory backends start
+  empty, SQLite gets a new file, PostgreSQL a new database (dropped afterwards).
+- ``shared_live_server``: one such server for a whole module, for tests that name their
+  objects apart and so need no fresh state; starting a server takes seconds.
+
+Both give the base URL, ``http://127.0.0.1:<port>/v1``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -26,25 +33,44 @@ def _drop_database(server_url: str, name: str) -> None:
     conn.close()
 
 
-@pytest.fixture
-def live_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Base URL (``http://127.0.0.1:<port>/v1``) of a freshly started server."""
+@contextmanager
+def _server_on(backend: str, request: pytest.FixtureRequest, workdir: Path) -> Iterator[str]:
     if backend == "memory":
-        with server.serve(tmp_path, server.settings_for("memory")) as url:
+        with server.serve(workdir, server.settings_for("memory")) as url:
             yield url
     elif backend == "sqlite":
-        settings = server.settings_for("sqlite", f"sqlite:///{tmp_path}/kinto.sqlite")
-        with server.serve(tmp_path, settings) as url:
+        settings = server.settings_for("sqlite", f"sqlite:///{workdir}/kinto.sqlite")
+        with server.serve(workdir, settings) as url:
             yield url
     else:
-        # The session database of tests/conftest.py tells us where the server is (or skips
-        # the test when there is none); the live server gets a database of its own.
+        # The session database of tests/conftest.py says where PostgreSQL is (and skips, or
+        # fails on CI, without one). The live server gets a database of its own, created from
+        # the maintenance database: another test session on the same server may drop and
+        # recreate the session database at any time. The name carries our process id for the
+        # same reason, and the fixture scope because a module's shared server may outlive
+        # other tests' ones.
         session_url = request.getfixturevalue("postgresql_url")
-        worker_id = request.getfixturevalue("worker_id")
-        name = f"kinto_clone_e2e_{worker_id}"
-        db_url = postgres.create_database(session_url, name)
+        maintenance_url = session_url.rsplit("/", 1)[0] + "/postgres"
+        name = f"kinto_clone_e2e_{os.getpid()}_{request.scope}"
+        db_url = postgres.create_database(maintenance_url, name)
         try:
-            with server.serve(tmp_path, server.settings_for("postgresql", db_url)) as url:
+            with server.serve(workdir, server.settings_for("postgresql", db_url)) as url:
                 yield url
         finally:
-            _drop_database(session_url, name)
+            _drop_database(maintenance_url, name)
+
+
+@pytest.fixture
+def live_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Base URL of a server started for this test alone."""
+    with _server_on(backend, request, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shared_live_server(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a server shared by the tests of one module (on one backend)."""
+    with _server_on(backend, request, tmp_path_factory.mktemp("live-server")) as url:
+        yield url

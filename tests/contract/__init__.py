@@ -1,0 +1,1 @@
+"""Contract suites: the Storage and Permission interfaces, run against every backend."""
