@@ -1,16 +1,18 @@
 """The data set, created identically on both servers.
 
-Everything up to 10k records goes through the HTTP API (`/batch` of PUTs when the server
-has it, single PUTs otherwise). Collections of 100k and 1M records would take minutes per
-server that way, so for those one record is created through the API (it makes the server
-create whatever rows a collection needs) and the rest is inserted directly into that
-server's own PostgreSQL tables with `INSERT ... SELECT generate_series`, with the same
-parent id and resource name as that API-created row and strictly increasing timestamps
-older than it. On the memory backend such collections are skipped.
+Collections up to `http_max` (10k) records go through the HTTP API (`/batch` of PUTs when
+the server has it, single PUTs otherwise). Collections of 100k and 1M records would take
+minutes per server that way, so for those one record is created through the API (it makes
+the server create whatever rows a collection and a record need) and the rest is inserted
+directly into that server's own PostgreSQL tables with `INSERT ... SELECT generate_series`:
+the same parent id and resource name as that API-created row, strictly increasing
+timestamps older than it, and copies of its access control entries. On the memory backend
+such collections are skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ BUCKET = "bench"
 ALICE = basic_auth("alice", "alice-secret")
 BOB = basic_auth("bob", "bob-secret")
 PREFIX = "/v1"
+ACL_COLLECTION, ACL_EVERY = "c10k", 100  # bob may read every 100th record of c10k (W6)
 
 
 class NotAvailable(Exception):
@@ -65,6 +68,7 @@ class DataSet:
     load_seconds: float = 0.0
     notes: list[str] | None = None
     log: Callable[[str], None] = print
+    http_max: int = 10_000  # bigger collections are inserted with SQL (PostgreSQL only)
 
     def client(self, auth: str = ALICE) -> Client:
         return Client(self.server.base_url, auth)
@@ -92,8 +96,8 @@ class DataSet:
                              {"data": record_data(1)}), 200, 201, what="PUT w2 record")
         for coll, n in self.sizes.items():
             t_coll = time.monotonic()
-            if n <= 10_000:
-                self.load_http(coll, n, acl_every=100 if coll == "c10k" else 0)
+            if n <= self.http_max or (n <= 10_000 and not self.server.spec.uses_pg):
+                self.load_http(coll, n)
                 how = "/batch" if self.batch_max else "PUT"
             elif self.server.spec.uses_pg:
                 self.load_sql(coll, n)
@@ -110,14 +114,16 @@ class DataSet:
     def loaded(self, coll: str) -> bool:
         return coll in self.sizes and (self.sizes[coll] <= 10_000 or self.server.spec.uses_pg)
 
+    def body(self, coll: str, i: int) -> dict:
+        b: dict = {"data": record_data(i)}
+        if coll == ACL_COLLECTION and i % ACL_EVERY == 0:
+            b["permissions"] = {"read": [self.bob_principal]}
+        return b
+
     # --- through the API --------------------------------------------------------------
 
-    def load_http(self, coll: str, n: int, acl_every: int = 0) -> None:
-        def body(i: int) -> dict:
-            b: dict = {"data": record_data(i)}
-            if acl_every and i % acl_every == 0:
-                b["permissions"] = {"read": [self.bob_principal]}
-            return b
+    def load_http(self, coll: str, n: int) -> None:
+        body = functools.partial(self.body, coll)
 
         chunk = self.batch_max or 1
         chunks = [list(range(s, min(n, s + chunk))) for s in range(0, n, chunk)]
@@ -169,7 +175,7 @@ class DataSet:
     def load_sql(self, coll: str, n: int) -> None:
         alice, db = self.client(), self.server.spec.db
         first = expect(alice.request("PUT", f"{coll_path(coll)}/records/{rid(0)}",
-                                     {"data": record_data(0)}), 201, what=f"PUT {coll} probe")
+                                     self.body(coll, 0)), 201, what=f"PUT {coll} probe")
         probe_ts = int(first.body["data"]["last_modified"])
         row = psql(f"SELECT parent_id || '|' || resource_name FROM objects WHERE id = "
                    f"'{rid(0)}' AND parent_id LIKE '%/{coll}'", db=db)
@@ -190,9 +196,26 @@ class DataSet:
              "INSERT INTO objects (id, parent_id, resource_name, last_modified, deleted, data) "
              f"SELECT 'r' || lpad(i::text, 7, '0'), '{parent}', '{resource}', {ts}, false, "
              f"{SQL_DATA} FROM generate_series(1, {n - 1}) AS i", db=db)
+        self.copy_aces_sql(coll, n)
         got = self.count(coll)
         if got != n:
             raise RuntimeError(f"{coll}: {got} records visible through the API, expected {n}")
+
+    def copy_aces_sql(self, coll: str, n: int) -> None:
+        """Give records 1..n-1 the ACEs the server gave the API-created record 0 (e.g. the
+        creator's `write`); bob's `read` only to every ACL_EVERY-th record of c10k."""
+        db = self.server.spec.db
+        rows = psql("SELECT object_id || '|' || permission || '|' || principal FROM "
+                    f"access_control_entries WHERE object_id LIKE '%/{coll}/records/{rid(0)}'",
+                    db=db)
+        for row in filter(None, rows.splitlines()):
+            obj, perm, principal = row.split("|")
+            prefix = obj[: -len(rid(0))]
+            where = (f"WHERE i % {ACL_EVERY} = 0"
+                     if principal == self.bob_principal and perm == "read" else "")
+            psql("INSERT INTO access_control_entries (object_id, permission, principal) "
+                 f"SELECT '{prefix}' || 'r' || lpad(i::text, 7, '0'), '{perm}', '{principal}' "
+                 f"FROM generate_series(1, {n - 1}) AS i {where}", db=db)
 
     # --- reading back -------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-wait", type=float,
                    help="before each window, wait up to this many seconds for the machine "
                         "to be idle (other CPU < 0.25 core); 0 disables (default 30, quick 5)")
+    p.add_argument("--http-load-max", type=int, default=10_000,
+                   help="collections up to this size are created through the HTTP API, "
+                        "bigger ones with SQL (PostgreSQL); default 10000")
     p.add_argument("--no-setup", action="store_true", help="skip bench/setup.sh")
     a = p.parse_args(argv)
     a.duration = a.duration or (3 if a.quick else 8)
@@ -83,7 +86,7 @@ def bench_server(name: str, args: argparse.Namespace, log) -> dict:
         log(f"[{name}] {result['error']}\n{exc}")
         return result
     try:
-        ds = DataSet(server, sizes, log=log)
+        ds = DataSet(server, sizes, log=log, http_max=args.http_load_max)
         log(f"[{name}] loading data {sizes} ...")
         try:
             ds.create()

@@ -127,3 +127,10 @@ def create_memory_schema(db: Database) -> None:
     """Create the tables of an in-memory database from ``tables.metadata`` (idempotent)."""
     with db.lock or contextlib.nullcontext(), translate_errors():
         metadata.create_all(db.engine)
+
+
+def forget(url: str) -> None:
+    """Close the connections ``empty_tables`` keeps for ``url`` (before dropping it)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()

@@ -50,11 +50,15 @@ def postgresql_url(worker_id: str) -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
         pytest.skip("PostgreSQL is neither running nor installed")
-    url = postgres.create_database(server, f"kinto_clone_test_{worker_id}")
+    # One database per test session and worker, so concurrent sessions never collide.
+    name = f"kinto_clone_test_{os.getpid()}_{worker_id}"
+    url = postgres.create_database(server, name)
     from kinto_clone import migration
 
     migration.upgrade(url)
     yield url
+    migration.forget(url)
+    postgres.drop_database(server, name)
 
 
 @pytest.fixture(scope="session")

@@ -102,3 +102,11 @@ def create_database(server: str, name: str) -> str:
         cur.execute(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0")
     conn.close()
     return server.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(server: str, name: str) -> None:
+    conn = psycopg2.connect(server)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()

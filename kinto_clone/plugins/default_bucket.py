@@ -26,6 +26,7 @@ from kinto_clone.plugins import add_capability
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
 from kinto_clone.storage import UnicityError
+from kinto_clone.views.body import json_body_or_none
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")
@@ -73,7 +74,18 @@ def rewrite(request: Request) -> None:
         if not is_put_on_it and COLLECTION.id_pattern.match(collection.group("cid")):
             _ensure(request, COLLECTION, object_uri(BUCKET, "", bucket_id),
                     collection.group("cid"))
+    if rest in ("", "/") and request.method in ("PUT", "PATCH"):
+        _replace_alias_in_body(request, bucket_id)
     request.path_info = f"/v1/buckets/{bucket_id}{rest}"
+
+
+def _replace_alias_in_body(request: Request, bucket_id: str) -> None:
+    """Clients (kinto-http) write the bucket they name in ``data.id``: ``default`` there
+    means the real id."""
+    body = json_body_or_none(request)
+    if isinstance(body, dict) and isinstance(body.get("data"), dict) \
+            and body["data"].get("id") == "default":
+        body["data"]["id"] = bucket_id
 
 
 def default_bucket_tween(handler: Callable[[Request], Response],

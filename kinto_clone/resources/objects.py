@@ -81,6 +81,10 @@ def create(
     acl = _write_acl(backends, uri, {}, dict(permissions), writer)
     if resource.name == "group":
         _sync_members(backends, uri, None, created.get("members"))
+    for child in CHILDREN.get(resource.name, ()):
+        # Store the child lists' timestamps now, in this write transaction, so that their
+        # first read never has to write (a SQLite read transaction cannot always upgrade).
+        backends.storage.resource_timestamp(child, uri)
     return created, acl
 
 

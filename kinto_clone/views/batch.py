@@ -105,10 +105,10 @@ def _subrequest(request: Request, sub: dict[str, Any]) -> Request:
     if not body:
         subrequest.body = b""
     subrequest.method = sub["method"]
-    for key in ("kinto_clone.identity",):
-        if key in request.environ and headers.get("Authorization") == request.headers.get(
-                "Authorization"):
-            subrequest.environ[key] = request.environ[key]
+    if headers.get("Authorization") == request.headers.get("Authorization"):
+        # Same credentials: share the caller's identity and principals (one query per batch).
+        subrequest.environ["kinto_clone.identity"] = request.environ.get("kinto_clone.identity")
+        subrequest.environ["kinto_clone.principals"] = frozenset(request.principals)
     return subrequest
 
 
@@ -126,6 +126,7 @@ def _result(path: str, response: Response) -> dict[str, Any]:
 @batch.post(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")
 def post_batch(request: Request) -> Any:
     subrequests = _parse(request)
+    request.authenticated_userid  # noqa: B018  (identity resolved once, shared below)
     databases = list(request.registry.backends.databases.values())
     responses = []
     for sub in subrequests:

@@ -12,6 +12,7 @@ or collections of its own and never assumes the server is empty.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import pytest
@@ -378,3 +379,28 @@ def test_a_batch_sends_many_writes_in_one_request_and_reports_each_result(
         batch.create_bucket(id="shop")
     failures = [cast(KintoException, e) for e in excinfo.value.exceptions]
     assert [e.response.status_code for e in failures] == [412]
+
+
+def test_records_created_concurrently_by_several_clients_all_land_with_distinct_timestamps(
+    client_for: MakeClient,
+) -> None:
+    owner = set_up_shared_bucket(client_for, "busy")
+    # ``retry`` is how clients absorb a 409 from writers racing for the same list timestamp
+    # (§5.3, errno 122 with Retry-After); ``retry_after=0`` keeps the test fast.
+    writers = [
+        client_for(user, bucket="busy", collection="tasks", retry=5, retry_after=0)
+        for user in (USER, ALICE, BOB, MARY)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [
+            pool.submit(writers[n % len(writers)].create_record, data={"n": n}) for n in range(40)
+        ]
+        created = [future.result()["data"] for future in futures]
+
+    records = owner.get_records()
+    assert sorted(r["n"] for r in records) == list(range(40))
+    assert {r["id"] for r in records} == {r["id"] for r in created}
+    # Every write got its own timestamp, and the list ETag is the latest of them.
+    timestamps = [r["last_modified"] for r in records]
+    assert len(set(timestamps)) == 40
+    assert owner.get_records_timestamp() == str(max(timestamps))

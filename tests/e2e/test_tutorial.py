@@ -286,67 +286,31 @@ def delete_with_if_match(api: Api, current: Json) -> Json:
     return tombstone
 
 
-def test_a_task_posted_to_the_personal_bucket_is_listed_with_its_etag_and_last_modified(
-    api: Api,
-) -> None:
-    task = post_first_task(api)
-    etag = list_tasks(api, task)
-    # "here both" the ETag and last_modified: the same timestamp, the ETag quoted.
-    assert etag == f'"{task["last_modified"]}"'
-
-
-def test_the_basic_auth_identity_is_the_username_and_password_together(api: Api) -> None:
-    task = post_first_task(api)
-    bucket_id = default_bucket_id(userid(USER))
-    url = f"/buckets/{bucket_id}/collections/tasks/records/{task['id']}"
-    assert assert_json(api("GET", url, USER), 200)["data"] == task
-    # Same username, another password: another user, who cannot reach the first one's data
-    # and whose personal bucket is another one.
-    assert_error(api("GET", url, USER, password="another"), FORBIDDEN)
-    other = assert_json(api("GET", "/buckets/default", USER, password="another"), 200)
-    assert other["data"]["id"] == default_bucket_id(userid(USER, "another")) != bucket_id
-
-
-def test_a_task_can_be_patched_without_precondition(api: Api) -> None:
-    task = post_first_task(api)
-    list_tasks(api, task)
-    patch_without_if_match(api, task)
-
-
-def test_a_patch_with_an_obsolete_etag_is_rejected_and_a_merged_one_with_the_current_etag_is_not(
+def test_a_task_is_listed_patched_and_protected_from_lost_updates_with_its_etag(
     api: Api,
 ) -> None:
     task = post_first_task(api)
     noted_etag = list_tasks(api, task)
+    # "here both" the ETag and last_modified: the same timestamp, the ETag quoted.
+    assert noted_etag == f'"{task["last_modified"]}"'
     doing = patch_without_if_match(api, task)
 
     patch_with_obsolete_etag(api, doing, noted_etag)
     # The rejected change was not applied: the fetch shows the task still "doing".
     etag = fetch_task(api, doing)
-    assert etag == f'"{doing["last_modified"]}"'
     patch_with_current_etag(api, doing, etag)
 
 
-def test_a_task_deleted_with_if_match_leaves_a_tombstone_and_is_gone(api: Api) -> None:
-    task = post_first_task(api)
-    doing = patch_without_if_match(api, task)
-    done = patch_with_current_etag(api, doing, f'"{doing["last_modified"]}"')
-
-    tombstone = delete_with_if_match(api, done)
-    assert_not_found(api("GET", f"{TASKS}/{task['id']}", USER), task["id"])
-    # The deletion is the latest change of the list.
-    assert_listing(api("GET", TASKS, USER), [], tombstone["last_modified"])
-
-
-def test_polling_with_since_returns_the_tombstone_and_if_none_match_avoids_refetching(
-    api: Api,
-) -> None:
+def test_a_deleted_task_is_gone_but_polling_with_since_returns_its_tombstone(api: Api) -> None:
     task = post_first_task(api)
     noted_etag = list_tasks(api, task)
     doing = patch_without_if_match(api, task)
     done = patch_with_current_etag(api, doing, f'"{doing["last_modified"]}"')
     tombstone = delete_with_if_match(api, done)
     latest = tombstone["last_modified"]
+    assert_not_found(api("GET", f"{TASKS}/{task['id']}", USER), task["id"])
+    # The deletion is the latest change of the list.
+    assert_listing(api("GET", TASKS, USER), [], latest)
 
     # ``_since`` takes the value of any ETag (or last_modified), bare as in the tutorial or
     # quoted like the ETag itself (§4.2). Filtering on time makes tombstones appear.
@@ -446,35 +410,21 @@ def alice_shares_her_task_with_bob(api: Api, task: Json) -> Json:
     return shared
 
 
-def set_up_shared_todo(api: Api) -> tuple[Json, Json]:
-    """Replay the section up to Alice's sharing; returns (Alice's task, Bob's task)."""
+def test_tasks_of_the_todo_bucket_are_shared_by_read_permission_and_listed_for_bob(
+    api: Api,
+) -> None:
     create_todo_bucket(api)
-    create_tasks_collection(api)
-    alice_task = alice_creates_a_task(api)
-    bob_task = bob_creates_a_task(api)
-    return alice_shares_her_task_with_bob(api, alice_task), bob_task
-
-
-def test_the_todo_bucket_is_created_with_its_creator_as_sole_writer(api: Api) -> None:
-    create_todo_bucket(api)
-    # Sole: nobody else may even read it.
+    # The creator is the "sole administrator": nobody else may even read the bucket.
     assert_error(api("GET", TODO, ALICE), FORBIDDEN)
-
-
-def test_authenticated_users_create_tasks_in_the_shared_collection(api: Api) -> None:
-    create_todo_bucket(api)
     create_tasks_collection(api)
     alice_task = alice_creates_a_task(api)
     bob_task = bob_creates_a_task(api)
     # record:create is all they were given: no other collection, for instance.
     assert_error(api("PUT", f"{TODO}/collections/other", ALICE), FORBIDDEN)
-    # Neither can read the other's task yet.
+    # Nobody else reads Alice's task until she shares it.
     assert_error(api("GET", f"{TODO_TASKS}/{alice_task['id']}", BOB), FORBIDDEN)
-    assert_error(api("GET", f"{TODO_TASKS}/{bob_task['id']}", ALICE), FORBIDDEN)
+    alice_task = alice_shares_her_task_with_bob(api, alice_task)
 
-
-def test_bob_lists_his_task_and_the_one_alice_shared_but_no_other(api: Api) -> None:
-    alice_task, bob_task = set_up_shared_todo(api)
     # Not in the tutorial: a task Bob may not read, which his list must not show.
     mary_data = {"description": "Mary private task", "status": "todo"}
     mary_task = assert_created_record(
@@ -584,7 +534,9 @@ def test_alice_shares_her_task_with_her_friends_group_and_mary_reads_it(api: Api
 # --- Sharing the personal bucket ----------------------------------------------------------
 
 
-def test_a_personal_bucket_record_is_shared_by_its_full_url(api: Api) -> None:
+def test_a_personal_bucket_is_per_identity_and_its_records_are_shared_by_full_url(
+    api: Api,
+) -> None:
     owner_bucket = default_bucket_id(userid(USER))
     resp = api("GET", "/buckets/default", USER)
     body = assert_json(resp, 200)
@@ -613,3 +565,9 @@ def test_a_personal_bucket_record_is_shared_by_its_full_url(api: Api) -> None:
     assert_not_found(api("GET", f"{TASKS}/{task['id']}", ALICE), task["id"])
     # Nobody else was given access.
     assert_error(api("GET", full_url, MARY), FORBIDDEN)
+
+    # "This identifier is built using a combination of username and password": the same
+    # username with another password is another user, with another personal bucket.
+    assert_error(api("GET", full_url, USER, password="another"), FORBIDDEN)
+    other = assert_json(api("GET", "/buckets/default", USER, password="another"), 200)
+    assert other["data"]["id"] == default_bucket_id(userid(USER, "another")) != owner_bucket

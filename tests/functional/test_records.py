@@ -830,6 +830,8 @@ def test_a_trailing_slash_redirects_to_the_path_without_it(blog):
     assert location.path == RECORDS
     assert location.query == "_limit=2"
     assert resp.content_type == "text/html"
+    assert resp.headers["Cache-Control"] == "max-age=3600"
+    assert "Expires" in resp.headers
 
 
 def test_v1_without_slash_redirects_to_the_root(app):
