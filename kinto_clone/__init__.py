@@ -22,11 +22,12 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     app_settings = settings.load(raw_settings)
     config = Configurator(settings=app_settings)
     config.registry.capabilities = {}
+    # Plugins subscribe to writes and check data here (events.py).
+    config.registry.listeners = []
+    config.registry.data_checks = []
     # Storage and permission backends, built once (backends.py).
     config.registry.backends = backends.load(app_settings)
     config.registry.kinto_clone_close = config.registry.backends.close
-    # Identity, principals and the permission decision (security.py, context.py).
-    config.include("kinto_clone.security")
     # Cornice registers its own exception views; ours (views/errors.py) override them.
     config.include("cornice")
     config.commit()
@@ -47,6 +48,9 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
         # Plugins named in `kinto.includes` (default_bucket, ...).
         for plugin in app_settings["includes"]:
             config.include(plugin)
+    # Identity, principals and the permission decision (security.py, context.py); after
+    # the plugins, which may bring authentication policies (accounts).
+    config.include("kinto_clone.security")
     if "basicauth" in app_settings.get("multiauth.policies", ""):
         from kinto_clone.plugins import add_capability
 

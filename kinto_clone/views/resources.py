@@ -16,6 +16,7 @@ from pyramid.request import Request
 from kinto_clone.authorization import is_writer
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid, invalid_id
+from kinto_clone.events import ResourceChange, check_data, ids_of, notify
 from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
 from kinto_clone.resources import merge, objects, querying
 from kinto_clone.resources.types import RESOURCES
@@ -66,6 +67,17 @@ def _existing(ctx: RouteContext) -> dict[str, Any]:
     if ctx.current is None:
         raise NotFound(ctx.resource.name, ctx.object_id or "")
     return ctx.current
+
+
+def _changed(request: Request, ctx: RouteContext, action: str, old: dict[str, Any] | None,
+             new: dict[str, Any], acl: dict[str, set[str]] | None = None) -> None:
+    if not request.registry.listeners:
+        return
+    uri = f"{ctx.parent_id}/{ctx.resource.plural}/{new['id']}"
+    notify(request, ResourceChange(
+        action=action, resource_name=ctx.resource.name, parent_id=ctx.parent_id, uri=uri,
+        user_id=request.authenticated_userid, ids=ids_of(uri), old=old, new=new,
+        permissions=objects.acl_lists(acl or {})))
 
 
 def _object_response(request: Request, obj: dict[str, Any], acl: dict[str, set[str]],
@@ -149,6 +161,8 @@ def delete_objects(request: Request) -> Any:
     raise_412_if_modified(request.headers, None, timestamp, plural=True)
     query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by, limit=parsed.limit)
     deleted = objects.delete_list(request.registry.backends, ctx.resource, ctx.parent_id, query)
+    for tombstone in deleted:
+        _changed(request, ctx, "delete", None, tombstone)
     if not deleted:
         _refuse_unlisted(request, ctx, 0)
     elif len(deleted) == parsed.limit and storage.count(
@@ -176,12 +190,14 @@ def create_object(request: Request) -> Any:
                           existing["last_modified"] if existing else None)
     if existing is not None:  # POST with the id of an object that exists: return it.
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
+    check_data(request, ctx, data)
     try:
         obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
                                   object_id or ctx.resource.generate_id(), data,
                                   permissions or {}, _writer(request))  # type: ignore[arg-type]
     except UnicityError as exc:  # created by a concurrent request meanwhile
         return _object_response(request, exc.existing, {})
+    _changed(request, ctx, "create", None, obj, acl)
     return _object_response(request, obj, acl, status=201)
 
 
@@ -216,9 +232,12 @@ def put_object(request: Request) -> Any:
     current = ctx.current
     raise_412_if_modified(request.headers, current,
                           current["last_modified"] if current else None)
+    if data is not None:
+        check_data(request, ctx, data)
     obj, acl = objects.replace(request.registry.backends, ctx.resource, ctx.parent_id,
                                ctx.object_id or "", current, ctx.acl(), data,
                                permissions, _writer(request))  # type: ignore[arg-type]
+    _changed(request, ctx, "create" if current is None else "update", current, obj, acl)
     return _object_response(request, obj, acl, status=201 if current is None else 200)
 
 
@@ -229,8 +248,10 @@ def patch_object(request: Request) -> Any:
     obj = _existing(ctx)
     raise_412_if_modified(request.headers, obj, obj["last_modified"])
     new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
+    check_data(request, ctx, new_data)
     stored, acl = objects.patch(request.registry.backends, ctx.resource, ctx.parent_id, obj,
                                 ctx.acl(), new_data, changes, _writer(request))
+    _changed(request, ctx, "update", obj, stored, acl)
     if behavior != "full":
         set_timestamp_headers(request.response, stored["last_modified"])
         return {"data": merge.partial_response(behavior, obj, stored, new_data)}
@@ -246,6 +267,7 @@ def delete_object(request: Request) -> Any:
         raise invalid("querystring", "last_modified", f'"{forced}" is not a number')
     tombstone = objects.delete(request.registry.backends, ctx.resource, ctx.parent_id,
                                obj["id"], forced)
+    _changed(request, ctx, "delete", obj, tombstone)
     set_timestamp_headers(request.response, tombstone["last_modified"])
     return {"data": tombstone}
 
