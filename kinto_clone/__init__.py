@@ -45,6 +45,12 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
         config.include("kinto_clone.views.resources")
         # POST /v1/batch (views/batch.py).
         config.include("kinto_clone.views.batch")
+        config.include("kinto_clone.views.permissions")  # GET /v1/permissions, if enabled
+        # GET /v1/__api__, the OpenAPI description of every route (views/openapi.py).
+        config.include("kinto_clone.views.openapi")
+        # GET /v1/contribute.json (views/contribute.py).
+        config.include("kinto_clone.views.contribute")
+        config.include("kinto_clone.plugins.schema")  # JSON schemas, if enabled
         # Plugins named in `kinto.includes` (default_bucket, ...).
         for plugin in app_settings["includes"]:
             config.include(plugin)

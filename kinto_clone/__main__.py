@@ -1,4 +1,5 @@
-"""The ``kinto-clone`` command: init, migrate, start, purge-deleted, version.
+"""The ``kinto-clone`` command: init, migrate, start, purge-deleted, create-user,
+version.
 
 Argument parsing and bootstrap only; the work is done by the modules it calls.
 """
@@ -84,7 +85,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"{args.ini} already exists", file=sys.stderr)
         return 1
     storage, permission, url = BACKENDS[args.backend]
-    if args.backend == "postgresql" and args.url:
+    if args.url:
+        if args.backend == "memory":
+            print("--url: the memory backend has no database URL", file=sys.stderr)
+            return 1
         url = args.url
     os.makedirs(os.path.dirname(args.ini) or ".", exist_ok=True)
     with open(args.ini, "w", encoding="utf-8") as f:
@@ -132,6 +136,12 @@ def cmd_purge_deleted(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from kinto_clone.plugins.accounts.command import create_user
+
+    return create_user(app_settings(args.ini), args.username, args.password)
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(__version__)
     return 0
@@ -149,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("init", cmd_init, "write a configuration file")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="sqlite")
-    p.add_argument("--url", help="database URL (postgresql)")
+    p.add_argument("--url", help="database URL (sqlite:///path or postgresql://...)")
     p.add_argument("--host", default="127.0.0.1")
     add("migrate", cmd_migrate, "create or migrate the database schema")
     p = add("start", cmd_start, "serve the API with waitress")
@@ -159,13 +169,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("resources", nargs="+", help="resource names (record, collection, ...)")
     p.add_argument("--max-retained", type=int, default=None)
     p.add_argument("--before", type=int, default=None, help="epoch milliseconds")
+    p = add("create-user", cmd_create_user,
+            "create an account, or set its password (accounts plugin); exit 51 readonly, "
+            "52 plugin not included, 53 aborted")
+    p.add_argument("-u", "--username", help="asked for when not given")
+    p.add_argument("-p", "--password", help="asked for (twice) when not given")
     add("version", cmd_version, "print the version")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import ArgumentError
+
+    from kinto_clone.settings import ConfigurationError
+    from kinto_clone.storage import BackendError
+
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (BackendError, ConfigurationError, ArgumentError, OSError) as exc:
+        # An operator's mistake (unreachable database, malformed URL, missing ini): one
+        # line saying what went wrong, not a traceback.
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"kinto-clone {args.command}: error: {first_line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from kinto_clone.db import MEMORY_URL, Database, open_databases
 from kinto_clone.permission import Permission
 from kinto_clone.settings import ConfigurationError
 from kinto_clone.storage import Storage
+from kinto_clone.storage.loader import SQLLoader
 
 STORAGE_BACKENDS = ("kinto_clone.storage.sql", "kinto_clone.storage.memory")
 PERMISSION_BACKENDS = ("kinto_clone.permission.sql", "kinto_clone.permission.memory")
@@ -23,6 +24,7 @@ PERMISSION_BACKENDS = ("kinto_clone.permission.sql", "kinto_clone.permission.mem
 class Backends:
     storage: Storage
     permission: Permission
+    loader: SQLLoader  # one-statement load of a URL's chain, ACLs and the caller's groups
     databases: dict[str, Database]
 
     def close(self) -> None:
@@ -71,4 +73,5 @@ def load(settings: dict[str, Any]) -> Backends:
     storage = SQLStorage(db)
     permission = SQLPermission(db)
     assert isinstance(storage, Storage) and isinstance(permission, Permission)
-    return Backends(storage=storage, permission=permission, databases=databases)
+    return Backends(storage=storage, permission=permission, loader=SQLLoader(db),
+                    databases=databases)

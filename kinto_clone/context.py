@@ -80,12 +80,19 @@ class RouteContext:
             self.sibling_id = extra_id
             keys.append((self.resource.name, self.parent_id, extra_id))
             uris.append(object_uri(self.resource, self.parent_id, extra_id))
-        found = self.backends.storage.get_many(keys)
+        userid = self.request.authenticated_userid
+        users = [userid, authz.AUTHENTICATED] if userid is not None else []
+        loaded = self.backends.loader.load(keys, uris, users)
         for name, parent_id, object_id in keys:
             level = "sibling" if object_id == extra_id and name == self.resource.name and \
                 self.object_id is None else name
-            self.objects[level] = found.get((name, parent_id, object_id))
-        self.acls = self.backends.permission.get_objects_permissions(uris) if uris else {}
+            self.objects[level] = loaded.objects.get((name, parent_id, object_id))
+        self.acls = loaded.acls
+        principals = {authz.EVERYONE}
+        if userid is not None:
+            principals |= {userid, authz.AUTHENTICATED, *loaded.groups}
+        # The caller's principals came with the same statement: request.principals uses them.
+        self.request.environ["kinto_clone.principals"] = frozenset(principals)
         self._loaded = True
 
     @property
@@ -102,26 +109,26 @@ class RouteContext:
 
     # -- permission decision -----------------------------------------------------------------
 
-    def permits(self, permission: str, principals: set[str]) -> bool:
+    def permits(self, permission: str) -> bool:
         """Decide the view's declared permission (read, write, create) for this request."""
+        self.load(extra_id=_posted_id(self.request) if self.is_plural and
+                  permission == "create" else None)
+        principals: set[str] = self.request.principals
         method = self.request.method
         name = self.resource.name
         if self.is_plural:
             if permission == "create":
-                self.load(extra_id=_posted_id(self.request))
                 if self.sibling is not None:
                     sibling_uri = object_uri(self.resource, self.parent_id, self.sibling_id or "")
                     return self._granted(self._read_permission(), principals,
                                          {**self.uris, name: sibling_uri})
                 return self._may_create(principals)
-            self.load()
             if self._granted_on_parent(permission, principals):
                 return True
             # Not allowed on the whole list: only the objects they hold a permission on.
             listing = authz.LISTING_PERMISSIONS[name] if permission == "read" else ("write",)
             self.readable_by = ReadableBy(frozenset(principals), listing)
             return True
-        self.load()
         if permission == "read":
             return self._granted(self._read_permission(), principals, self.uris)
         # write: PUT creates when missing; PATCH/DELETE on a missing object only need to

@@ -56,6 +56,7 @@ class Database:
                  pool_timeout: float = 30, statement_timeout_ms: int = 30000) -> None:
         self.url = url
         self.lock: threading.RLock | None = None
+        self.read_engine: Engine | None = None
         common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": json.loads}
         if url == MEMORY_URL or url in ("sqlite://", "sqlite:///:memory:"):
             self.lock = threading.RLock()
@@ -73,8 +74,7 @@ class Database:
             self.engine = create_engine(url, connect_args={"timeout": 30}, **common)
             _sqlite_transactions(self.engine, wal=True)
         else:
-            self.engine = create_engine(
-                sqlalchemy_url(url),
+            options: dict[str, Any] = dict(
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,
@@ -84,6 +84,12 @@ class Database:
                 },
                 **common,
             )
+            self.engine = create_engine(sqlalchemy_url(url), **options)
+            # Reads run outside of a transaction: under READ COMMITTED every statement
+            # takes its own snapshot anyway, and BEGIN and COMMIT would cost a round trip
+            # each. Its own pool, so connections never switch modes.
+            self.read_engine = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT",
+                                             **options)
         self.dialect = self.engine.dialect.name  # "postgresql" or "sqlite"
 
     def connection(self) -> Connection:
@@ -95,6 +101,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
 
 def _sqlite_transactions(engine: Engine, *, wal: bool) -> None:
@@ -134,7 +142,8 @@ class _Transaction:
             db.lock.acquire()
         try:
             with translate_errors():
-                conn = db.engine.connect()
+                engine = db.engine if self.write else (db.read_engine or db.engine)
+                conn = engine.connect()
                 conn.info["write"] = self.write
                 conn.begin()
         except BaseException:

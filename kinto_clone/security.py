@@ -4,7 +4,9 @@
 recognises the request's credentials wins. ``basicauth`` accepts any Basic credentials
 and derives a stable user id from them. Authentication never fails a request by itself:
 unrecognised credentials make the request anonymous, and a 401 comes only when a
-permission check then fails.
+permission check then fails. The one exception: a policy that recognises the credentials
+as its own and finds them wrong (an account's password) raises ``CredentialsRejected``, and
+no later policy gets to accept them.
 """
 
 from __future__ import annotations
@@ -69,11 +71,33 @@ def basicauth_policy(settings: dict[str, Any]) -> AuthPolicy:
     return authenticate
 
 
+class CredentialsRejected(Exception):
+    """Raised by a policy when the credentials are for it and wrong (an existing account,
+    a bad password): the request is anonymous and the later policies are not asked.
+    Otherwise ``account basicauth`` would log a wrong password in as a basicauth user,
+    as Kinto does (§13.15)."""
+
+
 # Policy factories by the dotted name given in ``multiauth.policy.<name>.use``;
 # plugins (accounts) register theirs here at include time.
 POLICY_FACTORIES: dict[str, Callable[[dict[str, Any]], AuthPolicy]] = {
     "basicauth": basicauth_policy,
 }
+
+# Kinto's dotted names of the policies (and ours), as keys of POLICY_FACTORIES.
+POLICY_ALIASES: dict[str, str] = {
+    "kinto.core.authentication.BasicAuthAuthenticationPolicy": "basicauth",
+    "kinto.plugins.accounts.AccountsPolicy": "account",
+    "kinto.plugins.accounts.AccountsAuthenticationPolicy": "account",
+    "kinto.plugins.accounts.authentication.AccountsAuthenticationPolicy": "account",
+    "kinto_clone.plugins.accounts.AccountsPolicy": "account",
+}
+
+
+def policy_kind(settings: dict[str, Any], name: str) -> str:
+    """The POLICY_FACTORIES key of the policy listed as ``name`` in ``multiauth.policies``."""
+    use = str(settings.get(f"multiauth.policy.{name}.use", name))
+    return POLICY_ALIASES.get(use, use)
 
 
 class SecurityPolicy:
@@ -81,14 +105,10 @@ class SecurityPolicy:
         self.settings = settings
         self.policies: list[AuthPolicy] = []
         for name in as_list(settings.get("multiauth.policies")):
-            use = settings.get(f"multiauth.policy.{name}.use", name)
-            use = {"kinto.core.authentication.BasicAuthAuthenticationPolicy": "basicauth",
-                   "kinto.plugins.accounts.AccountsPolicy": "account",
-                   "kinto.plugins.accounts.AccountsAuthenticationPolicy": "account",
-                   "kinto_clone.plugins.accounts.AccountsPolicy": "account"}.get(use, use)
-            if use not in POLICY_FACTORIES:
-                raise ConfigurationError(f"Unknown authentication policy {name!r} ({use})")
-            self.policies.append(POLICY_FACTORIES[use](settings))
+            kind = policy_kind(settings, name)
+            if kind not in POLICY_FACTORIES:
+                raise ConfigurationError(f"Unknown authentication policy {name!r} ({kind})")
+            self.policies.append(POLICY_FACTORIES[kind](settings))
 
     def identity(self, request: Request) -> Identity | None:
         cached = request.environ.get("kinto_clone.identity", _UNSET)
@@ -96,7 +116,11 @@ class SecurityPolicy:
             return cached  # type: ignore[no-any-return]
         found = None
         for policy in self.policies:
-            found = policy(request)
+            try:
+                found = policy(request)
+            except CredentialsRejected:
+                found = None
+                break
             if found is not None:
                 break
         request.environ["kinto_clone.identity"] = found
@@ -110,7 +134,7 @@ class SecurityPolicy:
         permits = getattr(context, "permits", None)
         if permits is None:
             return Denied("no context")
-        if permits(permission, request.principals):
+        if permits(permission):
             return Allowed("granted")
         return Denied("not granted")
 

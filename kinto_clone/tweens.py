@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import random
 from collections.abc import Callable
@@ -20,7 +21,15 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone import db
-from kinto_clone.errors import Gone, HTTPError, RequestTooLarge, ValidationError, detail
+from kinto_clone.errors import (
+    Gone,
+    HTTPError,
+    MethodNotAllowed,
+    RequestTooLarge,
+    ValidationError,
+    detail,
+)
+from kinto_clone.settings import ConfigurationError
 from kinto_clone.storage import BackendError
 from kinto_clone.views.body import check_accept
 from kinto_clone.views.errors import error_response
@@ -57,6 +66,7 @@ def transaction_tween(handler: Handler, registry: Registry) -> Handler:
 
 def headers_tween(handler: Handler, registry: Registry) -> Handler:
     settings = registry.settings
+    _end_of_service(settings)  # a malformed `eos` fails at start-up, not on every request
 
     def tween(request: Request) -> Response:
         try:
@@ -80,6 +90,10 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         return _preflight(request, settings)
     if origin is not None and not allowed_origin(settings, origin):
         raise ValidationError([detail("header", "Origin", f"{origin} not allowed")])
+    if settings["readonly"] and request.method not in READ_METHODS:
+        # Every write, whatever the URL (/batch too), before any view: a 405 without
+        # Allow, like Kinto's (§11.3, §13.36).
+        raise MethodNotAllowed()
     check_accept(request)
     return handler(request)
 
@@ -128,12 +142,22 @@ def _preflight(request: Request, settings: dict[str, Any]) -> Response:
     return response
 
 
+@functools.lru_cache(maxsize=8)
+def _eos_moment(value: str) -> datetime.datetime:
+    """``eos`` as a date (``2030-01-31``, midnight) or a date and time, ISO 8601."""
+    try:
+        return datetime.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"Setting 'eos' must be an ISO 8601 date: {value!r}") from exc
+
+
 def _end_of_service(settings: dict[str, Any]) -> str | None:
     eos = settings.get("eos")
     if not eos:
         return None
-    date = datetime.date.fromisoformat(str(eos))
-    return "hard-eol" if date <= datetime.date.today() else "soft-eol"
+    moment = _eos_moment(str(eos))
+    # Without a time zone, local time, as Kinto compares it.
+    return "hard-eol" if moment <= datetime.datetime.now(moment.tzinfo) else "soft-eol"
 
 
 def _add_headers(request: Request, response: Response, settings: dict[str, Any]) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy import event
 def recorded_statements(testapp: Any) -> Iterator[list[str]]:
     """Statements sent by ``testapp`` (a WebTest app) inside the block, BEGIN excluded."""
     statements: list[str] = []
-    engines = [db.engine for db in testapp.app.registry.backends.databases.values()]
+    engines = []
+    for db in testapp.app.registry.backends.databases.values():
+        engines += [db.engine] + ([db.read_engine] if db.read_engine is not None else [])
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not statement.lstrip().upper().startswith("BEGIN"):

@@ -46,6 +46,13 @@ class Permission(abc.ABC):
         permissions not named are untouched."""
 
     @abc.abstractmethod
+    def add_object_permissions(
+        self, object_id: str, permissions: Mapping[str, Iterable[str]]
+    ) -> None:
+        """Grant each permission to the principals given, keeping what is there (one
+        statement; what a new object's ACL needs)."""
+
+    @abc.abstractmethod
     def delete_object_permissions(self, object_id: str, *, with_children: bool = False) -> None:
         """Remove every ACE of ``object_id``; with ``with_children`` also those of every
         URI under it (``object_id + "/..."``)."""

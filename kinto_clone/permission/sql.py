@@ -97,6 +97,18 @@ class SQLPermission(Permission):
             conn.execute(sa.insert(aces).values(rows))
 
     @db_errors
+    def add_object_permissions(
+        self, object_id: str, permissions: Mapping[str, Iterable[str]]
+    ) -> None:
+        rows = [
+            {"object_id": object_id, "permission": permission, "principal": principal}
+            for permission, principals in permissions.items()
+            for principal in sorted(set(principals))
+        ]
+        if rows:
+            self._conn().execute(self._insert(aces).values(rows).on_conflict_do_nothing())
+
+    @db_errors
     def delete_object_permissions(self, object_id: str, *, with_children: bool = False) -> None:
         condition = aces.c.object_id == object_id
         if with_children:

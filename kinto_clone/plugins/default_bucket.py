@@ -22,6 +22,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone.errors import MethodNotAllowed, Unauthorized
+from kinto_clone.events import ResourceChange, ids_of, notify
 from kinto_clone.plugins import add_capability
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
@@ -48,10 +49,16 @@ def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> 
     if backends.storage.get_many([(resource.name, parent_id, object_id)]):
         return
     try:
-        objects.create(backends, resource, parent_id, object_id, {}, {},
-                       request.authenticated_userid)
+        created, acl = objects.create(backends, resource, parent_id, object_id, {}, {},
+                                      request.authenticated_userid)
     except UnicityError:
-        pass  # created by a concurrent request
+        return  # created by a concurrent request
+    # Implicit creations are changes like any other (the history plugin records them).
+    uri = object_uri(resource, parent_id, object_id)
+    notify(request, ResourceChange(
+        action="create", resource_name=resource.name, parent_id=parent_id, uri=uri,
+        user_id=request.authenticated_userid, ids=ids_of(uri), old=None, new=created,
+        permissions=objects.acl_lists(acl)))
 
 
 def rewrite(request: Request) -> None:

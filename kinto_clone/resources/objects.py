@@ -46,8 +46,11 @@ def _write_acl(
         acl.setdefault("write", set()).add(writer)
     changed = {p: sorted(acl.get(p, set())) for p in set(acl) | set(current)
                if acl.get(p, set()) != current.get(p, set())}
-    if changed:
+    if any(current.get(p, set()) - set(principals) for p, principals in changed.items()):
         backends.permission.replace_object_permissions(uri, changed)
+    elif changed:  # only additions (a new object, a writer added): one INSERT
+        backends.permission.add_object_permissions(
+            uri, {p: set(principals) - current.get(p, set()) for p, principals in changed.items()})
     return {p: s for p, s in acl.items() if s}
 
 

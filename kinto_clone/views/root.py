@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import os
+import time
 from typing import Any
 
 from cornice import Service
@@ -77,13 +78,19 @@ def get_heartbeat(request: Request) -> dict[str, Any]:
     checks = {"storage": backends.storage, "permission": backends.permission}
     timeout = request.registry.settings["heartbeat_timeout_seconds"]
     results: dict[str, bool] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks))
+    try:
         futures = {name: pool.submit(_check, backend) for name, backend in checks.items()}
+        deadline = time.monotonic() + timeout
         for name, future in futures.items():
             try:
-                results[name] = future.result(timeout=timeout)
+                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
             except Exception:
                 results[name] = False
+    finally:
+        # Answer at the deadline: a check stuck on a hung database finishes (or times out
+        # on its own) in the background; `with pool:` would wait for it.
+        pool.shutdown(wait=False)
     if not all(results.values()):
         request.response.status_int = 503
     return results

@@ -1,0 +1,162 @@
+"""``/accounts`` and ``/accounts/{id}`` (§7.3, §1.2).
+
+Reading, listing and deleting are the generic resource views (``views/resources.py``)
+over ``AccountContext``. Writing has views of its own, because an account's writes differ
+in two ways: the password is hashed before it is stored, and the owner ``account:<id>``
+(not the caller, who may be an administrator or anonymous) is the writer added to the
+ACL. Their responses always show the ACL: the caller just wrote it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cornice import Service
+from pyramid.config import Configurator
+from pyramid.request import Request
+
+from kinto_clone.authorization import is_writer
+from kinto_clone.errors import NotFound, invalid, invalid_id
+from kinto_clone.events import ResourceChange, ids_of, notify
+from kinto_clone.permission import ACL
+from kinto_clone.plugins.accounts.authentication import Passwords
+from kinto_clone.plugins.accounts.context import AccountContext
+from kinto_clone.plugins.accounts.resource import (
+    ACCOUNT,
+    ACCOUNT_PARENT,
+    account_uri,
+    owner,
+    with_hashed_password,
+)
+from kinto_clone.preconditions import raise_412_if_modified
+from kinto_clone.resources import merge, objects
+from kinto_clone.schemas import envelope
+from kinto_clone.storage import UnicityError
+from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
+from kinto_clone.views.http import set_timestamp_headers
+from kinto_clone.views.resources import delete_object, delete_objects, get_object, list_objects
+
+
+def _passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.registry.account_passwords
+    return passwords
+
+
+def _written(request: Request, obj: dict[str, Any], acl: ACL, status: int = 200) -> Any:
+    request.response.status_int = status
+    set_timestamp_headers(request.response, obj["last_modified"])
+    return {"permissions": objects.acl_lists(acl), "data": obj}
+
+
+def _changed(request: Request, action: str, old: dict[str, Any] | None,
+             new: dict[str, Any], acl: ACL) -> None:
+    uri = account_uri(new["id"])
+    notify(request, ResourceChange(
+        action=action, resource_name=ACCOUNT.name, parent_id=ACCOUNT_PARENT, uri=uri,
+        user_id=request.authenticated_userid, ids=ids_of(uri), old=old, new=new,
+        permissions=objects.acl_lists(acl)))
+
+
+def create_account(request: Request) -> Any:
+    """POST /accounts: sign-up, or an administrator creating an account."""
+    ctx: AccountContext = request.context
+    check_content_type(request)
+    data, permissions = envelope(json_body(request), ACCOUNT.permissions)
+    data = data or {}
+    account_id = data.get("id")
+    if account_id is None:
+        account_id = ACCOUNT.generate_id()  # raises: accounts are named by their users
+    if not isinstance(account_id, str) or not ACCOUNT.id_pattern.match(account_id):
+        raise invalid_id()
+    ctx.raise_400_if_foreign(account_id)
+    existing = ctx.sibling
+    raise_412_if_modified(request.headers, existing,
+                          existing["last_modified"] if existing else None)
+    if existing is not None:  # an existing id: the caller may read it, so here it is
+        acl = ctx.acl(account_uri(account_id))
+        shown = objects.acl_lists(acl) if is_writer(acl, request.principals) else {}
+        set_timestamp_headers(request.response, existing["last_modified"])
+        return {"permissions": shown, "data": existing}
+    to_store = with_hashed_password(data, None, _passwords(request).hash)
+    try:
+        obj, acl = objects.create(request.registry.backends, ACCOUNT, ACCOUNT_PARENT,
+                                  account_id, to_store, permissions or {},  # type: ignore[arg-type]
+                                  owner(account_id))
+    except UnicityError as exc:  # created by a concurrent request meanwhile
+        set_timestamp_headers(request.response, exc.existing["last_modified"])
+        return {"permissions": {}, "data": exc.existing}
+    _changed(request, "create", None, obj, acl)
+    return _written(request, obj, acl, status=201)
+
+
+def put_account(request: Request) -> Any:
+    """PUT /accounts/{id}: sign-up, or replace an account (a new password, ...)."""
+    ctx: AccountContext = request.context
+    check_content_type(request)
+    data, permissions = envelope(json_body(request), ACCOUNT.permissions)
+    account_id = ctx.object_id or ""
+    if data is not None and "id" in data and data["id"] != account_id:
+        raise invalid("body", "id", "Object id does not match existing object")
+    ctx.raise_400_if_foreign(account_id)
+    current = ctx.current
+    raise_412_if_modified(request.headers, current,
+                          current["last_modified"] if current else None)
+    if data is not None:
+        data = with_hashed_password(data, current, _passwords(request).hash)
+    obj, acl = objects.replace(request.registry.backends, ACCOUNT, ACCOUNT_PARENT, account_id,
+                               current, ctx.acl(), data, permissions,  # type: ignore[arg-type]
+                               owner(account_id))
+    _changed(request, "create" if current is None else "update", current, obj, acl)
+    return _written(request, obj, acl, status=201 if current is None else 200)
+
+
+def patch_account(request: Request) -> Any:
+    """PATCH /accounts/{id}, in any of the three PATCH formats (§2.5)."""
+    ctx: AccountContext = request.context
+    media = check_content_type(request, (JSON, MERGE_PATCH, JSON_PATCH))
+    behavior = merge.response_behavior(request.headers)
+    current = ctx.current
+    if current is None:
+        raise NotFound(ACCOUNT.name, ctx.object_id or "")
+    raise_412_if_modified(request.headers, current, current["last_modified"])
+    sent, changes = merge.apply(media, json_body(request), current, ctx.acl(), ACCOUNT)
+    to_store = with_hashed_password(sent, current, _passwords(request).hash)
+    stored, acl = objects.patch(request.registry.backends, ACCOUNT, ACCOUNT_PARENT, current,
+                                ctx.acl(), to_store, changes, owner(current["id"]))
+    _changed(request, "update", current, stored, acl)
+    if behavior != "full":
+        set_timestamp_headers(request.response, stored["last_modified"])
+        return {"data": merge.partial_response(behavior, current, stored, sent)}
+    return _written(request, stored, acl)
+
+
+def forget_changed_logins(request: Request, change: ResourceChange) -> None:
+    """Change listener: a login cached for an account that changed is checked again."""
+    if change.resource_name == ACCOUNT.name:
+        _passwords(request).forget(change.new["id"])
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.registry.settings
+    plural = Service(name="account:plural", path="/accounts", factory=AccountContext,
+                     description="User accounts")
+    obj = Service(name="account:object", path="/accounts/{id}", factory=AccountContext,
+                  description="A user account")
+    views = [
+        (plural, "plural", "GET", list_objects, "read"),
+        (plural, "plural", "POST", create_account, "create"),
+        (plural, "plural", "DELETE", delete_objects, "write"),
+        (obj, "object", "GET", get_object, "read"),
+        (obj, "object", "PUT", put_account, "write"),
+        (obj, "object", "PATCH", patch_account, "write"),
+        (obj, "object", "DELETE", delete_object, "write"),
+    ]
+    for service, kind, method, view, permission in views:
+        if settings["readonly"] and method != "GET":
+            continue
+        if settings.get(f"{kind}_account_{method.lower()}_enabled", True) is False:
+            continue
+        service.add_view(method, view, permission=permission, renderer="kinto_json")
+    config.add_cornice_service(plural)
+    config.add_cornice_service(obj)
+    config.registry.listeners.append(forget_changed_logins)

@@ -1,0 +1,30 @@
+"""History (§10.1): every change in a bucket, kept as an entry of that bucket.
+
+- ``options.py``: the ``history.*`` settings, validated once at start-up.
+- ``listener.py``: a change listener (``events.py``) that writes one entry per change of a
+  bucket, group, collection or record, with its read ACL, and trims old entries.
+- ``views.py``: ``GET/HEAD/DELETE /buckets/{bid}/history`` and the collection snapshot
+  ``GET /buckets/{bid}/snapshot/collections/{cid}@{timestamp}``.
+- ``snapshot.py``: the records of a collection as they were at a timestamp.
+
+Entries are objects of the resource ``history`` whose parent is the bucket
+(``/buckets/b``): they live in the bucket's list, so deleting the bucket deletes them
+with its other children (``Storage.delete_tree``), ACEs included.
+"""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+from kinto_clone.plugins import add_capability
+from kinto_clone.plugins.history.listener import HistoryListener
+from kinto_clone.plugins.history.options import HistoryOptions
+
+
+def includeme(config: Configurator) -> None:
+    options = HistoryOptions.from_settings(config.registry.settings)
+    config.registry.listeners.append(HistoryListener(options))
+    config.include("kinto_clone.plugins.history.views")
+    add_capability(config, "history", "Track changes on data.",
+                   "http://kinto.readthedocs.io/en/latest/api/1.x/history.html",
+                   **options.capability())
