@@ -7,6 +7,7 @@ Argument parsing and bootstrap only; the work is done by the modules it calls.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -116,6 +117,12 @@ def cmd_start(args: argparse.Namespace) -> int:
     from pyramid.paster import get_app, setup_logging
 
     setup_logging(args.ini)
+    if not logging.getLogger().handlers:  # the ini has no [loggers]: INFO to stderr
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
+    # waitress warns on every request while all its threads are busy: that is load, not
+    # news, and logging it costs each request.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = get_app(args.ini, "main", options={"http_port": str(args.port)})
     server = loadserver(f"config:{os.path.abspath(args.ini)}",
                         global_conf={"http_port": str(args.port)})
