@@ -19,10 +19,12 @@ setup(
         "alembic>=1.12",
         "PasteDeploy>=3",
         "plaster_pastedeploy",
+        "bcrypt>=4",
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "test": ["pytest>=8", "WebTest>=3", "kinto-http>=11,<12", "requests", "ruff",
-                 "pytest-xdist"],
+                 "pytest-xdist", "openapi-spec-validator>=0.7"],
     },
     entry_points={
         "paste.app_factory": ["main = kinto_clone:main"],

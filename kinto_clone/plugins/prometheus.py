@@ -6,7 +6,8 @@ go through the tweens, so they are counted as well, as in Kinto.
 
 The ``endpoint`` label is the route pattern (``/buckets/{bucket_id}/collections``), never
 the raw path: a label per URL would grow without bound. Requests that match no route
-(404s, redirects) are counted under ``unknown``. ``metrics_matchdict_fields`` adds the
+(404s, redirects) or are refused before routing (CORS, readonly, end of service) are
+counted under ``unknown``. ``metrics_matchdict_fields`` adds the
 named URL parts as labels of the request counter (the object's own ``{id}`` is reported as
 ``<resource>_id``, e.g. ``record_id``); set it empty to keep the number of series small.
 

@@ -9,6 +9,7 @@ from typing import Any
 
 JSON = "application/json"
 
+
 def ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
