@@ -116,7 +116,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     from plaster_pastedeploy import Loader  # noqa: F401  (ensures pastedeploy is present)
     from pyramid.paster import get_app, setup_logging
 
-    setup_logging(args.ini)
+    try:
+        setup_logging(args.ini)
+    except (ImportError, ValueError, KeyError) as exc:
+        # A Kinto ini names Kinto's handler and formatter classes, which are not installed
+        # here: keep serving, with our default logging.
+        print(f"logging configuration of {args.ini} not usable ({exc}); using defaults",
+              file=sys.stderr)
     if not logging.getLogger().handlers:  # the ini has no [loggers]: INFO to stderr
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")

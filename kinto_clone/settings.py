@@ -8,12 +8,15 @@ Kinto's dotted names of backends and plugins are accepted as aliases of ours.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from kinto_clone import __version__
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigurationError(Exception):
@@ -83,8 +86,12 @@ ALIASES: dict[str, str] = {
     "kinto.plugins.flush": "kinto_clone.plugins.flush",
     "kinto.plugins.accounts": "kinto_clone.plugins.accounts",
     "kinto.plugins.history": "kinto_clone.plugins.history",
-    "kinto.plugins.admin": "kinto_clone.plugins.admin",
     "kinto.plugins.prometheus": "kinto_clone.plugins.prometheus",
+    # Kinto plugins we do not provide: an ini naming them still starts, with a warning.
+    "kinto.plugins.admin": "",
+    "kinto.plugins.openid": "",
+    "kinto.plugins.statsd": "",
+    "kinto.plugins.counters": "",
     "kinto.core.authentication.BasicAuthAuthenticationPolicy": "basicauth",
 }
 
@@ -138,7 +145,11 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> di
                 settings[name] = native(environ[env])
     for name in ("storage_backend", "permission_backend"):
         settings[name] = alias(str(settings[name]))
-    settings["includes"] = [alias(p) for p in as_list(settings["includes"])]
+    includes = [(p, alias(p)) for p in as_list(settings["includes"])]
+    for original, ours in includes:
+        if not ours:
+            logger.warning("%s is a Kinto plugin kinto_clone does not provide; ignored", original)
+    settings["includes"] = [ours for _, ours in includes if ours]
     _validate(settings)
     return settings
 
