@@ -64,8 +64,8 @@ def create_account(request: Request) -> Any:
     data, permissions = envelope(json_body(request), ACCOUNT.permissions)
     data = data or {}
     account_id = data.get("id")
-    if account_id is None:
-        account_id = ACCOUNT.generate_id()  # raises: accounts are named by their users
+    if account_id is None:  # accounts are named by their users: no generated ids
+        raise invalid("body", "data.id", "Required")
     if not isinstance(account_id, str) or not ACCOUNT.id_pattern.match(account_id):
         raise invalid_id()
     ctx.raise_400_if_foreign(account_id)
