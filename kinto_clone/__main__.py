@@ -139,6 +139,11 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_purge_deleted(args: argparse.Namespace) -> int:
     from kinto_clone import backends, db
 
+    if args.before is None and args.max_retained is None:
+        # Dropping every tombstone would make clients that sync with _since miss deletions.
+        print("kinto-clone purge-deleted: error: give --max-retained and/or --before",
+              file=sys.stderr)
+        return 2
     loaded = backends.load(app_settings(args.ini))
     removed = 0
     with db.transaction():
