@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, literal, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -98,6 +98,15 @@ class Database:
         if state is None:
             raise RuntimeError("database used outside of kinto_clone.db.transaction()")
         return state.connection_for(self)
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query (the backends' heartbeat)."""
+        try:
+            with transaction(write=False), translate_errors():
+                self.connection().execute(select(literal(1))).scalar_one()
+        except BackendError:
+            return False
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

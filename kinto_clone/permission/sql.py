@@ -16,9 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from kinto_clone.db import Database, db_errors, in_transaction, transaction
+from kinto_clone.db import Database, db_errors
 from kinto_clone.permission import ACL, Permission
-from kinto_clone.storage import BackendError
 from kinto_clone.tables import access_control_entries as aces
 from kinto_clone.tables import user_principals
 
@@ -140,16 +139,4 @@ class SQLPermission(Permission):
         conn.execute(sa.delete(user_principals))
 
     def heartbeat(self) -> bool:
-        try:
-            if in_transaction():
-                self._ping()
-            else:
-                with transaction(write=False):
-                    self._ping()
-        except BackendError:
-            return False
-        return True
-
-    @db_errors
-    def _ping(self) -> None:
-        self._conn().execute(sa.select(sa.literal(1))).scalar_one()
+        return self.db.ping()

@@ -16,6 +16,7 @@ from typing import Any
 
 from cornice import Service
 from pyramid.config import Configurator
+from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.security import NO_PERMISSION_REQUIRED
 
@@ -33,8 +34,17 @@ def post_flush(request: Request) -> Any:
     backends = request.registry.backends
     backends.storage.flush()
     backends.permission.flush()
+    _forget_logins(request.registry)
     request.response.status_int = 202
     return {}
+
+
+def _forget_logins(registry: Registry) -> None:
+    """Logins the accounts plugin remembers would otherwise outlive the accounts (in this
+    process; other web heads forget them after ``account_cache_ttl_seconds``)."""
+    passwords = getattr(registry, "account_passwords", None)
+    if passwords is not None:
+        passwords.cache = type(passwords.cache)(passwords.cache.ttl, passwords.cache.clock)
 
 
 def includeme(config: Configurator) -> None:

@@ -43,17 +43,28 @@ MANAGED_FIELDS = ("id", "last_modified")
 RECORD_MANAGED_FIELDS = (*MANAGED_FIELDS, "schema")
 
 
-@functools.lru_cache(maxsize=256)
-def _validator(canonical_schema: str) -> Any:
-    """A validator for a schema given as canonical JSON; building one costs more than
-    validating a record, and every record of a collection shares its schema.
+# Validators of schemas up to this size (canonical JSON) are kept, 128 at most: building
+# one costs more than validating a record, and a collection's records share its schema.
+# Bigger ones are rebuilt each time, so the cache stays small whatever clients send.
+_CACHED_SCHEMA_MAX_CHARS = 64 * 1024
 
-    The class follows the schema's ``$schema`` (the latest draft when absent), as Kinto.
-    """
+
+def _build_validator(canonical_schema: str) -> Any:
+    """The class follows the schema's ``$schema`` (the latest draft when absent), as Kinto."""
     schema = json.loads(canonical_schema)
     cls = validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
+
+
+_cached_validator = functools.lru_cache(maxsize=128)(_build_validator)
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    canonical = json.dumps(schema, sort_keys=True)
+    if len(canonical) > _CACHED_SCHEMA_MAX_CHARS:
+        return _build_validator(canonical)
+    return _cached_validator(canonical)
 
 
 def _field_name(error: jsonschema.ValidationError) -> str:
@@ -90,7 +101,7 @@ def validate(data: Mapping[str, Any], schema: Mapping[str, Any],
             schema["required"] = kept
     instance = {k: v for k, v in data.items() if k not in ignored}
     try:
-        validator = _validator(json.dumps(schema, sort_keys=True))
+        validator = _validator(schema)
         error = next(iter(validator.iter_errors(instance)), None)
     except Unresolvable as exc:
         raise invalid("body", "schema", str(exc)) from exc

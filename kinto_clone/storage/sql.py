@@ -37,7 +37,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from kinto_clone.db import Database, db_errors, in_transaction, transaction
+from kinto_clone.db import Database, db_errors
 from kinto_clone.storage import (
     BackendError,
     ListQuery,
@@ -537,16 +537,4 @@ class SQLStorage(Storage):
         conn.execute(sa.delete(timestamps))
 
     def heartbeat(self) -> bool:
-        try:
-            if in_transaction():
-                self._ping()
-            else:
-                with transaction(write=False):
-                    self._ping()
-        except BackendError:
-            return False
-        return True
-
-    @db_errors
-    def _ping(self) -> None:
-        self._conn().execute(sa.select(sa.literal(1))).scalar_one()
+        return self.db.ping()

@@ -161,11 +161,15 @@ def compare(a: Any, b: Any) -> int:
     rank_a, rank_b = _rank(a), _rank(b)
     if rank_a != rank_b:
         return -1 if rank_a < rank_b else 1
-    if rank_a in (4, 5):
-        if len(a) != len(b):
-            return -1 if len(a) < len(b) else 1
-        pairs = zip(a, b) if rank_a == 4 else zip(sorted(a.items()), sorted(b.items()))
-        return next((c for x, y in pairs if (c := compare(x, y))), 0)
+    if rank_a in (4, 5) and len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    if rank_a == 4:
+        return next((c for x, y in zip(a, b, strict=True) if (c := compare(x, y))), 0)
+    if rank_a == 5:
+        keys_a, keys_b = sorted(a), sorted(b)
+        if keys_a != keys_b:
+            return -1 if keys_a < keys_b else 1
+        return next((c for key in keys_a if (c := compare(a[key], b[key]))), 0)
     return (a > b) - (a < b) if rank_a else 0
 
 
@@ -248,14 +252,19 @@ def select(entries: list[Entry], query: ListQuery) -> list[Entry]:
 def _parse(request: Request) -> querying.ParsedList:
     """The querystring, with ``last_modified`` ignored: entries have no timestamp."""
     settings = request.registry.settings
+    params, now = list(request.GET.items()), now_ms()
     parsed = querying.parse_list_params(
-        list(request.GET.items()), now_ms=now_ms(), paginate_by=settings["paginate_by"],
+        params, now_ms=now, paginate_by=settings["paginate_by"],
         max_fetch_size=settings["storage_max_fetch_size"], known_fields=FIELDS)
     filters = tuple(f for f in parsed.query.filters if f.field != querying.MODIFIED_FIELD)
     sorting = [s for s in parsed.query.sorting if s.field != querying.MODIFIED_FIELD]
     if not any(s.field == DEFAULT_SORT.field for s in sorting):
         sorting.append(DEFAULT_SORT)  # unique: it makes the pagination keyset exact
-    query = ListQuery(filters=filters, sorting=tuple(sorting), after=parsed.query.after)
+    after = None
+    if parsed.query.after is not None:  # the token's keyset, read for our sort fields
+        token = {name.strip(): value for name, value in params}["_token"]
+        after = querying.decode_token(token, sorting, now)
+    query = ListQuery(filters=filters, sorting=tuple(sorting), after=after)
     return querying.ParsedList(query=query, fields=parsed.fields, deprecated_to=False,
                                limit=parsed.limit)
 

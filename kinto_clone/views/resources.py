@@ -7,6 +7,7 @@ are thin: validated input -> one call into ``resources/`` -> headers -> a dict.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from cornice import Service
@@ -19,7 +20,6 @@ from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid, inval
 from kinto_clone.events import ResourceChange, check_data, ids_of, notify
 from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
 from kinto_clone.resources import merge, objects, querying
-from kinto_clone.resources.types import RESOURCES
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
 from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
@@ -274,29 +274,37 @@ def delete_object(request: Request) -> Any:
 
 # -- registration --------------------------------------------------------------------------
 
-def includeme(config: Configurator) -> None:
+GENERIC_VIEWS: dict[str, Callable[[Request], Any]] = {
+    "plural GET": list_objects, "plural POST": create_object, "plural DELETE": delete_objects,
+    "object GET": get_object, "object PUT": put_object, "object PATCH": patch_object,
+    "object DELETE": delete_object,
+}
+PERMISSIONS = {"GET": "read", "POST": "create", "PUT": "write", "PATCH": "write",
+               "DELETE": "write"}
+
+
+def register_resource(config: Configurator, name: str, path: str, factory: type,
+                      views: dict[str, Callable[[Request], Any]] | None = None) -> None:
+    """The plural and object services of a resource (``path`` and ``path/{id}``), with the
+    generic views unless ``views`` overrides some, honouring readonly and the
+    ``{plural|object}_{resource}_{method}_enabled`` switches."""
     settings = config.registry.settings
-    readonly = settings["readonly"]
+    services = {
+        "plural": Service(name=f"{name}:plural", path=path, factory=factory),
+        "object": Service(name=f"{name}:object", path=path + "/{id}", factory=factory),
+    }
+    for key, view in {**GENERIC_VIEWS, **(views or {})}.items():
+        kind, method = key.split()
+        if settings["readonly"] and method != "GET":
+            continue
+        if settings.get(f"{kind}_{name}_{method.lower()}_enabled", True) is False:
+            continue
+        services[kind].add_view(method, view, permission=PERMISSIONS[method],
+                                renderer="kinto_json")
+    for service in services.values():
+        config.add_cornice_service(service)
+
+
+def includeme(config: Configurator) -> None:
     for name, path in PATHS.items():
-        plural = Service(name=f"{name}:plural", path=path, factory=RouteContext)
-        obj = Service(name=f"{name}:object", path=path + "/{id}", factory=RouteContext)
-        views = [
-            (plural, "plural", "GET", list_objects, "read"),
-            (plural, "plural", "POST", create_object, "create"),
-            (plural, "plural", "DELETE", delete_objects, "write"),
-            (obj, "object", "GET", get_object, "read"),
-            (obj, "object", "PUT", put_object, "write"),
-            (obj, "object", "PATCH", patch_object, "write"),
-            (obj, "object", "DELETE", delete_object, "write"),
-        ]
-        for service, kind, method, view, permission in views:
-            if readonly and method != "GET":
-                continue
-            if settings.get(f"{kind}_{name}_{method.lower()}_enabled", True) is False:
-                continue
-            service.add_view(method, view, permission=permission, renderer="kinto_json")
-        config.add_cornice_service(plural)
-        config.add_cornice_service(obj)
-
-
-__all__ = ["includeme", "RESOURCES"]
+        register_resource(config, name, path, RouteContext)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cornice import Service
 from pyramid.config import Configurator
 from pyramid.request import Request
 
@@ -34,7 +33,7 @@ from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
 from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.views.http import set_timestamp_headers
-from kinto_clone.views.resources import delete_object, delete_objects, get_object, list_objects
+from kinto_clone.views.resources import register_resource
 
 
 def _passwords(request: Request) -> Passwords:
@@ -137,26 +136,8 @@ def forget_changed_logins(request: Request, change: ResourceChange) -> None:
 
 
 def includeme(config: Configurator) -> None:
-    settings = config.registry.settings
-    plural = Service(name="account:plural", path="/accounts", factory=AccountContext,
-                     description="User accounts")
-    obj = Service(name="account:object", path="/accounts/{id}", factory=AccountContext,
-                  description="A user account")
-    views = [
-        (plural, "plural", "GET", list_objects, "read"),
-        (plural, "plural", "POST", create_account, "create"),
-        (plural, "plural", "DELETE", delete_objects, "write"),
-        (obj, "object", "GET", get_object, "read"),
-        (obj, "object", "PUT", put_account, "write"),
-        (obj, "object", "PATCH", patch_account, "write"),
-        (obj, "object", "DELETE", delete_object, "write"),
-    ]
-    for service, kind, method, view, permission in views:
-        if settings["readonly"] and method != "GET":
-            continue
-        if settings.get(f"{kind}_account_{method.lower()}_enabled", True) is False:
-            continue
-        service.add_view(method, view, permission=permission, renderer="kinto_json")
-    config.add_cornice_service(plural)
-    config.add_cornice_service(obj)
+    register_resource(config, "account", "/accounts", AccountContext, {
+        "plural POST": create_account, "object PUT": put_account,
+        "object PATCH": patch_account,
+    })
     config.registry.listeners.append(forget_changed_logins)
