@@ -436,3 +436,14 @@ def test_purge_deleted_without_a_limit_refuses_to_drop_every_tombstone(tmp_path:
     result = cli("purge-deleted", "record", "--ini", str(ini), cwd=tmp_path)
     assert result.returncode == 2
     assert "give --max-retained and/or --before" in result.stderr
+
+
+def test_flush_cache_says_there_is_no_shared_cache_and_succeeds(tmp_path: Path) -> None:
+    ini = tmp_path / "kinto.ini"
+    ok(cli("init", "--ini", str(ini), "--backend", "memory", cwd=tmp_path))
+    done = ok(cli("flush-cache", "--ini", str(ini), cwd=tmp_path))
+    assert "no shared cache" in done.stdout
+
+
+def test_flush_cache_with_a_missing_ini_fails_with_a_short_error(tmp_path: Path) -> None:
+    assert_short_error(cli("flush-cache", "--ini", str(tmp_path / "nope.ini"), cwd=tmp_path))
