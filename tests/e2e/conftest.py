@@ -7,7 +7,8 @@ parametrisation of tests/conftest.py (and ``KINTO_CLONE_TEST_BACKENDS``) applies
 - ``live_server``: a fresh server and fresh data for each test: the memory backends start
   empty, SQLite gets a new file, PostgreSQL a new database (dropped afterwards).
 - ``shared_live_server``: one such server for a whole module, for tests that name their
-  objects apart and so need no fresh state; starting a server takes seconds.
+  objects apart and so need no fresh state; starting a server takes seconds. A module may
+  set ``LIVE_SERVER_SETTINGS`` (full ini names) to configure it (plugins, policies...).
 
 Both give the base URL, ``http://127.0.0.1:<port>/v1``.
 """
@@ -15,7 +16,7 @@ Both give the base URL, ``http://127.0.0.1:<port>/v1``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,13 +35,15 @@ def _drop_database(server_url: str, name: str) -> None:
 
 
 @contextmanager
-def _server_on(backend: str, request: pytest.FixtureRequest, workdir: Path) -> Iterator[str]:
+def _server_on(backend: str, request: pytest.FixtureRequest, workdir: Path,
+               extra: Mapping[str, str] | None = None) -> Iterator[str]:
+    extra = dict(extra or {})
     if backend == "memory":
-        with server.serve(workdir, server.settings_for("memory")) as url:
+        with server.serve(workdir, {**server.settings_for("memory"), **extra}) as url:
             yield url
     elif backend == "sqlite":
         settings = server.settings_for("sqlite", f"sqlite:///{workdir}/kinto.sqlite")
-        with server.serve(workdir, settings) as url:
+        with server.serve(workdir, {**settings, **extra}) as url:
             yield url
     else:
         # The session database of tests/conftest.py says where PostgreSQL is (and skips, or
@@ -54,7 +57,8 @@ def _server_on(backend: str, request: pytest.FixtureRequest, workdir: Path) -> I
         name = f"kinto_clone_e2e_{os.getpid()}_{request.scope}"
         db_url = postgres.create_database(maintenance_url, name)
         try:
-            with server.serve(workdir, server.settings_for("postgresql", db_url)) as url:
+            settings = server.settings_for("postgresql", db_url)
+            with server.serve(workdir, {**settings, **extra}) as url:
                 yield url
         finally:
             _drop_database(maintenance_url, name)
@@ -72,5 +76,6 @@ def shared_live_server(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Base URL of a server shared by the tests of one module (on one backend)."""
-    with _server_on(backend, request, tmp_path_factory.mktemp("live-server")) as url:
+    extra = getattr(request.module, "LIVE_SERVER_SETTINGS", None)
+    with _server_on(backend, request, tmp_path_factory.mktemp("live-server"), extra) as url:
         yield url

@@ -9,14 +9,10 @@ each test uses user names of its own.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kinto_http import Client, KintoException
-
-from tests import postgres, server
 
 TIMEOUT = 10
 ACCOUNTS = {
@@ -29,32 +25,13 @@ ACCOUNTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def accounts_server(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """Base URL of a live server with accounts, on ``backend``."""
-    workdir = tmp_path_factory.mktemp("accounts-server")
-    if backend == "memory":
-        with server.serve(workdir, {**server.settings_for("memory"), **ACCOUNTS}) as url:
-            yield url
-        return
-    if backend == "sqlite":
-        backend_settings = server.settings_for("sqlite", f"sqlite:///{workdir}/kinto.sqlite")
-        with server.serve(workdir, {**backend_settings, **ACCOUNTS}) as url:
-            yield url
-        return
-    # A database of our own, as tests/e2e/conftest.py does for its servers.
-    session_url = request.getfixturevalue("postgresql_url")
-    maintenance_url = session_url.rsplit("/", 1)[0] + "/postgres"
-    name = f"kinto_clone_e2e_accounts_{os.getpid()}"
-    db_url = postgres.create_database(maintenance_url, name)
-    try:
-        backend_settings = server.settings_for("postgresql", db_url)
-        with server.serve(workdir, {**backend_settings, **ACCOUNTS}) as url:
-            yield url
-    finally:
-        postgres.drop_database(maintenance_url, name)
+LIVE_SERVER_SETTINGS = ACCOUNTS
+
+
+@pytest.fixture
+def accounts_server(shared_live_server: str) -> str:
+    """Base URL of a live server with accounts, on ``backend`` (tests/e2e/conftest.py)."""
+    return shared_live_server
 
 
 def client(url: str, user: str | None = None, password: str | None = None) -> Client:
