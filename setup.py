@@ -14,7 +14,7 @@ setup(
         "psycopg2-binary>=2.9",
         "waitress>=3",
         "orjson>=3.9",
-        "jsonschema>=4",
+        "jsonschema>=4.18",
         "jsonpatch>=1.33",
         "alembic>=1.12",
         "PasteDeploy>=3",
@@ -24,7 +24,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "WebTest>=3", "kinto-http>=11,<12", "requests", "ruff",
-                 "pytest-xdist", "openapi-spec-validator>=0.7"],
+                 "pytest-xdist", "openapi-spec-validator>=0.7", "hypothesis>=6"],
     },
     entry_points={
         "paste.app_factory": ["main = kinto_clone:main"],

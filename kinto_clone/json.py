@@ -27,9 +27,34 @@ def loads(raw: bytes | str) -> Any:
     if isinstance(raw, str):
         raw = raw.encode()
     if _LONG_NUMBER.search(raw):
-        return json.loads(raw, parse_float=_finite_float,
-                          parse_constant=_refuse_constant)
+        try:
+            return json.loads(raw, parse_float=_finite_float,
+                              parse_constant=_refuse_constant)
+        except RecursionError:  # orjson says "depth limit exceeded" for the same input
+            raise ValueError("depth limit exceeded") from None
     return orjson.loads(raw)
+
+
+# Bodies nest at most this many arrays and objects: deeper values would reach Python's
+# recursion limit in the code that walks them (a 500 or 503), and orjson writes 254.
+MAX_DEPTH = 256
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays and objects (iteratively)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

@@ -13,6 +13,9 @@ import colander
 
 from kinto_clone.errors import ValidationError, detail
 
+# A principal must fit in a PostgreSQL index entry with its object's URI (see types.py).
+MAX_PRINCIPAL_LENGTH = 1024
+
 
 def deserialize(schema: colander.SchemaNode, value: Any, location: str = "body") -> Any:
     """Validate ``value``; colander's errors become one 400 with a detail each."""
@@ -54,6 +57,9 @@ def validate_permissions(
             if not isinstance(principal, str):
                 raise ValidationError([detail(
                     "body", f"{name}.{i}", f"{principal!r} is not a string: {{'': ''}}")])
+            if len(principal) > MAX_PRINCIPAL_LENGTH:
+                raise ValidationError([detail(
+                    "body", f"{name}.{i}", f"Longer than maximum length {MAX_PRINCIPAL_LENGTH}")])
         result[perm] = list(dict.fromkeys(principals))
     return result
 

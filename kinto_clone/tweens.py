@@ -82,9 +82,8 @@ def headers_tween(handler: Handler, registry: Registry) -> Handler:
 def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Response:
     if _end_of_service(settings) == "hard-eol":
         raise Gone()
-    limit = settings["max_request_body_bytes"]
-    if request.content_length and request.content_length > limit:
-        raise RequestTooLarge(limit)
+    _check_url(request)
+    _limit_body(request, settings["max_request_body_bytes"])
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request, settings)
@@ -96,6 +95,38 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         raise MethodNotAllowed()
     check_accept(request)
     return handler(request)
+
+
+def _limit_body(request: Request, limit: int) -> None:
+    """413 for a body over ``limit``, announced by Content-Length or not (chunked)."""
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise RequestTooLarge(limit)
+        return
+    if request.is_body_readable:
+        # No Content-Length (a chunked body the server did not buffer): read at most one
+        # byte more than allowed, never the whole stream.
+        data = request.environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise RequestTooLarge(limit)
+        request.body = data
+
+
+def _check_url(request: Request) -> None:
+    """A path or querystring that is not UTF-8, or a NUL in the querystring, is a 400
+    (a view would otherwise fail decoding it: a 500, or no response at all)."""
+    try:
+        request.path_info  # noqa: B018
+    except UnicodeDecodeError:
+        raise ValidationError([detail("path", None, "Invalid UTF-8 in the URL")]) from None
+    try:
+        params = list(request.GET.items())
+    except UnicodeDecodeError:
+        raise ValidationError([detail("querystring", None, "Invalid UTF-8 in the querystring")]
+                              ) from None
+    for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            raise ValidationError([detail("querystring", name, "Invalid character 0x00")])
 
 
 def _route_methods(request: Request) -> list[str] | None:

@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+import colander
 import jsonpatch
 
 from kinto_clone.errors import ValidationError, detail, invalid
@@ -22,13 +22,36 @@ from kinto_clone.resources.types import ResourceType
 from kinto_clone.schemas import envelope, validate_permissions
 
 BEHAVIORS = ("full", "light", "diff")
-_PATCH_PATH = re.compile(r"^(/[^/]*)+$")
-_PATCH_KEYS = {"op", "path", "value", "from"}
-_PATCH_OPS = {"test", "add", "remove", "replace", "move", "copy"}
+_PATCH_PATH = r"(/\w*)+"  # Kinto's, matched at the start only (colander.Regex)
+_PATCH_OPS = ("test", "add", "remove", "replace", "move", "copy")
+
+
+class _AnyValue(colander.SchemaType):
+    def deserialize(self, node: colander.SchemaNode, cstruct: Any) -> Any:
+        return cstruct
+
+
+class _PatchOperation(colander.MappingSchema):
+    """One RFC 6902 operation, validated as Kinto does (same error names and messages)."""
+
+    op = colander.SchemaNode(colander.String(), validator=colander.OneOf(_PATCH_OPS))
+    path = colander.SchemaNode(colander.String(), validator=colander.Regex(_PATCH_PATH))
+    from_ = colander.SchemaNode(colander.String(), name="from",
+                                validator=colander.Regex(_PATCH_PATH), missing=colander.drop)
+    value = colander.SchemaNode(_AnyValue(), missing=colander.drop)
+
+    @staticmethod
+    def schema_type() -> colander.Mapping:
+        return colander.Mapping(unknown="raise")
+
+
+class _PatchBody(colander.SequenceSchema):
+    operation = _PatchOperation()
 
 
 def response_behavior(headers: Any) -> str:
-    value = headers.get("Response-Behavior", "full").strip().lower()
+    # Case-sensitive, like Kinto's colander.OneOf ("LIGHT" is a 400 there too).
+    value = headers.get("Response-Behavior", "full").strip()
     if value not in BEHAVIORS:
         raise invalid("header", "Response-Behavior",
                       f'"{value}" is not one of {", ".join(BEHAVIORS)}')
@@ -86,10 +109,12 @@ def _json_patch(
 ) -> tuple[dict[str, Any], dict[str, list[str] | None]]:
     if not isinstance(body, list):
         raise invalid("body", "", f'"{body}" is not iterable')
-    for i, op in enumerate(body):
-        if not isinstance(op, dict) or set(op) - _PATCH_KEYS or op.get("op") not in _PATCH_OPS \
-                or not isinstance(op.get("path"), str) or not _PATCH_PATH.match(op["path"]):
-            raise ValidationError([detail("body", str(i), "Invalid JSON Patch operation")])
+    try:
+        _PatchBody().deserialize(body)
+    except colander.Invalid as exc:
+        raise ValidationError([detail("body", name, description)
+                               for name, description in exc.asdict().items()]) from exc
+    for op in body:
         # read/write may name the principal in the path alone.
         parts = op["path"].split("/")
         if len(parts) == 4 and parts[1] == "permissions" and parts[2] in ("read", "write") \

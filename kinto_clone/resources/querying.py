@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kinto_clone.errors import ValidationError, detail
+from kinto_clone.json import too_deep
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 
 ID_FIELD = "id"
@@ -37,6 +38,7 @@ MAX_LIMIT = 2**63
 # Filter timestamps may run ahead of the server clock by at most a day (§2.3).
 TIMESTAMP_HORIZON_MS = 24 * 60 * 60 * 1000
 TOKEN_NONCE_PREFIX = "pagination-token-"
+MAX_FILTER_DEPTH = 128
 
 DEFAULT_SORTING: tuple[Sort, ...] = (Sort(MODIFIED_FIELD, descending=True),)
 
@@ -79,12 +81,14 @@ class ParsedList:
 def native_value(raw: str) -> Any:
     """The JSON value of ``raw`` (``1``, ``true``, ``null``, ``"3"``, ``[1,2]``), else ``raw``.
 
-    Non-finite numbers (``NaN``, ``Infinity``, ``1e400``) are not JSON: they stay strings.
+    Non-finite numbers (``NaN``, ``Infinity``, ``1e400``) are not JSON: they stay strings,
+    and so do values nested deeper than ``MAX_FILTER_DEPTH`` (the SQL of a filter walks them).
     """
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         return raw
+    return raw if too_deep(value, MAX_FILTER_DEPTH) else value
 
 
 def _reject_constant(name: str) -> Any:

@@ -18,8 +18,13 @@ from typing import Any
 import jsonschema
 
 from kinto_clone.errors import ValidationError, detail
+from kinto_clone.schemas import MAX_PRINCIPAL_LENGTH
 
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+# At most 256 characters (Kinto sets no bound): a URL's ids and the principals of an ACL
+# must fit in one PostgreSQL index entry (2.7 kB), else the write is a 503. ``\Z``, not
+# ``$``, which would accept a trailing newline.
+MAX_ID_LENGTH = 256
+ID_PATTERN = re.compile(rf"^[a-zA-Z0-9][a-zA-Z0-9_-]{{0,{MAX_ID_LENGTH - 1}}}\Z")
 _FIRST = string.ascii_letters + string.digits
 _REST = _FIRST + "_-"
 
@@ -66,6 +71,9 @@ def validate_group(data: dict[str, Any]) -> None:
         name = f"data.members.{i}"
         if not isinstance(member, str):
             raise ValidationError([detail("body", name, f"{member!r} is not a string")])
+        if len(member) > MAX_PRINCIPAL_LENGTH:
+            raise ValidationError([detail("body", name, "Longer than maximum length "
+                                          f"{MAX_PRINCIPAL_LENGTH}")])
         if member == "system.Everyone" or member.startswith("/buckets/"):
             raise ValidationError([detail("body", name, f"'{member}' is not a valid user ID.")])
 

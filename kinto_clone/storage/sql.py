@@ -538,3 +538,12 @@ class SQLStorage(Storage):
 
     def heartbeat(self) -> bool:
         return self.db.ping()
+
+    @db_errors
+    def lock_list(self, resource_name: str, parent_id: str) -> bool:
+        # PostgreSQL runs write transactions side by side: take the list's row lock that
+        # every write takes first (held until commit). SQLite already serialises them.
+        if not self._postgresql:
+            return False
+        self._run(self._sql.lock, resource_name, parent_id, now=now_ms())
+        return True

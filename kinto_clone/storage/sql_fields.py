@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -173,7 +174,7 @@ def _sqlite_equals_any(
     grouped by JSON type so that a boolean never equals a number (true is 1 to SQLite)."""
     nulls = [v for v in values if v is None]
     bools = {"true" if v else "false" for v in values if isinstance(v, bool)}
-    numbers = [v for v in values if _rank(v) == 2]
+    numbers = [_sqlite_number(v) for v in values if _rank(v) == 2]
     strings = [v for v in values if isinstance(v, str)]
     containers = [_sqlite_json(v) for v in values if _rank(v) >= 4]
     parts: list[Condition] = []
@@ -195,10 +196,21 @@ def _sqlite_json(value: Any) -> ColumnElement[Any]:
     return sa.func.json(orjson.dumps(value).decode())
 
 
+def _sqlite_number(value: Any) -> Any:
+    """An integer beyond 64 bits as the float json_extract reads it (SQLite cannot bind
+    it: an OverflowError, a 500); beyond the doubles, an infinity, as json_extract too."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    return value
+
+
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)  # json_extract reads true/false as 1/0
-    return _sqlite_json(value) if _rank(value) >= 4 else value
+    return _sqlite_json(value) if _rank(value) >= 4 else _sqlite_number(value)
 
 
 class SQLiteField(Field):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import colander
 from cornice import Service
@@ -31,21 +32,30 @@ batch = Service(name="batch", path="/batch", description="Batch operations")
 METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
 
 
+def _string_values(node: colander.SchemaNode, value: dict[str, Any]) -> None:
+    """Header values must be strings (Kinto's message)."""
+    if not all(isinstance(v, str) for v in value.values()):
+        raise colander.Invalid(node, f"{value} contains non string value")
+
+
 class SubRequest(colander.MappingSchema):
     method = colander.SchemaNode(colander.String(), validator=colander.OneOf(METHODS),
                                  missing="GET")
     path = colander.SchemaNode(colander.String(), validator=colander.Regex(r"^/"))
-    headers = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
+    headers = colander.SchemaNode(colander.Mapping(unknown="preserve"),
+                                  validator=_string_values, missing=colander.drop)
     body = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
 
+    @staticmethod
+    def schema_type() -> colander.Mapping:
+        return colander.Mapping(unknown="raise")
 
-class Defaults(colander.MappingSchema):
+
+class Defaults(SubRequest):
     method = colander.SchemaNode(colander.String(), validator=colander.OneOf(METHODS),
                                  missing=colander.drop)
     path = colander.SchemaNode(colander.String(), validator=colander.Regex(r"^/"),
                                missing=colander.drop)
-    headers = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
-    body = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
 
 
 class BatchBody(colander.MappingSchema):
@@ -78,11 +88,7 @@ def _parse(request: Request) -> list[dict[str, Any]]:
     if len(parsed["requests"]) > limit:
         raise ValidationError([detail("body", "requests",
                                       f"Number of requests is limited to {limit}")])
-    for i, sub in enumerate(parsed["requests"]):
-        for name, value in sub.get("headers", {}).items():
-            if not isinstance(value, str):
-                raise ValidationError([detail("body", f"requests.{i}.headers.{name}",
-                                              f"{value!r} is not a string")])
+    for sub in parsed["requests"]:
         path = sub["path"].split("?", 1)[0].rstrip("/")
         if path in ("/batch", "/v1/batch"):
             raise ValidationError([detail("body", "requests",
@@ -90,9 +96,11 @@ def _parse(request: Request) -> list[dict[str, Any]]:
     return list(parsed["requests"])
 
 
-def _subrequest(request: Request, sub: dict[str, Any]) -> Request:
-    path = sub["path"] if sub["path"].startswith("/v1/") or sub["path"] == "/v1" \
-        else "/v1" + sub["path"]
+def _subrequest(request: Request, sub: dict[str, Any], path: str | None = None) -> Request:
+    if path is None:
+        path = sub["path"]
+        if path.split("?", 1)[0] != "/v1" and not path.startswith("/v1/"):
+            path = "/v1" + path
     headers = {k: v for k, v in request.headers.items()
                if k.lower() not in ("content-length", "content-type")}
     headers.update(sub.get("headers", {}))
@@ -110,6 +118,16 @@ def _subrequest(request: Request, sub: dict[str, Any]) -> Request:
         subrequest.environ["kinto_clone.identity"] = request.environ.get("kinto_clone.identity")
         subrequest.environ["kinto_clone.principals"] = frozenset(request.principals)
     return subrequest
+
+
+def _redirected(path: str, sub: dict[str, Any], location: str) -> str:
+    """Where a redirect points. A trailing slash is dropped from the requested path rather
+    than taken from ``Location``, which the default bucket plugin has rewritten."""
+    query = sub["path"].partition("?")[2]
+    if path.endswith("/") and path.rstrip("/"):
+        return path.rstrip("/") + (f"?{query}" if query else "")
+    target = urlsplit(location)
+    return target.path + (f"?{target.query}" if target.query else "")
 
 
 def _result(path: str, response: Response) -> dict[str, Any]:
@@ -131,10 +149,18 @@ def post_batch(request: Request) -> Any:
     responses = []
     for sub in subrequests:
         subrequest = _subrequest(request, sub)
-        path = subrequest.path
+        # The path as requested (the default bucket plugin rewrites it), unquoted.
+        requested = subrequest.path
         try:
             with db.savepoint(databases):
                 response = request.invoke_subrequest(subrequest, use_tweens=True)
+                location = response.headers.get("Location")
+                if response.status_code in (301, 302, 303, 307, 308) and location:
+                    # Followed once, like Kinto (the trailing-slash redirect).
+                    subrequest = _subrequest(request, sub,
+                                             _redirected(requested, sub, location))
+                    requested = subrequest.path
+                    response = request.invoke_subrequest(subrequest, use_tweens=True)
                 if response.status_code >= 400:
                     raise _Discard(response)
         except _Discard as discarded:
@@ -143,7 +169,7 @@ def post_batch(request: Request) -> Any:
             # The whole batch fails and rolls back: no partial success is reported.
             raise HTTPError(response.status_code, response.json.get("errno", 999),
                             message=response.json.get("message"))
-        responses.append(_result(path, response))
+        responses.append(_result(unquote(requested), response))
     return {"responses": responses}
 
 

@@ -40,13 +40,17 @@ def parse_json(raw: bytes) -> Any:
     if b"\\u0000" in raw:
         raise invalid("body", "", "Invalid character 0x00")
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+        # Counting brackets is cheap; only a body that may be too deep is walked.
+        if raw.count(b"[") + raw.count(b"{") > json.MAX_DEPTH and json.too_deep(value):
+            raise ValueError(f"depth limit exceeded ({json.MAX_DEPTH} levels)")
     except ValueError as exc:
         description = f"Invalid JSON: {exc}"
         raise ValidationError([
             detail("body", "", description),
             detail("body", "", "Required"),
         ]) from exc
+    return value
 
 
 def json_body(request: Request) -> Any:

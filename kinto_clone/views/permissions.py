@@ -128,8 +128,11 @@ def _entry(routes: list[tuple[str, Any]], uri: str, held: set[str]) -> Entry | N
         matchdict = route.match(f"/v1{uri}")
         if matchdict is not None:
             permissions = set().union(*(implied(name, perm) for perm in held))
-            return {"uri": uri, "resource_name": name, "permissions": sorted(permissions),
-                    **matchdict, f"{name}_id": matchdict["id"]}
+            entry = {"uri": uri, "resource_name": name, "permissions": sorted(permissions),
+                     **matchdict}
+            if "id" in matchdict:  # as in event payloads: bucket_id, record_id...
+                entry[f"{name}_id"] = matchdict["id"]
+            return entry
     return None
 
 
@@ -284,6 +287,7 @@ def list_permissions(request: Request) -> Any:
     if request.method == "HEAD":
         headers = request.response.headers
         headers["Total-Objects"] = headers["Total-Records"] = str(len(selected))
+        request.response.content_type, request.response.charset = "application/json", None
         return request.response
     page = selected[:parsed.limit]
     if len(selected) > parsed.limit:
@@ -302,6 +306,8 @@ def includeme(config: Configurator) -> None:
 
 def add_permissions_endpoint(config: Configurator) -> None:
     """Also for plugins that bring the endpoint with them (Kinto's admin plugin does)."""
+    if "permissions_endpoint" in config.registry.capabilities:
+        return  # enabled by the setting and by such a plugin
     config.add_cornice_service(permissions)
     add_capability(config, "permissions_endpoint", "GET /permissions lists what the "
                    "caller may do, object by object.",

@@ -21,7 +21,7 @@ from kinto_clone.events import ResourceChange, check_data, ids_of, notify
 from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
 from kinto_clone.resources import merge, objects, querying
 from kinto_clone.schemas import envelope
-from kinto_clone.storage import UnicityError
+from kinto_clone.storage import ObjectNotFoundError, UnicityError
 from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.views.http import (
     cache_expires,
@@ -67,6 +67,27 @@ def _existing(ctx: RouteContext) -> dict[str, Any]:
     if ctx.current is None:
         raise NotFound(ctx.resource.name, ctx.object_id or "")
     return ctx.current
+
+
+def _latest(request: Request, ctx: RouteContext,
+            loaded: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The targeted object as the last committed write left it, for a write with If-Match.
+
+    The route context loaded the object before this transaction held any lock: on
+    PostgreSQL two web heads (or threads) could both check one ETag against that read and
+    both write, the second overwriting the first (a lost update). So lock the list first
+    (the lock every write of the list takes anyway) and read the object again: of two
+    writes with the same If-Match, the second now sees the first's timestamp and gets 412.
+    """
+    if "If-Match" not in request.headers:
+        return loaded
+    storage = request.registry.backends.storage
+    if not storage.lock_list(ctx.resource.name, ctx.parent_id):
+        return loaded  # write transactions are serialised: the loaded object is current
+    try:
+        return storage.get(ctx.resource.name, ctx.parent_id, ctx.object_id or "")
+    except ObjectNotFoundError:
+        return None
 
 
 def _changed(request: Request, ctx: RouteContext, action: str, old: dict[str, Any] | None,
@@ -117,6 +138,8 @@ def list_objects(request: Request) -> Any:
         timestamp = storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
         _refuse_unlisted(request, ctx, total)
         _list_preconditions(request, timestamp)
+        request.response.content_type = "application/json"
+        request.response.charset = None
         request.response.headers["Total-Objects"] = request.response.headers[
             "Total-Records"] = str(total)
         expose(request, "Total-Objects", "Total-Records")
@@ -229,7 +252,7 @@ def put_object(request: Request) -> Any:
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
     _require_parents(ctx)
-    current = ctx.current
+    current = _latest(request, ctx, ctx.current)
     raise_412_if_modified(request.headers, current,
                           current["last_modified"] if current else None)
     if data is not None:
@@ -245,8 +268,9 @@ def patch_object(request: Request) -> Any:
     ctx: RouteContext = request.context
     media = check_content_type(request, (JSON, MERGE_PATCH, JSON_PATCH))
     behavior = merge.response_behavior(request.headers)
-    obj = _existing(ctx)
-    raise_412_if_modified(request.headers, obj, obj["last_modified"])
+    obj = _latest(request, ctx, _existing(ctx))
+    raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
+    assert obj is not None  # with If-Match, a vanished object is a 412 above
     new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
     check_data(request, ctx, new_data)
     stored, acl = objects.patch(request.registry.backends, ctx.resource, ctx.parent_id, obj,
@@ -260,8 +284,9 @@ def patch_object(request: Request) -> Any:
 
 def delete_object(request: Request) -> Any:
     ctx: RouteContext = request.context
-    obj = _existing(ctx)
-    raise_412_if_modified(request.headers, obj, obj["last_modified"])
+    obj = _latest(request, ctx, _existing(ctx))
+    raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
+    assert obj is not None  # with If-Match, a vanished object is a 412 above
     forced = querying.native_value(request.GET.get("last_modified", "null"))
     if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):
         raise invalid("querystring", "last_modified", f'"{forced}" is not a number')

@@ -827,3 +827,11 @@ def test_a_readers_get_is_not_cached_either(blog):
     blog.put_json(record_url("r1"), {"permissions": {"read": [BOB_ID]}}, headers=ALICE, status=201)
 
     assert blog.get(record_url("r1"), headers=BOB).headers["Cache-Control"] == "no-cache, no-store"
+
+
+def test_a_plural_head_answers_as_json_without_a_body(app: webtest.TestApp) -> None:
+    app.put_json("/v1/buckets/headjson", {}, headers=auth("alice"))
+    resp = app.head("/v1/buckets", headers=auth("alice"))
+    assert resp.content_type == "application/json"
+    assert resp.body == b""
+    assert resp.headers["Total-Objects"] == "1"

@@ -332,5 +332,6 @@ def test_head_counts_the_matching_entries(app: webtest.TestApp) -> None:
                     status=200)
 
     assert resp.body == b""
+    assert resp.headers["Content-Type"] == "application/json"
     assert resp.headers["Total-Objects"] == "2"
     assert "Total-Objects" in resp.headers["Access-Control-Expose-Headers"]

@@ -25,7 +25,7 @@ from kinto_clone.errors import ValidationError, detail, invalid
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import ResourceType, object_uri
 
-ACCOUNT_ID = re.compile(r"^[a-zA-Z0-9][+.@a-zA-Z0-9_-]*$")
+ACCOUNT_ID = re.compile(r"^[a-zA-Z0-9][+.@a-zA-Z0-9_-]{0,255}\Z")  # as ID_PATTERN
 ACCOUNT_PARENT = ""
 PRINCIPAL_PREFIX = "account:"
 
