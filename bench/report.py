@@ -13,6 +13,7 @@ from load import Sample, median
 REFERENCE = {"W1c1": "141", "W1c16": "157", "W2": "210", "W3p": "168", "W3s": "95",
              "W3w": "706 ms", "W4-c1k": "214", "W4-c10k": "196", "W4-c100k": "223",
              "W5d": "144", "W5s": "96", "W6": "104", "W7": "215", "rss": "118 MB"}
+MODES = {True: "servers alternated run by run", False: "one server after the other"}
 EXPECTED_4XX = {"W5s": {412}, "W5d": {412}}
 
 
@@ -38,6 +39,8 @@ class Side:
             return cls(na=server_error or "not run")
         if row.get("na"):
             return cls(na=row["na"])
+        if not row["samples"] and not row["problems"]:
+            return cls(na=server_error or "no window ran")
         samples: list[Sample] = row["samples"]
         side = cls()
         for s in samples:
@@ -138,7 +141,8 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
     lines = [f"# kinto_clone vs Kinto 26.5.0 — {args.backend}"
              f"{' (quick)' if args.quick else ''}", "",
              f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, {args.runs} run(s) x "
-             f"{args.duration:g} s per workload (median), warm-up {args.warmup:g} s; "
+             f"{args.duration:g} s per workload (median), warm-up {args.warmup:g} s, "
+             f"{MODES[bool(getattr(args, 'interleave', False))]}; "
              f"waitress 1 process x 4 threads; total {elapsed / 60:.1f} min.", "",
              head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -169,5 +173,7 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
             bits.append(f"other processes' CPU during windows: median {median(noise):.0f} "
                         f"ms/s (noise)")
         bits += res.get("notes", [])
+        if res.get("log_note"):
+            bits.append(res["log_note"])
         lines.append(f"- {name}: " + "; ".join(bits))
     return "\n".join(lines) + "\n"

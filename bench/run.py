@@ -10,21 +10,16 @@ Servers run one at a time (the machine has 2 cores). See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import DataSet, NotAvailable  # noqa: E402
-from load import Sample  # noqa: E402
 from report import Row, render  # noqa: E402
-from servers import Meter, Server, ServerSpec, wait_quiet  # noqa: E402
-from workloads import Workload, all_workloads  # noqa: E402
+from session import Contender, run_interleaved, run_sequential  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -46,12 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--http-load-max", type=int, default=10_000,
                    help="collections up to this size are created through the HTTP API, "
                         "bigger ones with SQL (PostgreSQL); default 10000")
+    p.add_argument("--no-interleave", dest="interleave", action="store_false",
+                   help="run all of one server, then all of the other (default on "
+                        "PostgreSQL: alternate the servers run by run, restarting them)")
     p.add_argument("--no-setup", action="store_true", help="skip bench/setup.sh")
     a = p.parse_args(argv)
     a.duration = a.duration or (3 if a.quick else 8)
     a.runs = a.runs or (1 if a.quick else 3)
     a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (5 if a.quick else 30)
-    a.quiet_budget = 60 if a.quick else 600  # seconds of quiet-waiting in the whole run
+    a.quiet_budget = 30 if a.quick else 600  # seconds of quiet-waiting in the whole run
     a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 2)
     return a
 
@@ -64,95 +62,6 @@ def sizes_for(args: argparse.Namespace) -> dict[str, int]:
     if args.with_1m:
         sizes["c1m"] = 1_000_000
     return sizes
-
-
-def measure(server: Server, wl: Workload, ds: DataSet, duration: float) -> Sample:
-    with Meter(server) as m:
-        sample = wl.run(ds, duration)
-    sample.extra.update(server_ms=m.server_ms, pg_ms=m.pg_ms, gen_ms=m.gen_ms,
-                        other_ms=m.other_ms)
-    return sample
-
-
-def bench_server(name: str, args: argparse.Namespace, log) -> dict:
-    sizes = sizes_for(args)
-    server = Server(ServerSpec(name, args.backend))
-    result: dict = {"name": name, "rows": {}, "notes": [], "rss_kb": None}
-    try:
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - reported in the table, the other server goes on
-        last = [ln for ln in str(exc).splitlines() if ln.strip()][-1:] or [""]
-        result["error"] = f"did not start: {last[0][:200]}"
-        log(f"[{name}] {result['error']}\n{exc}")
-        return result
-    try:
-        ds = DataSet(server, sizes, log=log, http_max=args.http_load_max)
-        log(f"[{name}] loading data {sizes} ...")
-        try:
-            ds.create()
-        except Exception as exc:  # noqa: BLE001
-            result["error"] = f"data setup failed: {str(exc).splitlines()[0][:200]}"
-            log(f"[{name}] {result['error']}\n{traceback.format_exc()}")
-            return result
-        result["notes"] += ds.notes or []
-        result["load_s"] = ds.load_seconds
-        log(f"[{name}] data loaded in {ds.load_seconds:.0f}s")
-        for wl in all_workloads(sizes):
-            if args.only and wl.key not in args.only.split(","):
-                continue
-            result["rows"][wl.key] = run_workload(server, wl, ds, args, log)
-        result["rss_kb"] = server.peak_rss_kb()
-        if server.proc and server.proc.poll() is not None:
-            result["notes"].append(f"server exited with {server.proc.returncode}")
-    finally:
-        errors = [ln for ln in server.log_tail(200_000).splitlines()
-                  if "Traceback" in ln or " ERROR " in ln]
-        if errors:
-            result["notes"].append(f"{len(errors)} error lines in server log "
-                                   f"({server.log_path}): {errors[0][:150]}")
-        server.stop()
-    return result
-
-
-def run_workload(server: Server, wl: Workload, ds: DataSet, args, log) -> dict:
-    row: dict = {"label": wl.label, "unit": wl.unit, "samples": [], "problems": []}
-    if wl.needs and not ds.loaded(wl.needs):
-        row["na"] = "not loaded on this backend"
-        return row
-    try:
-        if wl.precheck:
-            wl.precheck(ds)
-        if args.warmup:
-            wl.run(ds, args.warmup)
-        for i in range(args.runs):
-            busy = None
-            if args.quiet_wait and args.quiet_budget > 0:  # bounded over the whole run too
-                t_wait = time.monotonic()
-                busy = wait_quiet(min(args.quiet_wait, args.quiet_budget))
-                args.quiet_budget -= time.monotonic() - t_wait
-            s = measure(server, wl, ds, args.duration)
-            s.extra["busy_before"] = busy
-            row["samples"].append(s)
-            log(f"[{server.spec.name}] {wl.key} run {i + 1}: {s.units / s.duration_s:.1f} "
-                f"{wl.unit} p50 {s.p50_ms or 0:.1f} ms p99 {s.p99_ms or 0:.1f} ms "
-                f"statuses {dict(s.statuses)} {_short_extra(s)}")
-        if wl.check:
-            row["problems"] += wl.check(ds)
-    except NotAvailable as exc:
-        row["na"] = str(exc)
-    except Exception as exc:  # noqa: BLE001 - one broken workload must not hide the rest
-        row["problems"].append(f"ERROR {type(exc).__name__}: {str(exc)[:160]}")
-        log(f"[{server.spec.name}] {wl.key} failed:\n{traceback.format_exc()}")
-    row["problems"] += wl.problems
-    return row
-
-
-def _short_extra(s: Sample) -> str:
-    keep = {k: (round(v) if isinstance(v, float) else v) for k, v in s.extra.items()
-            if k in ("server_ms", "pg_ms", "gen_ms", "other_ms", "walk_ms")}
-    if "sub" in s.extra:
-        keep["sub"] = dict(s.extra["sub"])
-    return json.dumps(keep)
 
 
 def _exit_on_sigterm(signum, _frame) -> None:
@@ -174,13 +83,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_setup:
         subprocess.run(["bash", str(Path(__file__).resolve().parent / "setup.sh")], check=True)
-    results = {}
-    t0 = time.monotonic()
-    for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    for name in names:
         if name not in ("kinto", "ours"):
             raise SystemExit(f"unknown server {name!r}")
-        log(f"== {name} ({args.backend}) ==")
-        results[name] = bench_server(name, args, log)
+    t0 = time.monotonic()
+    contenders = [Contender(name, args, sizes_for(args), log) for name in names]
+    # alternating pays for its restarts only when there are several runs to alternate
+    args.interleave = (args.interleave and args.backend == "postgresql" and len(names) > 1
+                       and args.runs > 1)
+    if args.interleave:
+        run_interleaved(contenders, args.runs)
+    else:
+        run_sequential(contenders, args.runs)
+    results = {c.name: c.result for c in contenders}
     rows = [Row.from_results(key, results) for key in _keys(results)]
     table = render(rows, results, args, time.monotonic() - t0)
     (OUT / "latest.md").write_text(table)

@@ -171,26 +171,28 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.spec.port}"
 
-    def start(self, timeout: float = 90) -> None:
+    def start(self, fresh: bool = True, timeout: float = 90) -> None:
+        """fresh: new database and migration; otherwise restart on the kept database."""
         spec = self.spec
         spec.port = spec.port or free_port()
         if spec.uses_pg:
             spec.db = spec.db or f"bench_{spec.name}"
-            recreate_database(spec.db)
+            if fresh:
+                recreate_database(spec.db)
         ini = spec.workdir / f"{spec.name}.ini"
         ini.write_text(spec.ini())
         migrate, start = spec.commands(ini)
         env = dict(os.environ, PYTHONUNBUFFERED="1", KINTO_INI=str(ini))
         env.pop("VIRTUAL_ENV", None)
-        if migrate:
+        if migrate and fresh:
             res = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, text=True,
                                  timeout=300)
             if res.returncode != 0:
                 raise RuntimeError(f"{spec.name} migrate failed ({res.returncode}):\n"
                                    f"{res.stderr[-3000:]}")
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(start, cwd=ROOT, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(start, cwd=ROOT, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -223,7 +223,10 @@ def _tombstone(object_id: str, last_modified: int) -> dict[str, Any]:
 def _object(row: Row[Any]) -> dict[str, Any]:
     if row.deleted:
         return _tombstone(row.id, row.last_modified)
-    return {**row.data, "id": row.id, "last_modified": row.last_modified}
+    obj: dict[str, Any] = row.data  # freshly decoded for this row: completed in place
+    obj["id"] = row.id
+    obj["last_modified"] = row.last_modified
+    return obj
 
 
 def _readable(resource_name: str, parent_id: str, readable_by: ReadableBy) -> Condition:
