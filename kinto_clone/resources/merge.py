@@ -121,7 +121,8 @@ def _json_patch(
                 and op["op"] in ("add", "replace") and "value" not in op:
             op["value"] = parts[3]
     document = {
-        "data": _managed_free(current),
+        # The whole object, as in Kinto: operations may test (or try to change) its id.
+        "data": dict(current),
         "permissions": {perm: {p: p for p in principals} for perm, principals in acl.items()},
     }
     for perm in resource.permissions:
@@ -133,6 +134,10 @@ def _json_patch(
     data = patched.get("data")
     if not isinstance(data, dict):
         raise invalid("body", "data", "JSON Patch must leave data an object")
+    if data.pop("id", current["id"]) != current["id"]:
+        raise invalid("body", "id", "Object id does not match existing object")
+    if data.get("last_modified") == current["last_modified"]:
+        del data["last_modified"]  # untouched: not a timestamp the client asks for
     perms = patched.get("permissions") or {}
     as_lists = {p: list(v) if isinstance(v, dict) else v for p, v in perms.items()}
     changes = validate_permissions(as_lists, resource.permissions)

@@ -266,19 +266,20 @@ def put_object(request: Request) -> Any:
 
 def patch_object(request: Request) -> Any:
     ctx: RouteContext = request.context
-    media = check_content_type(request, (JSON, MERGE_PATCH, JSON_PATCH))
+    media = check_content_type(request, (JSON_PATCH, JSON, MERGE_PATCH))
     behavior = merge.response_behavior(request.headers)
     obj = _latest(request, ctx, _existing(ctx))
     raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
     assert obj is not None  # with If-Match, a vanished object is a 412 above
     new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
+    sent = dict(new_data)  # before the data checks complete it (diff compares to this)
     check_data(request, ctx, new_data)
     stored, acl = objects.patch(request.registry.backends, ctx.resource, ctx.parent_id, obj,
                                 ctx.acl(), new_data, changes, _writer(request))
     _changed(request, ctx, "update", obj, stored, acl)
     if behavior != "full":
         set_timestamp_headers(request.response, stored["last_modified"])
-        return {"data": merge.partial_response(behavior, obj, stored, new_data)}
+        return {"data": merge.partial_response(behavior, obj, stored, sent)}
     return _object_response(request, stored, acl)
 
 
