@@ -6,7 +6,7 @@ INI ?= config/kinto.ini
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test serve migrate test test-fast lint bench clean
+.PHONY: help install install-test serve migrate test test-fast lint bench model-long soak test-reliability clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,15 @@ test-fast: install-test  ## The suite on the memory backend only
 
 lint: install-test  ## ruff
 	$(BIN)/ruff check kinto_clone tests bench
+
+test-reliability: install-test  ## nginx + 2 web heads, PostgreSQL outage, 20 s soak (figures printed)
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/reliability/test_web_heads.py tests/reliability/test_database_outage.py tests/reliability/test_soak.py
+
+soak: install-test  ## Soak for SOAK_SECONDS (default 300): p50/p99 and RSS
+	KINTO_CLONE_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/reliability/test_soak.py
+
+model-long: install-test  ## The model-based test with 2000 examples per backend (~30 min)
+	KINTO_CLONE_MODEL_EXAMPLES=2000 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/reliability/test_model.py
 
 bench: install  ## Benchmark against the real Kinto 26.5.0 (see bench/README.md)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

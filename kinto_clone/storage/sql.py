@@ -16,7 +16,8 @@ misses a write that commits later with a smaller timestamp. No unique index, no 
 SQLite gets the same order from ``BEGIN IMMEDIATE`` (one writer at a time).
 
 Statements per call: ``get``, ``get_many``, ``count`` 1; ``list_objects`` 1 (2 when the
-page is empty: the list timestamp then comes from ``resource_timestamp``);
+page is empty: the list timestamp then comes from ``resource_timestamp``, on PostgreSQL
+from a statement that also checks that the page is still empty);
 ``resource_timestamp`` 1 (3 the first time); ``create``, ``update``, ``delete`` 1 on
 PostgreSQL (the bump is a CTE of the write), 2 on SQLite, and 2 to 4 when the client
 supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 2;
@@ -362,9 +363,28 @@ class SQLStorage(Storage):
             .limit(query.limit)
         )
         rows = self._run(stmt, resource_name, parent_id).all()
-        timestamp = rows[0].list_timestamp if rows else None
-        if timestamp is None:
-            timestamp = self.resource_timestamp(resource_name, parent_id)
+        if rows and rows[0].list_timestamp is not None:
+            return [_object(row) for row in rows], int(rows[0].list_timestamp)
+        # An empty page has no row to carry the timestamp, which then comes from a second
+        # statement. On PostgreSQL reads autocommit, so that statement may see writes
+        # committed after the first one: answering that timestamp as the ETag of the empty
+        # page would make a `_since` client skip those writes for ever. So the second
+        # statement reads the timestamp *and* whether the page is still empty, from one
+        # snapshot; in the rare case it is not, the page is read again.
+        if self._postgresql:
+            check = sa.select(self._sql.list_timestamp, sa.exists(stmt))
+            for _attempt in range(3):
+                timestamp, not_empty = self._run(check, resource_name, parent_id).one()
+                if not_empty:
+                    rows = self._run(stmt, resource_name, parent_id).all()
+                    if rows and rows[0].list_timestamp is not None:
+                        return [_object(row) for row in rows], int(rows[0].list_timestamp)
+                elif timestamp is not None:
+                    return [], int(timestamp)
+                else:  # the first read of a list: store `now` as its timestamp, then check
+                    self.resource_timestamp(resource_name, parent_id)
+            rows = []
+        timestamp = self.resource_timestamp(resource_name, parent_id)
         return [_object(row) for row in rows], int(timestamp)
 
     @db_errors
