@@ -24,7 +24,8 @@ def parse_condition(headers: Any, name: str) -> int | str | None:
     if value == "*":
         return "*"
     match = _QUOTED_INT.match(value)
-    if not match:
+    # More than 30 digits is no timestamp (and past 4300 int() refuses it: a 500).
+    if not match or len(match.group(1)) > 30:
         raise invalid("header", name, "The value should be integer between double quotes.")
     return int(match.group(1))
 

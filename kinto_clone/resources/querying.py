@@ -127,8 +127,16 @@ def _is_timestamp(value: Any, now_ms: int) -> bool:
 def _as_timestamp(value: Any, now_ms: int) -> int | None:
     """``value`` as a filter timestamp (int or ETag-style quoted int), None if invalid."""
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
-        value = int(value)
+        value = _int_or_none(value)
     return value if _is_timestamp(value, now_ms) else None
+
+
+def _int_or_none(text: str) -> int | None:
+    """``int(text)``, None past Python's 4300 digits (a ValueError, else a 500)."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _querystring_error(name: str | None, description: str) -> ValidationError:
@@ -164,7 +172,9 @@ def _schema_integer(raw: str) -> int | None:
     if value is None or _is_int(value):
         return value
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
-        return int(value)
+        number = _int_or_none(value)
+        if number is not None:
+            return number
     raise _NotANumber(raw)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import colander
 from cornice import Service
@@ -88,11 +88,16 @@ def _parse(request: Request) -> list[dict[str, Any]]:
     if len(parsed["requests"]) > limit:
         raise ValidationError([detail("body", "requests",
                                       f"Number of requests is limited to {limit}")])
-    for sub in parsed["requests"]:
+    for i, sub in enumerate(parsed["requests"]):
         path = sub["path"].split("?", 1)[0].rstrip("/")
         if path in ("/batch", "/v1/batch"):
             raise ValidationError([detail("body", "requests",
                                           "Recursive call on /batch endpoint is forbidden.")])
+        try:  # the subrequest's path would fail decoding later: a 500
+            unquote_to_bytes(path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError([detail("body", f"requests.{i}.path",
+                                          "Invalid UTF-8 in the URL")]) from None
     return list(parsed["requests"])
 
 

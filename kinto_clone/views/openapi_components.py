@@ -60,7 +60,8 @@ _SCHEMAS: dict[str, Any] = {
             "info": {"type": "string"},
             "details": {"oneOf": [{"type": "object"}, {"type": "array", "items": {
                 "type": "object", "properties": {"location": {"type": "string"},
-                                                 "name": {"type": "string"},
+                                                 "name": {"type": "string",
+                                                          "nullable": True},
                                                  "description": {"type": "string"}}}}]},
         },
     },
