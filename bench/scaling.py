@@ -62,9 +62,11 @@ def _load(url: str, size: int, start_ms: int) -> None:
                       "data": {"title": f"record {i}", "n": (i * 7919) % 1000003}}
                      for i in range(first, min(size, first + rows_per_chunk))]
             conn.execute(sa.insert(objects), chunk)
-        conn.execute(sa.update(timestamps).where(
-            timestamps.c.parent_id == PARENT, timestamps.c.resource_name == "record"
-        ).values(last_modified=start_ms + size))
+        # The list's timestamp row, as the API's writes keep it (created if missing).
+        conn.execute(sa.delete(timestamps).where(
+            timestamps.c.parent_id == PARENT, timestamps.c.resource_name == "record"))
+        conn.execute(sa.insert(timestamps).values(
+            parent_id=PARENT, resource_name="record", last_modified=start_ms + size))
         if db.dialect == "postgresql":
             conn.exec_driver_sql("ANALYZE")
     db.dispose()

@@ -84,11 +84,15 @@ def create(
     acl = _write_acl(backends, uri, {}, dict(permissions), writer)
     if resource.name == "group":
         _sync_members(backends, uri, None, created.get("members"))
-    for child in CHILDREN.get(resource.name, ()):
-        # Store the child lists' timestamps now, in this write transaction, so that their
-        # first read never has to write (a SQLite read transaction cannot always upgrade).
-        backends.storage.resource_timestamp(child, uri)
+    _start_child_lists(backends, resource, uri)
     return created, acl
+
+
+def _start_child_lists(backends: Backends, resource: ResourceType, uri: str) -> None:
+    """Store the child lists' timestamps now, in this write transaction, so that their
+    first read never has to write (a SQLite read transaction cannot always upgrade)."""
+    for child in CHILDREN.get(resource.name, ()):
+        backends.storage.resource_timestamp(child, uri)
 
 
 def replace(
@@ -125,6 +129,8 @@ def replace(
     acl = _write_acl(backends, uri, current_acl, changes, writer)
     if resource.name == "group":
         _sync_members(backends, uri, (current or {}).get("members"), stored.get("members"))
+    if current is None:
+        _start_child_lists(backends, resource, uri)
     return stored, acl
 
 

@@ -363,8 +363,11 @@ class SQLStorage(Storage):
             .limit(query.limit)
         )
         rows = self._run(stmt, resource_name, parent_id).all()
-        if rows and rows[0].list_timestamp is not None:
-            return [_object(row) for row in rows], int(rows[0].list_timestamp)
+        if rows:
+            timestamp = rows[0].list_timestamp
+            if timestamp is None:  # objects written without a list row (outside the API)
+                timestamp = self.resource_timestamp(resource_name, parent_id)
+            return [_object(row) for row in rows], int(timestamp)
         # An empty page has no row to carry the timestamp, which then comes from a second
         # statement. On PostgreSQL reads autocommit, so that statement may see writes
         # committed after the first one: answering that timestamp as the ETag of the empty
@@ -377,8 +380,11 @@ class SQLStorage(Storage):
                 timestamp, not_empty = self._run(check, resource_name, parent_id).one()
                 if not_empty:
                     rows = self._run(stmt, resource_name, parent_id).all()
-                    if rows and rows[0].list_timestamp is not None:
-                        return [_object(row) for row in rows], int(rows[0].list_timestamp)
+                    if rows:
+                        timestamp = rows[0].list_timestamp
+                        if timestamp is None:
+                            timestamp = self.resource_timestamp(resource_name, parent_id)
+                        return [_object(row) for row in rows], int(timestamp)
                 elif timestamp is not None:
                     return [], int(timestamp)
                 else:  # the first read of a list: store `now` as its timestamp, then check

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from kinto_clone import tables
 from kinto_clone.db import Database, transaction
 from kinto_clone.permission import Permission
 from kinto_clone.storage import (
@@ -249,6 +250,20 @@ def test_an_empty_list_gets_a_timestamp_that_stays_the_same(storage: Storage) ->
         assert storage.list_objects(R, P, ListQuery()) == ([], first)
         assert storage.list_objects(R, "/elsewhere", ListQuery())[1] >= first
         assert storage.create(R, P, {"id": "a"})["last_modified"] > first
+
+
+def test_objects_written_without_a_list_row_are_still_listed(
+    storage: Storage, database: Database
+) -> None:
+    # Rows bulk-loaded straight into the table (not through the API) have no list row.
+    with transaction():
+        database.connection().execute(sa.insert(tables.objects).values(
+            parent_id=P, resource_name=R, id="bulk", last_modified=1000, deleted=False,
+            data={"x": 1}))
+    with transaction():
+        page, timestamp = storage.list_objects(R, P, ListQuery())
+    assert [obj["id"] for obj in page] == ["bulk"]
+    assert timestamp >= 1000
 
 
 def test_create_keeps_a_past_client_timestamp_without_moving_the_list(
