@@ -86,3 +86,17 @@ class JSONRenderer:
         if value is None and request is not None and request.method == "HEAD":
             return b""
         return dumps(value)
+
+
+def type_rank(value: Any) -> int:
+    """PostgreSQL jsonb's order of JSON types: null < string < number < boolean < array <
+    object (Kinto's filters and sorting compare across types this way)."""
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return 1
+    if isinstance(value, bool):  # before int: True is an int to Python, not to JSON
+        return 3
+    if isinstance(value, int | float):
+        return 2
+    return 4 if isinstance(value, list) else 5

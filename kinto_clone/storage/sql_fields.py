@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
+from kinto_clone.json import type_rank
 from kinto_clone.storage import Filter, Op, Sort
 from kinto_clone.tables import objects
 
@@ -35,16 +36,6 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _rank(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return 1
-    if isinstance(value, bool):  # before int: True is an int to Python, not to JSON
-        return 3
-    if isinstance(value, int | float):
-        return 2
-    return 4 if isinstance(value, list) else 5
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -91,7 +82,7 @@ class ColumnField(Field):
         self.present = sa.true()
 
     def _fits(self, value: Any) -> bool:
-        return _rank(value) == self.rank
+        return type_rank(value) == self.rank
 
     def equals_any(self, values: Sequence[Any]) -> Condition:
         fitting = [v for v in values if self._fits(v)]
@@ -99,7 +90,7 @@ class ColumnField(Field):
 
     def compare(self, op: str, value: Any) -> Condition:
         if not self._fits(value):  # JSON ordering decides without looking at the rows
-            return sa.true() if _COMPARE[op](self.rank, _rank(value)) else sa.false()
+            return sa.true() if _COMPARE[op](self.rank, type_rank(value)) else sa.false()
         return _COMPARE[op](self.column, value)
 
     def like(self, pattern: str) -> Condition:
@@ -174,9 +165,9 @@ def _sqlite_equals_any(
     grouped by JSON type so that a boolean never equals a number (true is 1 to SQLite)."""
     nulls = [v for v in values if v is None]
     bools = {"true" if v else "false" for v in values if isinstance(v, bool)}
-    numbers = [_sqlite_number(v) for v in values if _rank(v) == 2]
+    numbers = [_sqlite_number(v) for v in values if type_rank(v) == 2]
     strings = [v for v in values if isinstance(v, str)]
-    containers = [_sqlite_json(v) for v in values if _rank(v) >= 4]
+    containers = [_sqlite_json(v) for v in values if type_rank(v) >= 4]
     parts: list[Condition] = []
     if nulls:
         parts.append(json_type == "null")
@@ -210,7 +201,7 @@ def _sqlite_number(value: Any) -> Any:
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)  # json_extract reads true/false as 1/0
-    return _sqlite_json(value) if _rank(value) >= 4 else _sqlite_number(value)
+    return _sqlite_json(value) if type_rank(value) >= 4 else _sqlite_number(value)
 
 
 class SQLiteField(Field):
@@ -231,7 +222,7 @@ class SQLiteField(Field):
         return _sqlite_equals_any(self.json_type, self.value, values)
 
     def compare(self, op: str, value: Any) -> Condition:
-        rank = _rank(value)
+        rank = type_rank(value)
         if value is None:  # every null is equal: the rank decides alone
             return _COMPARE[op](self.rank, rank)
         strict = _COMPARE[op[0]]

@@ -30,6 +30,7 @@ from pyramid.request import Request
 from pyramid.settings import asbool
 
 from kinto_clone.authorization import INHERITANCE, settings_grant
+from kinto_clone.json import type_rank
 from kinto_clone.plugins import add_capability
 from kinto_clone.resources import querying
 from kinto_clone.settings import principals_setting
@@ -146,22 +147,11 @@ def entries_of(request: Request) -> list[Entry]:
 
 # -- filters, sorting and pages over entries (the storage backends' semantics, §4) --------
 
-def _rank(value: Any) -> int:
-    """jsonb order of types: null < string < number < boolean < array < object."""
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return 1
-    if isinstance(value, bool):  # before int: True is an int to Python, not to JSON
-        return 3
-    if isinstance(value, int | float):
-        return 2
-    return 4 if isinstance(value, list) else 5
 
 
 def compare(a: Any, b: Any) -> int:
     """-1, 0 or 1 in jsonb order (longer arrays and objects after shorter ones)."""
-    rank_a, rank_b = _rank(a), _rank(b)
+    rank_a, rank_b = type_rank(a), type_rank(b)
     if rank_a != rank_b:
         return -1 if rank_a < rank_b else 1
     if rank_a in (4, 5) and len(a) != len(b):
