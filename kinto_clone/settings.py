@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "permission_url": "",
     "cache_backend": "",
     "userid_hmac_secret": "",
+    # true: refuse to start with an empty userid_hmac_secret or the sample one we ship.
+    "production": False,
     "default_bucket_hmac_secret": "",
     "multiauth.policies": "",
     "includes": "",
@@ -154,7 +156,18 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> di
     return settings
 
 
+# The secret of config/kinto.ini, a sample for `make serve`: every reader of this
+# repository knows it, so a production server must not use it.
+SAMPLE_SECRET = "4ee1f6b1d0ec1b5a2f8a2f4b3f1a9c1e5d0b6a7c8e9f0a1b2c3d4e5f6a7b8c9d"
+
+
 def _validate(settings: dict[str, Any]) -> None:
+    if settings["production"] is True and str(settings["userid_hmac_secret"]) in (
+            "", SAMPLE_SECRET):
+        raise ConfigurationError(
+            "production = true needs a userid_hmac_secret of your own "
+            "(kinto-clone init writes a random one); the sample or an empty one lets anyone "
+            "compute every Basic Auth user id")
     for name in ("batch_max_requests", "storage_max_fetch_size", "retry_after_seconds"):
         if not isinstance(settings[name], int) or isinstance(settings[name], bool):
             raise ConfigurationError(f"Setting '{name}' must be an integer")

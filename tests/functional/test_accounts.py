@@ -710,3 +710,27 @@ def test_create_user_asks_until_the_user_name_is_valid_and_both_passwords_match(
     err = capsys.readouterr().err
     assert "'-bad' is not a valid user name" in err
     assert err.count("do not match") == 2
+
+
+def test_a_wrong_password_costs_one_bcrypt_check_whether_the_user_exists_or_not(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Timing must not tell a stranger which user names have accounts: with the account
+    # policy alone, an unknown user name costs the same bcrypt check as a wrong password.
+    # Counted rather than timed, so that the test cannot be flaky.
+    from kinto_clone.plugins.accounts import authentication
+
+    app = make_app(**{**ACCOUNTS, "multiauth.policies": "account"})
+    app.put_json("/v1/accounts/alice", {"data": {"password": "right"}}, status=201)
+    checks: list[str] = []
+    real = authentication.check_password
+
+    def counted(password: str, hashed: Any) -> bool:
+        checks.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(authentication, "check_password", counted)
+    app.get("/v1/buckets", headers=auth("alice", "wrong"), status=401)
+    assert len(checks) == 1
+    app.get("/v1/buckets", headers=auth("nobody", "wrong"), status=401)
+    assert len(checks) == 2
