@@ -10,6 +10,21 @@ from typing import Any
 SECRET = "test-secret"  # DEFAULT_SETTINGS["userid_hmac_secret"] in conftest
 
 
+# The exact bodies of Kinto's 403 and 401 (kinto-api.md §5.3).
+FORBIDDEN_BODY = {
+    "code": 403,
+    "errno": 121,
+    "error": "Forbidden",
+    "message": "This user cannot access this resource.",
+}
+UNAUTHORIZED_BODY = {
+    "code": 401,
+    "errno": 104,
+    "error": "Unauthorized",
+    "message": "Please authenticate yourself to use this endpoint.",
+}
+
+
 def auth(user: str, password: str | None = None) -> dict[str, str]:
     """Basic Auth headers; the password defaults to ``<user>password`` as in the tutorial."""
     if password is None:

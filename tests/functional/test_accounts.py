@@ -30,7 +30,7 @@ from kinto_clone.plugins.accounts.resource import store_account
 from kinto_clone.settings import ConfigurationError
 from kinto_clone.settings import load as load_settings
 from tests import server
-from tests.support import assert_error, auth, default_bucket_id, userid
+from tests.support import UNAUTHORIZED_BODY, assert_error, auth, default_bucket_id, userid
 
 ACCOUNTS: dict[str, Any] = {
     "includes": "kinto_clone.plugins.accounts kinto_clone.plugins.default_bucket",
@@ -48,8 +48,6 @@ BOB = auth("bob", "bob-secret")
 ADMIN = auth("admin", "admin-secret")
 ALICE_URL = "/v1/accounts/alice"
 
-UNAUTHORIZED_BODY = {"code": 401, "errno": 104, "error": "Unauthorized",
-                     "message": "Please authenticate yourself to use this endpoint."}
 CANNOT_READ_BODY = {"code": 401, "errno": 999, "error": "Cannot read accounts."}
 MISMATCH = "data.id in body: Username and account ID do not match."
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
+from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
 
 ALICE = auth("alice")
 BOB = auth("bob")
@@ -21,18 +21,6 @@ B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 NAME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{7}")
 
-FORBIDDEN_BODY = {
-    "code": 403,
-    "errno": 121,
-    "error": "Forbidden",
-    "message": "This user cannot access this resource.",
-}
-UNAUTHORIZED_BODY = {
-    "code": 401,
-    "errno": 104,
-    "error": "Unauthorized",
-    "message": "Please authenticate yourself to use this endpoint.",
-}
 
 
 @pytest.fixture

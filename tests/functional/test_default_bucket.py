@@ -12,19 +12,13 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, default_bucket_id, userid
+from tests.support import UNAUTHORIZED_BODY, assert_error, auth, default_bucket_id, userid
 
 ALICE = auth("alice")
 BOB = auth("bob")
 ALICE_BUCKET = default_bucket_id(userid("alice"))
 TASKS = "/v1/buckets/default/collections/tasks"
 
-UNAUTHORIZED_BODY = {
-    "code": 401,
-    "errno": 104,
-    "error": "Unauthorized",
-    "message": "Please authenticate yourself to use this endpoint.",
-}
 
 
 def test_the_id_formula_matches_the_value_observed_on_kinto() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
+from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
 
 ALICE = auth("alice")
 BOB = auth("bob")
@@ -30,18 +30,6 @@ C = f"{B}/collections/c"
 R = f"{C}/records/r"
 TARGETS = {"bucket": B, "group": G, "collection": C, "record": R}
 
-FORBIDDEN_BODY = {
-    "code": 403,
-    "errno": 121,
-    "error": "Forbidden",
-    "message": "This user cannot access this resource.",
-}
-UNAUTHORIZED_BODY = {
-    "code": 401,
-    "errno": 104,
-    "error": "Unauthorized",
-    "message": "Please authenticate yourself to use this endpoint.",
-}
 
 
 @pytest.fixture

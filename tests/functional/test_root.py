@@ -12,16 +12,10 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, default_bucket_id, userid
+from tests.support import UNAUTHORIZED_BODY, assert_error, auth, default_bucket_id, userid
 
 ALICE = auth("alice")
 
-UNAUTHORIZED_BODY = {
-    "code": 401,
-    "errno": 104,
-    "error": "Unauthorized",
-    "message": "Please authenticate yourself to use this endpoint.",
-}
 
 
 def basic(raw: bytes) -> dict[str, str]:
