@@ -14,7 +14,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from kinto_clone.db import Database, db_errors
 from kinto_clone.permission import ACL, Permission
@@ -27,8 +26,6 @@ class SQLPermission(Permission):
         self.db = db
         self._postgresql = db.dialect == "postgresql"
 
-    def _conn(self) -> Connection:
-        return self.db.connection()
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self._postgresql else sqlite.insert)(table)
@@ -41,16 +38,16 @@ class SQLPermission(Permission):
         stmt = sa.select(user_principals.c.principal).where(
             user_principals.c.user_id.in_(wanted)
         )
-        return set(self._conn().execute(stmt).scalars())
+        return set(self.db.execute(stmt).scalars())
 
     @db_errors
     def add_user_principal(self, user_id: str, principal: str) -> None:
         stmt = self._insert(user_principals).values(user_id=user_id, principal=principal)
-        self._conn().execute(stmt.on_conflict_do_nothing())
+        self.db.execute(stmt.on_conflict_do_nothing())
 
     @db_errors
     def remove_user_principal(self, user_id: str, principal: str) -> None:
-        self._conn().execute(
+        self.db.execute(
             sa.delete(user_principals).where(
                 user_principals.c.user_id == user_id, user_principals.c.principal == principal
             )
@@ -58,7 +55,7 @@ class SQLPermission(Permission):
 
     @db_errors
     def remove_principal(self, principal: str) -> None:
-        self._conn().execute(
+        self.db.execute(
             sa.delete(user_principals).where(user_principals.c.principal == principal)
         )
 
@@ -70,7 +67,7 @@ class SQLPermission(Permission):
         stmt = sa.select(aces.c.object_id, aces.c.permission, aces.c.principal).where(
             aces.c.object_id.in_(list(result))
         )
-        for object_id, permission, principal in self._conn().execute(stmt):
+        for object_id, permission, principal in self.db.execute(stmt):
             result[object_id].setdefault(permission, set()).add(principal)
         return result
 
@@ -81,8 +78,7 @@ class SQLPermission(Permission):
         replaced = {permission: set(principals) for permission, principals in permissions.items()}
         if not replaced:
             return
-        conn = self._conn()
-        conn.execute(
+        self.db.execute(
             sa.delete(aces).where(
                 aces.c.object_id == object_id, aces.c.permission.in_(list(replaced))
             )
@@ -93,7 +89,7 @@ class SQLPermission(Permission):
             for principal in sorted(principals)
         ]
         if rows:
-            conn.execute(sa.insert(aces).values(rows))
+            self.db.execute(sa.insert(aces).values(rows))
 
     @db_errors
     def add_object_permissions(
@@ -105,7 +101,7 @@ class SQLPermission(Permission):
             for principal in sorted(set(principals))
         ]
         if rows:
-            self._conn().execute(self._insert(aces).values(rows).on_conflict_do_nothing())
+            self.db.execute(self._insert(aces).values(rows).on_conflict_do_nothing())
 
     @db_errors
     def delete_object_permissions(self, object_id: str, *, with_children: bool = False) -> None:
@@ -115,7 +111,7 @@ class SQLPermission(Permission):
             # URI starting with object_id + "/" ("0" is the character after "/").
             under = sa.and_(aces.c.object_id >= object_id + "/", aces.c.object_id < object_id + "0")
             condition = sa.or_(condition, under)
-        self._conn().execute(sa.delete(aces).where(condition))
+        self.db.execute(sa.delete(aces).where(condition))
 
     @db_errors
     def get_accessible_objects(
@@ -128,15 +124,14 @@ class SQLPermission(Permission):
         if permissions is not None:
             stmt = stmt.where(aces.c.permission.in_(sorted(set(permissions))))
         result: dict[str, set[str]] = {}
-        for object_id, permission in self._conn().execute(stmt):
+        for object_id, permission in self.db.execute(stmt):
             result.setdefault(object_id, set()).add(permission)
         return result
 
     @db_errors
     def flush(self) -> None:
-        conn = self._conn()
-        conn.execute(sa.delete(aces))
-        conn.execute(sa.delete(user_principals))
+        self.db.execute(sa.delete(aces))
+        self.db.execute(sa.delete(user_principals))
 
     def heartbeat(self) -> bool:
         return self.db.ping()

@@ -9,6 +9,7 @@ calls would take three.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +30,14 @@ class Loaded:
     groups: set[str] = field(default_factory=set)
 
 
-def _statement(key_count: int) -> sa.CompoundSelect:
-    """``key_count`` primary-key lookups of objects, the ACEs of some URIs, and the groups
-    of some users. Each object is its own SELECT on all three key columns: an OR of row
-    values lets the planner pick the list index and scan a whole collection."""
+@functools.cache
+def _statement(key_count: int, uri_count: int, user_count: int) -> sa.CompoundSelect:
+    """``key_count`` primary-key lookups of objects, the ACEs of ``uri_count`` URIs, and
+    the groups of ``user_count`` users. Each object is its own SELECT on all three key
+    columns: an OR of row values lets the planner pick the list index and scan a whole
+    collection. One plain parameter per URI and user (a URL has at most 4 of one and 2 of
+    the other) rather than an expanding list, so that the SQL text is fixed and compiled
+    once (see ``Database.execute``)."""
     nothing = sa.null()
     lookups = [
         sa.select(sa.literal("o").label("kind"), objects.c.resource_name.label("a"),
@@ -49,30 +54,33 @@ def _statement(key_count: int) -> sa.CompoundSelect:
         sa.select(sa.literal("a"), access_control_entries.c.object_id,
                   access_control_entries.c.permission, access_control_entries.c.principal,
                   sa.cast(nothing, sa.BigInteger), sa.cast(nothing, Data))
-        .where(access_control_entries.c.object_id.in_(sa.bindparam("uris", expanding=True))),
+        .where(access_control_entries.c.object_id.in_(
+            [sa.bindparam(f"u{i}", type_=sa.Text) for i in range(uri_count)])),
         sa.select(sa.literal("p"), user_principals.c.principal, sa.cast(nothing, sa.Text),
                   sa.cast(nothing, sa.Text), sa.cast(nothing, sa.BigInteger),
                   sa.cast(nothing, Data))
-        .where(user_principals.c.user_id.in_(sa.bindparam("users", expanding=True))),
+        .where(user_principals.c.user_id.in_(
+            [sa.bindparam(f"g{i}", type_=sa.Text) for i in range(user_count)])),
     )
 
 
 class SQLLoader:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # A URL's chain has at most 4 objects (bucket, collection, record, a POSTed id).
-        self._statements = {count: _statement(count) for count in range(5)}
 
     @db_errors
     def load(self, keys: Iterable[Key], uris: Iterable[str], user_ids: Iterable[str]) -> Loaded:
         unique = list(dict.fromkeys(keys))
-        params: dict[str, object] = {"uris": list(dict.fromkeys(uris)),
-                                     "users": list(dict.fromkeys(user_ids))}
+        unique_uris = list(dict.fromkeys(uris))
+        users = list(dict.fromkeys(user_ids))
+        params: dict[str, object] = {}
         for i, (resource_name, parent_id, object_id) in enumerate(unique):
             params.update({f"r{i}": resource_name, f"p{i}": parent_id, f"i{i}": object_id})
-        loaded = Loaded(acls={uri: {} for uri in params["uris"]})  # type: ignore[attr-defined]
-        statement = self._statements[len(unique)]
-        for kind, a, b, c, n, data in self.db.connection().execute(statement, params):
+        params.update({f"u{i}": uri for i, uri in enumerate(unique_uris)})
+        params.update({f"g{i}": user for i, user in enumerate(users)})
+        loaded = Loaded(acls={uri: {} for uri in unique_uris})
+        statement = _statement(len(unique), len(unique_uris), len(users))
+        for kind, a, b, c, n, data in self.db.execute(statement, params):
             if kind == "o":
                 loaded.objects[(a, b, c)] = {**data, "id": c, "last_modified": n}
             elif kind == "a":

@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from kinto_clone.db import Database, db_errors
@@ -251,12 +251,9 @@ class SQLStorage(Storage):
 
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
-        return self.db.connection().execute(
+        return self.db.execute(
             stmt, {"list_parent": parent_id, "list_resource": resource_name, **params}
         )
-
-    def _conn(self) -> Connection:
-        return self.db.connection()
 
     def _where(
         self, resource_name: str, parent_id: str, query: ListQuery, *, paginate: bool = True
@@ -347,7 +344,7 @@ class SQLStorage(Storage):
         wanted = list(dict.fromkeys(tuple(key) for key in keys))
         if not wanted:
             return {}
-        rows = self._conn().execute(self._sql.get_many, {"keys": wanted})
+        rows = self.db.execute(self._sql.get_many, {"keys": wanted})
         return {(row.resource_name, row.parent_id, row.id): _object(row) for row in rows}
 
     @db_errors
@@ -524,7 +521,7 @@ class SQLStorage(Storage):
     def delete_tree(self, uri_prefix: str) -> None:
         bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0"}
         for stmt in self._sql.delete_tree:
-            self._conn().execute(stmt, bounds)
+            self.db.execute(stmt, bounds)
 
     @db_errors
     def purge_deleted(
@@ -557,13 +554,12 @@ class SQLStorage(Storage):
             )
             key = sa.tuple_(objects.c.parent_id, objects.c.resource_name, objects.c.id)
             conditions.append(key.in_(beyond))
-        return int(self._conn().execute(sa.delete(objects).where(*conditions)).rowcount)
+        return int(self.db.execute(sa.delete(objects).where(*conditions)).rowcount)
 
     @db_errors
     def flush(self) -> None:
-        conn = self._conn()
-        conn.execute(sa.delete(objects))
-        conn.execute(sa.delete(timestamps))
+        self.db.execute(sa.delete(objects))
+        self.db.execute(sa.delete(timestamps))
 
     def heartbeat(self) -> bool:
         return self.db.ping()

@@ -25,6 +25,7 @@ from kinto_clone import db
 from kinto_clone.errors import HTTPError, ValidationError, detail
 from kinto_clone.json import dumps
 from kinto_clone.schemas import deserialize
+from kinto_clone.security import KintoRequest
 from kinto_clone.views.body import check_content_type, json_body
 
 batch = Service(name="batch", path="/batch", description="Batch operations")
@@ -113,8 +114,9 @@ def _subrequest(request: Request, sub: dict[str, Any], path: str | None = None) 
     if "body" in sub:
         body = dumps(sub["body"])
         headers["Content-Type"] = "application/json; charset=utf-8"
-    subrequest = Request.blank(path, base_url=request.application_url.rsplit("/v1", 1)[0],
-                               headers=headers, method=sub["method"], POST=body or None)
+    base_url = request.application_url.rsplit("/v1", 1)[0]
+    subrequest = KintoRequest.blank(path, base_url=base_url, headers=headers,
+                                    method=sub["method"], POST=body or None)
     if not body:
         subrequest.body = b""
     subrequest.method = sub["method"]

@@ -31,6 +31,7 @@ from kinto_clone.storage import (
 from kinto_clone.storage import sql as sql_storage
 from kinto_clone.storage.sql import SQLStorage
 from kinto_clone.tables import objects
+from tests.querycount import database_statements
 
 R, P = "record", "/buckets/b/collections/c"  # the list most tests use
 BY_ID = (Sort("id"),)
@@ -848,14 +849,8 @@ def test_a_value_the_database_refuses_raises_backend_error(
 @pytest.fixture
 def statements(database: Database) -> Iterator[list[str]]:
     """The SQL statements sent from the moment the fixture is used."""
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    sa.event.listen(database.engine, "before_cursor_execute", record)
-    yield sent
-    sa.event.remove(database.engine, "before_cursor_execute", record)
+    with database_statements([database]) as sent:
+        yield sent
 
 
 def test_each_operation_stays_within_its_statement_budget(
