@@ -21,12 +21,12 @@ import contextlib
 import os
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, literal, select
+from sqlalchemy import bindparam, create_engine, event, literal, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -173,6 +173,13 @@ class Database:
 
 
 _MISSING: Any = object()
+
+
+def in_values(column: Any, values: Iterable[Any]) -> Any:
+    """``column IN (...)`` with one parameter per value. SQLAlchemy's own form (one
+    "expanding" parameter) renders its SQL text on every call, which ``execute`` then
+    cannot reuse; this one is compiled once per number of values."""
+    return column.in_([bindparam(None, value, type_=column.type) for value in values])
 
 
 class Rows:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kinto_clone.db import Database, db_errors
+from kinto_clone.db import Database, db_errors, in_values
 from kinto_clone.permission import ACL, Permission
 from kinto_clone.tables import access_control_entries as aces
 from kinto_clone.tables import user_principals
@@ -36,7 +36,7 @@ class SQLPermission(Permission):
         if not wanted:
             return set()
         stmt = sa.select(user_principals.c.principal).where(
-            user_principals.c.user_id.in_(wanted)
+            in_values(user_principals.c.user_id, wanted)
         )
         return set(self.db.execute(stmt).scalars())
 
@@ -65,7 +65,7 @@ class SQLPermission(Permission):
         if not result:
             return result
         stmt = sa.select(aces.c.object_id, aces.c.permission, aces.c.principal).where(
-            aces.c.object_id.in_(list(result))
+            in_values(aces.c.object_id, list(result))
         )
         for object_id, permission, principal in self.db.execute(stmt):
             result[object_id].setdefault(permission, set()).add(principal)
@@ -80,7 +80,7 @@ class SQLPermission(Permission):
             return
         self.db.execute(
             sa.delete(aces).where(
-                aces.c.object_id == object_id, aces.c.permission.in_(list(replaced))
+                aces.c.object_id == object_id, in_values(aces.c.permission, list(replaced))
             )
         )
         rows = [
@@ -120,9 +120,11 @@ class SQLPermission(Permission):
         wanted = sorted(set(principals))
         if not wanted:
             return {}
-        stmt = sa.select(aces.c.object_id, aces.c.permission).where(aces.c.principal.in_(wanted))
+        stmt = sa.select(aces.c.object_id, aces.c.permission).where(
+            in_values(aces.c.principal, wanted)
+        )
         if permissions is not None:
-            stmt = stmt.where(aces.c.permission.in_(sorted(set(permissions))))
+            stmt = stmt.where(in_values(aces.c.permission, sorted(set(permissions))))
         result: dict[str, set[str]] = {}
         for object_id, permission in self.db.execute(stmt):
             result.setdefault(object_id, set()).add(permission)

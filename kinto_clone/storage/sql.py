@@ -38,7 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from kinto_clone.db import Database, db_errors
+from kinto_clone.db import Database, db_errors, in_values
 from kinto_clone.storage import (
     BackendError,
     ListQuery,
@@ -236,8 +236,8 @@ def _readable(resource_name: str, parent_id: str, readable_by: ReadableBy) -> Co
     uri = sa.literal(f"{parent_id}/{plural(resource_name)}/", sa.Text) + objects.c.id
     return sa.exists().where(
         ace.c.object_id == uri,
-        ace.c.permission.in_(list(readable_by.permissions)),
-        ace.c.principal.in_(sorted(readable_by.principals)),
+        in_values(ace.c.permission, sorted(readable_by.permissions)),
+        in_values(ace.c.principal, sorted(readable_by.principals)),
     )
 
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
+from kinto_clone.db import in_values
 from kinto_clone.json import type_rank
 from kinto_clone.storage import Filter, Op, Sort
 from kinto_clone.tables import objects
@@ -86,7 +87,7 @@ class ColumnField(Field):
 
     def equals_any(self, values: Sequence[Any]) -> Condition:
         fitting = [v for v in values if self._fits(v)]
-        return self.column.in_(fitting) if fitting else sa.false()
+        return in_values(self.column, fitting) if fitting else sa.false()
 
     def compare(self, op: str, value: Any) -> Condition:
         if not self._fits(value):  # JSON ordering decides without looking at the rows

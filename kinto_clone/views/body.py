@@ -24,10 +24,14 @@ def check_content_type(request: Request, allowed: tuple[str, ...] = (JSON,)) -> 
     return media
 
 
+_ACCEPTS_JSON = frozenset({JSON, "*/*", "application/*", "application/json, */*",
+                           "application/json, text/plain, */*"})
+
+
 def check_accept(request: Request) -> None:
     """406 unless the client accepts JSON."""
     accept = request.headers.get("Accept")
-    if not accept:
+    if not accept or accept in _ACCEPTS_JSON:  # what clients send, without parsing it
         return
     if request.accept.acceptable_offers([JSON]):
         return
