@@ -9,16 +9,29 @@ key lookup. ``user_principals`` is keyed ``(user_id, principal)`` with an index 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite
 
 from kinto_clone.db import Database, db_errors, in_values
 from kinto_clone.permission import ACL, Permission
 from kinto_clone.tables import access_control_entries as aces
 from kinto_clone.tables import user_principals
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_aces(postgresql: bool, count: int, on_conflict_do_nothing: bool) -> Any:
+    """INSERT of ``count`` ACEs of one object, built once per count: a multi-row VALUES of
+    literal values is compiled again on every call, which costs more than running it."""
+    rows = [{"object_id": sa.bindparam("object_id"),
+             "permission": sa.bindparam(f"permission{i}"),
+             "principal": sa.bindparam(f"principal{i}")} for i in range(count)]
+    stmt = (pg_dialect.insert if postgresql else sqlite.insert)(aces).values(rows)
+    return stmt.on_conflict_do_nothing() if on_conflict_do_nothing else stmt
 
 
 class SQLPermission(Permission):
@@ -28,7 +41,7 @@ class SQLPermission(Permission):
 
 
     def _insert(self, table: sa.Table) -> Any:
-        return (postgresql.insert if self._postgresql else sqlite.insert)(table)
+        return (pg_dialect.insert if self._postgresql else sqlite.insert)(table)
 
     @db_errors
     def get_user_principals(self, user_ids: Iterable[str]) -> set[str]:
@@ -83,25 +96,25 @@ class SQLPermission(Permission):
                 aces.c.object_id == object_id, in_values(aces.c.permission, list(replaced))
             )
         )
-        rows = [
-            {"object_id": object_id, "permission": permission, "principal": principal}
-            for permission, principals in replaced.items()
-            for principal in sorted(principals)
-        ]
-        if rows:
-            self.db.execute(sa.insert(aces).values(rows))
+        self._insert_aces(object_id, replaced, on_conflict_do_nothing=False)
 
     @db_errors
     def add_object_permissions(
         self, object_id: str, permissions: Mapping[str, Iterable[str]]
     ) -> None:
-        rows = [
-            {"object_id": object_id, "permission": permission, "principal": principal}
-            for permission, principals in permissions.items()
-            for principal in sorted(set(principals))
-        ]
-        if rows:
-            self.db.execute(self._insert(aces).values(rows).on_conflict_do_nothing())
+        self._insert_aces(object_id, permissions, on_conflict_do_nothing=True)
+
+    def _insert_aces(self, object_id: str, permissions: Mapping[str, Iterable[str]], *,
+                     on_conflict_do_nothing: bool) -> None:
+        pairs = [(permission, principal) for permission, principals in permissions.items()
+                 for principal in sorted(set(principals))]
+        if not pairs:
+            return
+        params = {"object_id": object_id}
+        for i, (permission, principal) in enumerate(pairs):
+            params.update({f"permission{i}": permission, f"principal{i}": principal})
+        stmt = _insert_aces(self._postgresql, len(pairs), on_conflict_do_nothing)
+        self.db.execute(stmt, params)
 
     @db_errors
     def delete_object_permissions(self, object_id: str, *, with_children: bool = False) -> None:
