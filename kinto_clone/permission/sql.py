@@ -25,12 +25,18 @@ from kinto_clone.tables import user_principals
 
 @functools.lru_cache(maxsize=64)
 def _insert_aces(postgresql: bool, count: int, on_conflict_do_nothing: bool) -> Any:
-    """INSERT of ``count`` ACEs of one object, built once per count: a multi-row VALUES of
-    literal values is compiled again on every call, which costs more than running it."""
-    rows = [{"object_id": sa.bindparam("object_id"),
-             "permission": sa.bindparam(f"permission{i}"),
-             "principal": sa.bindparam(f"principal{i}")} for i in range(count)]
-    stmt = (pg_dialect.insert if postgresql else sqlite.insert)(aces).values(rows)
+    """INSERT of ``count`` ACEs of one object, built once per count. (A multi-row VALUES
+    is not in SQLAlchemy's compiled cache: compiling it again on every create cost more
+    than running it.) WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON
+    CONFLICT."""
+    text = sa.Text()
+    rows = [sa.select(sa.bindparam("object_id", type_=text),
+                      sa.bindparam(f"permission{i}", type_=text),
+                      sa.bindparam(f"principal{i}", type_=text)).where(sa.true())
+            for i in range(count)]
+    source = rows[0] if count == 1 else sa.union_all(*rows)
+    insert = pg_dialect.insert if postgresql else sqlite.insert
+    stmt = insert(aces).from_select(["object_id", "permission", "principal"], source)
     return stmt.on_conflict_do_nothing() if on_conflict_do_nothing else stmt
 
 
