@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import psycopg2
 from sqlalchemy import bindparam, create_engine, event, literal, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
@@ -34,6 +36,8 @@ from sqlalchemy.sql import ClauseElement
 
 from kinto_clone import json
 from kinto_clone.storage import BackendError
+
+_DRIVER_ERRORS = (sqlite3.Error, psycopg2.Error)
 
 MEMORY_URL = "memory"
 
@@ -94,12 +98,12 @@ class Database:
                                              **options)
         self.dialect = self.engine.dialect.name  # "postgresql" or "sqlite"
         self._driver_error = self.engine.dialect.loaded_dbapi.Error
-        self._plans: dict[Any, _Plan | None] = {}
+        self._plans: dict[Any, _Plan] = {}
         # Called with the SQL of each statement ``execute`` sends on the driver's cursor
         # (tests count statements with it; SQLAlchemy's events see only the others).
         self.statement_hooks: list[Callable[[str], None]] = []
 
-    def connection(self) -> Connection:
+    def connection(self) -> _Connection:
         """The connection of the current transaction (checked out on first use)."""
         state = _current.get()
         if state is None:
@@ -110,58 +114,52 @@ class Database:
         """Run a Core statement in the current transaction; every backend statement goes
         through here.
 
-        Why not ``Connection.execute``: on a one-row primary-key read SQLAlchemy's
+        Why not SQLAlchemy's ``Connection.execute``: on a one-row primary-key read, its
         execution context and result objects cost more CPU than psycopg2 and PostgreSQL
         together (measured: 130 us against 50 us per statement, a tenth of a whole GET).
-        So each statement shape is compiled once (keyed by SQLAlchemy's own cache key, the
-        parameter values of this call extracted from it) and then run on the driver's
-        cursor. Shapes whose SQL depends on the values (expanding IN lists) take
-        SQLAlchemy's path; both return ``Rows``.
+        So each statement shape is compiled once, keyed by SQLAlchemy's own cache key
+        (whose extracted parameters carry this call's values), and run on the driver's
+        cursor of a pooled connection. A statement with an IN list bound as one expanding
+        parameter (rare: ``in_values`` avoids them) is compiled again for each call.
         """
         conn = self.connection()
         plan, extracted = self._plan(statement)
-        if plan is None:
-            result = conn.execute(statement, params or {})
-            rows = list(result) if result.returns_rows else []
-            return Rows(rows, result.rowcount)
-        values: Any = plan.compiled.construct_params(params, extracted_parameters=extracted)
-        for name, process in plan.bind_processors:
-            values[name] = process(values[name])
-        if plan.positional is not None:
-            values = tuple(values[name] for name in plan.positional)
+        compiled = plan.compiled
+        if plan.expanding:
+            compiled = statement.compile(dialect=self.engine.dialect)
+            state = compiled.construct_expanded_state(params)
+            sql, values = state.statement, state.parameters
+            positional = state.positiontup
+            processors = (*plan.bind_processors, *state.processors.items())
+        else:
+            sql, positional, processors = plan.sql, plan.positional, plan.bind_processors
+            values = compiled.construct_params(params, extracted_parameters=extracted)
+        for name, process in processors:
+            if name in values:
+                values[name] = process(values[name])
+        driver_params = values if positional is None else tuple(values[n] for n in positional)
         for hook in self.statement_hooks:
-            hook(plan.sql)
-        driver = conn.connection.driver_connection
-        cursor = driver.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(plan.sql, values)
-            fetched = cursor.fetchall() if cursor.description else []
-            rowcount = cursor.rowcount
-        except self._driver_error as exc:
-            if self.engine.dialect.is_disconnect(exc, driver, cursor):
-                conn.invalidate(exc)  # never hand a dead connection back to the pool
-            raise BackendError(str(exc), original=exc) from exc
-        finally:
-            cursor.close()
-        return Rows(plan.make_rows(fetched), rowcount)
+            hook(sql)
+        rows, rowcount = conn.run(sql, driver_params)
+        return Rows(plan.make_rows(rows), rowcount)
 
-    def _plan(self, statement: ClauseElement) -> tuple[_Plan | None, Any]:
+    def _plan(self, statement: ClauseElement) -> tuple[_Plan, Any]:
         key = statement._generate_cache_key()
-        if key is None:
-            return None, None
-        plan = self._plans.get(key.key, _MISSING)
-        if plan is _MISSING:
+        if key is None:  # not cacheable (a multi-row VALUES): compiled for this call only
+            return _Plan.compile(statement, None, self.engine.dialect), None
+        plan = self._plans.get(key.key)
+        if plan is None:
             plan = _Plan.compile(statement, key, self.engine.dialect)
             if len(self._plans) >= 2000:  # statement shapes built from arbitrary filters
                 self._plans.clear()
             self._plans[key.key] = plan
-        return plan, key.bindparams  # type: ignore[return-value]
+        return plan, key.bindparams
 
     def ping(self) -> bool:
         """True when the database answers a trivial query (the backends' heartbeat)."""
         try:
             with transaction(write=False), translate_errors():
-                self.connection().execute(select(literal(1))).scalar_one()
+                self.execute(select(literal(1))).scalar_one()
         except BackendError:
             return False
         return True
@@ -170,9 +168,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not None:
             self.read_engine.dispose()
-
-
-_MISSING: Any = object()
 
 
 def in_values(column: Any, values: Iterable[Any]) -> Any:
@@ -225,19 +220,19 @@ class _Plan:
 
     compiled: Any
     sql: str
+    expanding: bool  # IN lists of one expanding parameter: the SQL text is made per call
     positional: tuple[str, ...] | None
     bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
     row: Any  # a namedtuple class, or None for statements without rows
     result_processors: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
-    def compile(cls, statement: ClauseElement, key: Any, dialect: Any) -> _Plan | None:
+    def compile(cls, statement: ClauseElement, key: Any, dialect: Any) -> _Plan:
         # With its cache key, the compiled form takes the values of any statement of the
         # same shape (``construct_params(extracted_parameters=...)``), as SQLAlchemy's own
         # compiled cache does.
         compiled = statement.compile(dialect=dialect, cache_key=key)
-        if compiled.post_compile_params or compiled.literal_execute_params:
-            return None  # the SQL text depends on the values: SQLAlchemy's path
+        expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
         escaped = compiled.escaped_bind_names
         binds = tuple(
             (escaped.get(name, name), processor)
@@ -252,7 +247,7 @@ class _Plan:
         )
         positional = tuple(compiled.positiontup) if compiled.positional else None
         row = namedtuple("Row", keys, rename=True) if keys else None  # type: ignore[misc]
-        return cls(compiled, str(compiled), positional, binds, row,
+        return cls(compiled, str(compiled), expanding, positional, binds, row,
                    processors if any(processors) else ())
 
     def make_rows(self, fetched: Sequence[Any]) -> list[Any]:
@@ -288,37 +283,78 @@ def open_databases(urls: list[str], **options: Any) -> dict[str, Database]:
     return {url: Database(url, **options) for url in dict.fromkeys(urls)}
 
 
+class _Connection:
+    """A pooled driver connection in a transaction: what ``Database.execute`` runs on.
+
+    SQLAlchemy's pool hands it out (``Engine.raw_connection``); the transaction is driven
+    on the driver directly. PostgreSQL: psycopg2 opens one implicitly on the first
+    statement of the write engine; the read engine autocommits. SQLite: the driver's own
+    transaction handling is off (see ``_sqlite_transactions``), so BEGIN is sent here,
+    IMMEDIATE for writes.
+    """
+
+    def __init__(self, db: Database, write: bool) -> None:
+        self.db = db
+        engine = db.engine if write else (db.read_engine or db.engine)
+        self.pooled = engine.raw_connection()
+        self.driver: Any = self.pooled.driver_connection
+        self.savepoints = 0
+        if db.dialect == "sqlite":
+            self.run("BEGIN IMMEDIATE" if write else "BEGIN", ())
+
+    def run(self, sql: str, params: Any) -> tuple[list[Any], int]:
+        """Send one statement; its rows and row count. Driver errors become BackendError
+        (503), and a connection found dead is dropped from the pool."""
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+        except self.db._driver_error as exc:
+            if self.db.engine.dialect.is_disconnect(exc, self.driver, cursor):
+                self.pooled.invalidate(exc)
+            raise BackendError(str(exc), original=exc) from exc
+        finally:
+            cursor.close()
+
+    def commit(self) -> None:
+        with translate_errors():
+            self.driver.commit()
+
+    def rollback(self) -> None:
+        with translate_errors():
+            self.driver.rollback()
+
+    def close(self) -> None:
+        self.pooled.close()  # back to the pool (which rolls back anything left open)
+
+
 @dataclass
 class _Transaction:
     write: bool
-    connections: dict[int, tuple[Database, Connection]] = field(default_factory=dict)
+    connections: dict[int, _Connection] = field(default_factory=dict)
 
-    def connection_for(self, db: Database) -> Connection:
-        entry = self.connections.get(id(db))
-        if entry is not None:
-            return entry[1]
+    def connection_for(self, db: Database) -> _Connection:
+        conn = self.connections.get(id(db))
+        if conn is not None:
+            return conn
         if db.lock is not None:
             db.lock.acquire()
         try:
             with translate_errors():
-                engine = db.engine if self.write else (db.read_engine or db.engine)
-                conn = engine.connect()
-                conn.info["write"] = self.write
-                conn.begin()
+                conn = _Connection(db, self.write)
         except BaseException:
             if db.lock is not None:
                 db.lock.release()
             raise
-        self.connections[id(db)] = (db, conn)
+        self.connections[id(db)] = conn
         return conn
 
     def finish(self, commit: bool) -> None:
         error: BaseException | None = None
-        for db, conn in self.connections.values():
+        for conn in self.connections.values():
             try:
                 if commit and error is None:
-                    with translate_errors():
-                        conn.commit()
+                    conn.commit()
                 else:
                     conn.rollback()
             except BaseException as exc:  # roll back the rest, then re-raise
@@ -326,8 +362,8 @@ class _Transaction:
             finally:
                 with contextlib.suppress(Exception):
                     conn.close()
-                if db.lock is not None:
-                    db.lock.release()
+                if conn.db.lock is not None:
+                    conn.db.lock.release()
         self.connections.clear()
         if error is not None:
             raise error
@@ -366,7 +402,7 @@ def translate_errors() -> Iterator[None]:
     """Driver errors become BackendError (503 errno 201); nothing else leaks out."""
     try:
         yield
-    except sa_exc.SQLAlchemyError as exc:
+    except (sa_exc.SQLAlchemyError, *_DRIVER_ERRORS) as exc:
         raise BackendError(str(getattr(exc, "orig", exc)), original=exc) from exc
 
 
@@ -393,15 +429,17 @@ def savepoint(databases: list[Database]) -> Iterator[None]:
     state = _current.get()
     if state is None:
         raise RuntimeError("savepoint() outside of transaction()")
-    with translate_errors():
-        nested = [state.connection_for(db).begin_nested() for db in databases]
+    connections = [state.connection_for(db) for db in databases]
+    names = []
+    for conn in connections:
+        conn.savepoints += 1
+        names.append(f"sp_{conn.savepoints}")
+        conn.run(f"SAVEPOINT {names[-1]}", ())
     try:
         yield
     except BaseException:
-        with translate_errors():
-            for n in reversed(nested):
-                n.rollback()
+        for conn, name in reversed(list(zip(connections, names, strict=True))):
+            conn.run(f"ROLLBACK TO SAVEPOINT {name}", ())
         raise
-    with translate_errors():
-        for n in reversed(nested):
-            n.commit()
+    for conn, name in reversed(list(zip(connections, names, strict=True))):
+        conn.run(f"RELEASE SAVEPOINT {name}", ())

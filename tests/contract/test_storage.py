@@ -71,7 +71,7 @@ def test_managed_fields_are_not_stored_in_the_data(
     with transaction():
         storage.create(R, P, {"id": "a", "last_modified": 1234, "n": 1})
         storage.update(R, P, "b", {"id": "b", "last_modified": 5678, "n": 2})
-        data = database.connection().execute(sa.select(objects.c.data)).scalars().all()
+        data = database.execute(sa.select(objects.c.data)).scalars()
     assert sorted(data, key=lambda d: d["n"]) == [{"n": 1}, {"n": 2}]
 
 
@@ -258,7 +258,7 @@ def test_objects_written_without_a_list_row_are_still_listed(
 ) -> None:
     # Rows bulk-loaded straight into the table (not through the API) have no list row.
     with transaction():
-        database.connection().execute(sa.insert(tables.objects).values(
+        database.execute(sa.insert(tables.objects).values(
             parent_id=P, resource_name=R, id="bulk", last_modified=1000, deleted=False,
             data={"x": 1}))
     with transaction():
