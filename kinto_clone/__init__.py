@@ -14,7 +14,7 @@ from pyramid.config import Configurator  # noqa: E402
 from pyramid.router import Router  # noqa: E402
 from pyramid.tweens import EXCVIEW, INGRESS  # noqa: E402
 
-from kinto_clone import backends, settings  # noqa: E402
+from kinto_clone import backends, request, settings  # noqa: E402
 from kinto_clone.json import JSONRenderer  # noqa: E402
 
 
@@ -64,4 +64,8 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
         add_capability(config, "basicauth", "Very basic authentication sessions. Not for "
                        "production use.", "http://kinto.readthedocs.io/en/stable/api/1.x/"
                        "authentication.html")
+    config.set_request_factory(request.KintoRequest)
+    config.commit()
+    # No per-request hooks: what they attached is declared on KintoRequest (request.py).
+    request.install(config.registry)
     return config.make_wsgi_app()

@@ -33,7 +33,7 @@ from kinto_clone.settings import ConfigurationError
 from kinto_clone.storage import BackendError
 from kinto_clone.views.body import check_accept
 from kinto_clone.views.errors import error_response
-from kinto_clone.views.http import allowed_origin
+from kinto_clone.views.http import allowed_origin, set_headers
 
 Handler = Callable[[Request], Response]
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -192,7 +192,7 @@ def _end_of_service(settings: dict[str, Any]) -> str | None:
 
 
 def _add_headers(request: Request, response: Response, settings: dict[str, Any]) -> None:
-    headers = response.headers
+    headers = {}
     origin = request.headers.get("Origin")
     if origin is not None and allowed_origin(settings, origin):
         patterns = settings["cors_origins"]
@@ -213,3 +213,4 @@ def _add_headers(request: Request, response: Response, settings: dict[str, Any])
             "message": settings.get("eos_message"),
             "url": settings.get("eos_url") or settings["project_docs"],
         }, separators=(",", ":"))
+    set_headers(response, headers)

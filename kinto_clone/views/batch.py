@@ -24,8 +24,8 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from kinto_clone import db
 from kinto_clone.errors import HTTPError, ValidationError, detail
 from kinto_clone.json import dumps
+from kinto_clone.request import KintoRequest
 from kinto_clone.schemas import deserialize
-from kinto_clone.security import KintoRequest
 from kinto_clone.views.body import check_content_type, json_body
 
 batch = Service(name="batch", path="/batch", description="Batch operations")

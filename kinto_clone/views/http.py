@@ -17,26 +17,35 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def set_headers(response: Response, headers: dict[str, str]) -> None:
+    """Set several response headers at once, replacing any of the same names. (WebOb's
+    ``response.headers[name] = value`` scans the whole list for each header it sets.)"""
+    if not headers:
+        return
+    names = {name.lower() for name in headers}
+    kept = [(k, v) for k, v in response.headerlist if k.lower() not in names]
+    response.headerlist = kept + list(headers.items())
+
+
 def set_timestamp_headers(response: Response, timestamp: int | None) -> None:
     """``ETag: "<ms>"`` and ``Last-Modified`` (HTTP date, truncated to the second)."""
     if timestamp is None:
         return
-    response.headers["ETag"] = f'"{timestamp}"'
-    response.headers["Last-Modified"] = formatdate(timestamp // 1000, usegmt=True)
+    set_headers(response, {"ETag": f'"{timestamp}"',
+                           "Last-Modified": formatdate(timestamp // 1000, usegmt=True)})
 
 
 def set_cache_headers(request: Request, expires: int | None) -> None:
     """Authenticated reads are never cached; anonymous ones as configured (§3.7)."""
-    headers = request.response.headers
     if request.authenticated_userid is not None or expires is None or expires < 0:
-        headers["Cache-Control"] = "no-cache, no-store"
+        headers = {"Cache-Control": "no-cache, no-store"}
     elif expires == 0:
-        headers["Cache-Control"] = "max-age=0, must-revalidate, no-cache, no-store"
-        headers["Expires"] = formatdate(time.time(), usegmt=True)
-        headers["Pragma"] = "no-cache"
+        headers = {"Cache-Control": "max-age=0, must-revalidate, no-cache, no-store",
+                   "Expires": formatdate(time.time(), usegmt=True), "Pragma": "no-cache"}
     else:
-        headers["Cache-Control"] = f"max-age={expires}"
-        headers["Expires"] = formatdate(time.time() + expires, usegmt=True)
+        headers = {"Cache-Control": f"max-age={expires}",
+                   "Expires": formatdate(time.time() + expires, usegmt=True)}
+    set_headers(request.response, headers)
 
 
 def cache_expires(settings: dict[str, Any], resource: str, uris: dict[str, str],
