@@ -960,3 +960,44 @@ def test_concurrent_writers_get_unique_timestamps_in_commit_order(
     assert len(set(seen.values())) == expected
     with transaction():
         assert storage.resource_timestamp(R, P) == max(seen.values())
+
+
+def test_sync_queries_answer_what_the_general_builder_answers(
+    storage: Storage, permission: Permission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queries on ``last_modified`` alone run statements built once per shape
+    (``_sync_statements``); for the same query they return what ``_where`` builds."""
+    with transaction():
+        for i in range(12):
+            storage.create(R, P, {"id": f"o{i:02}", "n": i})
+        for i in (3, 7):
+            storage.delete(R, P, f"o{i:02}")
+        permission.replace_object_permissions(f"{P}/records/o05", {"read": ["bob"]})
+        permission.replace_object_permissions(f"{P}/records/o09", {"write": ["bob", "carol"]})
+        page, _ = storage.list_objects(R, P, ListQuery(include_deleted=True))
+    stamps = sorted(obj["last_modified"] for obj in page)
+    mid, late = stamps[4], stamps[9]
+    readable = ReadableBy(frozenset({"bob", "carol"}), ("read", "write"))
+    since = Filter("last_modified", mid, Op.GT)
+    queries = [
+        ListQuery(),
+        ListQuery(limit=5),
+        ListQuery(include_deleted=True),
+        ListQuery(sorting=(Sort("last_modified"),), limit=3, after={"last_modified": mid}),
+        ListQuery(filters=(since,), include_deleted=True),
+        ListQuery(filters=(Filter("last_modified", mid, Op.MIN),
+                           Filter("last_modified", late, Op.LT)), include_deleted=True, limit=4),
+        ListQuery(filters=(Filter("last_modified", late, Op.MAX),),
+                  after={"last_modified": late}),
+        ListQuery(readable_by=readable),
+        ListQuery(readable_by=readable, limit=1, after={"last_modified": late + 1}),
+        ListQuery(filters=(Filter("last_modified", late * 10, Op.GT),)),  # an empty page
+    ]
+    assert all(sql_storage._sync_shape(query) is not None for query in queries)
+    with transaction():
+        prebuilt = [storage.list_objects(R, P, query) for query in queries]
+    monkeypatch.setattr(sql_storage, "_sync_shape", lambda query: None)
+    with transaction():
+        general = [storage.list_objects(R, P, query) for query in queries]
+    assert prebuilt == general
+    assert [len(page) for page, _ in prebuilt] == [10, 5, 12, 3, 7, 4, 9, 2, 1, 0]
