@@ -61,6 +61,11 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"Invalid JSON constant {name}")
 
 
+def raw(text: str) -> Any:
+    """JSON text that ``dumps`` writes as is, inside the document (the database wrote it)."""
+    return orjson.Fragment(text)
+
+
 def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)

@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -291,8 +292,25 @@ def _sync_params(resource_name: str, parent_id: str, query: ListQuery) -> dict[s
     return params
 
 
+def _json_text(postgresql: bool) -> ColumnElement[str]:
+    """The object as the API shows it (data, id, last_modified; a tombstone's three
+    fields), as JSON text written by the database."""
+    id_, last_modified, deleted = objects.c.id, objects.c.last_modified, objects.c.deleted
+    if postgresql:
+        build = sa.func.jsonb_build_object
+        managed = build("id", id_, "last_modified", last_modified)
+        live = sa.type_coerce(objects.c.data, JSONB).op("||", return_type=JSONB)(managed)
+        tombstone = build("id", id_, "last_modified", last_modified, "deleted", sa.true())
+    else:
+        live = sa.func.json_set(objects.c.data, "$.id", id_, "$.last_modified", last_modified)
+        tombstone = sa.func.json_object("id", id_, "last_modified", last_modified,
+                                        "deleted", sa.func.json("true"))
+    return sa.cast(sa.case((deleted, tombstone), else_=live), sa.Text).label("json")
+
+
 @functools.lru_cache(maxsize=256)
-def _sync_statements(postgresql: bool, shape: tuple[Any, ...]) -> tuple[Any, Any]:
+def _sync_statements(postgresql: bool, shape: tuple[Any, ...],
+                     encoded: bool = False) -> tuple[Any, Any]:
     ops, descending, has_after, include_deleted, has_limit, readable = shape
     column = objects.c.last_modified
     conditions = [_IN_LIST] if include_deleted else [_IN_LIST, _NOT_DELETED]
@@ -311,7 +329,8 @@ def _sync_statements(postgresql: bool, shape: tuple[Any, ...]) -> tuple[Any, Any
                                   for i in range(permissions)]),
             ace.c.principal.in_([sa.bindparam(f"principal{i}", type_=sa.Text)
                                  for i in range(principals)])))
-    stmt = (sa.select(*_OBJECT_COLUMNS, _statements(postgresql).list_timestamp)
+    columns = (objects.c.last_modified, _json_text(postgresql)) if encoded else _OBJECT_COLUMNS
+    stmt = (sa.select(*columns, _statements(postgresql).list_timestamp)
             .where(*conditions)
             .order_by(column.desc() if descending else column.asc()))
     if has_limit:
@@ -334,14 +353,15 @@ class SQLStorage(Storage):
         )
 
     def _list_statements(
-        self, resource_name: str, parent_id: str, query: ListQuery
+        self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool = False
     ) -> tuple[Any, Any, dict[str, Any]]:
         """The page's SELECT (the list timestamp rides along as an uncorrelated scalar
         subquery, evaluated once: one round trip, one snapshot), the empty-page check of
-        ``list_objects``, and their parameters besides the list's."""
+        ``_page``, and their parameters besides the list's. ``encoded``: each object as
+        its JSON text (sync shapes only)."""
         shape = _sync_shape(query)
         if shape is not None:
-            return (*_sync_statements(self._postgresql, shape),
+            return (*_sync_statements(self._postgresql, shape, encoded),
                     _sync_params(resource_name, parent_id, query))
         stmt = (
             sa.select(*_OBJECT_COLUMNS, self._sql.list_timestamp)
@@ -447,13 +467,31 @@ class SQLStorage(Storage):
     def list_objects(
         self, resource_name: str, parent_id: str, query: ListQuery
     ) -> tuple[list[dict[str, Any]], int]:
-        stmt, check, params = self._list_statements(resource_name, parent_id, query)
+        rows, timestamp = self._page(resource_name, parent_id, query, encoded=False)
+        return [_object(row) for row in rows], timestamp
+
+    @db_errors
+    def list_encoded(
+        self, resource_name: str, parent_id: str, query: ListQuery
+    ) -> tuple[list[tuple[int, str]], int] | None:
+        # The database writes each object's JSON (with id and last_modified): a page of
+        # 100 is then neither decoded nor encoded again in Python (a third of its CPU).
+        # Only for the sync shapes, whose next-page keyset is last_modified alone.
+        if _sync_shape(query) is None:
+            return None
+        rows, timestamp = self._page(resource_name, parent_id, query, encoded=True)
+        return [(row.last_modified, row.json) for row in rows], timestamp
+
+    def _page(
+        self, resource_name: str, parent_id: str, query: ListQuery, *, encoded: bool
+    ) -> tuple[list[Any], int]:
+        stmt, check, params = self._list_statements(resource_name, parent_id, query, encoded)
         rows = self._run(stmt, resource_name, parent_id, **params).all()
         if rows:
             timestamp = rows[0].list_timestamp
             if timestamp is None:  # objects written without a list row (outside the API)
                 timestamp = self.resource_timestamp(resource_name, parent_id)
-            return [_object(row) for row in rows], int(timestamp)
+            return rows, int(timestamp)
         # An empty page has no row to carry the timestamp, which then comes from a second
         # statement. On PostgreSQL reads autocommit, so that statement may see writes
         # committed after the first one: answering that timestamp as the ETag of the empty
@@ -470,14 +508,13 @@ class SQLStorage(Storage):
                         timestamp = rows[0].list_timestamp
                         if timestamp is None:
                             timestamp = self.resource_timestamp(resource_name, parent_id)
-                        return [_object(row) for row in rows], int(timestamp)
+                        return rows, int(timestamp)
                 elif timestamp is not None:
                     return [], int(timestamp)
                 else:  # the first read of a list: store `now` as its timestamp, then check
                     self.resource_timestamp(resource_name, parent_id)
             rows = []
-        timestamp = self.resource_timestamp(resource_name, parent_id)
-        return [_object(row) for row in rows], int(timestamp)
+        return rows, self.resource_timestamp(resource_name, parent_id)
 
     @db_errors
     def count(self, resource_name: str, parent_id: str, query: ListQuery) -> int:

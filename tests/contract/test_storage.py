@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kinto_clone import tables
+from kinto_clone import json, tables
 from kinto_clone.db import Database, transaction
 from kinto_clone.permission import Permission
 from kinto_clone.storage import (
@@ -1001,3 +1001,31 @@ def test_sync_queries_answer_what_the_general_builder_answers(
         general = [storage.list_objects(R, P, query) for query in queries]
     assert prebuilt == general
     assert [len(page) for page, _ in prebuilt] == [10, 5, 12, 3, 7, 4, 9, 2, 1, 0]
+
+
+def test_encoded_pages_are_the_json_of_the_objects_of_list_objects(storage: Storage) -> None:
+    """``list_encoded`` (the database writes each object's JSON) answers the same objects
+    as ``list_objects``, tombstones, nested values, non-ASCII and long integers included,
+    and declines queries that are not sync shapes."""
+    values = [
+        {"n": 1, "f": 1.5, "big": 2**70, "s": "é \u2028 \"q\" \\ \n", "deep": {"a": [1, None]}},
+        {"t": True, "e": [], "o": {}},
+        {},
+    ]
+    with transaction():
+        for i, data in enumerate(values):
+            storage.create(R, P, {"id": f"o{i}", **data})
+        storage.delete(R, P, "o1")
+    queries = [ListQuery(include_deleted=True), ListQuery(limit=1),
+               ListQuery(sorting=(Sort("last_modified"),), include_deleted=True)]
+    with transaction():
+        for query in queries:
+            encoded = storage.list_encoded(R, P, query)
+            assert encoded is not None
+            texts, timestamp = encoded
+            objects_, expected_timestamp = storage.list_objects(R, P, query)
+            assert [json.loads(text) for _, text in texts] == objects_
+            assert [stamp for stamp, _ in texts] == [o["last_modified"] for o in objects_]
+            assert timestamp == expected_timestamp
+        assert storage.list_encoded(R, P, ListQuery(sorting=BY_ID)) is None
+    assert len(objects_) == 3

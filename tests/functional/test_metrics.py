@@ -184,7 +184,8 @@ def test_backend_failures_are_counted_with_their_status(app, monkeypatch):
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise BackendError("database is down")
 
-    monkeypatch.setattr(app.app.registry.backends.storage, "list_objects", fail)
+    for name in ("list_objects", "list_encoded"):
+        monkeypatch.setattr(app.app.registry.backends.storage, name, fail)
     app.get("/v1/buckets", headers=ALICE, status=503)
 
     assert count(app, method="get", endpoint="/buckets", status="503") == 1
