@@ -190,10 +190,10 @@ class Storage(abc.ABC):
 
     def list_encoded(
         self, resource_name: str, parent_id: str, query: ListQuery
-    ) -> tuple[list[tuple[int, str]], int] | None:
-        """The page of ``list_objects`` as ``(last_modified, JSON text of the object)``
-        pairs and the list timestamp, for a backend that can answer it without decoding
-        the objects; None when it cannot for this query (then use ``list_objects``)."""
+    ) -> tuple[list[str], int] | None:
+        """The page of ``list_objects`` as the JSON texts of its objects, and the list
+        timestamp, for a backend that can answer it without decoding
+        the objects; None when it cannot (then use ``list_objects``)."""
         return None
 
     @abc.abstractmethod

@@ -329,7 +329,7 @@ def _sync_statements(postgresql: bool, shape: tuple[Any, ...],
                                   for i in range(permissions)]),
             ace.c.principal.in_([sa.bindparam(f"principal{i}", type_=sa.Text)
                                  for i in range(principals)])))
-    columns = (objects.c.last_modified, _json_text(postgresql)) if encoded else _OBJECT_COLUMNS
+    columns = (_json_text(postgresql),) if encoded else _OBJECT_COLUMNS
     stmt = (sa.select(*columns, _statements(postgresql).list_timestamp)
             .where(*conditions)
             .order_by(column.desc() if descending else column.asc()))
@@ -358,13 +358,14 @@ class SQLStorage(Storage):
         """The page's SELECT (the list timestamp rides along as an uncorrelated scalar
         subquery, evaluated once: one round trip, one snapshot), the empty-page check of
         ``_page``, and their parameters besides the list's. ``encoded``: each object as
-        its JSON text (sync shapes only)."""
+        its JSON text."""
         shape = _sync_shape(query)
         if shape is not None:
             return (*_sync_statements(self._postgresql, shape, encoded),
                     _sync_params(resource_name, parent_id, query))
+        columns = (_json_text(self._postgresql),) if encoded else _OBJECT_COLUMNS
         stmt = (
-            sa.select(*_OBJECT_COLUMNS, self._sql.list_timestamp)
+            sa.select(*columns, self._sql.list_timestamp)
             .where(*self._where(resource_name, parent_id, query))
             .order_by(*fields.order_by(query.sorting, postgresql=self._postgresql))
             .limit(query.limit)
@@ -473,14 +474,11 @@ class SQLStorage(Storage):
     @db_errors
     def list_encoded(
         self, resource_name: str, parent_id: str, query: ListQuery
-    ) -> tuple[list[tuple[int, str]], int] | None:
+    ) -> tuple[list[str], int] | None:
         # The database writes each object's JSON (with id and last_modified): a page of
         # 100 is then neither decoded nor encoded again in Python (a third of its CPU).
-        # Only for the sync shapes, whose next-page keyset is last_modified alone.
-        if _sync_shape(query) is None:
-            return None
         rows, timestamp = self._page(resource_name, parent_id, query, encoded=True)
-        return [(row.last_modified, row.json) for row in rows], timestamp
+        return [row.json for row in rows], timestamp
 
     def _page(
         self, resource_name: str, parent_id: str, query: ListQuery, *, encoded: bool

@@ -150,18 +150,19 @@ def list_objects(request: Request) -> Any:
     if parsed.fields is None:  # each object as the database wrote its JSON, if it can
         encoded = storage.list_encoded(ctx.resource.name, ctx.parent_id, page_query)
     if encoded is not None:
-        texts, timestamp = encoded
-        page: list[Any] = [{"last_modified": last_modified} for last_modified, _ in texts]
+        page: list[Any] = encoded[0]
+        timestamp = encoded[1]
     else:
         page, timestamp = storage.list_objects(ctx.resource.name, ctx.parent_id, page_query)
     _refuse_unlisted(request, ctx, len(page))
     _list_preconditions(request, timestamp)
     if len(page) > parsed.limit:
         page = page[: parsed.limit]
-        token = querying.encode_token(page[-1], query.sorting, len(page))
+        last = json.loads(page[-1]) if encoded is not None else page[-1]
+        token = querying.encode_token(last, query.sorting, len(page))
         request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
     if encoded is not None:
-        return {"data": [json.raw(text) for _, text in encoded[0][: parsed.limit]]}
+        return {"data": [json.raw(text) for text in page]}
     if parsed.fields is not None:
         page = [querying.project_fields(obj, parsed.fields) for obj in page]
     return {"data": page}
