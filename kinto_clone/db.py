@@ -102,8 +102,8 @@ class Database:
         self._plans: dict[Any, _Plan] = {}
         self._by_statement: weakref.WeakKeyDictionary[ClauseElement, tuple[_Plan, Any]] = (
             weakref.WeakKeyDictionary())
-        # Called with the SQL of each statement ``execute`` sends on the driver's cursor
-        # (tests count statements with it; SQLAlchemy's events see only the others).
+        # Called with the SQL of each statement sent in a transaction (tests count them;
+        # SQLAlchemy's events see only those sent outside, by migrations and the CLI).
         self.statement_hooks: list[Callable[[str], None]] = []
 
     def connection(self) -> _Connection:
@@ -141,8 +141,6 @@ class Database:
             if name in values:
                 values[name] = process(values[name])
         driver_params = values if positional is None else tuple(values[n] for n in positional)
-        for hook in self.statement_hooks:
-            hook(sql)
         rows, rowcount = conn.run(sql, driver_params)
         return Rows(plan.make_rows(rows), rowcount)
 
@@ -312,12 +310,20 @@ class _Connection:
         self.pooled = engine.raw_connection()
         self.driver: Any = self.pooled.driver_connection
         self.savepoints = 0
-        if db.dialect == "sqlite":
+        self.pending_savepoint: str | None = None  # to send with the next statement
+        self.postgresql = db.dialect == "postgresql"
+        if not self.postgresql:
             self.run("BEGIN IMMEDIATE" if write else "BEGIN", ())
 
     def run(self, sql: str, params: Any) -> tuple[list[Any], int]:
         """Send one statement; its rows and row count. Driver errors become BackendError
         (503), and a connection found dead is dropped from the pool."""
+        if self.pending_savepoint is not None:
+            # psycopg2 sends the text as one simple query: both statements, one trip.
+            sql = f"SAVEPOINT {self.pending_savepoint}; {sql}"
+            self.pending_savepoint = None
+        for hook in self.db.statement_hooks:
+            hook(sql)
         cursor = self.driver.cursor()
         try:
             cursor.execute(sql, params)
@@ -328,6 +334,27 @@ class _Connection:
             raise BackendError(str(exc), original=exc) from exc
         finally:
             cursor.close()
+
+    def mark_savepoint(self) -> str:
+        self.savepoints += 1
+        name = f"sp_{self.savepoints}"
+        if self.postgresql:
+            self.pending_savepoint = name
+        else:
+            self.run(f"SAVEPOINT {name}", ())
+        return name
+
+    def undo_savepoint(self, name: str) -> None:
+        if self.pending_savepoint == name:  # nothing was sent since
+            self.pending_savepoint = None
+        else:
+            self.run(f"ROLLBACK TO SAVEPOINT {name}", ())
+
+    def keep_savepoint(self, name: str) -> None:
+        if self.pending_savepoint == name:
+            self.pending_savepoint = None
+        elif not self.postgresql:
+            self.run(f"RELEASE SAVEPOINT {name}", ())
 
     def commit(self) -> None:
         with translate_errors():
@@ -438,21 +465,23 @@ def db_errors(func: F) -> F:
 @contextlib.contextmanager
 def savepoint(databases: list[Database]) -> Iterator[None]:
     """A nested transaction on each database: the block's writes are undone if it raises,
-    while the outer transaction goes on (one subrequest of a batch)."""
+    while the outer transaction goes on (one subrequest of a batch).
+
+    On PostgreSQL the SAVEPOINT travels with the block's first statement (one round trip
+    instead of two) and is not released on success: the commit releases them all, and a
+    batch has at most ``batch_max_requests`` of them. A block that sent nothing has
+    nothing to undo.
+    """
     state = _current.get()
     if state is None:
         raise RuntimeError("savepoint() outside of transaction()")
     connections = [state.connection_for(db) for db in databases]
-    names = []
-    for conn in connections:
-        conn.savepoints += 1
-        names.append(f"sp_{conn.savepoints}")
-        conn.run(f"SAVEPOINT {names[-1]}", ())
+    marks = [conn.mark_savepoint() for conn in connections]
     try:
         yield
     except BaseException:
-        for conn, name in reversed(list(zip(connections, names, strict=True))):
-            conn.run(f"ROLLBACK TO SAVEPOINT {name}", ())
+        for conn, name in reversed(list(zip(connections, marks, strict=True))):
+            conn.undo_savepoint(name)
         raise
-    for conn, name in reversed(list(zip(connections, names, strict=True))):
-        conn.run(f"RELEASE SAVEPOINT {name}", ())
+    for conn, name in zip(connections, marks, strict=True):
+        conn.keep_savepoint(name)

@@ -64,6 +64,11 @@ class BatchBody(colander.MappingSchema):
     requests = colander.SequenceSchema(SubRequest(), validator=colander.Length(min=0))
 
 
+# Built once: binding a colander schema deep-copies it (1 ms per batch).
+_BATCH_SCHEMA = BatchBody().bind()
+_BATCH_SCHEMA.typ.unknown = "raise"
+
+
 def _merge_defaults(request: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Defaults fill what a request lacks, recursively; the request's values win."""
     merged = copy.deepcopy(defaults)
@@ -82,9 +87,7 @@ def _parse(request: Request) -> list[dict[str, Any]]:
         defaults = body.get("defaults") if isinstance(body.get("defaults"), dict) else {}
         body = {**body, "requests": [_merge_defaults(r, defaults) if isinstance(r, dict) else r
                                      for r in body["requests"]]}
-    for_schema = BatchBody().bind()
-    for_schema.typ.unknown = "raise"
-    parsed = deserialize(for_schema, body)
+    parsed = deserialize(_BATCH_SCHEMA, body)
     limit = request.registry.settings["batch_max_requests"]
     if len(parsed["requests"]) > limit:
         raise ValidationError([detail("body", "requests",
