@@ -193,7 +193,7 @@ class Storage(abc.ABC):
     ) -> tuple[list[str], int] | None:
         """The page of ``list_objects`` as the JSON texts of its objects, and the list
         timestamp, for a backend that can answer it without decoding
-        the objects; None when it cannot (then use ``list_objects``)."""
+        the objects; None when it cannot for this query (then use ``list_objects``)."""
         return None
 
     @abc.abstractmethod

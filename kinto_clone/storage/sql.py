@@ -358,14 +358,13 @@ class SQLStorage(Storage):
         """The page's SELECT (the list timestamp rides along as an uncorrelated scalar
         subquery, evaluated once: one round trip, one snapshot), the empty-page check of
         ``_page``, and their parameters besides the list's. ``encoded``: each object as
-        its JSON text."""
+        its JSON text (sync shapes only)."""
         shape = _sync_shape(query)
         if shape is not None:
             return (*_sync_statements(self._postgresql, shape, encoded),
                     _sync_params(resource_name, parent_id, query))
-        columns = (_json_text(self._postgresql),) if encoded else _OBJECT_COLUMNS
         stmt = (
-            sa.select(*columns, self._sql.list_timestamp)
+            sa.select(*_OBJECT_COLUMNS, self._sql.list_timestamp)
             .where(*self._where(resource_name, parent_id, query))
             .order_by(*fields.order_by(query.sorting, postgresql=self._postgresql))
             .limit(query.limit)
@@ -477,6 +476,11 @@ class SQLStorage(Storage):
     ) -> tuple[list[str], int] | None:
         # The database writes each object's JSON (with id and last_modified): a page of
         # 100 is then neither decoded nor encoded again in Python (a third of its CPU).
+        # Only for the sync shapes, read in order from the list index: for a sort on a
+        # data field PostgreSQL would write the JSON of every row it sorts, not only of
+        # the page's (measured: 25% fewer pages/s).
+        if _sync_shape(query) is None:
+            return None
         rows, timestamp = self._page(resource_name, parent_id, query, encoded=True)
         return [row.json for row in rows], timestamp
 
