@@ -13,6 +13,7 @@ import orjson
 # orjson reads integers up to 64 bits; longer ones go through the standard library, which
 # keeps them exact (and refuses what would become an infinite float).
 _LONG_NUMBER = re.compile(rb"\d{19,}")
+_DIGITS = b"0123456789"
 
 
 def _finite_float(text: str) -> float:
@@ -26,7 +27,9 @@ def loads(raw: bytes | str) -> Any:
     """Parse JSON; raises ValueError (orjson.JSONDecodeError is one) on invalid input."""
     if isinstance(raw, str):
         raw = raw.encode()
-    if _LONG_NUMBER.search(raw):
+    # Fewer than 19 digits in all means no long number, and deleting the digits costs a
+    # fifth of the search (every object read from the database comes through here).
+    if len(raw) - len(raw.translate(None, _DIGITS)) >= 19 and _LONG_NUMBER.search(raw):
         try:
             return json.loads(raw, parse_float=_finite_float,
                               parse_constant=_refuse_constant)
