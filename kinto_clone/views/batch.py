@@ -21,7 +21,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from kinto_clone import db
+from kinto_clone import db, json
 from kinto_clone.errors import HTTPError, ValidationError, detail
 from kinto_clone.json import dumps
 from kinto_clone.request import KintoRequest
@@ -105,14 +105,19 @@ def _parse(request: Request) -> list[dict[str, Any]]:
     return list(parsed["requests"])
 
 
-def _subrequest(request: Request, sub: dict[str, Any], path: str | None = None) -> Request:
+def _inherited_headers(request: Request) -> dict[str, str]:
+    """The batch request's headers that every subrequest starts from."""
+    return {k: v for k, v in request.headers.items()
+            if k.lower() not in ("content-length", "content-type")}
+
+
+def _subrequest(request: Request, inherited: dict[str, str], sub: dict[str, Any],
+                path: str | None = None) -> Request:
     if path is None:
         path = sub["path"]
         if path.split("?", 1)[0] != "/v1" and not path.startswith("/v1/"):
             path = "/v1" + path
-    headers = {k: v for k, v in request.headers.items()
-               if k.lower() not in ("content-length", "content-type")}
-    headers.update(sub.get("headers", {}))
+    headers = {**inherited, **sub.get("headers", {})}
     body = b""
     if "body" in sub:
         body = dumps(sub["body"])
@@ -143,9 +148,9 @@ def _redirected(path: str, sub: dict[str, Any], location: str) -> str:
 def _result(path: str, response: Response) -> dict[str, Any]:
     body: Any = ""
     if response.body:
-        try:
-            body = response.json
-        except ValueError:
+        if response.content_type == "application/json":  # our renderer wrote it
+            body = json.raw(response.body)
+        else:
             body = response.text
     return {"path": path, "status": response.status_code,
             "headers": dict(response.headers), "body": body}
@@ -157,8 +162,9 @@ def post_batch(request: Request) -> Any:
     request.authenticated_userid  # noqa: B018  (identity resolved once, shared below)
     databases = list(request.registry.backends.databases.values())
     responses = []
+    inherited = _inherited_headers(request)
     for sub in subrequests:
-        subrequest = _subrequest(request, sub)
+        subrequest = _subrequest(request, inherited, sub)
         # The path as requested (the default bucket plugin rewrites it), unquoted.
         requested = subrequest.path
         try:
@@ -167,7 +173,7 @@ def post_batch(request: Request) -> Any:
                 location = response.headers.get("Location")
                 if response.status_code in (301, 302, 303, 307, 308) and location:
                     # Followed once, like Kinto (the trailing-slash redirect).
-                    subrequest = _subrequest(request, sub,
+                    subrequest = _subrequest(request, inherited, sub,
                                              _redirected(requested, sub, location))
                     requested = subrequest.path
                     response = request.invoke_subrequest(subrequest, use_tweens=True)
