@@ -1,10 +1,12 @@
 """Engines from settings and the request-scoped transaction.
 
 Every request runs in one transaction (``transaction()``, opened by the tween in
-``views/transaction.py``): backends ask ``Database.connection()`` for the connection of the
-current transaction, checked out lazily the first time, so a request that touches no
-database costs none. Storage and permission backends configured with the same URL share
-one ``Database`` and therefore one connection: their writes commit or roll back together.
+``tweens.py``): backends run their statements with ``Database.execute`` on the connection
+of the current transaction, checked out of SQLAlchemy's pool the first time, so a request
+that touches no database costs none. Statements are compiled once per shape and sent on
+the driver's cursor (see ``execute``). Storage and permission backends configured with the
+same URL share one ``Database`` and therefore one connection: their writes commit or roll
+back together.
 
 Three kinds of URL:
 - ``postgresql://...``: a pooled engine (psycopg2), JSONB columns.
