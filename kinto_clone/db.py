@@ -102,7 +102,7 @@ class Database:
         self.dialect = self.engine.dialect.name  # "postgresql" or "sqlite"
         self._driver_error = self.engine.dialect.loaded_dbapi.Error
         self._plans: dict[Any, _Plan] = {}
-        self._by_statement: weakref.WeakKeyDictionary[ClauseElement, tuple[_Plan, Any]] = (
+        self._by_statement: weakref.WeakKeyDictionary[ClauseElement, list[Any]] = (
             weakref.WeakKeyDictionary())
         # Called with the SQL of each statement sent in a transaction (tests count them;
         # SQLAlchemy's events see only those sent outside, by migrations and the CLI).
@@ -128,7 +128,8 @@ class Database:
         parameter (rare: ``in_values`` avoids them) is compiled again for each call.
         """
         conn = self.connection()
-        plan, extracted = self._plan(statement)
+        entry = self._plan(statement)
+        plan, extracted = entry[0], entry[1]
         compiled = plan.compiled
         if plan.expanding:
             compiled = statement.compile(dialect=self.engine.dialect)
@@ -138,7 +139,15 @@ class Database:
             processors = (*plan.bind_processors, *state.processors.items())
         else:
             sql, positional, processors = plan.sql, plan.positional, plan.bind_processors
-            values = compiled.construct_params(params, extracted_parameters=extracted)
+            own = entry[2]
+            if own is not None and params:
+                # This statement ran before: its own values (literals) are known, only the
+                # caller's change. SQLAlchemy's construct_params walks every parameter.
+                values = {**own, **params}
+            else:
+                values = compiled.construct_params(params, extracted_parameters=extracted)
+                if params:
+                    entry[2] = {k: v for k, v in values.items() if k not in params}
         for name, process in processors:
             if name in values:
                 values[name] = process(values[name])
@@ -146,15 +155,17 @@ class Database:
         rows, rowcount = conn.run(sql, driver_params)
         return Rows(plan.make_rows(rows), rowcount)
 
-    def _plan(self, statement: ClauseElement) -> tuple[_Plan, Any]:
-        # The statements of the hot paths are built once: found by identity, they skip
-        # hashing their cache key (a deep tuple: 3 to 11 us).
+    def _plan(self, statement: ClauseElement) -> list[Any]:
+        """``[plan, extracted parameters, the statement's own values or None]``.
+
+        The statements of the hot paths are built once: found by identity, they skip
+        hashing their cache key (a deep tuple: 3 to 11 us)."""
         known = self._by_statement.get(statement)
         if known is not None:
             return known
-        found = self._plan_by_key(statement)
-        self._by_statement[statement] = found
-        return found
+        entry = [*self._plan_by_key(statement), None]
+        self._by_statement[statement] = entry
+        return entry
 
     def _plan_by_key(self, statement: ClauseElement) -> tuple[_Plan, Any]:
         key = statement._generate_cache_key()
