@@ -170,3 +170,22 @@ def test_the_memory_database_needs_no_migration() -> None:
     migration.empty_tables(MEMORY_URL)
     assert migration.current(MEMORY_URL) is None
     assert migration.check_schema(MEMORY_URL)
+
+
+def test_big_tables_are_analyzed_every_5000_changes_on_postgresql(
+    backend: str, fresh_url: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("storage parameters are PostgreSQL's")
+    migration.upgrade(fresh_url)
+    db = Database(fresh_url)
+    try:
+        with db.engine.connect() as conn:
+            options = dict(conn.exec_driver_sql(
+                "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                "('objects', 'access_control_entries', 'timestamps')").all())
+    finally:
+        db.dispose()
+    analyze_often = ["autovacuum_analyze_scale_factor=0", "autovacuum_analyze_threshold=5000"]
+    assert options == {"objects": analyze_often, "access_control_entries": analyze_often,
+                       "timestamps": None}
