@@ -27,17 +27,17 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("objects", "access_control_entries")
 
 
-def upgrade() -> None:
+def _alter_big_tables(change: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
-        op.execute(f"ALTER TABLE {table} SET (autovacuum_analyze_scale_factor = 0, "
-                   "autovacuum_analyze_threshold = 5000)")
+        op.execute(f"ALTER TABLE {table} {change}")
+
+
+def upgrade() -> None:
+    _alter_big_tables("SET (autovacuum_analyze_scale_factor = 0, "
+                      "autovacuum_analyze_threshold = 5000)")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for table in TABLES:
-        op.execute(f"ALTER TABLE {table} RESET (autovacuum_analyze_scale_factor, "
-                   "autovacuum_analyze_threshold)")
+    _alter_big_tables("RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)")
