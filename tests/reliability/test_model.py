@@ -298,7 +298,8 @@ class Model:
             acl = record.acl if record is not None else {}
         return self._write(op, op.rid, 200 if record else 201, op.body["data"], acl)
 
-    def expect_patch(self, op: Op) -> Expect:
+    def _writable(self, op: Op) -> Record | Expect:
+        """The live record a PATCH or DELETE may write, or the error it gets instead."""
         principals = self.principals(op.user)
         assert op.rid is not None
         record = self.live(op.rid)
@@ -308,6 +309,13 @@ class Model:
             return self.refusal(op)
         if self._if_match_fails(op, record):
             return Expect(412)
+        return record
+
+    def expect_patch(self, op: Op) -> Expect:
+        record = self._writable(op)
+        if isinstance(record, Expect):
+            return record
+        assert op.rid is not None
         data = {**record.data, **op.body.get("data", {})}
         acl = dict(record.acl)
         for perm, given in op.body.get("permissions", {}).items():
@@ -318,15 +326,10 @@ class Model:
         return self._write(op, op.rid, 200, data, acl)
 
     def expect_delete(self, op: Op) -> Expect:
-        principals = self.principals(op.user)
+        record = self._writable(op)
+        if isinstance(record, Expect):
+            return record
         assert op.rid is not None
-        record = self.live(op.rid)
-        if record is None:
-            return Expect(404) if self.coll_read(principals) else self.refusal(op)
-        if not self.rec_write(record, principals):
-            return self.refusal(op)
-        if self._if_match_fails(op, record):
-            return Expect(412)
         return self._write(op, op.rid, 200, None, {})
 
     def expect_post(self, op: Op) -> Expect:
