@@ -646,3 +646,9 @@ def test_the_heartbeat_checks_the_file_store(make_app: Any, tmp_path: Path) -> N
     (tmp_path / "not-a-folder").write_bytes(b"")
     broken = make_app(includes=PLUGIN, **{"attachment.base_path": str(tmp_path / "not-a-folder")})
     assert broken.get("/v1/__heartbeat__", status=503).json["attachments"] is False
+
+
+def test_the_default_bucket_takes_uploads_too(app: webtest.TestApp) -> None:
+    post(app, "/v1/buckets/default/collections/c/records/r1", status=201)
+    record = app.get("/v1/buckets/default/collections/c/records/r1", headers=ALICE).json
+    assert record["data"]["attachment"]["hash"] == HELLO_HASH

@@ -22,7 +22,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone.errors import invalid
 from kinto_clone.events import check_data
-from kinto_clone.plugins.attachments import download, upload
+from kinto_clone.plugins.attachments import download, openapi, upload
 from kinto_clone.plugins.attachments.context import OWN_WRITE, AttachmentContext
 from kinto_clone.preconditions import raise_412_if_modified
 from kinto_clone.resources import objects
@@ -134,6 +134,7 @@ def register(config: Configurator, serve_files: bool) -> None:
     attachment = Service(
         name="record:attachment", path=RECORD_PATH + "/attachment", factory=AttachmentContext
     )
+    attachment.openapi = openapi.ATTACHMENT  # type: ignore[attr-defined]
     if not settings["readonly"]:
         attachment.add_view("POST", post_attachment, permission="write", renderer="kinto_json")
         attachment.add_view("DELETE", delete_attachment, permission="write", renderer="kinto_json")
@@ -142,5 +143,6 @@ def register(config: Configurator, serve_files: bool) -> None:
         # Deliberately public: like kinto-attachment's files behind nginx, a file is read
         # by whoever has its URL (its hash, shown to those who may read the record).
         files = Service(name="attachment_file", path=FILE_PATH)
+        files.openapi = openapi.FILE  # type: ignore[attr-defined]
         files.add_view("GET", get_file, permission=NO_PERMISSION_REQUIRED)  # and HEAD
         config.add_cornice_service(files)
