@@ -652,3 +652,58 @@ def test_the_default_bucket_takes_uploads_too(app: webtest.TestApp) -> None:
     post(app, "/v1/buckets/default/collections/c/records/r1", status=201)
     record = app.get("/v1/buckets/default/collections/c/records/r1", headers=ALICE).json
     assert record["data"]["attachment"]["hash"] == HELLO_HASH
+
+
+def _part(name: bytes, content: bytes, filename: bytes | None = None, extra: bytes = b"") -> bytes:
+    disposition = b'Content-Disposition: form-data; name="' + name + b'"'
+    if filename is not None:
+        disposition += b'; filename="' + filename + b'"'
+    return b"--XX\r\n" + disposition + b"\r\n" + extra + b"\r\n" + content + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "errno"),
+    [
+        (_part(b"attachment", b"x", b"a\x00b.txt"), "multipart/form-data; boundary=XX", 107),
+        (
+            _part(b"attachment", b"x", b"a.txt", b"Content-Type: \xff\r\n"),
+            "multipart/form-data; boundary=XX",
+            107,
+        ),
+        (
+            _part(b"attachment", b"x", b"a.txt") + _part(b"data", b'{"a": "\\u0000"}'),
+            "multipart/form-data; boundary=XX",
+            109,
+        ),
+        (
+            _part(b"attachment", b"x", b"a.txt")
+            + _part(b"data", b'{"a": ' * 300 + b"1" + b"}" * 300),
+            "multipart/form-data; boundary=XX",
+            109,
+        ),
+        (
+            _part(b"attachment", b"x", b"a.txt") + _part(b"data", b"\xff\xfe"),
+            "multipart/form-data; boundary=XX",
+            109,
+        ),
+        (
+            _part(b"attachment", b"x", b"a.txt"),
+            "multipart/form-data; boundary=XX; charset=latin-1",
+            107,
+        ),
+        (_part(b"attachment", b"x", b"a.txt"), "multipart/mixed; boundary=XX", 107),
+    ],
+)
+def test_hostile_multipart_bodies_are_clean_400s(
+    ready: webtest.TestApp, body: bytes, content_type: str, errno: int
+) -> None:
+    post(ready, status=201)
+    before = snapshot(ready)
+    resp = ready.post(
+        f"{R1}/attachment",
+        body + b"--XX--\r\n",
+        headers={**ALICE, "Content-Type": content_type},
+        status=400,
+    )
+    assert_error(resp, 400, errno)
+    assert snapshot(ready) == before

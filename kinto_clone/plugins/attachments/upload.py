@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
@@ -25,6 +26,8 @@ from kinto_clone.plugins.attachments.store import Upload
 FILE_FIELD = "attachment"
 FORM_FIELDS = ("data", "permissions")
 BLOCK = 1024 * 1024
+MIMETYPE = re.compile(r"^[\w.+-]+/[\w.+-]+\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ def parse(request: Request, rules: Rules) -> Posted:
         raise _bad_request(ERRNO.INVALID_PARAMETERS, "Content-Type should be multipart/form-data")
     try:
         fields = request.POST
-    except (ValueError, UnicodeDecodeError) as exc:
+    # WebOb refuses a charset other than UTF-8 with a DeprecationWarning.
+    except (ValueError, UnicodeDecodeError, DeprecationWarning) as exc:
         raise _bad_request(ERRNO.INVALID_PARAMETERS, f"Invalid multipart body: {exc}") from exc
     parts = fields.getall(FILE_FIELD)
     if not parts:
@@ -75,10 +79,15 @@ def parse(request: Request, rules: Rules) -> Posted:
         raise invalid("body", None, "Filename is required.")
     body = _form_fields(fields)
     filename = str(part.filename)
+    if _CONTROL.search(filename):
+        raise invalid("body", FILE_FIELD, "Invalid character in the filename")
     extension = os.path.splitext(filename)[1]
     if rules.extensions and extension.lstrip(".").lower() not in rules.extensions:
         raise invalid("body", None, "File extension is not allowed.")
-    mimetype = rules.mimetypes.get(extension) or part.type or "application/octet-stream"
+    sent_type = part.type or "application/octet-stream"
+    if not MIMETYPE.match(sent_type):
+        raise invalid("body", FILE_FIELD, f"Invalid Content-Type of the file: {sent_type!r}")
+    mimetype = rules.mimetypes.get(extension) or sent_type
     size, digest = _measure(part.file, rules.max_size_bytes)
     upload = Upload(part.file, filename, mimetype, size, digest)
     if not rules.gzipped:
@@ -104,7 +113,13 @@ def _form_fields(fields: Any) -> dict[str, Any]:
         if name in body:
             raise _bad_request(ERRNO.INVALID_POSTED_DATA, f"body: '{name}' is sent twice")
         try:
+            # As for JSON bodies (views/body.py): no NUL (PostgreSQL refuses it in JSONB),
+            # no nesting deeper than the limit.
+            if "\\u0000" in value:
+                raise ValueError("Invalid character 0x00")
             body[name] = json.loads(value)
+            if json.too_deep(body[name]):
+                raise ValueError(f"depth limit exceeded ({json.MAX_DEPTH} levels)")
         except ValueError as exc:
             raise _bad_request(
                 ERRNO.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({exc})"
