@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kinto_clone.db import MEMORY_URL, Database, open_databases
+from kinto_clone.errors import ConfigurationError
 from kinto_clone.permission import Permission
-from kinto_clone.settings import ConfigurationError
 from kinto_clone.storage import Storage
 from kinto_clone.storage.loader import SQLLoader
 

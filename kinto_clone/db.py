@@ -38,7 +38,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
 
 from kinto_clone import json
-from kinto_clone.storage import BackendError
+from kinto_clone.errors import BackendError
 
 _DRIVER_ERRORS = (sqlite3.Error, psycopg2.Error)
 

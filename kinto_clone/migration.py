@@ -24,10 +24,20 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from kinto_clone.db import MEMORY_URL, Database, translate_errors
-from kinto_clone.storage import BackendError
+from kinto_clone.errors import BackendError
 from kinto_clone.tables import metadata
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+def _migrations_dir() -> Path:
+    """``migrations/`` of the repository: installed, setup.py ships it as
+    ``kinto_clone/migrations``; in a checkout (and an editable install) it sits beside the
+    package."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "migrations"
+    return shipped if shipped.is_dir() else package.parent / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 INITIAL_REVISION = "0001"
 
 

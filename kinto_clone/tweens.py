@@ -21,7 +21,10 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone import db
+from kinto_clone.body import check_accept
 from kinto_clone.errors import (
+    BackendError,
+    ConfigurationError,
     Gone,
     HTTPError,
     MethodNotAllowed,
@@ -29,9 +32,6 @@ from kinto_clone.errors import (
     ValidationError,
     detail,
 )
-from kinto_clone.settings import ConfigurationError
-from kinto_clone.storage import BackendError
-from kinto_clone.views.body import check_accept
 from kinto_clone.views.errors import error_response
 from kinto_clone.views.http import allowed_origin, set_headers
 
@@ -197,7 +197,7 @@ def _add_headers(request: Request, response: Response, settings: dict[str, Any])
     if origin is not None and allowed_origin(settings, origin):
         patterns = settings["cors_origins"]
         headers["Access-Control-Allow-Origin"] = "*" if str(patterns).strip() == "*" else origin
-    exposed = request.environ.get("kinto_clone.expose", ())
+    exposed = request.exposed_headers
     headers["Access-Control-Expose-Headers"] = ", ".join(dict.fromkeys([*BASE_EXPOSED, *exposed]))
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"

@@ -21,7 +21,7 @@ from pyramid.request import Request
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone.errors import MethodNotAllowed
-from kinto_clone.plugins import add_capability
+from kinto_clone.views.root import add_capability
 
 flush = Service(name="flush", path="/__flush__", description="Delete everything (tests only)")
 

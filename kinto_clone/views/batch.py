@@ -22,11 +22,11 @@ from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone import db, json
+from kinto_clone.body import check_content_type, json_body
 from kinto_clone.errors import HTTPError, ValidationError, detail
 from kinto_clone.json import dumps
 from kinto_clone.request import KintoRequest
 from kinto_clone.schemas import deserialize
-from kinto_clone.views.body import check_content_type, json_body
 
 batch = Service(name="batch", path="/batch", description="Batch operations")
 
@@ -130,8 +130,9 @@ def _subrequest(request: Request, inherited: dict[str, str], sub: dict[str, Any]
     subrequest.method = sub["method"]
     if headers.get("Authorization") == request.headers.get("Authorization"):
         # Same credentials: share the caller's identity and principals (one query per batch).
-        subrequest.environ["kinto_clone.identity"] = request.environ.get("kinto_clone.identity")
-        subrequest.environ["kinto_clone.principals"] = frozenset(request.principals)
+        subrequest.identity_known = True
+        subrequest.known_identity = request.known_identity
+        subrequest.known_principals = frozenset(request.principals)
     return subrequest
 
 

@@ -16,6 +16,7 @@ from pyramid.request import Request
 
 from kinto_clone import json
 from kinto_clone.authorization import is_writer
+from kinto_clone.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid, invalid_id
 from kinto_clone.events import ResourceChange, check_data, ids_of, notify
@@ -23,7 +24,6 @@ from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_mo
 from kinto_clone.resources import merge, objects, querying
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import ObjectNotFoundError, UnicityError
-from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.views.http import (
     cache_expires,
     expose,

@@ -29,10 +29,10 @@ import bcrypt
 from pyramid.request import Request
 
 from kinto_clone.backends import Backends
+from kinto_clone.errors import ConfigurationError
 from kinto_clone.plugins.accounts.options import PLUGIN, AccountsOptions
 from kinto_clone.plugins.accounts.resource import ACCOUNT_ID, get_account, owner
 from kinto_clone.security import CredentialsRejected, Identity, basic_credentials
-from kinto_clone.settings import ConfigurationError
 
 # bcrypt reads at most 72 bytes of a password. bcrypt 4 (which Kinto used to make its
 # hashes) silently ignored the rest; bcrypt 5 refuses such passwords. Truncating keeps
