@@ -116,7 +116,7 @@ def _check_url(request: Request) -> None:
     """A path or querystring that is not UTF-8, or a NUL in the querystring, is a 400
     (a view would otherwise fail decoding it: a 500, or no response at all)."""
     try:
-        request.path_info  # noqa: B018
+        request.path_info  # noqa: B018  (read for its decoding error only)
     except UnicodeDecodeError:
         raise ValidationError([detail("path", None, "Invalid UTF-8 in the URL")]) from None
     try:

@@ -44,7 +44,7 @@ def _forget_logins(registry: Registry) -> None:
     process; other web heads forget them after ``account_cache_ttl_seconds``)."""
     passwords = getattr(registry, "account_passwords", None)
     if passwords is not None:
-        passwords.cache = type(passwords.cache)(passwords.cache.ttl, passwords.cache.clock)
+        passwords.forget_all()
 
 
 def includeme(config: Configurator) -> None:

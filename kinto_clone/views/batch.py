@@ -84,7 +84,9 @@ def _parse(request: Request) -> list[dict[str, Any]]:
     check_content_type(request)
     body = json_body(request)
     if isinstance(body, dict) and isinstance(body.get("requests"), list):
-        defaults = body.get("defaults") if isinstance(body.get("defaults"), dict) else {}
+        defaults = body.get("defaults")
+        if not isinstance(defaults, dict):
+            defaults = {}
         body = {**body, "requests": [_merge_defaults(r, defaults) if isinstance(r, dict) else r
                                      for r in body["requests"]]}
     parsed = deserialize(_BATCH_SCHEMA, body)

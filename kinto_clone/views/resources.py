@@ -226,6 +226,7 @@ def create_object(request: Request) -> Any:
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
     check_data(request, ctx, data)
     try:
+        # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
                                   object_id or ctx.resource.generate_id(), data,
                                   permissions or {}, _writer(request))  # type: ignore[arg-type]
@@ -268,6 +269,7 @@ def put_object(request: Request) -> Any:
                           current["last_modified"] if current else None)
     if data is not None:
         check_data(request, ctx, data)
+    # The ignore: envelope() without allow_null gives permission lists, never None.
     obj, acl = objects.replace(request.registry.backends, ctx.resource, ctx.parent_id,
                                ctx.object_id or "", current, ctx.acl(), data,
                                permissions, _writer(request))  # type: ignore[arg-type]

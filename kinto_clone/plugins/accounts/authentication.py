@@ -124,6 +124,10 @@ class Passwords:
         """Drop a cached login: the account changed or is gone."""
         self.cache.forget(self.cache_key(username))
 
+    def forget_all(self) -> None:
+        """Drop every cached login: every account is gone (``__flush__``)."""
+        self.cache = VerifiedCache(self.cache.ttl, self.cache.clock)
+
     def verify(self, backends: Backends, username: str, password: str) -> bool | None:
         """True if the password is the account's, False if not, None without an account."""
         key = self.cache_key(username)

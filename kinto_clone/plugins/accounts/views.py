@@ -78,6 +78,7 @@ def create_account(request: Request) -> Any:
         return {"permissions": shown, "data": existing}
     to_store = with_hashed_password(data, None, _passwords(request).hash)
     try:
+        # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ACCOUNT, ACCOUNT_PARENT,
                                   account_id, to_store, permissions or {},  # type: ignore[arg-type]
                                   owner(account_id))
@@ -102,6 +103,7 @@ def put_account(request: Request) -> Any:
                           current["last_modified"] if current else None)
     if data is not None:
         data = with_hashed_password(data, current, _passwords(request).hash)
+    # The ignore: envelope() without allow_null gives permission lists, never None.
     obj, acl = objects.replace(request.registry.backends, ACCOUNT, ACCOUNT_PARENT, account_id,
                                current, ctx.acl(), data, permissions,  # type: ignore[arg-type]
                                owner(account_id))
