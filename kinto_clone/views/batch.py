@@ -26,6 +26,7 @@ from kinto_clone.errors import HTTPError, ValidationError, detail
 from kinto_clone.json import dumps
 from kinto_clone.request import KintoRequest
 from kinto_clone.schemas import deserialize
+from kinto_clone.tweens import KEPT_WRITES
 from kinto_clone.views.body import check_content_type, json_body
 
 batch = Service(name="batch", path="/batch", description="Batch operations")
@@ -170,6 +171,7 @@ def post_batch(request: Request) -> Any:
         try:
             with db.savepoint(databases):
                 response = request.invoke_subrequest(subrequest, use_tweens=True)
+                kept = subrequest.environ.get(KEPT_WRITES, False)
                 location = response.headers.get("Location")
                 if response.status_code in (301, 302, 303, 307, 308) and location:
                     # Followed once, like Kinto (the trailing-slash redirect).
@@ -177,7 +179,9 @@ def post_batch(request: Request) -> Any:
                                              _redirected(requested, sub, location))
                     requested = subrequest.path
                     response = request.invoke_subrequest(subrequest, use_tweens=True)
-                if response.status_code >= 400:
+                    kept = kept or subrequest.environ.get(KEPT_WRITES, False)
+                # A failed subrequest leaves nothing written, except what it kept.
+                if response.status_code >= 400 and not kept:
                     raise _Discard(response)
         except _Discard as discarded:
             response = discarded.response
