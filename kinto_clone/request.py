@@ -48,6 +48,9 @@ class KintoRequest(Request):
     # (context.py, plugins) does not parse it twice.
     body_parsed: bool = False
     parsed_body: Any = None
+    # Writes made before the request's handling that must survive a 4xx
+    # (tweens.handle_keeping_earlier_writes); /batch keeps them too for such a subrequest.
+    kept_writes: bool = False
     # Response headers this endpoint adds to Access-Control-Expose-Headers (views/http.py
     # ``expose``, read by tweens.py).
     exposed_headers: tuple[str, ...] = ()

@@ -1,7 +1,8 @@
 """Tweens: what wraps every request.
 
 - ``transaction_tween`` (outermost): one database transaction per request; any response
-  with a status >= 400 rolls it back, so a failed request leaves nothing written.
+  with a status >= 400 rolls it back, so a failed request leaves nothing written (except
+  what ``handle_keeping_earlier_writes`` was asked to keep).
 - ``headers_tween``: CORS (origin check, preflight, exposed headers), Backoff, end of
   service (Alert / 410), readonly and the security headers every response carries.
 """
@@ -46,12 +47,35 @@ class _RollBack(Exception):
         self.response = response
 
 
+def rolls_back(request: Request, response: Response) -> bool:
+    """Whether the request's writes are undone: on any error, except the writes it kept,
+    which only a server error (5xx) undoes."""
+    if response.status_code >= 500:
+        return True
+    return response.status_code >= 400 and not request.kept_writes
+
+
+def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Response:
+    """Run ``handler`` in a savepoint: if it fails, only its own writes are undone, and
+    what the request wrote before is committed anyway."""
+    databases = list(request.registry.backends.databases.values())
+    try:
+        with db.savepoint(databases):
+            response = handler(request)
+            if response.status_code >= 400:
+                raise _RollBack(response)
+    except _RollBack as rollback:
+        response = rollback.response
+    request.kept_writes = True
+    return response
+
+
 def transaction_tween(handler: Handler, registry: Registry) -> Handler:
     def tween(request: Request) -> Response:
         try:
             with db.transaction(write=request.method not in READ_METHODS):
                 response = handler(request)
-                if response.status_code >= 400:
+                if rolls_back(request, response):
                     raise _RollBack(response)
         except _RollBack as rollback:
             return rollback.response

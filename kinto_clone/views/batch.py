@@ -173,6 +173,7 @@ def post_batch(request: Request) -> Any:
         try:
             with db.savepoint(databases):
                 response = request.invoke_subrequest(subrequest, use_tweens=True)
+                kept = subrequest.kept_writes
                 location = response.headers.get("Location")
                 if response.status_code in (301, 302, 303, 307, 308) and location:
                     # Followed once, like Kinto (the trailing-slash redirect).
@@ -180,7 +181,9 @@ def post_batch(request: Request) -> Any:
                                              _redirected(requested, sub, location))
                     requested = subrequest.path
                     response = request.invoke_subrequest(subrequest, use_tweens=True)
-                if response.status_code >= 400:
+                    kept = kept or subrequest.kept_writes
+                # A failed subrequest leaves nothing written, except what it kept.
+                if response.status_code >= 400 and not kept:
                     raise _Discard(response)
         except _Discard as discarded:
             response = discarded.response
