@@ -26,12 +26,11 @@ from pyramid.response import Response
 
 from kinto_clone.errors import ERRNO, HTTPError
 from kinto_clone.events import ResourceChange, ids_of
-from kinto_clone.plugins import add_capability
-from kinto_clone.plugins.attachments.context import OWN_WRITE
 from kinto_clone.plugins.attachments.database import AttachmentLinks, DatabaseFiles
 from kinto_clone.plugins.attachments.options import AttachmentOptions, Rules
 from kinto_clone.plugins.attachments.store import FileActions, FileStore, Upload
 from kinto_clone.views.http import application_url
+from kinto_clone.views.root import add_capability
 
 UNLIMITED = 2**62  # no file size limit: waitress's own (max_request_body_size) applies
 VERSION = "8.0.0"  # the kinto-attachment whose API this one answers like
@@ -89,7 +88,7 @@ class Attachments:
         """Deleting a record, a collection or a bucket removes its files (unless
         ``keep_old_files``); so does a record write that drops the ``attachment`` field.
         Runs in the request's transaction, so links and files go with the change."""
-        if request.environ.get(OWN_WRITE):
+        if request.attachment_write:
             return
         name = change.resource_name
         if name == "record":
@@ -104,7 +103,7 @@ class Attachments:
 
     def check_data(self, request: Request, context: Any, data: dict[str, Any]) -> None:
         """A record's attachment metadata changes only through the attachment endpoint."""
-        if request.environ.get(OWN_WRITE) or getattr(context, "resource", None) is None:
+        if request.attachment_write or getattr(context, "resource", None) is None:
             return
         if context.resource.name != "record":
             return

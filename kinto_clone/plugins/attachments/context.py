@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from kinto_clone.context import RouteContext
 
-# Set on a request while the attachment views write its record: the listener and the
-# data check of the plugin let these writes through.
-OWN_WRITE = "kinto_clone.attachment_write"
-
 
 class AttachmentContext(RouteContext):
     """The route context of ``.../records/{id}/attachment`` (route name ``record:...``,

@@ -8,7 +8,7 @@ collection: ``attachment.resources.<bid>.<name>`` and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +100,8 @@ class Rules:
     folder: str = ""  # filesystem store: "{bucket_id}/{collection_id}"
 
 
-_READERS = {
+# Each setting's reader: (its full name, for errors; the raw value) -> the typed value.
+_READERS: dict[str, Callable[[str, Any], Any]] = {
     "keep_old_files": _boolean,
     "randomize": _boolean,
     "gzipped": _boolean,

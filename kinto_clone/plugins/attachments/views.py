@@ -23,7 +23,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from kinto_clone.errors import invalid
 from kinto_clone.events import check_data
 from kinto_clone.plugins.attachments import download, openapi, upload
-from kinto_clone.plugins.attachments.context import OWN_WRITE, AttachmentContext
+from kinto_clone.plugins.attachments.context import AttachmentContext
 from kinto_clone.preconditions import raise_412_if_modified
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import RESOURCES
@@ -41,7 +41,8 @@ FILE_PATH = "/attachments/{hash}"
 
 
 def _plugin(request: Request) -> Attachments:
-    return request.registry.attachments  # type: ignore[no-any-return]
+    plugin: Attachments = request.registry.attachments
+    return plugin
 
 
 def post_attachment(request: Request) -> Any:
@@ -102,7 +103,7 @@ def _write(
     permissions: dict[str, Any],
 ) -> tuple[dict[str, Any], bool]:
     """Create or update the record as a PATCH would; its change event is sent."""
-    request.environ[OWN_WRITE] = True
+    request.attachment_write = True
     check_data(request, ctx, data)
     backends = request.registry.backends
     writer = _writer(request)
@@ -134,7 +135,7 @@ def register(config: Configurator, serve_files: bool) -> None:
     attachment = Service(
         name="record:attachment", path=RECORD_PATH + "/attachment", factory=AttachmentContext
     )
-    attachment.openapi = openapi.ATTACHMENT  # type: ignore[attr-defined]
+    attachment.openapi = openapi.ATTACHMENT
     if not settings["readonly"]:
         attachment.add_view("POST", post_attachment, permission="write", renderer="kinto_json")
         attachment.add_view("DELETE", delete_attachment, permission="write", renderer="kinto_json")
@@ -143,6 +144,6 @@ def register(config: Configurator, serve_files: bool) -> None:
         # Deliberately public: like kinto-attachment's files behind nginx, a file is read
         # by whoever has its URL (its hash, shown to those who may read the record).
         files = Service(name="attachment_file", path=FILE_PATH)
-        files.openapi = openapi.FILE  # type: ignore[attr-defined]
+        files.openapi = openapi.FILE
         files.add_view("GET", get_file, permission=NO_PERMISSION_REQUIRED)  # and HEAD
         config.add_cornice_service(files)
