@@ -23,6 +23,8 @@ from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, HTTPError, Unauthorized, invalid
 from kinto_clone.resources import explain
 from kinto_clone.schemas import MAX_PRINCIPAL_LENGTH
+from kinto_clone.views.openapi import describe
+from kinto_clone.views.openapi_components import json_content, ref
 from kinto_clone.views.resources import PATHS
 
 
@@ -79,6 +81,89 @@ def _refusal(request: Request) -> HTTPError:
     return error
 
 
+_REASON = {
+    "type": "object",
+    "description": "An ACE (ace, and step: how it is inherited) or a setting, and how the "
+    "principal is the caller's (as; member: who makes a group theirs).",
+    "properties": {
+        "ace": {
+            "type": "object",
+            "properties": {
+                "uri": {"type": "string"},
+                "permission": {"type": "string"},
+                "principal": {"type": "string"},
+            },
+        },
+        "step": {"type": "string"},
+        "setting": {"type": "string"},
+        "principal": {"type": "string"},
+        "as": {"type": "string"},
+        "member": {"type": "string"},
+    },
+}
+SCHEMAS: dict[str, Any] = {
+    "Explanation": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "object",
+                "properties": {
+                    "uri": {"type": "string"},
+                    "principal": {"type": "string"},
+                    "principals": {"type": "array", "items": {"type": "string"}},
+                    "permissions": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {
+                                "granted": {"type": "boolean"},
+                                "because": {"type": "array", "items": _REASON},
+                                "granted_by": {
+                                    "type": "object",
+                                    "properties": {
+                                        "aces": {"type": "array", "items": {"type": "object"}},
+                                        "settings": {"type": "array", "items": {"type": "string"}},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    "readers": {
+                        "type": "object",
+                        "description": "Writers only: who can read, and why.",
+                        "additionalProperties": {"type": "array", "items": _REASON},
+                    },
+                },
+            }
+        },
+    }
+}
+
+
+def _operation(name: str) -> dict[str, Any]:
+    return {
+        "GET": {
+            "summary": f"Which permissions a principal holds on this {name}, and why",
+            "parameters": [
+                {
+                    "name": "principal",
+                    "in": "query",
+                    "required": False,
+                    "description": "Another principal (the object's writers only).",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The explanation",
+                    "content": json_content(ref("schemas", "Explanation")),
+                }
+            },
+        }
+    }
+
+
 def includeme(config: Configurator) -> None:
     for name in ("bucket", "group", "collection", "record"):
         service = Service(
@@ -93,3 +178,4 @@ def includeme(config: Configurator) -> None:
             "GET", get_explanation, permission=NO_PERMISSION_REQUIRED, renderer="kinto_json"
         )
         config.add_cornice_service(service)
+        describe(config, service.name, _operation(name), SCHEMAS)

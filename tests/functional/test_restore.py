@@ -458,3 +458,16 @@ def test_a_restored_record_is_checked_against_the_current_schema(make_app: Any) 
     resp = restore(app, f"{RECORDS}/r", at, status=400)
     assert_error(resp, 400, 107)
     assert app.get(f"{RECORDS}/r", headers=ALICE).json["data"]["v"] == 2
+
+
+def test_the_openapi_document_describes_restore_and_revert(app: webtest.TestApp) -> None:
+    doc = app.get("/v1/__api__").json
+    restore_op = doc["paths"]["/buckets/{bucket_id}/collections/{id}/restore"]["post"]
+    body = restore_op["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/RestoreRequest"}
+    assert doc["components"]["schemas"]["RestoreRequest"]["required"] == ["data"]
+    assert "post" in doc["paths"]["/buckets/{bucket_id}/history/{id}/revert"]
+    explain = doc["paths"][
+        "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/permissions"
+    ]["get"]
+    assert explain["parameters"][0]["name"] == "principal"

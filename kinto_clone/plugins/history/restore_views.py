@@ -26,11 +26,13 @@ from kinto_clone.permission import ACL
 from kinto_clone.plugins.history import operations
 from kinto_clone.plugins.history.listener import HISTORY, bucket_uri
 from kinto_clone.plugins.history.restore import Target, parse_uri
+from kinto_clone.plugins.history.restore_openapi import REVERT, SCHEMAS, restore_operation
 from kinto_clone.preconditions import parse_condition
 from kinto_clone.resources.types import ID_PATTERN, RESOURCES
 from kinto_clone.storage import ObjectNotFoundError
 from kinto_clone.views.body import check_content_type, json_body
 from kinto_clone.views.http import now_ms, set_timestamp_headers
+from kinto_clone.views.openapi import describe
 from kinto_clone.views.resources import PATHS
 
 
@@ -152,6 +154,7 @@ def includeme(config: Configurator) -> None:
         )
         service.add_view("POST", post_restore, permission="write", renderer="kinto_json")
         config.add_cornice_service(service)
+        describe(config, service.name, restore_operation(name), SCHEMAS)
     revert = Service(
         name="history_revert",
         path="/buckets/{bucket_id}/history/{id}/revert",
@@ -160,3 +163,4 @@ def includeme(config: Configurator) -> None:
     )
     revert.add_view("POST", post_revert, permission="write", renderer="kinto_json")
     config.add_cornice_service(revert)
+    describe(config, revert.name, REVERT)
