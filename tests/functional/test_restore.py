@@ -8,11 +8,15 @@ a client held before it, which must show exactly the objects the restore changed
 from __future__ import annotations
 
 import datetime
+import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 import webtest
 
+from tests import server
 from tests.support import assert_error, auth, userid
 
 ALICE = auth("alice")
@@ -260,6 +264,18 @@ def test_restoring_a_bucket_brings_back_a_deleted_collection_with_its_records(
     assert len(app.get(RECORDS, headers=BOB).json["data"]) == 2
 
 
+def test_records_of_a_deleted_collection_do_not_come_back_in_its_next_life(
+    app: webtest.TestApp,
+) -> None:
+    put(app, "r1", {"v": 1})
+    app.delete(C, headers=ALICE)
+    app.put_json(C, {}, headers=ALICE)
+    at = put(app, "r2", {"v": 2})["last_modified"]
+    put(app, "r1", {"v": 3})  # a new r1, after the point
+    restore(app, C, at)
+    assert records(app) == {"r2": {"id": "r2", "v": 2}}
+
+
 def test_a_group_can_be_restored_alone(app: webtest.TestApp) -> None:
     at = app.put_json(f"{B}/groups/g", {"data": {"members": ["x"]}}, headers=ALICE).json["data"][
         "last_modified"
@@ -471,3 +487,65 @@ def test_the_openapi_document_describes_restore_and_revert(app: webtest.TestApp)
         "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/permissions"
     ]["get"]
     assert explain["parameters"][0]["name"] == "principal"
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def write_ini(path: Any, settings: dict[str, Any], includes: str = PLUGINS) -> str:
+    lines = [
+        "[app:main]",
+        "use = egg:kinto_clone",
+        f"kinto.includes = {includes}",
+        "kinto.userid_hmac_secret = test-secret",
+        "multiauth.policies = basicauth",
+        "kinto.bucket_create_principals = system.Authenticated",
+    ]
+    lines += [f"kinto.{k} = {v}" for k, v in settings.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kinto_clone", "restore", *args],
+        env=server.server_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_command_line_restores_and_dry_runs_as_the_endpoint(
+    app: webtest.TestApp, backend: str, backend_settings: dict[str, Any], tmp_path: Any
+) -> None:
+    if backend == "memory":
+        pytest.skip("the command runs in its own process: it needs a database on disk")
+    ini = write_ini(tmp_path / "kinto.ini", backend_settings)
+    at = put(app, "r", {"v": 1})["last_modified"]
+    put(app, "r", {"v": 2})
+    dry = run_cli("/v1/buckets/b/collections/c", "--at", str(at), "--dry-run", "--ini", ini)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["data"]["changes"][0]["target"]["data"] == {"v": 1}
+    assert app.get(f"{RECORDS}/r", headers=ALICE).json["data"]["v"] == 2
+    done = run_cli("/buckets/b/collections/c/records/r", "--at", str(at), "--ini", ini)
+    assert done.returncode == 0, done.stderr
+    assert app.get(f"{RECORDS}/r", headers=ALICE).json["data"]["v"] == 1
+    entry = app.get(f"{B}/history", headers=ALICE).json["data"][0]
+    assert entry["user_id"] is None
+    assert entry["restore"] == {
+        "uri": "/buckets/b/collections/c/records/r",
+        "at": at,
+        "user_id": None,
+        "by": "command line",
+    }
+
+    future = run_cli("/buckets/b", "--at", "2999-01-01", "--ini", ini)
+    assert future.returncode == 1 and "future" in future.stderr
+    assert run_cli("/buckets/b/nothing", "--at", "1", "--ini", ini).returncode == 2
+    unknown = run_cli("/buckets/b/collections/c/records/never", "--at", "1", "--ini", ini)
+    assert unknown.returncode == 1, unknown.stderr
+    without = write_ini(tmp_path / "without.ini", backend_settings, includes="")
+    refused = run_cli("/buckets/b", "--at", "1", "--ini", without)
+    assert refused.returncode == 2 and "history plugin" in refused.stderr

@@ -149,6 +149,7 @@ class Planner:
         self.at = at
         self.bucket = bucket_uri(target.bucket_id)
         self.reasons: list[tuple[str, str]] = []
+        self._deletions: dict[str, list[int]] | None = None  # collection URI -> stamps
 
     def _entries(
         self, filters: tuple[Filter, ...], sorting: tuple[Sort, ...]
@@ -173,7 +174,8 @@ class Planner:
             version = then.get(uri)
             if version is not None:
                 data = version["target"]["data"]
-                states[uri] = None if _is_absent(data) else _plain(data)
+                gone = _is_absent(data) or self._collection_deleted_since(uri, data)
+                states[uri] = None if gone else _plain(data)
                 acls[uri] = version["target"]["permissions"] if states[uri] else {}
             elif entries[0]["action"] == "create":
                 states[uri] = None  # created after the point
@@ -275,9 +277,31 @@ class Planner:
                 if record_uri in states or record_uri in after:
                     continue
                 data = entry["target"]["data"]
-                if not _is_absent(data):
+                if not _is_absent(data) and not self._collection_deleted_since(record_uri, data):
                     states[record_uri] = _plain(data)
                     acls[record_uri] = entry["target"]["permissions"]
+
+    def _collection_deleted_since(self, uri: str, version: dict[str, Any]) -> bool:
+        """Was the collection of the record at ``uri`` deleted after this version of it
+        and before the point? Then the record went with it (hard-deleted)."""
+        if parse_uri(uri)[0] != "record":
+            return False
+        if self._deletions is None:
+            self._deletions = {}
+            filters = [
+                Filter("resource_name", "collection"),
+                Filter("action", "delete"),
+                Filter(OBJECT_TS, self.at, Op.MAX),
+            ]
+            if self.target.resource_name != "bucket":
+                filters.append(Filter("collection_id", self.target.uri.split("/")[4]))
+            for entry in self._entries(tuple(filters), OLDEST_FIRST):
+                stamp = entry["target"]["data"]["last_modified"]
+                self._deletions.setdefault(entry["uri"], []).append(stamp)
+        collection = uri.rsplit("/", 2)[0]
+        return any(
+            version["last_modified"] < stamp for stamp in self._deletions.get(collection, ())
+        )
 
     def _history_was_trimmed(self) -> bool:
         """Entries leave tombstones when trimmed or deleted (until purged)."""
