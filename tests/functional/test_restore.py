@@ -148,6 +148,13 @@ def test_the_collection_attributes_and_acl_are_restored_with_its_records(
     assert resp["permissions"] == {"write": [userid("alice")]}
 
 
+def test_the_acl_of_a_collection_without_data_is_restored(app: webtest.TestApp) -> None:
+    at = put(app, "r", {"v": 1})["last_modified"]
+    app.patch_json(C, {"permissions": {"read": [userid("bob")]}}, headers=ALICE)
+    restore(app, C, at)
+    assert app.get(C, headers=ALICE).json["permissions"] == {"write": [userid("alice")]}
+
+
 def test_a_dry_run_answers_the_changes_and_writes_nothing(app: webtest.TestApp) -> None:
     at = put(app, "r", {"v": 1})["last_modified"]
     put(app, "r", {"v": 2})

@@ -176,7 +176,7 @@ class Planner:
                 data = version["target"]["data"]
                 gone = _is_absent(data) or self._collection_deleted_since(uri, data)
                 states[uri] = None if gone else _plain(data)
-                acls[uri] = version["target"]["permissions"] if states[uri] else {}
+                acls[uri] = version["target"]["permissions"] if states[uri] is not None else {}
             elif entries[0]["action"] == "create":
                 states[uri] = None  # created after the point
             else:
