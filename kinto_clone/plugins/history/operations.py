@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import TYPE_CHECKING, Any
 
 from pyramid.request import Request
@@ -27,12 +28,13 @@ if TYPE_CHECKING:
     from kinto_clone.storage import Storage
 
 MAX_TIMESTAMP = 2**53  # beyond, JSON clients lose precision
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 def parse_at(value: Any, now_ms: int, location: str = "body", name: str = "data.at") -> int:
     """Epoch milliseconds, from an integer, a string of digits or an ISO 8601 date (UTC
     unless it says otherwise); not in the future."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, str):
         try:
@@ -45,7 +47,10 @@ def parse_at(value: Any, now_ms: int, location: str = "body", name: str = "data.
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=datetime.UTC)
-        value = int(parsed.timestamp() * 1000)
+        try:
+            value = int(parsed.timestamp() * 1000)
+        except (OverflowError, ValueError):  # a date at the ends of datetime's range
+            raise invalid(location, name, f"{value!r} is out of range") from None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_TIMESTAMP:
         raise invalid(location, name, f"{value!r} is not a timestamp (epoch milliseconds)")
     if value > now_ms:
