@@ -59,9 +59,9 @@ def get_explanation(request: Request) -> Any:
     if asked is not None and asked != caller and not writer:
         raise _refusal(request)
     subject = asked if asked is not None else caller
-    if subject is None:
-        principals, groups = {authz.EVERYONE}, {}
-    else:
+    principals: set[str] = {authz.EVERYONE}
+    groups: dict[str, str] = {}
+    if subject is not None:
         principals, groups = _principals_of(request, subject)
     acls = ctx.acls  # the whole ACLs of the URL's chain, loaded by the route context
     answer: dict[str, Any] = {

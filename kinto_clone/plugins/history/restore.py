@@ -104,15 +104,15 @@ class Change:
         return parse_uri(self.uri)[0]
 
     def describe(self) -> dict[str, Any]:
+        """The change as the answer shows it (a dry run: data without its timestamp)."""
         name, _, object_id = parse_uri(self.uri)
-        shown = self.data if self.data is not None else None
         return {
             "action": self.action,
             "uri": self.uri,
             "resource_name": name,
             "id": object_id,
             "changed": self.changed,
-            "target": {"data": shown, "permissions": self.acl},
+            "target": {"data": self.data, "permissions": self.acl},
         }
 
 
@@ -180,7 +180,12 @@ class Planner:
             elif entries[0]["action"] == "create":
                 states[uri] = None  # created after the point
             else:
-                self.reasons.append((uri, "its history before that point was removed"))
+                self.reasons.append(
+                    (
+                        uri,
+                        "history holds no version of it at that point (trimmed or deleted entries)",
+                    )
+                )
         self._refuse_unrecorded(after)
         self._hard_deleted_records(after, states, acls)
         if self.reasons:
