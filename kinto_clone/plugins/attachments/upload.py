@@ -66,6 +66,11 @@ def parse(request: Request, rules: Rules) -> Posted:
     # WebOb refuses a charset other than UTF-8 with a DeprecationWarning.
     except (ValueError, UnicodeDecodeError, DeprecationWarning) as exc:
         raise _bad_request(ERRNO.INVALID_PARAMETERS, f"Invalid multipart body: {exc}") from exc
+    # WebOb spools file parts to temporary files and leaves them open: close them (and so
+    # delete them) when the request ends, whatever its outcome.
+    for value in fields.values():
+        if hasattr(value, "file"):
+            _close_at_end(request, value.file)
     parts = fields.getall(FILE_FIELD)
     if not parts:
         raise _bad_request(ERRNO.INVALID_POSTED_DATA, "Attachment missing.")
@@ -93,7 +98,13 @@ def parse(request: Request, rules: Rules) -> Posted:
     if not rules.gzipped:
         return Posted(upload, None, body)
     original = {"filename": filename, "hash": digest, "mimetype": mimetype, "size": size}
-    return Posted(_gzipped(upload), original, body)
+    compressed = _gzipped(upload)
+    _close_at_end(request, compressed.file)
+    return Posted(compressed, original, body)
+
+
+def _close_at_end(request: Request, file: Any) -> None:
+    request.add_finished_callback(lambda _request: file.close())
 
 
 def _form_fields(fields: Any) -> dict[str, Any]:
@@ -113,7 +124,7 @@ def _form_fields(fields: Any) -> dict[str, Any]:
         if name in body:
             raise _bad_request(ERRNO.INVALID_POSTED_DATA, f"body: '{name}' is sent twice")
         try:
-            # As for JSON bodies (views/body.py): no NUL (PostgreSQL refuses it in JSONB),
+            # As for JSON bodies (body.py): no NUL (PostgreSQL refuses it in JSONB),
             # no nesting deeper than the limit.
             if "\\u0000" in value:
                 raise ValueError("Invalid character 0x00")
