@@ -128,7 +128,7 @@ def _form_fields(fields: Any) -> dict[str, Any]:
         if name in body:
             raise _bad_request(ERRNO.INVALID_POSTED_DATA, f"body: '{name}' is sent twice")
         try:
-            # As for JSON bodies (views/body.py): no NUL (PostgreSQL refuses it in JSONB),
+            # As for JSON bodies (body.py): no NUL (PostgreSQL refuses it in JSONB),
             # no nesting deeper than the limit.
             if "\\u0000" in value:
                 raise ValueError("Invalid character 0x00")
