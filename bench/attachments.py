@@ -179,9 +179,9 @@ def main() -> None:
         f"Attachment of {size / 1e6:g} MB, {args.rounds} uploads and downloads "
         f"(commit {_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
-        "| backend | upload MB/s | download MB/s | RSS after warm-up | RSS peak "
-        "| peak - warm-up, in file sizes |",
-        "|---|---|---|---|---|---|",
+        "| backend | upload MB/s | download MB/s | RSS after warm-up | RSS peak uploading "
+        "| RSS peak downloading | peaks - warm-up, in file sizes (up / down) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for backend in args.backends.split(","):
         r = run(backend, size, args.rounds)

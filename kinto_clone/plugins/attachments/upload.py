@@ -66,11 +66,7 @@ def parse(request: Request, rules: Rules) -> Posted:
     # WebOb refuses a charset other than UTF-8 with a DeprecationWarning.
     except (ValueError, UnicodeDecodeError, DeprecationWarning) as exc:
         raise _bad_request(ERRNO.INVALID_PARAMETERS, f"Invalid multipart body: {exc}") from exc
-    # WebOb spools file parts to temporary files and leaves them open: close them (and so
-    # delete them) when the request ends, whatever its outcome.
-    for value in fields.values():
-        if hasattr(value, "file"):
-            _close_at_end(request, value.file)
+    request.add_finished_callback(_close_files)
     parts = fields.getall(FILE_FIELD)
     if not parts:
         raise _bad_request(ERRNO.INVALID_POSTED_DATA, "Attachment missing.")
@@ -99,12 +95,20 @@ def parse(request: Request, rules: Rules) -> Posted:
         return Posted(upload, None, body)
     original = {"filename": filename, "hash": digest, "mimetype": mimetype, "size": size}
     compressed = _gzipped(upload)
-    _close_at_end(request, compressed.file)
+    request.add_finished_callback(lambda _: compressed.file.close())
     return Posted(compressed, original, body)
 
 
-def _close_at_end(request: Request, file: Any) -> None:
-    request.add_finished_callback(lambda _request: file.close())
+def _close_files(request: Request) -> None:
+    """Close the temporary files of the parsed body once the request is over (else each
+    is closed by the garbage collector, with a ResourceWarning)."""
+    for value in request.POST.values():
+        file = getattr(value, "file", None)
+        if file is not None:
+            file.close()
+    body = request.environ.get("wsgi.input")
+    if body is not None and hasattr(body, "close"):
+        body.close()
 
 
 def _form_fields(fields: Any) -> dict[str, Any]:
