@@ -20,6 +20,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from kinto_clone import authorization as authz
+from kinto_clone.body import check_content_type, json_body
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import NotFound, ValidationError, detail, invalid_id
 from kinto_clone.permission import ACL
@@ -30,7 +31,6 @@ from kinto_clone.plugins.history.restore_openapi import REVERT, SCHEMAS, restore
 from kinto_clone.preconditions import parse_condition
 from kinto_clone.resources.types import ID_PATTERN, RESOURCES
 from kinto_clone.storage import ObjectNotFoundError
-from kinto_clone.views.body import check_content_type, json_body
 from kinto_clone.views.http import now_ms, set_timestamp_headers
 from kinto_clone.views.openapi import describe
 from kinto_clone.views.resources import PATHS
