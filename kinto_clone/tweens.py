@@ -122,7 +122,8 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         # Every write, whatever the URL (/batch too), before any view: a 405 without
         # Allow, like Kinto's (§11.3, §13.36).
         raise MethodNotAllowed()
-    check_accept(request)
+    if request.path_info not in getattr(request.registry, "plain_text_paths", ()):
+        check_accept(request)  # (the Prometheus text is no JSON: it negotiates itself)
     return handler(request)
 
 
