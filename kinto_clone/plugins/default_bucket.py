@@ -21,7 +21,8 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
-from kinto_clone.errors import MethodNotAllowed, Unauthorized, invalid
+from kinto_clone.checks import BODY_MEDIA
+from kinto_clone.errors import MethodNotAllowed, Unauthorized, ValidationError, detail, invalid
 from kinto_clone.events import ResourceChange, ids_of, notify
 from kinto_clone.plugins import add_capability
 from kinto_clone.resources import objects
@@ -76,6 +77,10 @@ def rewrite(request: Request) -> bool:
     userid = request.authenticated_userid
     if userid is None:
         raise Unauthorized()
+    if request.method in BODY_MEDIA and request.body and not request.content_type:
+        # Kinto forwards the alias as a new request, which needs its Content-Type.
+        message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
+        raise ValidationError([detail("header", "Content-Type", message)], code=415)
     bucket_id = default_bucket_id(request.registry.settings, userid)
     rest = match.group("rest") or ""
     created = False

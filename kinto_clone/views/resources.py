@@ -178,6 +178,8 @@ def delete_objects(request: Request) -> Any:
     parsed = _list_params(request)
     storage = request.registry.backends.storage
     timestamp = storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
+    if "If-Match" in request.headers or "If-None-Match" in request.headers:
+        ctx.raise_401_403_if_nothing_listed()  # the refusal comes before the 412
     raise_412_if_modified(request.headers, None, timestamp, plural=True)
     query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by, limit=parsed.limit)
     deleted = objects.delete_list(request.registry.backends, ctx.resource, ctx.parent_id, query)

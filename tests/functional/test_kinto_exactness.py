@@ -483,19 +483,6 @@ def test_keep_a_json_patch_by_an_inherited_writer_keeps_the_acl(
     assert userid("alice") in resp.json["permissions"]["write"]
 
 
-def test_keep_a_body_without_content_type_on_the_default_alias_is_415(
-    app: webtest.TestApp,
-) -> None:
-    resp = app.request(
-        "/v1/buckets/default/collections/tasks/records",
-        method="POST",
-        body=b'{"data": {}}',
-        headers={**ALICE, "Content-Type": ""},
-        expect_errors=True,
-    )
-    assert resp.status_int == 415
-
-
 def test_keep_deleting_with_an_unparsable_last_modified_is_a_400_not_a_500(
     private: webtest.TestApp,
 ) -> None:
@@ -504,3 +491,68 @@ def test_keep_deleting_with_an_unparsable_last_modified_is_a_400_not_a_500(
     )
     assert resp.json["details"][0]["name"] == "last_modified"
     private.get("/v1/buckets/priv/collections/c1/records/r1", headers=ALICE, status=200)
+
+
+# -- differences the differential test found (FINDINGS.md, from difftest) ----------------
+
+
+def test_a_body_without_content_type_on_the_default_alias_is_415_as_kinto(
+    app: webtest.TestApp,
+) -> None:
+    # F2: Kinto refuses it on the alias (not elsewhere); nothing is written.
+    for method, path in [
+        ("POST", "/v1/buckets/default/collections/tasks/records"),
+        ("PUT", "/v1/buckets/default/collections/tasks/records/r2"),
+    ]:
+        resp = app.request(
+            path, method=method, body=b'{"data": {}}', headers=ALICE, expect_errors=True
+        )
+        assert_error(resp, 415, 107, "Content-Type header should be one of ['application/json']")
+    app.get("/v1/buckets/default/collections/tasks/records/r2", headers=ALICE, status=404)
+
+
+def test_a_plural_delete_by_a_caller_without_permission_is_refused_before_its_412(
+    private: webtest.TestApp,
+) -> None:
+    # F1, F12.
+    headers = {"If-Match": '"123"'}
+    private.delete("/v1/buckets/priv/groups", headers=headers, status=401)
+    private.delete("/v1/buckets/priv/groups", headers={**BOB, **headers}, status=403)
+    private.delete(
+        "/v1/buckets/priv/collections", headers={**BOB, "If-None-Match": "abc"}, status=403
+    )
+
+
+def test_a_head_subrequest_has_an_empty_body(private: webtest.TestApp) -> None:
+    # F3.
+    body = {"requests": [{"method": "HEAD", "path": "/buckets/zz"}]}
+    resp = private.post_json("/v1/batch", body, headers=ALICE)
+    assert resp.json["responses"][0]["status"] == 403
+    assert resp.json["responses"][0]["body"] == ""
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_repeated_timestamp_parameter_is_no_number(
+    three_records: webtest.TestApp, method: str
+) -> None:
+    # F10: a plural DELETE used to run on one of the values.
+    resp = three_records.request(
+        f"{RECORDS}?_since=1&_since=2", method=method, headers=ALICE, expect_errors=True
+    )
+    assert_error(resp, 400, 107, "_since in querystring: \"['1', '2']\" is not a number")
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 3
+
+
+def test_group_members_are_checked_before_the_id_and_the_precondition(
+    private: webtest.TestApp,
+) -> None:
+    # F8, F11.
+    path = "/v1/buckets/priv/groups/g1"
+    body = {"data": {"members": ["system.Everyone"], "id": "r1"}}
+    for headers in (ALICE, {**ALICE, "If-Match": '"123"'}):
+        resp = private.put_json(path, body, headers=headers, status=400)
+        assert resp.json["details"][0]["name"] == "data.members.0"
+    resp = private.patch(
+        path, b"[1,", headers={**ALICE, **JSON_CT, "If-Match": '"123"'}, status=400
+    )
+    assert resp.json["details"][0]["location"] == "body"
