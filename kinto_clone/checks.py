@@ -27,10 +27,7 @@ from typing import Any
 
 from pyramid.request import Request
 
-from kinto_clone.errors import Forbidden, NotFound, Unauthorized, ValidationError, invalid_id
-from kinto_clone.preconditions import parse_condition
-from kinto_clone.schemas import check_body_shape
-from kinto_clone.views.body import (
+from kinto_clone.body import (
     JSON,
     JSON_PATCH,
     MERGE_PATCH,
@@ -38,6 +35,9 @@ from kinto_clone.views.body import (
     json_body,
     json_body_or_none,
 )
+from kinto_clone.errors import Forbidden, NotFound, Unauthorized, ValidationError, invalid_id
+from kinto_clone.preconditions import parse_condition
+from kinto_clone.schemas import check_body_shape
 
 # Media types a body may have, per method (Kinto's order, which its 415 message shows).
 BODY_MEDIA = {

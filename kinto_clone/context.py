@@ -93,7 +93,7 @@ class RouteContext:
         if userid is not None:
             principals |= {userid, authz.AUTHENTICATED, *loaded.groups}
         # The caller's principals came with the same statement: request.principals uses them.
-        self.request.environ["kinto_clone.principals"] = frozenset(principals)
+        self.request.known_principals = frozenset(principals)
         self._loaded = True
 
     @property

@@ -22,7 +22,10 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone import db
+from kinto_clone.body import check_accept
 from kinto_clone.errors import (
+    BackendError,
+    ConfigurationError,
     Gone,
     HTTPError,
     MethodNotAllowed,
@@ -30,9 +33,6 @@ from kinto_clone.errors import (
     ValidationError,
     detail,
 )
-from kinto_clone.settings import ConfigurationError
-from kinto_clone.storage import BackendError
-from kinto_clone.views.body import check_accept
 from kinto_clone.views.errors import error_response
 from kinto_clone.views.http import allowed_origin, set_headers
 
@@ -40,11 +40,6 @@ Handler = Callable[[Request], Response]
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 BASE_EXPOSED = ("Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type")
 CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
-
-
-# Set on a request whose writes before its handling must survive a 4xx (and a batch
-# keeps them too when that request is one of its subrequests).
-KEPT_WRITES = "kinto_clone.kept_writes"
 
 
 class _RollBack(Exception):
@@ -57,7 +52,7 @@ def rolls_back(request: Request, response: Response) -> bool:
     which only a server error (5xx) undoes."""
     if response.status_code >= 500:
         return True
-    return response.status_code >= 400 and not request.environ.get(KEPT_WRITES)
+    return response.status_code >= 400 and not request.kept_writes
 
 
 def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Response:
@@ -71,7 +66,7 @@ def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Respons
                 raise _RollBack(response)
     except _RollBack as rollback:
         response = rollback.response
-    request.environ[KEPT_WRITES] = True
+    request.kept_writes = True
     return response
 
 
@@ -112,7 +107,9 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
     if _end_of_service(settings) == "hard-eol":
         raise Gone()
     _check_url(request)
-    _limit_body(request, settings["max_request_body_bytes"])
+    body_limit = getattr(request.registry, "body_limit", None)  # a plugin's (attachments)
+    _limit_body(request, settings["max_request_body_bytes"] if body_limit is None
+                else body_limit(request, settings["max_request_body_bytes"]))
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request, settings)
@@ -146,7 +143,7 @@ def _check_url(request: Request) -> None:
     """A path or querystring that is not UTF-8, or a NUL in the querystring, is a 400
     (a view would otherwise fail decoding it: a 500, or no response at all)."""
     try:
-        request.path_info  # noqa: B018
+        request.path_info  # noqa: B018  (read for its decoding error only)
     except UnicodeDecodeError:
         raise ValidationError([detail("path", None, "Invalid UTF-8 in the URL")]) from None
     try:
@@ -227,7 +224,7 @@ def _add_headers(request: Request, response: Response, settings: dict[str, Any])
     if origin is not None and allowed_origin(settings, origin):
         patterns = settings["cors_origins"]
         headers["Access-Control-Allow-Origin"] = "*" if str(patterns).strip() == "*" else origin
-    exposed = request.environ.get("kinto_clone.expose", ())
+    exposed = request.exposed_headers
     headers["Access-Control-Expose-Headers"] = ", ".join(dict.fromkeys([*BASE_EXPOSED, *exposed]))
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"

@@ -21,15 +21,15 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
+from kinto_clone.body import json_body_or_none
 from kinto_clone.checks import BODY_MEDIA
 from kinto_clone.errors import MethodNotAllowed, Unauthorized, ValidationError, detail, invalid
 from kinto_clone.events import ResourceChange, ids_of, notify
-from kinto_clone.plugins import add_capability
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
 from kinto_clone.storage import UnicityError
 from kinto_clone.tweens import handle_keeping_earlier_writes
-from kinto_clone.views.body import json_body_or_none
+from kinto_clone.views.root import add_capability
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")

@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from kinto_clone.errors import ValidationError, detail
 from kinto_clone.json import too_deep
@@ -102,7 +102,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -16,6 +16,7 @@ from pyramid.request import Request
 
 from kinto_clone import json
 from kinto_clone.authorization import is_writer
+from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA, refused_before_invalid
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
@@ -28,7 +29,6 @@ from kinto_clone.preconditions import (
 from kinto_clone.resources import merge, objects, querying
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
-from kinto_clone.views.body import check_content_type, json_body
 from kinto_clone.views.http import (
     cache_expires,
     expose,
@@ -210,6 +210,7 @@ def create_object(request: Request) -> Any:
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
     check_data(request, ctx, data)
     try:
+        # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
                                   object_id or ctx.resource.generate_id(), data,
                                   permissions or {}, _writer(request))  # type: ignore[arg-type]
@@ -251,6 +252,7 @@ def put_object(request: Request) -> Any:
         raise invalid("body", "id", "Object id does not match existing object")
     if data is not None:
         check_data(request, ctx, data)
+    # The ignore: envelope() without allow_null gives permission lists, never None.
     obj, acl = objects.replace(request.registry.backends, ctx.resource, ctx.parent_id,
                                ctx.object_id or "", current, ctx.acl(), data,
                                permissions, _writer(request))  # type: ignore[arg-type]
