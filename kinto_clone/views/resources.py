@@ -201,6 +201,7 @@ def create_object(request: Request) -> Any:
     ctx: RouteContext = request.context  # checks.py checked the body and its data.id
     data, permissions = envelope(json_body(request), ctx.resource.permissions)
     _require_parents(ctx)
+    data_given = data is not None
     data = data or {}
     object_id = data.get("id", None)
     existing = ctx.sibling
@@ -213,7 +214,8 @@ def create_object(request: Request) -> Any:
         # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
                                   object_id or ctx.resource.generate_id(), data,
-                                  permissions or {}, _writer(request))  # type: ignore[arg-type]
+                                  permissions or {}, _writer(request),  # type: ignore[arg-type]
+                                  data_given=data_given)
     except UnicityError as exc:  # created by a concurrent request meanwhile
         return _object_response(request, exc.existing, {})
     _changed(request, ctx, "create", None, obj, acl)
