@@ -58,6 +58,11 @@ def rolls_back(request: Request, response: Response) -> bool:
 def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Response:
     """Run ``handler`` in a savepoint: if it fails, only its own writes are undone, and
     what the request wrote before is committed anyway."""
+    request.kept_writes = True
+    if request.method in READ_METHODS:
+        # A read writes nothing of its own to undo (and on PostgreSQL its connection
+        # commits each statement: there is no transaction to put a savepoint in).
+        return handler(request)
     databases = list(request.registry.backends.databases.values())
     try:
         with db.savepoint(databases):
@@ -66,7 +71,6 @@ def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Respons
                 raise _RollBack(response)
     except _RollBack as rollback:
         response = rollback.response
-    request.kept_writes = True
     return response
 
 

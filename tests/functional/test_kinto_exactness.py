@@ -556,3 +556,12 @@ def test_group_members_are_checked_before_the_id_and_the_precondition(
         path, b"[1,", headers={**ALICE, **JSON_CT, "If-Match": '"123"'}, status=400
     )
     assert resp.json["details"][0]["location"] == "body"
+
+
+def test_a_post_on_an_object_url_is_405_even_with_an_invalid_id(
+    private: webtest.TestApp,
+) -> None:
+    # F7: the URL's id is checked after the route and the permission, so no 400 here.
+    for path in ("/v1/buckets/priv/collections/*", "/v1/buckets/priv/collections/c1"):
+        resp = private.post_json(path, {}, headers=BOB, status=405)
+        assert resp.json["errno"] == 115
