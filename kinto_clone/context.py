@@ -13,7 +13,7 @@ from pyramid.request import Request
 
 from kinto_clone import authorization as authz
 from kinto_clone import checks
-from kinto_clone.errors import Forbidden, Unauthorized
+from kinto_clone.errors import Forbidden, Unauthorized, invalid_id
 from kinto_clone.permission import ACL
 from kinto_clone.preconditions import creates
 from kinto_clone.resources.types import RESOURCES, ResourceType, object_uri
@@ -54,8 +54,11 @@ class RouteContext:
         self.parent_id = parent_id
         self.object_id: str | None = None
         if not self.is_plural:
-            # Its syntax is one of the checks (checks.py), after the permission decision.
+            # On the object's own route its syntax is one of the checks (checks.py), after
+            # the permission decision; routes below an object (plugins) check it first.
             self.object_id = matchdict["id"]
+            if kind != "object" and not self.resource.id_pattern.match(self.object_id):
+                raise invalid_id()
             self.uris[name] = object_uri(self.resource, parent_id, self.object_id)
         self.objects: dict[str, dict[str, Any] | None] = {}
         self.acls: dict[str, ACL] = {}
