@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 from pyramid.request import Request
 
 from kinto_clone import authorization as authz
-from kinto_clone.body import json_body_or_none
-from kinto_clone.errors import invalid_id
+from kinto_clone import checks
+from kinto_clone.errors import Forbidden, Unauthorized, invalid_id
 from kinto_clone.permission import ACL
+from kinto_clone.preconditions import creates
 from kinto_clone.resources.types import RESOURCES, ResourceType, object_uri
-from kinto_clone.storage import ReadableBy
+from kinto_clone.storage import ListQuery, ReadableBy
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
@@ -53,8 +54,10 @@ class RouteContext:
         self.parent_id = parent_id
         self.object_id: str | None = None
         if not self.is_plural:
+            # On the object's own route its syntax is one of the checks (checks.py), after
+            # the permission decision; routes below an object (plugins) check it first.
             self.object_id = matchdict["id"]
-            if not self.resource.id_pattern.match(self.object_id):
+            if kind != "object" and not self.resource.id_pattern.match(self.object_id):
                 raise invalid_id()
             self.uris[name] = object_uri(self.resource, parent_id, self.object_id)
         self.objects: dict[str, dict[str, Any] | None] = {}
@@ -111,8 +114,12 @@ class RouteContext:
     # -- permission decision -----------------------------------------------------------------
 
     def permits(self, permission: str) -> bool:
+        """Pyramid's permission hook: the request's checks, in Kinto's order (checks.py)."""
+        return checks.run(self.request, self, permission)
+
+    def decide(self, permission: str) -> bool:
         """Decide the view's declared permission (read, write, create) for this request."""
-        self.load(extra_id=_posted_id(self.request) if self.is_plural and
+        self.load(extra_id=checks.posted_id(self.request) if self.is_plural and
                   permission == "create" else None)
         principals: set[str] = self.request.principals
         method = self.request.method
@@ -135,7 +142,7 @@ class RouteContext:
         # write: PUT creates when missing; PATCH/DELETE on a missing object only need to
         # read the parent, so that such a caller gets a 404 rather than a 403.
         exists = self.current is not None
-        if method == "PUT" and (not exists or self.request.headers.get("If-None-Match") == "*"):
+        if method == "PUT" and creates(self.request.headers, exists):
             return self._may_create(principals)
         if not exists:
             return self._parent_readable(principals)
@@ -177,15 +184,21 @@ class RouteContext:
         bound = authz.bound_permissions(self.resource.parent, "read", self.uris)
         return authz.holds(self.acls, bound, principals)
 
+    def raise_401_403_if_nothing_listed(self) -> None:
+        raise_401_403_if_nothing_listed(self)
+
     def may_create(self, principals: set[str]) -> bool:
         """Public form for the plural list rule "allowed when the caller may create"."""
         return self._may_create(principals)
 
 
-def _posted_id(request: Request) -> str | None:
-    """``data.id`` of a POST body, if it parses; validation reports bad bodies later."""
-    body = json_body_or_none(request)
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        object_id = body["data"].get("id")
-        return object_id if isinstance(object_id, str) else None
-    return None
+
+def raise_401_403_if_nothing_listed(ctx: Any) -> None:
+    """A caller let in to a list only for the objects they hold permissions on (§6.5),
+    who holds none there and may not create either: 401/403. Any route context."""
+    if ctx.readable_by is None or ctx.may_create(ctx.request.principals):
+        return
+    if ctx.backends.storage.count(ctx.resource.name, ctx.parent_id,
+                                  ListQuery(readable_by=ctx.readable_by)):
+        return
+    raise Unauthorized() if ctx.request.authenticated_userid is None else Forbidden()

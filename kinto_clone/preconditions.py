@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from kinto_clone.errors import NotModified, PreconditionFailed, invalid
+from kinto_clone.storage import ObjectNotFoundError
 
 _QUOTED_INT = re.compile(r'^"(\d+)"$')
 
@@ -28,6 +29,32 @@ def parse_condition(headers: Any, name: str) -> int | str | None:
     if not match or len(match.group(1)) > 30:
         raise invalid("header", name, "The value should be integer between double quotes.")
     return int(match.group(1))
+
+
+def creates(headers: Any, exists: bool) -> bool:
+    """Whether a PUT creates: the object is missing, or ``If-None-Match: *`` asks for a
+    creation (which then needs the create permission, and is a 412 if it exists)."""
+    return not exists or headers.get("If-None-Match") == "*"
+
+
+def latest_for_write(storage: Any, resource_name: str, parent_id: str, object_id: str,
+                     headers: Any, loaded: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The targeted object as the last committed write left it, for a write with If-Match.
+
+    The route context loaded the object before this transaction held any lock: on
+    PostgreSQL two web heads (or threads) could both check one ETag against that read and
+    both write, the second overwriting the first (a lost update). So lock the list first
+    (the lock every write of the list takes anyway) and read the object again: of two
+    writes with the same If-Match, the second now sees the first's timestamp and gets 412.
+    """
+    if "If-Match" not in headers:
+        return loaded
+    if not storage.lock_list(resource_name, parent_id):
+        return loaded  # write transactions are serialised: the loaded object is current
+    try:
+        return storage.get(resource_name, parent_id, object_id)  # type: ignore[no-any-return]
+    except ObjectNotFoundError:
+        return None
 
 
 def raise_412_if_modified(

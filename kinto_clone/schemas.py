@@ -91,3 +91,16 @@ def envelope(body: Any, permission_names: Iterable[str], *, allow_null: bool = F
         permissions = validate_permissions(body["permissions"], permission_names,
                                            allow_null=allow_null)
     return data, permissions
+
+
+def check_body_shape(body: Any, permission_names: Iterable[str], *, patch: bool = False,
+                     json_patch: bool = False) -> None:
+    """A write's body before anything is looked up: a JSON object (a JSON-patch: an array)
+    with a valid envelope. A body that is neither an object nor an array is refused the
+    way Kinto words it."""
+    if not isinstance(body, (dict, list)):
+        raise ValidationError([detail("body", "", "Should be a JSON object or an array"),
+                               detail("body", "", "Required")])
+    if json_patch:
+        return  # its operations are checked against the object (merge.py)
+    envelope(body, permission_names, allow_null=patch)

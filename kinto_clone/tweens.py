@@ -58,6 +58,11 @@ def rolls_back(request: Request, response: Response) -> bool:
 def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Response:
     """Run ``handler`` in a savepoint: if it fails, only its own writes are undone, and
     what the request wrote before is committed anyway."""
+    request.kept_writes = True
+    if request.method in READ_METHODS:
+        # A read writes nothing of its own to undo (and on PostgreSQL its connection
+        # commits each statement: there is no transaction to put a savepoint in).
+        return handler(request)
     databases = list(request.registry.backends.databases.values())
     try:
         with db.savepoint(databases):
@@ -66,7 +71,6 @@ def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Respons
                 raise _RollBack(response)
     except _RollBack as rollback:
         response = rollback.response
-    request.kept_writes = True
     return response
 
 
@@ -119,7 +123,8 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         # Every write, whatever the URL (/batch too), before any view: a 405 without
         # Allow, like Kinto's (§11.3, §13.36).
         raise MethodNotAllowed()
-    check_accept(request)
+    if request.path_info not in getattr(request.registry, "plain_text_paths", ()):
+        check_accept(request)  # (the Prometheus text is no JSON: it negotiates itself)
     return handler(request)
 
 

@@ -22,7 +22,8 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone.body import json_body_or_none
-from kinto_clone.errors import MethodNotAllowed, Unauthorized
+from kinto_clone.checks import BODY_MEDIA
+from kinto_clone.errors import MethodNotAllowed, Unauthorized, ValidationError, detail, invalid
 from kinto_clone.events import ResourceChange, ids_of, notify
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
@@ -76,6 +77,10 @@ def rewrite(request: Request) -> bool:
     userid = request.authenticated_userid
     if userid is None:
         raise Unauthorized()
+    if request.method in BODY_MEDIA and request.body and not request.content_type:
+        # Kinto forwards the alias as a new request, which needs its Content-Type.
+        message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
+        raise ValidationError([detail("header", "Content-Type", message)], code=415)
     bucket_id = default_bucket_id(request.registry.settings, userid)
     rest = match.group("rest") or ""
     created = False
@@ -84,7 +89,10 @@ def rewrite(request: Request) -> bool:
     collection = _COLLECTION.match(rest)
     if collection is not None:
         is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
-        if not is_put_on_it and COLLECTION.id_pattern.match(collection.group("cid")):
+        if not is_put_on_it:
+            if not COLLECTION.id_pattern.match(collection.group("cid")):
+                # Kinto's wording for a collection it cannot create implicitly.
+                raise invalid("path", None, "Invalid collection id")
             created = _ensure(request, COLLECTION, object_uri(BUCKET, "", bucket_id),
                               collection.group("cid")) or created
     if rest in ("", "/") and request.method in ("PUT", "PATCH"):
@@ -105,11 +113,19 @@ def _replace_alias_in_body(request: Request, bucket_id: str) -> None:
 def default_bucket_tween(handler: Callable[[Request], Response],
                          registry: Registry) -> Callable[[Request], Response]:
     def tween(request: Request) -> Response:
+        requested = request.path_info
         if rewrite(request):
             # The bucket and collection created on the fly stay, even when the request
             # then fails (a PATCH of a missing record), as Kinto's do.
-            return handle_keeping_earlier_writes(handler, request)
-        return handler(request)
+            response = handle_keeping_earlier_writes(handler, request)
+        else:
+            response = handler(request)
+        if response.location and request.path_info != requested:
+            # A redirect (a trailing slash) points at the alias the client used.
+            resolved = request.path_info.split("/")[3]
+            response.location = response.location.replace(
+                f"/v1/buckets/{resolved}", "/v1/buckets/default", 1)
+        return response
 
     return tween
 

@@ -156,6 +156,8 @@ def includeme(config: Configurator) -> None:
     config.add_tween("kinto_clone.plugins.prometheus.metrics_tween", under=INGRESS,
                      over="kinto_clone.tweens.transaction_tween")
     config.add_cornice_service(metrics)
+    # Scrapers (and Kinto's own tests) send ``Accept: text/plain``: not refused as 406.
+    config.registry.plain_text_paths = frozenset({"/v1/__metrics__"})
     add_capability(config, "prometheus", "Prometheus metrics.",
                    "https://kinto.readthedocs.io/en/stable/configuration/settings.html",
                    prefix=metric_name(str(settings["prometheus_prefix"])),

@@ -72,10 +72,14 @@ def create(
     data: dict[str, Any],
     permissions: Mapping[str, list[str]],
     writer: str | None,
+    *,
+    data_given: bool = True,
 ) -> tuple[dict[str, Any], ACL]:
-    """Create a new object (UnicityError if a live one has the id)."""
+    """Create a new object (UnicityError if a live one has the id). Without data in the
+    body (``data_given=False``) there is nothing to validate: a group has no members."""
     data, last_modified = _clean_data(data)
-    resource.validate(data)
+    if data_given:
+        resource.validate(data)
     obj = {**data, "id": object_id}
     if last_modified is not None:
         obj["last_modified"] = last_modified
@@ -107,10 +111,12 @@ def replace(
     writer: str | None,
 ) -> tuple[dict[str, Any], ACL]:
     """PUT: replace the data (kept when ``data`` is None) and, if given, the whole ACL."""
+    given = data is not None
     if data is None:
         data = {k: v for k, v in (current or {}).items() if k not in ("id", "last_modified")}
     data, last_modified = _clean_data(data)
-    resource.validate(data)
+    if given:  # kept data was checked when stored; none is none (a group has no members)
+        resource.validate(data)
     obj = {**data, "id": object_id}
     if last_modified is not None:
         obj["last_modified"] = last_modified

@@ -155,6 +155,16 @@ def _invalid_value(param: str) -> ValidationError:
 # Parameters
 
 
+def _repeated_typed(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """Typed parameters given more than once: ``_since=1&_since=2`` is a list to Kinto's
+    schema, so no number (a 400, never one of the values: a plural DELETE runs on it)."""
+    seen: dict[str, list[str]] = {}
+    for name, value in params:
+        if name.strip() in _TYPED:
+            seen.setdefault(name.strip(), []).append(value)
+    return {name: values for name, values in seen.items() if len(values) > 1}
+
+
 def _last_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Names stripped; a repeated name keeps its first position and its last value."""
     values: dict[str, str] = {}
@@ -210,7 +220,11 @@ class _Reserved:
     id_value: str | None = None
 
 
-def _validate_reserved(values: Mapping[str, str], id_field_is_string: bool) -> _Reserved:
+def _validate_reserved(
+    values: Mapping[str, str],
+    id_field_is_string: bool,
+    repeated: Mapping[str, list[str]] | None = None,
+) -> _Reserved:
     """First pass: type-check the reserved parameters, reporting every error at once.
 
     An empty value (``""``, ``[]``, ``{}``, or a blank ``_limit``) counts as absent here,
@@ -220,7 +234,10 @@ def _validate_reserved(values: Mapping[str, str], id_field_is_string: bool) -> _
     errors: list[dict[str, Any]] = []
     reserved = _Reserved()
 
-    for name in ("_limit", *_POLLING_PARAMS, MODIFIED_FIELD):
+    for name in _TYPED:
+        if repeated and name in repeated:
+            errors.append(detail("querystring", name, f'"{repeated[name]!r}" is not a number'))
+            continue
         raw = values.get(name)
         if raw is None or _is_empty(raw) or (name == "_limit" and not raw.strip()):
             continue
@@ -250,6 +267,9 @@ def _validate_reserved(values: Mapping[str, str], id_field_is_string: bool) -> _
     if errors:
         raise ValidationError(errors)
     return reserved
+
+
+_TYPED = ("_limit", "_since", "_before", "_to", MODIFIED_FIELD)
 
 
 def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
@@ -390,7 +410,7 @@ def parse_list_params(
     lifts the "ids are strings" checks. Raises ValidationError (400 errno 107).
     """
     values = _last_values(params)
-    reserved = _validate_reserved(values, id_field_is_string)
+    reserved = _validate_reserved(values, id_field_is_string, _repeated_typed(params))
 
     filters: list[Filter] = []
     include_deleted = False

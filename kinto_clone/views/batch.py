@@ -148,9 +148,9 @@ def _redirected(path: str, sub: dict[str, Any], location: str) -> str:
     return target.path + (f"?{target.query}" if target.query else "")
 
 
-def _result(path: str, response: Response) -> dict[str, Any]:
+def _result(path: str, response: Response, method: str) -> dict[str, Any]:
     body: Any = ""
-    if response.body:
+    if response.body and method != "HEAD":  # Kinto's HEAD subresponses have no body
         if response.content_type == "application/json":  # our renderer wrote it
             body = json.raw(response.body)
         else:
@@ -191,7 +191,7 @@ def post_batch(request: Request) -> Any:
             # The whole batch fails and rolls back: no partial success is reported.
             raise HTTPError(response.status_code, response.json.get("errno", 999),
                             message=response.json.get("message"))
-        responses.append(_result(unquote(requested), response))
+        responses.append(_result(unquote(requested), response, sub["method"]))
     return {"responses": responses}
 
 

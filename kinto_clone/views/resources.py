@@ -16,14 +16,19 @@ from pyramid.request import Request
 
 from kinto_clone import json
 from kinto_clone.authorization import is_writer
-from kinto_clone.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
+from kinto_clone.body import check_content_type, json_body
+from kinto_clone.checks import BODY_MEDIA, refused_before_invalid
 from kinto_clone.context import RouteContext
-from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid, invalid_id
+from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
 from kinto_clone.events import ResourceChange, check_data, ids_of, notify
-from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
+from kinto_clone.preconditions import (
+    latest_for_write,
+    raise_304_if_not_modified,
+    raise_412_if_modified,
+)
 from kinto_clone.resources import merge, objects, querying
 from kinto_clone.schemas import envelope
-from kinto_clone.storage import ObjectNotFoundError, UnicityError
+from kinto_clone.storage import UnicityError
 from kinto_clone.views.http import (
     cache_expires,
     expose,
@@ -72,23 +77,8 @@ def _existing(ctx: RouteContext) -> dict[str, Any]:
 
 def _latest(request: Request, ctx: RouteContext,
             loaded: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The targeted object as the last committed write left it, for a write with If-Match.
-
-    The route context loaded the object before this transaction held any lock: on
-    PostgreSQL two web heads (or threads) could both check one ETag against that read and
-    both write, the second overwriting the first (a lost update). So lock the list first
-    (the lock every write of the list takes anyway) and read the object again: of two
-    writes with the same If-Match, the second now sees the first's timestamp and gets 412.
-    """
-    if "If-Match" not in request.headers:
-        return loaded
-    storage = request.registry.backends.storage
-    if not storage.lock_list(ctx.resource.name, ctx.parent_id):
-        return loaded  # write transactions are serialised: the loaded object is current
-    try:
-        return storage.get(ctx.resource.name, ctx.parent_id, ctx.object_id or "")
-    except ObjectNotFoundError:
-        return None
+    return latest_for_write(request.registry.backends.storage, ctx.resource.name,
+                            ctx.parent_id, ctx.object_id or "", request.headers, loaded)
 
 
 def _changed(request: Request, ctx: RouteContext, action: str, old: dict[str, Any] | None,
@@ -112,9 +102,10 @@ def _object_response(request: Request, obj: dict[str, Any], acl: dict[str, set[s
 
 def _list_params(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
-    parsed = querying.parse_list_params(
-        list(request.GET.items()), now_ms=now_ms(), paginate_by=settings["paginate_by"],
-        max_fetch_size=settings["storage_max_fetch_size"])
+    with refused_before_invalid(request, request.context):
+        parsed = querying.parse_list_params(
+            list(request.GET.items()), now_ms=now_ms(), paginate_by=settings["paginate_by"],
+            max_fetch_size=settings["storage_max_fetch_size"])
     if parsed.deprecated_to:
         request.response.headers["Alert"] = (
             '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
@@ -177,13 +168,8 @@ def _list_preconditions(request: Request, timestamp: int) -> None:
 def _refuse_unlisted(request: Request, ctx: RouteContext, found: int) -> None:
     """A caller without permission on the list sees what they hold ACEs on (§6.5); if
     that is nothing at all and they may not create here either, the answer is 401/403."""
-    if ctx.readable_by is None or found or ctx.may_create(request.principals):
-        return
-    storage = request.registry.backends.storage
-    if storage.count(ctx.resource.name, ctx.parent_id, querying.ListQuery(
-            readable_by=ctx.readable_by)):
-        return
-    raise _refusal(request)
+    if not found:
+        ctx.raise_401_403_if_nothing_listed()
 
 
 def delete_objects(request: Request) -> Any:
@@ -192,6 +178,8 @@ def delete_objects(request: Request) -> Any:
     parsed = _list_params(request)
     storage = request.registry.backends.storage
     timestamp = storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
+    if "If-Match" in request.headers or "If-None-Match" in request.headers:
+        ctx.raise_401_403_if_nothing_listed()  # the refusal comes before the 412
     raise_412_if_modified(request.headers, None, timestamp, plural=True)
     query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by, limit=parsed.limit)
     deleted = objects.delete_list(request.registry.backends, ctx.resource, ctx.parent_id, query)
@@ -210,15 +198,12 @@ def delete_objects(request: Request) -> Any:
 
 
 def create_object(request: Request) -> Any:
-    ctx: RouteContext = request.context
-    check_content_type(request)
+    ctx: RouteContext = request.context  # checks.py checked the body and its data.id
     data, permissions = envelope(json_body(request), ctx.resource.permissions)
     _require_parents(ctx)
+    data_given = data is not None
     data = data or {}
     object_id = data.get("id", None)
-    if "id" in data and (not isinstance(object_id, str)
-                                  or not ctx.resource.id_pattern.match(object_id)):
-        raise invalid_id()
     existing = ctx.sibling
     raise_412_if_modified(request.headers, existing,
                           existing["last_modified"] if existing else None)
@@ -229,7 +214,8 @@ def create_object(request: Request) -> Any:
         # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
                                   object_id or ctx.resource.generate_id(), data,
-                                  permissions or {}, _writer(request))  # type: ignore[arg-type]
+                                  permissions or {}, _writer(request),  # type: ignore[arg-type]
+                                  data_given=data_given)
     except UnicityError as exc:  # created by a concurrent request meanwhile
         return _object_response(request, exc.existing, {})
     _changed(request, ctx, "create", None, obj, acl)
@@ -258,15 +244,14 @@ def get_object(request: Request) -> Any:
 
 
 def put_object(request: Request) -> Any:
-    ctx: RouteContext = request.context
-    check_content_type(request)
+    ctx: RouteContext = request.context  # checks.py checked the body
     data, permissions = envelope(json_body(request), ctx.resource.permissions)
-    if data is not None and "id" in data and data["id"] != ctx.object_id:
-        raise invalid("body", "id", "Object id does not match existing object")
     _require_parents(ctx)
     current = _latest(request, ctx, ctx.current)
     raise_412_if_modified(request.headers, current,
                           current["last_modified"] if current else None)
+    if data is not None and "id" in data and data["id"] != ctx.object_id:
+        raise invalid("body", "id", "Object id does not match existing object")
     if data is not None:
         check_data(request, ctx, data)
     # The ignore: envelope() without allow_null gives permission lists, never None.
@@ -279,7 +264,7 @@ def put_object(request: Request) -> Any:
 
 def patch_object(request: Request) -> Any:
     ctx: RouteContext = request.context
-    media = check_content_type(request, (JSON_PATCH, JSON, MERGE_PATCH))
+    media = check_content_type(request, BODY_MEDIA["PATCH"])
     behavior = merge.response_behavior(request.headers)
     obj = _latest(request, ctx, _existing(ctx))
     raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)

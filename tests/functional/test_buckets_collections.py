@@ -328,8 +328,12 @@ def test_records_of_a_missing_collection_are_404_for_a_bucket_reader(
     assert resp.json["errno"] == 111
 
 
-def test_records_of_a_missing_collection_are_403_for_others(bucket: webtest.TestApp) -> None:
+def test_records_of_a_missing_collection_are_403_to_read_and_404_to_write_for_others(
+    bucket: webtest.TestApp,
+) -> None:
     url = f"{B}/collections/nope/records"
     assert bucket.get(url, headers=BOB, status=403).json == FORBIDDEN_BODY
     assert bucket.get(url, status=401).json == UNAUTHORIZED_BODY
-    assert bucket.post_json(url, {}, headers=BOB, status=403).json == FORBIDDEN_BODY
+    # A write in a missing collection is a 404 for anyone, as Kinto (issue 10 item 4).
+    resp = bucket.post_json(url, {}, headers=BOB, status=404)
+    assert resp.json["errno"] == 111

@@ -75,8 +75,11 @@ def test_a_group_is_created_read_updated_and_deleted(bucket: webtest.TestApp) ->
 
 
 def test_a_group_without_members_gets_an_empty_member_list(bucket: webtest.TestApp) -> None:
-    resp = bucket.put_json(f"{GROUPS}/empty", {}, headers=ALICE, status=201)
+    resp = bucket.put_json(f"{GROUPS}/empty", {"data": {}}, headers=ALICE, status=201)
     assert resp.json["data"]["members"] == []
+    # Without data at all, no members key, as Kinto (issue 10 item 17).
+    resp = bucket.put_json(f"{GROUPS}/bare", {}, headers=ALICE, status=201)
+    assert "members" not in resp.json["data"]
 
 
 def test_posting_a_group_generates_an_eight_character_id(bucket: webtest.TestApp) -> None:

@@ -236,3 +236,332 @@ def test_item_3_the_personal_bucket_survives_a_failed_subrequest_of_a_batch(
     assert sorted(c["id"] for c in listed) == ["c2", "c3"]
     records = app.get(f"/v1/buckets/{NEWCOMER_BUCKET}/collections/c3/records", headers=NEWCOMER)
     assert records.json["data"] == []
+
+
+# -- items 4-10: the order of checks (checks.py) ------------------------------------------
+
+JSON_CT = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def private(app: webtest.TestApp) -> webtest.TestApp:
+    """Alice's bucket ``priv`` (nobody else may read it), collection c1, record r1; and
+    ``o1``, readable by every authenticated user, with collection c1."""
+    put(app, "/v1/buckets/priv")
+    put(app, "/v1/buckets/priv/collections/c1")
+    put(app, "/v1/buckets/priv/collections/c1/records/r1", {"data": {"x": 1}})
+    put(app, "/v1/buckets/o1", {"permissions": {"read": ["system.Authenticated"]}})
+    put(app, "/v1/buckets/o1/collections/c1")
+    return app
+
+
+@pytest.mark.parametrize("who", [BOB, {}])
+@pytest.mark.parametrize(
+    ("method", "path", "missing"),
+    [
+        ("PUT", "/v1/buckets/o1/collections/missing/records/r1", ("collection", "missing")),
+        ("POST", "/v1/buckets/o1/collections/missing/records", ("collection", "missing")),
+        ("PATCH", "/v1/buckets/nob/collections/c/records/r1", ("collection", "c")),
+        ("DELETE", "/v1/buckets/nob/collections/c/records/r1", ("collection", "c")),
+        ("PUT", "/v1/buckets/bad$/groups/g", ("bucket", "bad$")),
+        ("POST", "/v1/buckets/bad$/collections", ("bucket", "bad$")),
+        ("DELETE", "/v1/buckets/bad$/groups/x", ("bucket", "bad$")),
+        ("PUT", "/v1/buckets/b/collections/bad$/records/r", ("collection", "bad$")),
+    ],
+)
+def test_item_4_a_write_under_a_missing_or_invalid_parent_is_404_errno_111_for_anyone(
+    private: webtest.TestApp,
+    who: dict[str, str],
+    method: str,
+    path: str,
+    missing: tuple[str, str],
+) -> None:
+    body = b"{}" if method in ("PUT", "POST", "PATCH") else b""
+    resp = private.request(
+        path, method=method, body=body, headers={**who, **JSON_CT}, expect_errors=True
+    )
+    assert_error(resp, 404, 111, details={"id": missing[1], "resource_name": missing[0]})
+
+
+@pytest.mark.parametrize(("who", "code"), [(BOB, 403), ({}, 401)])
+@pytest.mark.parametrize(
+    ("method", "query"),
+    [("GET", "_since=abc"), ("GET", "_limit=-1"), ("DELETE", "_limit=-1"), ("GET", "_since=")],
+)
+def test_item_5_a_bad_querystring_on_a_list_the_caller_may_not_read_is_401_or_403(
+    private: webtest.TestApp,
+    who: dict[str, str],
+    code: int,
+    method: str,
+    query: str,
+) -> None:
+    resp = private.request(
+        f"/v1/buckets/priv/collections/c1/records?{query}",
+        method=method,
+        headers=who,
+        expect_errors=True,
+    )
+    assert resp.status_int == code
+
+
+def test_item_5_a_bad_if_none_match_on_a_list_the_caller_may_not_read_is_403(
+    private: webtest.TestApp,
+) -> None:
+    private.get(
+        "/v1/buckets/priv/collections/c1/records",
+        headers={**BOB, "If-None-Match": "bad"},
+        status=403,
+    )
+
+
+def test_item_6_an_invalid_url_id_is_checked_after_the_permission(
+    private: webtest.TestApp,
+) -> None:
+    private.get("/v1/buckets/abc$", headers=BOB, status=403)
+    private.get("/v1/buckets/beer'", status=401)
+    private.put_json("/v1/buckets/priv/collections/c1/records/a$b", {}, headers=BOB, status=403)
+    resp = private.get("/v1/buckets/priv/collections/c1/records/a$b", headers=ALICE, status=400)
+    assert_error(resp, 400, 107, "path: Invalid object id")
+
+
+@pytest.mark.parametrize("who", [BOB, {}, ALICE])
+def test_item_6_an_invalid_posted_id_is_checked_before_the_permission(
+    private: webtest.TestApp,
+    who: dict[str, str],
+) -> None:
+    for path, posted in [
+        ("/v1/buckets/priv/collections/c1/records", "a$b"),
+        ("/v1/buckets", "a$b"),
+        ("/v1/buckets/priv/collections", 3),
+    ]:
+        resp = private.post_json(path, {"data": {"id": posted}}, headers=who, status=400)
+        assert_error(resp, 400, 107, "path: Invalid object id")
+
+
+MISSING = "/v1/buckets/priv/collections/c1/records/missing"
+
+
+def test_item_7_bad_conditions_or_bodies_on_a_missing_object_are_400_not_404(
+    private: webtest.TestApp,
+) -> None:
+    message = "If-Match in header: The value should be integer between double quotes."
+    resp = private.get(MISSING, headers={**ALICE, "If-Match": "abc"}, status=400)
+    assert_error(resp, 400, 107, message)
+    resp = private.delete(MISSING, headers={**ALICE, "If-Match": "abc"}, status=400)
+    assert_error(resp, 400, 107, message)
+    resp = private.get(MISSING, headers={**ALICE, "If-None-Match": "abc"}, status=400)
+    assert resp.json["details"][0]["name"] == "If-None-Match"
+    for method in ("PUT", "PATCH"):
+        resp = private.request(
+            MISSING, method=method, body=b"null", headers={**ALICE, **JSON_CT}, expect_errors=True
+        )
+        assert_error(resp, 400, 107, "Should be a JSON object or an array")
+    resp = private.patch_json(MISSING, {"permissions": {"bogus": ["a"]}}, headers=ALICE, status=400)
+    assert_error(resp, 400, 107, 'permissions in body: "bogus" is not one of read, write')
+
+
+@pytest.mark.parametrize("who", [BOB, {}])
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "POST"])
+def test_item_8_a_wrong_content_type_is_415_even_without_permission(
+    private: webtest.TestApp,
+    who: dict[str, str],
+    method: str,
+) -> None:
+    path = "/v1/buckets/priv/collections/c1/records" + ("" if method == "POST" else "/x")
+    resp = private.request(
+        path,
+        method=method,
+        body=b"{}",
+        headers={**who, "Content-Type": "text/plain"},
+        expect_errors=True,
+    )
+    assert resp.status_int == 415
+    assert resp.json["errno"] == 107
+
+
+def test_item_9_a_stale_if_match_wins_over_a_mismatching_id(private: webtest.TestApp) -> None:
+    path = "/v1/buckets/priv/collections/c1/records/r1"
+    body = {"data": {"id": "other"}}
+    resp = private.put_json(path, body, headers={**ALICE, "If-Match": '"1"'}, status=412)
+    assert resp.json["errno"] == 114
+    resp = private.put_json(path, body, headers=ALICE, status=400)
+    assert_error(resp, 400, 107, "Object id does not match existing object")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/buckets/default/collections/__files__",
+        "/v1/buckets/default/collections/caf%C3%A9/records",
+    ],
+)
+def test_item_10_an_invalid_collection_id_under_the_default_bucket_is_400(
+    app: webtest.TestApp, path: str
+) -> None:
+    resp = app.get(path, headers=ALICE, status=400)
+    assert_error(resp, 400, 107, "path: Invalid collection id")
+
+
+def test_item_10_a_trailing_slash_redirect_keeps_the_default_alias(
+    app: webtest.TestApp,
+) -> None:
+    resp = app.get("/v1/buckets/default/collections/tasks/records/", headers=ALICE, status=307)
+    assert resp.location.endswith("/v1/buckets/default/collections/tasks/records")
+
+
+# -- items 15-18 --------------------------------------------------------------------------
+
+
+def test_item_15_metrics_answer_a_scraper_that_accepts_text_plain(make_app: Any) -> None:
+    app = make_app(includes="kinto_clone.plugins.prometheus")
+    resp = app.get("/v1/__metrics__", headers={"Accept": "text/plain"}, status=200)
+    assert resp.content_type == "text/plain"
+    # Other endpoints still insist on JSON.
+    app.get("/v1/", headers={"Accept": "text/plain"}, status=406)
+
+
+def test_item_16_history_excluded_resources_are_shown_as_kinto_shapes_them(
+    make_app: Any,
+) -> None:
+    app = make_app(
+        includes="kinto_clone.plugins.history",
+        **{"history.exclude_resources": "/buckets/a /buckets/a/collections/b"},
+    )
+    capability = app.get("/v1/").json["capabilities"]["history"]
+    assert capability["excluded_resources"] == [{"bucket": "a"}, {"bucket": "a", "collection": "b"}]
+
+
+def test_item_17_a_group_created_with_permissions_only_has_no_members(
+    app: webtest.TestApp,
+) -> None:
+    put(app, "/v1/buckets/gb")
+    resp = put(app, "/v1/buckets/gb/groups/g1", {"permissions": {"read": ["x"]}}, status=201)
+    assert set(resp.json["data"]) == {"id", "last_modified"}
+    resp = put(app, "/v1/buckets/gb/groups/g2", {"data": {}}, status=201)
+    assert resp.json["data"]["members"] == []
+
+
+def test_item_18_a_limit_with_a_fraction_is_truncated(three_records: webtest.TestApp) -> None:
+    resp = three_records.get(f"{RECORDS}?_limit=1.5", headers=ALICE)
+    assert len(resp.json["data"]) == 1
+    assert "_limit=1&" in resp.headers["Next-Page"]
+    resp = three_records.get(f"{RECORDS}?_limit=2.9", headers=ALICE)
+    assert len(resp.json["data"]) == 2
+
+
+# -- deliberate differences we keep (README "Where we differ from Kinto on purpose") ------
+
+
+def test_keep_if_match_zero_is_a_real_precondition(private: webtest.TestApp) -> None:
+    path = "/v1/buckets/priv/collections/c1/records/r1"
+    resp = private.put_json(path, {"data": {}}, headers={**ALICE, "If-Match": '"0"'}, status=412)
+    assert resp.json["errno"] == 114
+
+
+def test_keep_an_empty_if_match_is_a_400(private: webtest.TestApp) -> None:
+    path = "/v1/buckets/priv/collections/c1/records/r1"
+    resp = private.put_json(path, {"data": {}}, headers={**ALICE, "If-Match": ""}, status=400)
+    assert resp.json["details"][0]["name"] == "If-Match"
+
+
+def test_keep_a_json_patch_by_an_inherited_writer_keeps_the_acl(
+    private: webtest.TestApp,
+) -> None:
+    put(private, "/v1/buckets/priv/collections/c1", {"permissions": {"write": [userid("bob")]}})
+    path = "/v1/buckets/priv/collections/c1/records/r1"
+    put(private, path, {"data": {"x": 1}, "permissions": {"read": ["carl"]}})
+    private.patch(
+        path,
+        b'[{"op": "add", "path": "/data/y", "value": 2}]',
+        headers={**BOB, "Content-Type": "application/json-patch+json"},
+        status=200,
+    )
+    resp = private.get(path, headers=ALICE)
+    assert resp.json["data"]["y"] == 2
+    # Nothing is wiped (Kinto drops "read" here); the writer is added, as on every write.
+    assert resp.json["permissions"]["read"] == ["carl"]
+    assert userid("alice") in resp.json["permissions"]["write"]
+
+
+def test_keep_deleting_with_an_unparsable_last_modified_is_a_400_not_a_500(
+    private: webtest.TestApp,
+) -> None:
+    resp = private.delete(
+        "/v1/buckets/priv/collections/c1/records/r1?last_modified=abc", headers=ALICE, status=400
+    )
+    assert resp.json["details"][0]["name"] == "last_modified"
+    private.get("/v1/buckets/priv/collections/c1/records/r1", headers=ALICE, status=200)
+
+
+# -- differences the differential test found (FINDINGS.md, from difftest) ----------------
+
+
+def test_a_body_without_content_type_on_the_default_alias_is_415_as_kinto(
+    app: webtest.TestApp,
+) -> None:
+    # F2: Kinto refuses it on the alias (not elsewhere); nothing is written.
+    for method, path in [
+        ("POST", "/v1/buckets/default/collections/tasks/records"),
+        ("PUT", "/v1/buckets/default/collections/tasks/records/r2"),
+    ]:
+        resp = app.request(
+            path, method=method, body=b'{"data": {}}', headers=ALICE, expect_errors=True
+        )
+        assert_error(resp, 415, 107, "Content-Type header should be one of ['application/json']")
+    app.get("/v1/buckets/default/collections/tasks/records/r2", headers=ALICE, status=404)
+
+
+def test_a_plural_delete_by_a_caller_without_permission_is_refused_before_its_412(
+    private: webtest.TestApp,
+) -> None:
+    # F1, F12.
+    headers = {"If-Match": '"123"'}
+    private.delete("/v1/buckets/priv/groups", headers=headers, status=401)
+    private.delete("/v1/buckets/priv/groups", headers={**BOB, **headers}, status=403)
+    private.delete(
+        "/v1/buckets/priv/collections", headers={**BOB, "If-None-Match": "abc"}, status=403
+    )
+
+
+def test_a_head_subrequest_has_an_empty_body(private: webtest.TestApp) -> None:
+    # F3.
+    body = {"requests": [{"method": "HEAD", "path": "/buckets/zz"}]}
+    resp = private.post_json("/v1/batch", body, headers=ALICE)
+    assert resp.json["responses"][0]["status"] == 403
+    assert resp.json["responses"][0]["body"] == ""
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_repeated_timestamp_parameter_is_no_number(
+    three_records: webtest.TestApp, method: str
+) -> None:
+    # F10: a plural DELETE used to run on one of the values.
+    resp = three_records.request(
+        f"{RECORDS}?_since=1&_since=2", method=method, headers=ALICE, expect_errors=True
+    )
+    assert_error(resp, 400, 107, "_since in querystring: \"['1', '2']\" is not a number")
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 3
+
+
+def test_group_members_are_checked_before_the_id_and_the_precondition(
+    private: webtest.TestApp,
+) -> None:
+    # F8, F11.
+    path = "/v1/buckets/priv/groups/g1"
+    body = {"data": {"members": ["system.Everyone"], "id": "r1"}}
+    for headers in (ALICE, {**ALICE, "If-Match": '"123"'}):
+        resp = private.put_json(path, body, headers=headers, status=400)
+        assert resp.json["details"][0]["name"] == "data.members.0"
+    resp = private.patch(
+        path, b"[1,", headers={**ALICE, **JSON_CT, "If-Match": '"123"'}, status=400
+    )
+    assert resp.json["details"][0]["location"] == "body"
+
+
+def test_a_post_on_an_object_url_is_405_even_with_an_invalid_id(
+    private: webtest.TestApp,
+) -> None:
+    # F7: the URL's id is checked after the route and the permission, so no 400 here.
+    for path in ("/v1/buckets/priv/collections/*", "/v1/buckets/priv/collections/c1"):
+        resp = private.post_json(path, {}, headers=BOB, status=405)
+        assert resp.json["errno"] == 115

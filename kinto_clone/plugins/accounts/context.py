@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from pyramid.request import Request
 
+from kinto_clone import checks
 from kinto_clone.authorization import settings_grant
-from kinto_clone.body import json_body_or_none
-from kinto_clone.errors import ERRNO, HTTPError, invalid, invalid_id
+from kinto_clone.context import raise_401_403_if_nothing_listed
+from kinto_clone.errors import ERRNO, HTTPError, invalid
 from kinto_clone.permission import ACL
 from kinto_clone.plugins.accounts.resource import (
     ACCOUNT,
@@ -34,6 +35,7 @@ from kinto_clone.plugins.accounts.resource import (
     account_uri,
     owner,
 )
+from kinto_clone.preconditions import creates
 from kinto_clone.storage import ReadableBy
 
 if TYPE_CHECKING:
@@ -63,9 +65,8 @@ class AccountContext:
         self.uris: dict[str, str] = {}
         self.object_id: str | None = None
         if not self.is_plural:
+            # Its syntax is one of the checks (checks.py), after the permission decision.
             self.object_id = request.matchdict["id"]
-            if not ACCOUNT.id_pattern.match(self.object_id):
-                raise invalid_id()
             self.uris[ACCOUNT.name] = account_uri(self.object_id)
         self.objects: dict[str, dict[str, Any] | None] = {}
         self.acls: dict[str, ACL] = {}
@@ -103,7 +104,11 @@ class AccountContext:
 
     # -- permission decision -----------------------------------------------------------------
 
-    def permits(self, permission: str, principals: set[str] | None = None) -> bool:
+    def permits(self, permission: str) -> bool:
+        """Pyramid's permission hook: the request's checks, in Kinto's order (checks.py)."""
+        return checks.run(self.request, self, permission)
+
+    def decide(self, permission: str, principals: set[str] | None = None) -> bool:
         """Decide the view's declared permission (read, write, create)."""
         if principals is None:
             principals = set(self.request.principals)
@@ -118,7 +123,7 @@ class AccountContext:
         return self._may_write(principals, self.object_id)
 
     def _may_post(self, principals: set[str]) -> bool:
-        posted_id = _posted_id(self.request)
+        posted_id = checks.posted_id(self.request)
         self.load(posted_id)
         if self.is_foreign(posted_id, principals):
             return self.may_create(principals)  # the view answers 400
@@ -139,7 +144,7 @@ class AccountContext:
         if self.is_foreign(account_id, principals):
             return method == "PUT" and self.may_create(principals)  # the view answers 400
         exists = self.current is not None
-        if method == "PUT" and (not exists or self.request.headers.get("If-None-Match") == "*"):
+        if method == "PUT" and creates(self.request.headers, exists):
             return self.may_create(principals)
         if not exists:  # readers learn that it is missing (404), others get 401/403
             return self._granted("read", principals, account_id)
@@ -154,6 +159,9 @@ class AccountContext:
             return True
         acl = self.acls.get(account_uri(account_id), {})
         return any(acl.get(held, set()) & principals for held in GRANTED_BY[permission])
+
+    def raise_401_403_if_nothing_listed(self) -> None:
+        raise_401_403_if_nothing_listed(self)
 
     def may_create(self, principals: set[str]) -> bool:
         """``account_create_principals``, or an administrator."""
@@ -170,11 +178,3 @@ class AccountContext:
         if self.is_foreign(account_id, set(self.request.principals)):
             raise invalid("body", "data.id", "Username and account ID do not match.")
 
-
-def _posted_id(request: Request) -> str | None:
-    """``data.id`` of a POST body, if it parses; validation reports bad bodies later."""
-    body = json_body_or_none(request)
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        posted = body["data"].get("id")
-        return posted if isinstance(posted, str) else None
-    return None

@@ -66,9 +66,20 @@ class HistoryOptions:
         """What ``GET /v1/`` shows of these settings, when they are set (§1.3)."""
         extra: dict[str, Any] = {}
         if self.excluded_resources:
-            extra["excluded_resources"] = list(self.excluded_resources)
+            extra["excluded_resources"] = [_uri_parts(uri) for uri in self.excluded_resources]
         if self.trims:
             extra["auto_trim_max_count"] = self.trim_max_count
         if self.trim_user_ids:
             extra["auto_trim_user_ids"] = list(self.trim_user_ids)
         return extra
+
+
+_LEVELS = {"buckets": "bucket", "collections": "collection", "groups": "group",
+           "records": "record"}
+
+
+def _uri_parts(uri: str) -> dict[str, str]:
+    """``/buckets/a/collections/b`` as Kinto shows it: ``{"bucket": "a", "collection": "b"}``."""
+    parts = uri.strip("/").split("/")
+    return {_LEVELS.get(kind, kind): name for kind, name in zip(parts[::2], parts[1::2],
+                                                                  strict=False)}
