@@ -50,7 +50,7 @@ from kinto_clone.storage import (
 from kinto_clone.storage import sql_fields as fields
 from kinto_clone.storage import sql_lists as lists
 from kinto_clone.storage.sql_lists import MANAGED_FIELDS, plural
-from kinto_clone.tables import objects, timestamps
+from kinto_clone.tables import LIST_KEY_SEPARATOR, list_key, objects, timestamps
 
 __all__ = ["SQLStorage", "now_ms", "plural"]
 
@@ -194,19 +194,19 @@ class _Statements:
                 stamp = sa.select(bumped.c.last_modified).scalar_subquery()
             self.folded[kind] = object_write(kind, stamp)
 
-        # A range rather than LIKE: ids may contain "_", and the range uses the primary
-        # key. parent_id >= prefix + "/" and < prefix + "0" ("0" follows "/").
-        def under(table: sa.Table) -> Condition:
-            return sa.or_(
-                table.c.parent_id == sa.bindparam("prefix"),
-                sa.and_(
-                    table.c.parent_id >= sa.bindparam("lower"),
-                    table.c.parent_id < sa.bindparam("upper"),
-                ),
-            )
+        # Ranges rather than LIKE: ids may contain "_". On timestamps, of the primary key:
+        # parent_id = prefix, or >= prefix + "/" and < prefix + "0" ("0" follows "/"). On
+        # objects, of the list key (parent_id || " " || resource_name): >= prefix + " "
+        # and < prefix + "!", or the same "/" range ("-", allowed in ids, lies between).
+        def range_of(column: Any, lower: str, upper: str) -> Condition:
+            return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
 
-        self.delete_tree = [sa.delete(objects).where(under(objects)),
-                            sa.delete(timestamps).where(under(timestamps))]
+        self.delete_tree = [
+            sa.delete(objects).where(sa.or_(range_of(list_key(), "own", "own_upper"),
+                                            range_of(list_key(), "lower", "upper"))),
+            sa.delete(timestamps).where(sa.or_(timestamps.c.parent_id == sa.bindparam("prefix"),
+                                               range_of(timestamps.c.parent_id, "lower",
+                                                        "upper")))]
 
 
 @functools.cache
@@ -259,7 +259,8 @@ class SQLStorage(Storage):
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
         return self.db.execute(stmt, {"list_parent": parent_id, "list_resource": resource_name,
-                                      "list_key": resource_name + parent_id, **params})
+                                      "list_key": parent_id + LIST_KEY_SEPARATOR + resource_name,
+                                      **params})
 
     def _list_statements(
         self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool,
@@ -552,7 +553,9 @@ class SQLStorage(Storage):
 
     @db_errors
     def delete_tree(self, uri_prefix: str) -> None:
-        bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0"}
+        own = uri_prefix + LIST_KEY_SEPARATOR
+        bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0",
+                  "own": own, "own_upper": own[:-1] + chr(ord(own[-1]) + 1)}
         for stmt in self._sql.delete_tree:
             self.db.execute(stmt, bounds)
 

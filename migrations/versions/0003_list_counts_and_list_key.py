@@ -1,4 +1,4 @@
-"""Each list's number of live objects in its timestamps row; lists indexed by their key.
+"""Each list's number of live objects in its timestamps row; plan-proof indexes of objects.
 
 Revision ID: 0003
 Revises: 0002
@@ -8,17 +8,20 @@ Create Date: 2026-12-02
 by the writes that already update that row (NULL: not known, then counted). Existing lists
 are counted here, once.
 
-``idx_objects_list`` on ``(resource_name || parent_id, last_modified)`` replaces the index
-on the columns ``(parent_id, resource_name, last_modified)``: a primary-key lookup could be
-read through that one (a whole collection scanned, when the planner's statistics were
-stale), it cannot be read through an index on an expression it does not name.
+Indexes of ``objects`` that cannot serve each other's queries (``tables.py`` says why): the
+primary key becomes ``(id, parent_id, resource_name)``, and ``idx_objects_list`` on
+``(parent_id || ' ' || resource_name, last_modified)`` replaces the index on the columns
+``(parent_id, resource_name, last_modified)``, through which stale statistics made
+PostgreSQL read primary-key lookups (a whole collection scanned per create).
 
 ``idx_aces_principal`` gets ``object_id`` as a third column: a readable-by list reads the
 caller's ACEs under the list as ranges of that index, rather than every ACE under the list
 (one per record: its creator's ``write``) or every ACE the caller holds anywhere.
 
 A schema created from ``tables.metadata`` without Alembic is stamped "0001" and upgraded
-(``kinto_clone.migration.upgrade``): it already has both, so each step checks first.
+(``kinto_clone.migration.upgrade``): it already has all this, so each step checks first.
+On SQLite the primary key is changed by copying the table (Alembic's batch mode), before
+the expression index is made (a copy would not keep it).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ depends_on: str | Sequence[str] | None = None
 
 OLD_INDEX = "idx_objects_list_last_modified"
 NEW_INDEX = "idx_objects_list"
+NEW_KEY = ["id", "parent_id", "resource_name"]
+OLD_KEY = ["parent_id", "resource_name", "id"]
 
 
 def _indexes() -> set[str]:
@@ -79,14 +84,28 @@ def upgrade() -> None:
         with op.batch_alter_table("timestamps") as batch:
             batch.add_column(sa.Column("live_count", sa.BigInteger(), nullable=True))
         _count_existing_lists()
+    _primary_key(NEW_KEY)
     indexes = _indexes()
     if NEW_INDEX not in indexes:
-        op.create_index(
-            NEW_INDEX, "objects", [sa.text("(resource_name || parent_id)"), "last_modified"]
-        )
+        key = sa.text("(parent_id || ' ' || resource_name)")
+        op.create_index(NEW_INDEX, "objects", [key, "last_modified"])
     if OLD_INDEX in indexes:
         op.drop_index(OLD_INDEX, table_name="objects")
     _index_aces(["principal", "permission", "object_id"])
+
+
+def _primary_key(columns: list[str]) -> None:
+    current = sa.inspect(op.get_bind()).get_pk_constraint("objects")["constrained_columns"]
+    if current == columns:
+        return
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "ALTER TABLE objects DROP CONSTRAINT objects_pkey, ADD CONSTRAINT "
+            f"objects_pkey PRIMARY KEY ({', '.join(columns)})"
+        )
+        return
+    with op.batch_alter_table("objects", recreate="always") as batch:
+        batch.create_primary_key("objects_pkey", columns)
 
 
 def _index_aces(columns: list[str]) -> None:
@@ -97,7 +116,8 @@ def _index_aces(columns: list[str]) -> None:
 
 def downgrade() -> None:
     _index_aces(["principal", "permission"])
-    op.create_index(OLD_INDEX, "objects", ["parent_id", "resource_name", "last_modified"])
     op.drop_index(NEW_INDEX, table_name="objects")
+    _primary_key(OLD_KEY)
+    op.create_index(OLD_INDEX, "objects", ["parent_id", "resource_name", "last_modified"])
     with op.batch_alter_table("timestamps") as batch:
         batch.drop_column("live_count")
