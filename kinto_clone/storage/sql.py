@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -608,3 +608,8 @@ class SQLStorage(Storage):
             return False
         self._run(self._sql.lock, resource_name, parent_id, now=now_ms())
         return True
+
+
+def load_from_config(settings: Mapping[str, Any], db: Database) -> SQLStorage:
+    """The backend named by the dotted setting ``storage_backend`` (``backends.py``)."""
+    return SQLStorage(db)

@@ -280,6 +280,7 @@ def json_text(postgresql: bool) -> ColumnElement[str]:
     """The object as the API shows it (data, id, last_modified; a tombstone's three
     fields), as JSON text written by the database."""
     id_, last_modified, deleted = objects.c.id, objects.c.last_modified, objects.c.deleted
+    live: ColumnElement[Any]  # an operator expression on PostgreSQL, a function on SQLite
     if postgresql:
         build = sa.func.jsonb_build_object
         managed = build("id", id_, "last_modified", last_modified)

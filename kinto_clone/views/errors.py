@@ -17,6 +17,7 @@ from pyramid.response import Response
 
 from kinto_clone.errors import (
     ERRNO,
+    BackendError,
     HTTPError,
     MethodNotAllowed,
     NotModified,
@@ -25,7 +26,6 @@ from kinto_clone.errors import (
     UnknownURL,
 )
 from kinto_clone.json import dumps
-from kinto_clone.storage import BackendError
 from kinto_clone.views.http import application_url, set_timestamp_headers
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,10 @@ _VERSIONED = re.compile(r"^/v\d+(/|$)")
 def error_response(request: Request, error: HTTPError) -> Response:
     """Render an HTTPError with the standard envelope and its extra headers."""
     info = None
+    if isinstance(error, PreconditionFailed):
+        # Plugins may add to a 412's details (the history plugin: the base version).
+        for provider in getattr(request.registry, "precondition_details", ()):
+            provider(request, error)
     if error.code >= 500 and error.errno == ERRNO.UNDEFINED:
         info = request.registry.settings["error_info_link"]
     response = Response(body=dumps(error.body(info)), status=error.code,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 FIELDS = frozenset({
     "uri", "date", "action", "resource_name", "user_id", "target",
-    "bucket_id", "collection_id", "group_id", "record_id",
+    "bucket_id", "collection_id", "group_id", "record_id", "restore",
 })
 # Ids are strings: ``?record_id=12`` means the record "12" (a JSON number otherwise).
 STRING_FIELDS = frozenset({"bucket_id", "collection_id", "record_id"})
@@ -77,7 +77,7 @@ class _BucketContext:
         if userid is not None:
             principals |= {userid, authz.AUTHENTICATED, *loaded.groups}
         # As the resource routes do: request.principals reuses what came with the load.
-        self.request.environ["kinto_clone.principals"] = frozenset(principals)
+        self.request.known_principals = frozenset(principals)
         return set(self.request.principals)
 
     def holds(self, resource_name: str, permission: str, principals: set[str]) -> bool:
