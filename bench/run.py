@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run all of one server, then all of the other (default on "
                         "PostgreSQL: alternate the servers run by run, restarting them)")
     p.add_argument("--no-setup", action="store_true", help="skip bench/setup.sh")
+    p.add_argument("--no-analyze", action="store_true",
+                   help="no ANALYZE: measure as loaded, before PostgreSQL has statistics "
+                        "of the data (as after an import or a restore; issue 15)")
     a = p.parse_args(argv)
     a.duration = a.duration or (3 if a.quick else 8)
     a.runs = a.runs or (1 if a.quick else 3)

@@ -8,11 +8,18 @@ figure is the server's own cost):
 - poll: ``GET .../records?_since=<ts>`` returning the 5 most recent changes;
 - page: ``GET .../records?_limit=100`` (first page, newest first);
 - sorted: ``GET .../records?_limit=100&_sort=n`` (sorted on a data field; not indexed, so
-  not expected to be flat).
+  not expected to be flat);
+- old poll: ``GET .../records?_since=<ts>&_limit=100`` where 10% of the list changed
+  since ``ts`` (its ``Total-Records`` counts them in the database).
+
+The poll, the page and the old poll are timed with ``Total-Records`` on GET (the default)
+and without (``total_records_on_get = false``), alternately, on the same database.
+``--no-analyze``: measure right after the load, before PostgreSQL has statistics of the
+new collection (as after an import or a restore); by default the load is ANALYZEd.
 
 Usage: ``.venv/bin/python bench/scaling.py [--sizes 1000,100000,1000000] [--backends
-sqlite,postgresql] [--requests 200]``. Prints a markdown table, also written to
-``bench/out/scaling.md``.
+sqlite,postgresql] [--requests 200] [--no-analyze]``. Prints a markdown table, also written
+to ``bench/out/scaling.md``.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ def _pg_database(name: str) -> str:
     return PG_SERVER.rsplit("/", 1)[0] + "/" + name
 
 
-def _load(url: str, size: int, start_ms: int) -> None:
+def _load(url: str, size: int, start_ms: int, analyze: bool) -> None:
     """``size`` records r0..r(size-1) with increasing timestamps, in bulk."""
     db = Database(url)
     rows_per_chunk = 20000
@@ -66,17 +73,19 @@ def _load(url: str, size: int, start_ms: int) -> None:
         conn.execute(sa.delete(timestamps).where(
             timestamps.c.parent_id == PARENT, timestamps.c.resource_name == "record"))
         conn.execute(sa.insert(timestamps).values(
-            parent_id=PARENT, resource_name="record", last_modified=start_ms + size))
-        if db.dialect == "postgresql":
+            parent_id=PARENT, resource_name="record", last_modified=start_ms + size,
+            live_count=size))
+        if db.dialect == "postgresql" and analyze:
             conn.exec_driver_sql("ANALYZE")
     db.dispose()
 
 
-def _app(url: str) -> webtest.TestApp:
+def _app(url: str, total: bool = True) -> webtest.TestApp:
     return webtest.TestApp(main({}, **{
         "storage_backend": "kinto_clone.storage.sql", "storage_url": url,
         "permission_backend": "kinto_clone.permission.sql", "permission_url": url,
         "userid_hmac_secret": "bench", "multiauth.policies": "basicauth",
+        "total_records_on_get": "true" if total else "false",
     }))
 
 
@@ -91,7 +100,22 @@ def _median_ms(app: webtest.TestApp, path: str, count: int) -> float:
     return statistics.median(samples)
 
 
-def measure(backend: str, size: int, count: int, workdir: str) -> dict[str, Any]:
+def _medians_ms(apps: list[webtest.TestApp], path: str, count: int) -> list[float]:
+    """Median of each app on ``path``, the apps taking turns (so that a neighbour's load
+    on the shared machine falls on both)."""
+    for app in apps:
+        for _ in range(10):
+            app.get(path, headers=AUTH)
+    samples: list[list[float]] = [[] for _ in apps]
+    for _ in range(count):
+        for app, mine in zip(apps, samples, strict=True):
+            t = time.perf_counter()
+            app.get(path, headers=AUTH)
+            mine.append((time.perf_counter() - t) * 1000)
+    return [statistics.median(mine) for mine in samples]
+
+
+def measure(backend: str, size: int, count: int, workdir: str, analyze: bool) -> dict[str, Any]:
     if backend == "sqlite":
         url = f"sqlite:///{workdir}/scaling-{size}.sqlite"
     else:
@@ -101,20 +125,28 @@ def measure(backend: str, size: int, count: int, workdir: str) -> dict[str, Any]
     app.put_json("/v1/buckets/bench", {}, headers=AUTH)
     app.put_json("/v1/buckets/bench/collections/c", {}, headers=AUTH)
     started = time.perf_counter()
-    _load(url, size, start_ms=1_600_000_000_000)
+    start_ms = 1_600_000_000_000
+    _load(url, size, start_ms, analyze)
     load_s = time.perf_counter() - started
+    without = _app(url, total=False)
     since = app.get(f"/v1{PARENT}/records?_limit=1", headers=AUTH).json["data"][0]
     for i in range(5):  # the changes a poll will see
         app.post_json(f"/v1{PARENT}/records", {"data": {"new": i}}, headers=AUTH)
-    result = {
-        "backend": backend, "size": size, "load_s": load_s,
-        "poll": _median_ms(app, f"/v1{PARENT}/records?_since={since['last_modified']}", count),
-        "page": _median_ms(app, f"/v1{PARENT}/records?_limit=100", count),
-        "sorted": _median_ms(app, f"/v1{PARENT}/records?_limit=100&_sort=n", max(5, count // 20)),
-    }
-    assert len(app.get(f"/v1{PARENT}/records?_since={since['last_modified']}",
-                       headers=AUTH).json["data"]) == 5
-    app.app.registry.kinto_clone_close()
+    poll = f"/v1{PARENT}/records?_since={since['last_modified']}"
+    old_poll = f"/v1{PARENT}/records?_since={start_ms + size - size // 10}&_limit=100"
+    result: dict[str, Any] = {"backend": backend, "size": size, "load_s": load_s,
+                              "analyzed": analyze}
+    for name, path in (("poll", poll), ("page", f"/v1{PARENT}/records?_limit=100"),
+                       ("old_poll", old_poll)):
+        result[name], result[name + "_off"] = _medians_ms([app, without], path, count)
+    result["sorted"] = _median_ms(app, f"/v1{PARENT}/records?_limit=100&_sort=n",
+                                  max(5, count // 20))
+    checked = app.get(poll, headers=AUTH)
+    assert len(checked.json["data"]) == 5 and checked.headers["Total-Records"] == "5"
+    assert app.get(old_poll, headers=AUTH).headers["Total-Records"] == str(size // 10 - 1 + 5)
+    assert "Total-Records" not in without.get(poll, headers=AUTH).headers
+    for each in (app, without):
+        each.app.registry.kinto_clone_close()
     return result
 
 
@@ -123,18 +155,26 @@ def main_cli() -> None:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="no ANALYZE after the load (PostgreSQL)")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as workdir:
         for backend in args.backends.split(","):
             for size in (int(s) for s in args.sizes.split(",")):
-                results.append(measure(backend, size, args.requests, workdir))
+                results.append(measure(backend, size, args.requests, workdir,
+                                       analyze=not args.no_analyze))
                 print(results[-1], file=sys.stderr)
-    lines = ["| backend | records | `_since` poll (5 changes), ms | first page of 100, ms |"
+    lines = ["| backend | records | analyzed | `_since` poll (5 changes), ms: with"
+             " Total-Records / without | first page of 100, ms: with / without |"
+             " `_since` poll (10% changed), page of 100, ms: with / without |"
              " page sorted on a data field, ms | load time, s |",
-             "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['backend']} | {r['size']:,} | {r['poll']:.2f} | {r['page']:.2f} |"
+        lines.append(f"| {r['backend']} | {r['size']:,} | {'yes' if r['analyzed'] else 'no'} |"
+                     f" {r['poll']:.2f} / {r['poll_off']:.2f} |"
+                     f" {r['page']:.2f} / {r['page_off']:.2f} |"
+                     f" {r['old_poll']:.2f} / {r['old_poll_off']:.2f} |"
                      f" {r['sorted']:.1f} | {r['load_s']:.0f} |")
     table = "\n".join(lines)
     print(table)

@@ -26,7 +26,8 @@ class Contender:
     def __init__(self, name: str, args, sizes: dict[str, int], log: Log) -> None:
         self.name, self.args, self.log = name, args, log
         self.server = Server(ServerSpec(name, args.backend))
-        self.ds = DataSet(self.server, sizes, log=log, http_max=args.http_load_max)
+        self.ds = DataSet(self.server, sizes, log=log, http_max=args.http_load_max,
+                          analyze=not args.no_analyze)
         only = set(args.only.split(",")) if args.only else None
         self.workloads = [w for w in all_workloads(sizes) if only is None or w.key in only]
         self.rows: dict[str, dict] = {
@@ -106,7 +107,7 @@ class Contender:
 
     def _windows(self, wl: Workload, index: int) -> None:
         args, row = self.args, self.rows[wl.key]
-        if self.server.spec.uses_pg:
+        if self.server.spec.uses_pg and not args.no_analyze:
             # This machine's PostgreSQL runs with autovacuum off: without it, the planner
             # would keep the statistics of the data load while W1 and W7 grow their
             # collections. Analyzed as autovacuum would, for both servers alike.

@@ -109,6 +109,9 @@ class Database:
         # Called with the SQL of each statement sent in a transaction (tests count them;
         # SQLAlchemy's events see only those sent outside, by migrations and the CLI).
         self.statement_hooks: list[Callable[[str], None]] = []
+        # Called with the SQL and the driver's parameters of each of those statements,
+        # before it is sent (the plan tests EXPLAIN them).
+        self.sent_hooks: list[Callable[[str, Any], None]] = []
 
     def connection(self) -> _Connection:
         """The connection of the current transaction (checked out on first use)."""
@@ -341,6 +344,8 @@ class _Connection:
             self.pending_savepoint = None
         for hook in self.db.statement_hooks:
             hook(sql)
+        for sent in self.db.sent_hooks:
+            sent(sql, params)
         cursor = self.driver.cursor()
         try:
             cursor.execute(sql, params)

@@ -92,6 +92,18 @@ class ListQuery:
     readable_by: ReadableBy | None = None
 
 
+@dataclass
+class Page:
+    """A page of a list (``Storage.list_page``): ``objects`` are dicts, or their JSON
+    texts when ``encoded``; ``timestamp`` is the list's; ``total`` the number of live
+    objects matching the query's filters and readable_by (``count``), when asked."""
+
+    objects: list[Any]
+    timestamp: int
+    encoded: bool = False
+    total: int | None = None
+
+
 class Storage(abc.ABC):
     """Storage backend contract. See the module docstring for timestamps and lists."""
 
@@ -178,6 +190,17 @@ class Storage(abc.ABC):
         timestamp, for a backend that can answer it without decoding
         the objects; None when it cannot for this query (then use ``list_objects``)."""
         return None
+
+    def list_page(self, resource_name: str, parent_id: str, query: ListQuery, *,
+                  encoded: bool = False, total: bool = False) -> Page:
+        """``list_encoded`` when ``encoded`` and the backend can, else ``list_objects``;
+        with ``total``, also ``count`` (a backend may answer both in one statement)."""
+        found = self.list_encoded(resource_name, parent_id, query) if encoded else None
+        page = (Page(found[0], found[1], encoded=True) if found is not None
+                else Page(*self.list_objects(resource_name, parent_id, query)))
+        if total:
+            page.total = self.count(resource_name, parent_id, query)
+        return page
 
     @abc.abstractmethod
     def count(self, resource_name: str, parent_id: str, query: ListQuery) -> int:

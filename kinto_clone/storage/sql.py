@@ -27,7 +27,6 @@ supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 2
 from __future__ import annotations
 
 import functools
-import operator
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -36,7 +35,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -45,29 +43,18 @@ from kinto_clone.storage import (
     BackendError,
     ListQuery,
     ObjectNotFoundError,
-    Op,
-    ReadableBy,
+    Page,
     Storage,
     UnicityError,
 )
 from kinto_clone.storage import sql_fields as fields
-from kinto_clone.tables import access_control_entries, objects, timestamps
+from kinto_clone.storage import sql_lists as lists
+from kinto_clone.storage.sql_lists import MANAGED_FIELDS, plural
+from kinto_clone.tables import LIST_KEY_SEPARATOR, list_key, objects, timestamps
 
-PLURALS = {
-    "bucket": "buckets",
-    "collection": "collections",
-    "group": "groups",
-    "record": "records",
-    "account": "accounts",
-    "history": "history",
-}
-MANAGED_FIELDS = ("id", "last_modified")
+__all__ = ["SQLStorage", "now_ms", "plural"]
 
 Condition = ColumnElement[bool]
-
-
-def plural(resource_name: str) -> str:
-    return PLURALS.get(resource_name, resource_name + "s")
 
 
 def now_ms() -> int:
@@ -79,23 +66,18 @@ def now_ms() -> int:
 # object_id, now, stamp, object_data (names that are no column name: SQLAlchemy reserves
 # those in INSERT and UPDATE), and keys, prefix, lower, upper for the bulk ones.
 
-_PARENT = sa.bindparam("list_parent", type_=sa.Text)
-_RESOURCE = sa.bindparam("list_resource", type_=sa.Text)
+_PARENT, _RESOURCE = lists.PARENT, lists.RESOURCE
 _ID = sa.bindparam("object_id", type_=sa.Text)
 _NOW = sa.bindparam("now", type_=sa.BigInteger)
 _STAMP = sa.bindparam("stamp", type_=sa.BigInteger)
+_DELTA = sa.bindparam("delta", type_=sa.BigInteger)
 _DATA = sa.bindparam("object_data", type_=objects.c.data.type)
 _LIST_KEY = ("parent_id", "resource_name")
-_OBJECT_COLUMNS = (objects.c.id, objects.c.last_modified, objects.c.deleted, objects.c.data)
-
-
-def _in_list(table: sa.Table) -> Condition:
-    return sa.and_(table.c.parent_id == _PARENT, table.c.resource_name == _RESOURCE)
-
-
-_IN_LIST = _in_list(objects)
-_NOT_DELETED = sa.not_(objects.c.deleted)
-_IS_LIVE = sa.and_(_IN_LIST, objects.c.id == _ID, _NOT_DELETED)
+_OBJECT_COLUMNS = lists.OBJECT_COLUMNS
+_in_list = lists.in_list
+_NOT_DELETED = lists.NOT_DELETED
+_IS_LIVE = sa.and_(lists.PROBED, objects.c.id == _ID, _NOT_DELETED)
+_LIVE_COUNT = lists.LIVE_COUNT
 
 
 class _Statements:
@@ -110,31 +92,63 @@ class _Statements:
             objects.c.resource_name, objects.c.parent_id, *_OBJECT_COLUMNS
         ).where(keys.in_(sa.bindparam("keys", expanding=True)), _NOT_DELETED)
 
-        read = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
-        self.read_timestamp = read
-        self.list_timestamp = read.scalar_subquery().label("list_timestamp")
+        self.read_timestamp = sa.select(timestamps.c.last_modified).where(
+            _in_list(timestamps))
+        self.read_count = sa.select(lists.LIST_COUNT)
+        stored = lists.STORED_COUNT
+
+        # The count a write stores in the list's row. Its reads of `objects` see the
+        # snapshot of the statement's start; on PostgreSQL a writer that committed while
+        # this one waited for the row's lock may have changed the list since. The row
+        # then is another version than the snapshot's (xmin, the writing transaction,
+        # differs, and every write of a list writes its row): the count is dropped
+        # (NULL) rather than stored wrong, and the next write in step counts again.
+        if postgresql:
+            version = sa.literal_column("xmin")
+            seen = (sa.select(version).select_from(timestamps).where(_in_list(timestamps))
+                    .correlate(None))
+            in_step: Condition = (sa.literal_column("timestamps.xmin")
+                                  == seen.scalar_subquery())
+            unknown_row = sa.not_(sa.exists(seen))
+        else:  # one writer at a time: the snapshot is the list
+            in_step = sa.true()
+            unknown_row = sa.not_(sa.exists(stored))
+
+        def counted(delta: Any) -> ColumnElement[Any]:
+            kept = sa.func.coalesce(timestamps.c.live_count, _LIVE_COUNT) + delta
+            return sa.case((in_step, kept), else_=sa.null()) if postgresql else kept
+
+        def first_count(delta: Any) -> ColumnElement[Any]:
+            # A new row counts the list (empty, unless written outside the API); for a
+            # row that exists this value is not used (ON CONFLICT): not counted then.
+            return sa.case((unknown_row, _LIVE_COUNT + delta), else_=sa.null())
+
         new_list = insert(timestamps).values(
-            parent_id=_PARENT, resource_name=_RESOURCE, last_modified=_NOW
-        )
+            parent_id=_PARENT, resource_name=_RESOURCE, last_modified=_NOW,
+            live_count=first_count(0))
         self.init_timestamp = new_list.on_conflict_do_nothing()
         # Lock the list's row without moving it (an unknown list starts at `now`).
         self.lock = new_list.on_conflict_do_update(
             index_elements=_LIST_KEY, set_={"last_modified": timestamps.c.last_modified}
         ).returning(timestamps.c.last_modified)
+        # After `lock`, in the same transaction: nobody else writes the list meanwhile.
         self.set_timestamp = (
-            sa.update(timestamps).where(_in_list(timestamps)).values(last_modified=_STAMP)
+            sa.update(timestamps).where(_in_list(timestamps))
+            .values(last_modified=sa.func.coalesce(_STAMP, timestamps.c.last_modified),
+                    live_count=timestamps.c.live_count + _DELTA)
         )
 
-        def bump(only_if: Condition) -> Any:
+        def bump(only_if: Condition, delta: Any) -> Any:
             # INSERT ... SELECT ... WHERE <guard>: when the guard is false nothing is
             # written, no row comes back, and the list timestamp stays where it was.
-            row = sa.select(_PARENT, _RESOURCE, _NOW).where(only_if)
+            row = sa.select(_PARENT, _RESOURCE, _NOW, first_count(delta)).where(only_if)
             return (
                 insert(timestamps)
-                .from_select([*_LIST_KEY, "last_modified"], row)
+                .from_select([*_LIST_KEY, "last_modified", "live_count"], row)
                 .on_conflict_do_update(
                     index_elements=_LIST_KEY,
-                    set_={"last_modified": greatest(_NOW, timestamps.c.last_modified + 1)},
+                    set_={"last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
+                          "live_count": counted(delta)},
                 )
                 .returning(timestamps.c.last_modified)
             )
@@ -167,7 +181,8 @@ class _Statements:
 
         live = sa.exists().where(_IS_LIVE)
         guards = {"create": sa.not_(live), "update": sa.true(), "delete": live}
-        self.bumps = {kind: bump(guard) for kind, guard in guards.items()}
+        deltas = {"create": 1, "update": sa.case((live, 0), else_=1), "delete": -1}
+        self.bumps = {kind: bump(guard, deltas[kind]) for kind, guard in guards.items()}
         self.writes = {kind: object_write(kind, _STAMP) for kind in guards}
         # PostgreSQL runs the bump as a CTE of the write: one round trip instead of two.
         # (SQLite has no INSERT/UPDATE inside WITH.) No row from the CTE, no write.
@@ -179,19 +194,19 @@ class _Statements:
                 stamp = sa.select(bumped.c.last_modified).scalar_subquery()
             self.folded[kind] = object_write(kind, stamp)
 
-        # A range rather than LIKE: ids may contain "_", and the range uses the primary
-        # key. parent_id >= prefix + "/" and < prefix + "0" ("0" follows "/").
-        def under(table: sa.Table) -> Condition:
-            return sa.or_(
-                table.c.parent_id == sa.bindparam("prefix"),
-                sa.and_(
-                    table.c.parent_id >= sa.bindparam("lower"),
-                    table.c.parent_id < sa.bindparam("upper"),
-                ),
-            )
+        # Ranges rather than LIKE: ids may contain "_". On timestamps, of the primary key:
+        # parent_id = prefix, or >= prefix + "/" and < prefix + "0" ("0" follows "/"). On
+        # objects, of the list key (parent_id || " " || resource_name): >= prefix + " "
+        # and < prefix + "!", or the same "/" range ("-", allowed in ids, lies between).
+        def range_of(column: Any, lower: str, upper: str) -> Condition:
+            return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
 
-        self.delete_tree = [sa.delete(objects).where(under(objects)),
-                            sa.delete(timestamps).where(under(timestamps))]
+        self.delete_tree = [
+            sa.delete(objects).where(sa.or_(range_of(list_key(), "own", "own_upper"),
+                                            range_of(list_key(), "lower", "upper"))),
+            sa.delete(timestamps).where(sa.or_(timestamps.c.parent_id == sa.bindparam("prefix"),
+                                               range_of(timestamps.c.parent_id, "lower",
+                                                        "upper")))]
 
 
 @functools.cache
@@ -233,128 +248,6 @@ def _object(row: Row[Any]) -> dict[str, Any]:
     return obj
 
 
-def _readable(resource_name: str, parent_id: str, readable_by: ReadableBy) -> Condition:
-    prefix = f"{parent_id}/{plural(resource_name)}/"
-    return _held_on(sa.literal(prefix, sa.Text), sa.literal(_after_prefix(prefix), sa.Text),
-                    sa.literal(len(prefix) + 1, sa.Integer),
-                    [sa.literal(p, sa.Text) for p in sorted(readable_by.permissions)],
-                    [sa.literal(p, sa.Text) for p in sorted(readable_by.principals)])
-
-
-def _after_prefix(prefix: str) -> str:
-    """The first string after every string that starts with ``prefix`` (ending in "/")."""
-    return prefix[:-1] + "0"  # "0" follows "/"
-
-
-def _held_on(prefix: Any, upper: Any, id_start: Any, permissions: list[Any],
-             principals: list[Any]) -> Condition:
-    """Objects of the list on whose own URI (``prefix`` + id) one of ``principals`` holds
-    one of ``permissions``: ``id IN`` the ids cut from those ACEs' URIs (``id_start`` is
-    where the id begins). PostgreSQL then reads the caller's ACEs under the list once and
-    probes the objects by primary key. A correlated EXISTS on the URI let it compare
-    every object of the list with every ACE of the caller instead (95 ms against 5 ms for
-    a reader of 100 records out of 10,000)."""
-    ace = access_control_entries
-    held = sa.select(sa.func.substr(ace.c.object_id, id_start)).where(
-        ace.c.object_id >= prefix, ace.c.object_id < upper,
-        ace.c.permission.in_(permissions), ace.c.principal.in_(principals))
-    return objects.c.id.in_(held)
-
-
-# ---------------------------------------------------------------------------------------
-# The list queries of sync clients, built once per shape.
-#
-# Building a list statement from a ListQuery with SQLAlchemy, then deriving its cache key,
-# costs more CPU than PostgreSQL spends running it (~200 us of a 790 us `_since` poll).
-# The queries sync clients repeat all day (the default order, `_since`/`_before`, the next
-# page) filter and sort on `last_modified` alone, with integer values: for those the
-# statement depends only on the query's shape and is built once per shape with named
-# parameters. It is the statement ``SQLStorage._where`` builds for the same query (the
-# list tests run both); any other query is built by ``_where``.
-
-_TIMESTAMP_COMPARE = {Op.GT: operator.gt, Op.MIN: operator.ge, Op.LT: operator.lt,
-                      Op.MAX: operator.le}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _sync_shape(query: ListQuery) -> tuple[Any, ...] | None:
-    if len(query.sorting) != 1 or query.sorting[0].field != "last_modified":
-        return None
-    if any(f.field != "last_modified" or f.op not in _TIMESTAMP_COMPARE or
-           not _is_int(f.value) for f in query.filters):
-        return None
-    if query.after is not None and not _is_int(query.after.get("last_modified")):
-        return None
-    readable = query.readable_by
-    return (tuple(f.op for f in query.filters), query.sorting[0].descending,
-            query.after is not None, query.include_deleted, query.limit is not None,
-            None if readable is None else (len(readable.permissions), len(readable.principals)))
-
-
-def _sync_params(resource_name: str, parent_id: str, query: ListQuery) -> dict[str, Any]:
-    params: dict[str, Any] = {f"since{i}": f.value for i, f in enumerate(query.filters)}
-    if query.after is not None:
-        params["after"] = query.after["last_modified"]
-    if query.limit is not None:
-        params["page_size"] = query.limit
-    if query.readable_by is not None:
-        params["uri_prefix"] = prefix = f"{parent_id}/{plural(resource_name)}/"
-        params["uri_upper"] = _after_prefix(prefix)
-        params["id_start"] = len(prefix) + 1
-        params.update({f"permission{i}": permission
-                       for i, permission in enumerate(sorted(query.readable_by.permissions))})
-        params.update({f"principal{i}": principal
-                       for i, principal in enumerate(sorted(query.readable_by.principals))})
-    return params
-
-
-def _json_text(postgresql: bool) -> ColumnElement[str]:
-    """The object as the API shows it (data, id, last_modified; a tombstone's three
-    fields), as JSON text written by the database."""
-    id_, last_modified, deleted = objects.c.id, objects.c.last_modified, objects.c.deleted
-    live: ColumnElement[Any]  # an operator expression on PostgreSQL, a function on SQLite
-    if postgresql:
-        build = sa.func.jsonb_build_object
-        managed = build("id", id_, "last_modified", last_modified)
-        live = sa.type_coerce(objects.c.data, JSONB).op("||", return_type=JSONB)(managed)
-        tombstone = build("id", id_, "last_modified", last_modified, "deleted", sa.true())
-    else:
-        live = sa.func.json_set(objects.c.data, "$.id", id_, "$.last_modified", last_modified)
-        tombstone = sa.func.json_object("id", id_, "last_modified", last_modified,
-                                        "deleted", sa.func.json("true"))
-    return sa.cast(sa.case((deleted, tombstone), else_=live), sa.Text).label("json")
-
-
-@functools.lru_cache(maxsize=256)
-def _sync_statements(postgresql: bool, shape: tuple[Any, ...],
-                     encoded: bool = False) -> tuple[Any, Any]:
-    ops, descending, has_after, include_deleted, has_limit, readable = shape
-    column = objects.c.last_modified
-    conditions = [_IN_LIST] if include_deleted else [_IN_LIST, _NOT_DELETED]
-    conditions += [_TIMESTAMP_COMPARE[op](column, sa.bindparam(f"since{i}", type_=sa.BigInteger))
-                   for i, op in enumerate(ops)]
-    if has_after:
-        after = sa.bindparam("after", type_=sa.BigInteger)
-        conditions.append(column < after if descending else column > after)
-    if readable is not None:
-        permissions, principals = readable
-        conditions.append(_held_on(
-            sa.bindparam("uri_prefix", type_=sa.Text), sa.bindparam("uri_upper", type_=sa.Text),
-            sa.bindparam("id_start", type_=sa.Integer),
-            [sa.bindparam(f"permission{i}", type_=sa.Text) for i in range(permissions)],
-            [sa.bindparam(f"principal{i}", type_=sa.Text) for i in range(principals)]))
-    columns = (_json_text(postgresql),) if encoded else _OBJECT_COLUMNS
-    stmt = (sa.select(*columns, _statements(postgresql).list_timestamp)
-            .where(*conditions)
-            .order_by(column.desc() if descending else column.asc()))
-    if has_limit:
-        stmt = stmt.limit(sa.bindparam("page_size", type_=sa.Integer))
-    return stmt, sa.select(_statements(postgresql).list_timestamp, sa.exists(stmt))
-
-
 class SQLStorage(Storage):
     """The Storage contract over ``tables.objects`` and ``tables.timestamps``."""
 
@@ -365,48 +258,22 @@ class SQLStorage(Storage):
 
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
-        return self.db.execute(
-            stmt, {"list_parent": parent_id, "list_resource": resource_name, **params}
-        )
+        return self.db.execute(stmt, {"list_parent": parent_id, "list_resource": resource_name,
+                                      "list_key": parent_id + LIST_KEY_SEPARATOR + resource_name,
+                                      **params})
 
     def _list_statements(
-        self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool = False
+        self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool,
+        total: bool
     ) -> tuple[Any, Any, dict[str, Any]]:
-        """The page's SELECT (the list timestamp rides along as an uncorrelated scalar
-        subquery, evaluated once: one round trip, one snapshot), the empty-page check of
-        ``_page``, and their parameters besides the list's. ``encoded``: each object as
-        its JSON text (sync shapes only)."""
-        shape = _sync_shape(query)
+        """``sql_lists.page_statements`` for the query, and their parameters besides the
+        list's. ``encoded``: each object as its JSON text (sync shapes only)."""
+        shape = lists.sync_shape(query)
         if shape is not None:
-            return (*_sync_statements(self._postgresql, shape, encoded),
-                    _sync_params(resource_name, parent_id, query))
-        stmt = (
-            sa.select(*_OBJECT_COLUMNS, self._sql.list_timestamp)
-            .where(*self._where(resource_name, parent_id, query))
-            .order_by(*fields.order_by(query.sorting, postgresql=self._postgresql))
-            .limit(query.limit)
-        )
-        return stmt, sa.select(self._sql.list_timestamp, sa.exists(stmt)), {}
-
-    def _where(
-        self, resource_name: str, parent_id: str, query: ListQuery, *, paginate: bool = True
-    ) -> list[Condition]:
-        """The list (bound as parameters by ``_run``), the filters, the keyset of the
-        previous page and the ACL condition."""
-        conditions = [_IN_LIST]
-        if not query.include_deleted or any(f.field not in MANAGED_FIELDS for f in query.filters):
-            # Tombstones have no data: a filter on a data field never matches them.
-            conditions.append(_NOT_DELETED)
-        conditions += [
-            fields.filter_condition(f, postgresql=self._postgresql) for f in query.filters
-        ]
-        if paginate and query.after is not None:
-            conditions.append(
-                fields.after_condition(query.sorting, query.after, postgresql=self._postgresql)
-            )
-        if query.readable_by is not None:
-            conditions.append(_readable(resource_name, parent_id, query.readable_by))
-        return conditions
+            return (*lists.sync_statements(self._postgresql, shape, encoded, total),
+                    lists.sync_params(resource_name, parent_id, query))
+        return (*lists.general_statements(self._postgresql, resource_name, parent_id, query,
+                                          total), {})
 
     # -- timestamps -------------------------------------------------------------------------
 
@@ -418,10 +285,11 @@ class SQLStorage(Storage):
         object_id: str | None = None,
         *,
         must_exist: bool = False,
-    ) -> tuple[int, int | None]:
+    ) -> tuple[int, int | None, int | None]:
         """The path of a client-supplied timestamp ``wanted``: lock the list, read its
-        timestamp, decide. Returns ``(object timestamp, list timestamp to store or None)``;
-        the caller stores the list timestamp once its own write succeeded.
+        timestamp, decide. Returns ``(object timestamp, list timestamp to store or None,
+        the live object's timestamp or None)``; the caller stores the list timestamp (and
+        count) once its own write succeeded.
 
         With ``object_id`` (update, delete) ``wanted`` must also exceed the live object's
         timestamp, read after the lock so that it is the last committed one.
@@ -438,11 +306,15 @@ class SQLStorage(Storage):
             stamp, new_list_ts = _client_stamp(list_ts, wanted)
         else:
             stamp = new_list_ts = max(now_ms(), list_ts + 1)
-        return stamp, (new_list_ts if new_list_ts != list_ts else None)
+        return stamp, (new_list_ts if new_list_ts != list_ts else None), current
 
-    def _set_timestamp(self, resource_name: str, parent_id: str, value: int | None) -> None:
-        if value is not None:
-            self._run(self._sql.set_timestamp, resource_name, parent_id, stamp=value)
+    def _set_timestamp(self, resource_name: str, parent_id: str, value: int | None,
+                       delta: int = 0) -> None:
+        """After ``lock``: store the list timestamp ``value`` (None: unchanged) and move
+        its live count by ``delta``."""
+        if value is not None or delta:
+            self._run(self._sql.set_timestamp, resource_name, parent_id, stamp=value,
+                      delta=delta)
 
     @db_errors
     def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
@@ -484,62 +356,71 @@ class SQLStorage(Storage):
     def list_objects(
         self, resource_name: str, parent_id: str, query: ListQuery
     ) -> tuple[list[dict[str, Any]], int]:
-        rows, timestamp = self._page(resource_name, parent_id, query, encoded=False)
-        return [_object(row) for row in rows], timestamp
+        found = self.list_page(resource_name, parent_id, query)
+        return found.objects, found.timestamp
 
     @db_errors
     def list_encoded(
         self, resource_name: str, parent_id: str, query: ListQuery
     ) -> tuple[list[str], int] | None:
-        # The database writes each object's JSON (with id and last_modified): a page of
-        # 100 is then neither decoded nor encoded again in Python (a third of its CPU).
-        # Only for the sync shapes, read in order from the list index: for a sort on a
-        # data field PostgreSQL would write the JSON of every row it sorts, not only of
-        # the page's (measured: 25% fewer pages/s).
-        if _sync_shape(query) is None:
-            return None
-        rows, timestamp = self._page(resource_name, parent_id, query, encoded=True)
-        return [row.json for row in rows], timestamp
+        found = self.list_page(resource_name, parent_id, query, encoded=True)
+        return (found.objects, found.timestamp) if found.encoded else None
 
-    def _page(
-        self, resource_name: str, parent_id: str, query: ListQuery, *, encoded: bool
-    ) -> tuple[list[Any], int]:
-        stmt, check, params = self._list_statements(resource_name, parent_id, query, encoded)
+    @db_errors
+    def list_page(self, resource_name: str, parent_id: str, query: ListQuery, *,
+                  encoded: bool = False, total: bool = False) -> Page:
+        # Encoded: the database writes each object's JSON (with id and last_modified): a
+        # page of 100 is then neither decoded nor encoded again in Python (a third of its
+        # CPU). Only for the sync shapes, read in order from the list index: for a sort
+        # on a data field PostgreSQL would write the JSON of every row it sorts, not only
+        # of the page's (measured: 25% fewer pages/s).
+        encoded = encoded and lists.sync_shape(query) is not None
+        rows, timestamp, count = self._page(resource_name, parent_id, query, encoded, total)
+        objects_ = [row.json for row in rows] if encoded else [_object(row) for row in rows]
+        return Page(objects_, timestamp, encoded=encoded, total=count)
+
+    def _page(self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool,
+              total: bool) -> tuple[list[Any], int, int | None]:
+        stmt, check, params = self._list_statements(resource_name, parent_id, query,
+                                                    encoded, total)
         rows = self._run(stmt, resource_name, parent_id, **params).all()
         if rows:
             timestamp = rows[0].list_timestamp
             if timestamp is None:  # objects written without a list row (outside the API)
                 timestamp = self.resource_timestamp(resource_name, parent_id)
-            return rows, int(timestamp)
-        # An empty page has no row to carry the timestamp, which then comes from a second
-        # statement. On PostgreSQL reads autocommit, so that statement may see writes
-        # committed after the first one: answering that timestamp as the ETag of the empty
-        # page would make a `_since` client skip those writes for ever. So the second
-        # statement reads the timestamp *and* whether the page is still empty, from one
-        # snapshot; in the rare case it is not, the page is read again.
-        if self._postgresql:
-            for _attempt in range(3):
-                timestamp, not_empty = self._run(check, resource_name, parent_id,
-                                                 **params).one()
-                if not_empty:
-                    rows = self._run(stmt, resource_name, parent_id, **params).all()
-                    if rows:
-                        timestamp = rows[0].list_timestamp
-                        if timestamp is None:
-                            timestamp = self.resource_timestamp(resource_name, parent_id)
-                        return rows, int(timestamp)
-                elif timestamp is not None:
-                    return [], int(timestamp)
-                else:  # the first read of a list: store `now` as its timestamp, then check
-                    self.resource_timestamp(resource_name, parent_id)
-            rows = []
-        return rows, self.resource_timestamp(resource_name, parent_id)
+            return rows, int(timestamp), rows[0].total if total else None
+        # An empty page has no row to carry the timestamp (nor the count), which then come
+        # from a second statement. On PostgreSQL reads autocommit, so that statement may
+        # see writes committed after the first one: answering that timestamp as the ETag
+        # of the empty page would make a `_since` client skip those writes for ever. So
+        # the second statement reads the timestamp *and* whether the page is still empty,
+        # from one snapshot; in the rare case it is not, the page is read again.
+        for _attempt in range(3):
+            found = self._run(check, resource_name, parent_id, **params).one()
+            timestamp, not_empty = found[0], found[1]
+            count = found[2] if total else None
+            if not_empty:
+                rows = self._run(stmt, resource_name, parent_id, **params).all()
+                if rows:
+                    timestamp = rows[0].list_timestamp
+                    if timestamp is None:
+                        timestamp = self.resource_timestamp(resource_name, parent_id)
+                    return rows, int(timestamp), rows[0].total if total else None
+            elif timestamp is not None:
+                return [], int(timestamp), count
+            else:  # the first read of a list: store `now` as its timestamp, then check
+                self.resource_timestamp(resource_name, parent_id)
+        return [], self.resource_timestamp(resource_name, parent_id), count
 
     @db_errors
     def count(self, resource_name: str, parent_id: str, query: ListQuery) -> int:
-        live = replace(query, include_deleted=False)
-        where = self._where(resource_name, parent_id, live, paginate=False)
-        stmt = sa.select(sa.func.count()).select_from(objects).where(*where)
+        if lists.is_whole_list(query):
+            stmt: Any = self._sql.read_count
+        else:
+            live = replace(query, include_deleted=False)
+            where = lists.where(self._postgresql, resource_name, parent_id, live,
+                                paginate=False)
+            stmt = sa.select(sa.func.count()).select_from(objects).where(*where)
         return int(self._run(stmt, resource_name, parent_id).scalar_one())
 
     # -- writes -----------------------------------------------------------------------------
@@ -582,13 +463,15 @@ class SQLStorage(Storage):
     ) -> dict[str, Any]:
         object_id, data = obj["id"], _data_of(obj)
         wanted = _client_last_modified(obj.get("last_modified"))
-        stamp, new_list_ts = None, None
-        if wanted is not None:
-            stamp, new_list_ts = self._stamp(resource_name, parent_id, wanted)
-        written = self._write("create", resource_name, parent_id, object_id, stamp, data)
+        if wanted is None:  # the common case: the write keeps timestamp and count
+            written = self._write("create", resource_name, parent_id, object_id, None, data)
+        else:
+            stamp, new_list_ts, _ = self._stamp(resource_name, parent_id, wanted)
+            written = self._write("create", resource_name, parent_id, object_id, stamp, data)
+            if written is not None:
+                self._set_timestamp(resource_name, parent_id, new_list_ts, delta=1)
         if written is None:
             raise self._unicity_error(resource_name, parent_id, object_id)
-        self._set_timestamp(resource_name, parent_id, new_list_ts)
         return {**data, "id": object_id, "last_modified": written}
 
     @db_errors
@@ -597,12 +480,15 @@ class SQLStorage(Storage):
     ) -> dict[str, Any]:
         data = _data_of(obj)
         wanted = _client_last_modified(obj.get("last_modified"))
-        stamp, new_list_ts = None, None
-        if wanted is not None:
-            stamp, new_list_ts = self._stamp(resource_name, parent_id, wanted, object_id)
-        written = self._write("update", resource_name, parent_id, object_id, stamp, data)
+        if wanted is None:
+            written = self._write("update", resource_name, parent_id, object_id, None, data)
+        else:
+            stamp, new_list_ts, current = self._stamp(resource_name, parent_id, wanted,
+                                                      object_id)
+            written = self._write("update", resource_name, parent_id, object_id, stamp, data)
+            self._set_timestamp(resource_name, parent_id, new_list_ts,
+                                delta=0 if current is not None else 1)
         assert written is not None  # an upsert always writes
-        self._set_timestamp(resource_name, parent_id, new_list_ts)
         return {**data, "id": object_id, "last_modified": written}
 
     @db_errors
@@ -614,15 +500,17 @@ class SQLStorage(Storage):
         last_modified: int | None = None,
     ) -> dict[str, Any]:
         wanted = _client_last_modified(last_modified)
-        stamp, new_list_ts = None, None
-        if wanted is not None:
-            stamp, new_list_ts = self._stamp(
+        if wanted is None:
+            written = self._write("delete", resource_name, parent_id, object_id)
+        else:
+            stamp, new_list_ts, _ = self._stamp(
                 resource_name, parent_id, wanted, object_id, must_exist=True
             )
-        written = self._write("delete", resource_name, parent_id, object_id, stamp)
+            written = self._write("delete", resource_name, parent_id, object_id, stamp)
+            if written is not None:
+                self._set_timestamp(resource_name, parent_id, new_list_ts, delta=-1)
         if written is None:
             raise ObjectNotFoundError(object_id)
-        self._set_timestamp(resource_name, parent_id, new_list_ts)
         return _tombstone(object_id, written)
 
     @db_errors
@@ -642,7 +530,7 @@ class SQLStorage(Storage):
                 objects.c.id,
                 sa.func.row_number().over(order_by=order).label("position"),
             )
-            .where(*self._where(resource_name, parent_id, live))
+            .where(*lists.where(self._postgresql, resource_name, parent_id, live))
             .order_by(*order)
             .limit(query.limit)
             .subquery()
@@ -659,12 +547,15 @@ class SQLStorage(Storage):
         )
         rows = sorted(self._run(stmt, resource_name, parent_id), key=lambda r: r.last_modified)
         if rows:
-            self._set_timestamp(resource_name, parent_id, rows[-1].last_modified)
+            self._set_timestamp(resource_name, parent_id, rows[-1].last_modified,
+                                delta=-len(rows))
         return [_tombstone(row.id, row.last_modified) for row in rows]
 
     @db_errors
     def delete_tree(self, uri_prefix: str) -> None:
-        bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0"}
+        own = uri_prefix + LIST_KEY_SEPARATOR
+        bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0",
+                  "own": own, "own_upper": own[:-1] + chr(ord(own[-1]) + 1)}
         for stmt in self._sql.delete_tree:
             self.db.execute(stmt, bounds)
 

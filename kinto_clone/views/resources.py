@@ -132,31 +132,36 @@ def list_objects(request: Request) -> Any:
         _list_preconditions(request, timestamp)
         request.response.content_type = "application/json"
         request.response.charset = None
-        request.response.headers["Total-Objects"] = request.response.headers[
-            "Total-Records"] = str(total)
-        expose(request, "Total-Objects", "Total-Records")
+        _set_total(request, total)
         return request.response
     page_query = dataclasses.replace(query, limit=parsed.limit + 1)
-    encoded = None
-    if parsed.fields is None:  # each object as the database wrote its JSON, if it can
-        encoded = storage.list_encoded(ctx.resource.name, ctx.parent_id, page_query)
-    if encoded is not None:
-        page: list[Any] = encoded[0]
-        timestamp = encoded[1]
-    else:
-        page, timestamp = storage.list_objects(ctx.resource.name, ctx.parent_id, page_query)
+    # Each object as the database wrote its JSON when it can (no _fields to apply).
+    found = storage.list_page(ctx.resource.name, ctx.parent_id, page_query,
+                              encoded=parsed.fields is None,
+                              total=request.registry.settings["total_records_on_get"])
+    page, timestamp, encoded = found.objects, found.timestamp, found.encoded
     _refuse_unlisted(request, ctx, len(page))
     _list_preconditions(request, timestamp)
+    if found.total is not None:
+        _set_total(request, found.total)
     if len(page) > parsed.limit:
         page = page[: parsed.limit]
-        last = json.loads(page[-1]) if encoded is not None else page[-1]
+        last = json.loads(page[-1]) if encoded else page[-1]
         token = querying.encode_token(last, query.sorting, len(page))
         request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
-    if encoded is not None:
+    if encoded:
         return {"data": [json.raw(text) for text in page]}
     if parsed.fields is not None:
         page = [querying.project_fields(obj, parsed.fields) for obj in page]
     return {"data": page}
+
+
+def _set_total(request: Request, total: int) -> None:
+    """Live objects matching the filters the caller may read (limit and pagination
+    aside): ``Total-Objects``, and ``Total-Records`` as older clients read it."""
+    request.response.headers["Total-Objects"] = request.response.headers[
+        "Total-Records"] = str(total)
+    expose(request, "Total-Objects", "Total-Records")
 
 
 def _list_preconditions(request: Request, timestamp: int) -> None:

@@ -27,6 +27,7 @@ from kinto_clone.storage import (
     Sort,
     Storage,
     UnicityError,
+    sql_lists,
 )
 from kinto_clone.storage import sql as sql_storage
 from kinto_clone.storage.sql import SQLStorage
@@ -966,7 +967,8 @@ def test_sync_queries_answer_what_the_general_builder_answers(
     storage: Storage, permission: Permission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Queries on ``last_modified`` alone run statements built once per shape
-    (``_sync_statements``); for the same query they return what ``_where`` builds."""
+    (``sync_statements``); for the same query they return what ``where`` builds, page,
+    timestamp and total alike."""
     with transaction():
         for i in range(12):
             storage.create(R, P, {"id": f"o{i:02}", "n": i})
@@ -993,14 +995,15 @@ def test_sync_queries_answer_what_the_general_builder_answers(
         ListQuery(readable_by=readable, limit=1, after={"last_modified": late + 1}),
         ListQuery(filters=(Filter("last_modified", late * 10, Op.GT),)),  # an empty page
     ]
-    assert all(sql_storage._sync_shape(query) is not None for query in queries)
+    assert all(sql_lists.sync_shape(query) is not None for query in queries)
     with transaction():
-        prebuilt = [storage.list_objects(R, P, query) for query in queries]
-    monkeypatch.setattr(sql_storage, "_sync_shape", lambda query: None)
+        prebuilt = [storage.list_page(R, P, query, total=True) for query in queries]
+    monkeypatch.setattr(sql_lists, "sync_shape", lambda query: None)
     with transaction():
-        general = [storage.list_objects(R, P, query) for query in queries]
+        general = [storage.list_page(R, P, query, total=True) for query in queries]
     assert prebuilt == general
-    assert [len(page) for page, _ in prebuilt] == [10, 5, 12, 3, 7, 4, 9, 2, 1, 0]
+    assert [len(page.objects) for page in prebuilt] == [10, 5, 12, 3, 7, 4, 9, 2, 1, 0]
+    assert [page.total for page in prebuilt] == [10, 10, 10, 10, 5, 5, 10, 2, 2, 0]
 
 
 def test_encoded_pages_are_the_json_of_the_objects_of_list_objects(storage: Storage) -> None:
