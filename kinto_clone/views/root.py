@@ -75,7 +75,8 @@ def _check(backend: Any) -> bool:
 @heartbeat.get(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")
 def get_heartbeat(request: Request) -> dict[str, Any]:
     backends = request.registry.backends
-    checks = {"storage": backends.storage, "permission": backends.permission}
+    checks = {"storage": backends.storage, "permission": backends.permission,
+              **getattr(request.registry, "heartbeats", {})}  # the stream's hub (stream/)
     timeout = request.registry.settings["heartbeat_timeout_seconds"]
     results: dict[str, bool] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks))
