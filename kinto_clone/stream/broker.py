@@ -134,7 +134,6 @@ class PollingBroker(Broker):
 
     async def run(self, hub: Hub) -> None:
         known: dict[str, int] = {}
-        polled: set[str] = set()  # the buckets of the previous poll
         healthy = False
         while True:
             buckets = hub.watched_buckets()
@@ -151,13 +150,11 @@ class PollingBroker(Broker):
                 healthy = True
                 hub.channel_restored()
             for uri, timestamp in current.items():
+                # Also a list seen for the first time: it may have changed after the
+                # round that a new subscriber ran when it joined (a spare read at worst).
                 if known.get(uri) != timestamp:
-                    # A list seen for the first time in a bucket watched before is new
-                    # (a collection created meanwhile): announced too.
-                    if uri in known or uri.split("/")[2] in polled:
-                        hub.announce(["record", uri, None, timestamp, None])
                     known[uri] = timestamp
-            polled = set(buckets)
+                    hub.announce(["record", uri, None, timestamp, None])
             await asyncio.sleep(self.interval)
 
 
