@@ -51,13 +51,21 @@ class StreamServer:
             out = open(self.workdir / f"stream-{self.starts}.log", "wb")  # noqa: SIM115
             self.process = subprocess.Popen(
                 [*_cli(), "start", "--ini", str(self.ini), "--port", str(port)],
-                cwd=self.workdir, env=server.server_environment(), stdout=out, stderr=out)
+                cwd=self.workdir,
+                env=server.server_environment(),
+                stdout=out,
+                stderr=out,
+            )
             out.close()
             deadline = time.monotonic() + server.START_TIMEOUT_SECONDS
             while time.monotonic() < deadline and self.process.poll() is None:
                 try:
-                    if requests.get(f"http://127.0.0.1:{port}/v1/__heartbeat__",
-                                    timeout=1).status_code == 200:
+                    if (
+                        requests.get(
+                            f"http://127.0.0.1:{port}/v1/__heartbeat__", timeout=1
+                        ).status_code
+                        == 200
+                    ):
                         self.port = port
                         return
                 except requests.RequestException:
@@ -88,8 +96,9 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "kinto_clone"]
 
 
-def backend_ini_settings(backend: str, request: pytest.FixtureRequest, workdir: Path,
-                         name: str) -> Iterator[dict[str, str]]:
+def backend_ini_settings(
+    backend: str, request: pytest.FixtureRequest, workdir: Path, name: str
+) -> Iterator[dict[str, str]]:
     if backend == "memory":
         yield server.settings_for("memory")
     elif backend == "sqlite":
@@ -116,8 +125,9 @@ def stream_settings() -> dict[str, str]:
 
 
 @pytest.fixture
-def stream_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
-                  stream_settings: dict[str, str]) -> Iterator[StreamServer]:
+def stream_server(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, stream_settings: dict[str, str]
+) -> Iterator[StreamServer]:
     for settings in backend_ini_settings(backend, request, tmp_path, "t"):
         running = StreamServer(tmp_path, {**settings, **stream_settings})
         running.start()

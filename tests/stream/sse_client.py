@@ -30,8 +30,13 @@ class EventStream:
     """``GET url`` with ``Accept: text/event-stream``; ``response`` is the answer (read it
     when ``status != 200``)."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None,
-                 last_event_id: str | None = None, read_timeout: float = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        last_event_id: str | None = None,
+        read_timeout: float = 30,
+    ) -> None:
         sent = {"Accept": "text/event-stream", **(headers or {})}
         if last_event_id is not None:
             sent["Last-Event-ID"] = last_event_id
@@ -52,9 +57,12 @@ class EventStream:
                 line = raw.decode("utf-8")
                 if not line:
                     if "data" in fields:
-                        event = Event(fields.get("event", "message"), json.loads(fields["data"]),
-                                      fields.get("id"),
-                                      int(fields["retry"]) if "retry" in fields else None)
+                        event = Event(
+                            fields.get("event", "message"),
+                            json.loads(fields["data"]),
+                            fields.get("id"),
+                            int(fields["retry"]) if "retry" in fields else None,
+                        )
                         self.events.put(event)
                     fields = {}
                 elif line.startswith(":"):
