@@ -34,6 +34,7 @@ from kinto_clone.stream.wsgi import WSGIBridge, environ_of
 _COLLECTION = re.compile(r"^/v1/buckets/([^/]+)/collections/([^/]+)/records$")
 _BUCKET = re.compile(r"^/v1/buckets/([^/]+)/collections$")
 _ALLOWED_PARAMS = frozenset({"_since"})
+SEND_TIMEOUT_SECONDS = 60
 # Headers of the pre-check's answer that the stream's answer carries too.
 _KEPT_HEADERS = (
     b"access-control-allow-origin",
@@ -218,11 +219,12 @@ class Gateway:
             watcher.cancel()
 
     async def _send(self, send: Callable[..., Any], chunk: bytes, *, more: bool) -> None:
-        # A client that stops reading blocks this send (the server's flow control): give
-        # up on it after a heartbeat period, its queue bounded meanwhile (subscriber.py).
+        # A client that stops reading blocks this send (the server's flow control) while
+        # its queue stays bounded (subscriber.py); one that reads nothing for
+        # SEND_TIMEOUT_SECONDS is given up, without its final event.
         await asyncio.wait_for(
             send({"type": "http.response.body", "body": chunk, "more_body": more}),
-            timeout=max(self.hub.options.heartbeat_seconds, 5),
+            timeout=max(SEND_TIMEOUT_SECONDS, 4 * self.hub.options.heartbeat_seconds),
         )
 
 
