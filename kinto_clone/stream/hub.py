@@ -252,12 +252,13 @@ class Hub:
         while state.subscribers:
             state.again = False
             users = {s.userid for s in state.subscribers if s.userid is not None}
+            since = state.cursor
             try:
                 found = await self.in_thread(
                     self.reader.read_round,
                     state.bucket_id,
                     state.collection_id,
-                    state.cursor,
+                    since,
                     self.options.page_size,
                     users,
                 )
@@ -272,7 +273,7 @@ class Hub:
             if not found.exists:
                 self._list_gone(state)
                 return
-            self._fan_out(state, found)
+            self._fan_out(state, found, since)
             if found.changes:
                 state.cursor = max(state.cursor, found.changes[-1]["last_modified"])
             if state.floor is not None:
@@ -295,14 +296,19 @@ class Hub:
         state.subscribers.clear()
         self.lists.pop(state.uri, None)
 
-    def _fan_out(self, state: ListState, found: Round) -> None:
+    def _fan_out(self, state: ListState, found: Round, since: int) -> None:
         permissions = RoundPermissions(self.settings, state.bucket_id, state.collection_id, found)
         frames: dict[tuple[int, bool], bytes] = {}
         for subscriber in list(state.subscribers):
             if subscriber.done:
                 continue
+            position = subscriber.cursors.get(state.uri, since)
+            if position < since:
+                # Joined during this round, from further back than it read: the next
+                # round reads from its position (``floor``); taking this one would skip
+                # the changes between the two.
+                continue
             principals = principals_of(subscriber.userid, found.groups)
-            position = subscriber.cursors.get(state.uri, state.cursor)
             for index, change in enumerate(found.changes):
                 timestamp = change["last_modified"]
                 if timestamp <= position:
