@@ -14,13 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kinto_clone import __version__
+from kinto_clone.errors import ConfigurationError as ConfigurationError  # importable here
+from kinto_clone.version import __version__
 
 logger = logging.getLogger(__name__)
-
-
-class ConfigurationError(Exception):
-    """A setting is wrong; the server refuses to start."""
 
 
 DEFAULTS: dict[str, Any] = {

@@ -114,6 +114,12 @@ def get_version(request: Request) -> Any:
         return json.load(f)
 
 
+def add_capability(config: Configurator, name: str, description: str, url: str,
+                   **extra: Any) -> None:
+    """Advertise a feature in ``GET /v1/`` under ``capabilities`` (§1.3)."""
+    config.registry.capabilities[name] = {"description": description, "url": url, **extra}
+
+
 def includeme(config: Configurator) -> None:
     for service in (root, heartbeat, lbheartbeat, version):
         config.add_cornice_service(service)
