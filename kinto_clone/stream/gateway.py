@@ -93,13 +93,13 @@ class Gateway:
         environ["HTTP_ACCEPT"] = "application/json"
         for header in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH"):
             environ.pop(header, None)
-        status, headers, body = await self.wsgi.run(environ)
+        (status, headers, body), userid, path = await self.wsgi.run_request(environ)
         kept = [(k, v) for k, v in headers if k in _KEPT_HEADERS]
         if status != 200:
             await _respond(send, status, headers, body)
             return
         try:
-            subscriber = self._subscriber(scope, environ, headers, params)
+            subscriber = self._subscriber(scope, userid, path, headers, params)
         except HTTPError as error:
             await _error(send, error, kept)
             return
@@ -138,25 +138,27 @@ class Gateway:
     def _subscriber(
         self,
         scope: dict[str, Any],
-        environ: dict[str, Any],
+        userid: str | None,
+        path: str,
         headers: list[tuple[bytes, bytes]],
         params: dict[str, str],
     ) -> Subscriber:
+        """``path``: the URL's path once the default bucket's alias was resolved."""
         unknown = sorted(set(params) - _ALLOWED_PARAMS)
         if unknown:
             raise ValidationError(
                 [detail("querystring", name, "not supported on a stream") for name in unknown]
             )
-        path = environ["PATH_INFO"]  # the default bucket's alias resolved
         match = _COLLECTION.match(path)
-        bucket_id, collection_id = (
-            match.groups() if match else (_BUCKET.match(path).groups()[0], None)
-        )  # type: ignore[union-attr]
+        bucket_id: str
+        collection_id: str | None
+        if match is not None:
+            bucket_id, collection_id = match.groups()
+        else:
+            bucket_id, collection_id = path.split("/")[3], None  # /v1/buckets/{bid}/...
         since, since_collection = _position(
             scope, params, headers, collection_id is None, self.hub.options.settle_ms
         )
-        identity = environ.get("kinto_clone.identity")
-        userid = identity.userid if identity is not None else None
         client = (scope.get("client") or ("", 0))[0]
         options = self.hub.options
         return Subscriber(

@@ -93,6 +93,21 @@ async def read_body(scope: dict[str, Any], receive: Callable[..., Any], limit: i
     return b"".join(parts)
 
 
+def call_request(router: Any, environ: Environ) -> tuple[Response, str | None, str]:
+    """Run the Pyramid application on ``environ`` as its WSGI entry point does (request
+    context, tweens, finished callbacks); its whole response, and what the stream needs
+    of the request afterwards: the authenticated user id and the path once the default
+    bucket was resolved."""
+    with router.request_context(environ) as request:
+        response = router.invoke_request(request)
+        answer = (
+            response.status_int,
+            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headerlist],
+            response.body,
+        )
+        return answer, request.authenticated_userid, request.path_info
+
+
 class WSGIBridge:
     def __init__(self, app: Callable[..., Any], threads: int, body_limit: int) -> None:
         self.app = app
@@ -101,6 +116,12 @@ class WSGIBridge:
 
     async def run(self, environ: Environ) -> Response:
         return await asyncio.get_running_loop().run_in_executor(self.pool, call, self.app, environ)
+
+    async def run_request(self, environ: Environ) -> tuple[Response, str | None, str]:
+        """``call_request`` on the pool (the application is a Pyramid ``Router``)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, call_request, self.app, environ
+        )
 
     async def __call__(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
