@@ -10,9 +10,10 @@ An announcement says only *which list* changed (and, when known, the record's id
 timestamp and the action); the hub then reads the changes from the database itself, once
 per list. So a lost or duplicated announcement costs at most one read, never a change.
 
-- PostgreSQL (``NotifyBroker``): ``SELECT pg_notify(...)`` in the writer's transaction, so
-  PostgreSQL delivers it only if and when that transaction commits; every head LISTENs on
-  one connection of its own (asyncpg).
+- PostgreSQL (``NotifyBroker``): a trigger on the list's ``timestamps`` row (migration
+  0003) sends ``pg_notify`` in the writer's transaction, so PostgreSQL delivers it only if
+  and when that transaction commits, at no extra round trip; every head LISTENs on one
+  connection of its own (asyncpg). Here ``publish`` only remembers the action.
 - SQLite and memory (``PollingBroker``): one machine, so the heads poll the ``timestamps``
   rows of the watched lists, which every write bumps, every ``stream_poll_interval_ms``.
 
@@ -29,7 +30,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pyramid.request import Request
 
 from kinto_clone import json
@@ -43,11 +43,6 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "kinto_clone_changes"
 ANNOUNCED = frozenset({"record", "collection", "bucket"})
-_NOTIFY = sa.select(
-    sa.func.pg_notify(
-        sa.bindparam("channel", type_=sa.Text), sa.bindparam("payload", type_=sa.Text)
-    )
-)
 
 
 def announcement(change: ResourceChange) -> list[Any]:
@@ -75,7 +70,8 @@ class Broker(abc.ABC):
             self.send(request, message)
 
     def send(self, request: Request, message: list[Any]) -> None:  # noqa: B027 (optional)
-        """Announce ``message`` to the other web heads (nothing to do when they poll)."""
+        """Announce ``message`` to the other heads: nothing to do when they poll, or when
+        the database does (the NOTIFY trigger); a Redis or NATS broker would send here."""
 
     @abc.abstractmethod
     async def run(self, hub: Hub) -> None:
@@ -89,11 +85,6 @@ class NotifyBroker(Broker):
         super().__init__(remember)
         self.url = url
         self.retry_seconds = retry_seconds
-
-    def send(self, request: Request, message: list[Any]) -> None:
-        database = next(iter(request.registry.backends.databases.values()))
-        # Driver errors become BackendError there, as for any statement of the request.
-        database.execute(_NOTIFY, {"channel": CHANNEL, "payload": json.dumps(message).decode()})
 
     async def run(self, hub: Hub) -> None:
         import asyncpg

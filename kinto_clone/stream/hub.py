@@ -163,6 +163,9 @@ class Hub:
             self._kick(parent)
         elif resource == "collection" and object_id is not None:
             self._kick(f"{parent}/collections/{object_id}")
+        elif resource == "collection":  # a collection of bucket `parent` changed or went
+            for uri in [u for u in self.lists if u.startswith(f"{parent}/collections/")]:
+                self._kick(uri)
         elif resource == "bucket" and action == "delete" and object_id is not None:
             prefix = f"/buckets/{object_id}/"
             for uri in [u for u in self.lists if u.startswith(prefix)]:
