@@ -46,7 +46,7 @@ setup(
     extras_require={
         "test": ["pytest>=8", "WebTest>=3", "kinto-http>=11,<12", "requests", "ruff",
                  "pytest-xdist", "openapi-spec-validator>=0.7", "hypothesis>=6",
-                 "schemathesis>=4,<5", "mypy>=1.10", "pytest-cov>=5",
+                 "schemathesis>=4,<5", "mypy>=1.10", "pytest-cov>=5", "kinto-wizard>=6,<7",
                  "playwright>=1.40"],
     },
     entry_points={

@@ -54,6 +54,9 @@ class KintoRequest(Request):
     # Response headers this endpoint adds to Access-Control-Expose-Headers (views/http.py
     # ``expose``, read by tweens.py).
     exposed_headers: tuple[str, ...] = ()
+    # True while the attachment views write the record themselves (plugins/attachments):
+    # the plugin's change listener and data check then let the write through.
+    attachment_write: bool = False
 
     @reify
     def errors(self) -> Errors:  # read by cornice's view wrapper

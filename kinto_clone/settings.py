@@ -86,6 +86,7 @@ ALIASES: dict[str, str] = {
     "kinto.plugins.accounts": "kinto_clone.plugins.accounts",
     "kinto.plugins.history": "kinto_clone.plugins.history",
     "kinto.plugins.prometheus": "kinto_clone.plugins.prometheus",
+    "kinto_attachment": "kinto_clone.plugins.attachments",
     # Kinto plugins we do not provide: an ini naming them still starts, with a warning.
     "kinto.plugins.admin": "",
     "kinto.plugins.openid": "",

@@ -107,7 +107,9 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
     if _end_of_service(settings) == "hard-eol":
         raise Gone()
     _check_url(request)
-    _limit_body(request, settings["max_request_body_bytes"])
+    body_limit = getattr(request.registry, "body_limit", None)  # a plugin's (attachments)
+    _limit_body(request, settings["max_request_body_bytes"] if body_limit is None
+                else body_limit(request, settings["max_request_body_bytes"]))
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request, settings)

@@ -37,5 +37,6 @@ def includeme(config: Configurator) -> None:
     registry.stream_options = options
     registry.stream_actions = actions
     registry.stream_broker = broker
-    registry.heartbeats = {}  # extra checks of /__heartbeat__ (the stream's hub, if served)
+    # Extra checks of /__heartbeat__ (plugins add theirs; the stream's hub when served).
+    registry.heartbeats = getattr(registry, "heartbeats", None) or {}
     registry.listeners.append(broker.publish)

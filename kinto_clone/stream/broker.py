@@ -11,7 +11,7 @@ timestamp and the action); the hub then reads the changes from the database itse
 per list. So a lost or duplicated announcement costs at most one read, never a change.
 
 - PostgreSQL (``NotifyBroker``): a trigger on the list's ``timestamps`` row (migration
-  0003) sends ``pg_notify`` in the writer's transaction, so PostgreSQL delivers it only if
+  0005) sends ``pg_notify`` in the writer's transaction, so PostgreSQL delivers it only if
   and when that transaction commits, at no extra round trip; every head LISTENs on one
   connection of its own (asyncpg). Here ``publish`` only remembers the action.
 - SQLite and memory (``PollingBroker``): one machine, so the heads poll the ``timestamps``

@@ -1,7 +1,7 @@
 """Announce the changes of lists to the streaming web heads (PostgreSQL NOTIFY).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 
 Every write of a list first bumps its row in ``timestamps`` (storage/sql.py). A trigger
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
