@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "kinto_clone_changes"
 ANNOUNCED = frozenset({"record", "collection", "bucket"})
+# The LISTEN connection is probed with a trivial query every PROBE_EVERY_SECONDS. A probe
+# is given PROBE_TIMEOUT_SECONDS: on a CPU-starved machine a 5 s timeout declared the
+# connection lost and ended every stream (bench/RESULTS.md, the 10,000-stream run).
+PROBE_EVERY_SECONDS = 10
+PROBE_TIMEOUT_SECONDS = 30
 
 
 def announcement(change: ResourceChange) -> list[Any]:
@@ -105,11 +110,13 @@ class NotifyBroker(Broker):
                 hub.channel_restored()
                 while not lost.is_set():
                     try:
-                        await asyncio.wait_for(lost.wait(), timeout=self.retry_seconds * 2)
+                        await asyncio.wait_for(lost.wait(), timeout=PROBE_EVERY_SECONDS)
                     except TimeoutError:
                         # A server that hung (or a network that dropped the connection
                         # silently) never terminates it: ask.
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+                        await asyncio.wait_for(
+                            conn.fetchval("SELECT 1"), timeout=PROBE_TIMEOUT_SECONDS
+                        )
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("stream LISTEN connection lost: %s", exc)
             finally:
