@@ -244,6 +244,9 @@ def test_a_collection_acl_removed_mid_stream_stops_the_events(stream_server: Ser
 def test_the_default_bucket_alias_streams_the_callers_own_collection(stream_server: Served) -> None:
     base = stream_server.url
     alias = f"{base}/buckets/default/collections/tasks/records"
+    # Created by a write first: on PostgreSQL a first GET of a new default bucket is a
+    # 503 on main for now (reported in FINDINGS.md), the stream's pre-check being a GET.
+    create(alias, ALICE, {"description": "before the stream"})
     with EventStream(alias, ALICE) as stream:
         assert stream.status == 200
         stream.next()
