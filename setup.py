@@ -35,14 +35,24 @@ setup(
         "plaster_pastedeploy",
         "bcrypt>=4",
         "prometheus-client>=0.20",
+        # The change stream (kinto_clone/stream/): an ASGI server in front of the WSGI
+        # app, so that an open stream holds no thread; LISTEN on PostgreSQL.
+        "uvicorn>=0.30",
+        "httptools>=0.6",
+        "uvloop>=0.19",
+        "a2wsgi>=1.10",
+        "asyncpg>=0.29",
     ],
     extras_require={
         "test": ["pytest>=8", "WebTest>=3", "kinto-http>=11,<12", "requests", "ruff",
                  "pytest-xdist", "openapi-spec-validator>=0.7", "hypothesis>=6",
-                 "schemathesis>=4,<5", "mypy>=1.10", "pytest-cov>=5", "kinto-wizard>=6,<7"],
+                 "schemathesis>=4,<5", "mypy>=1.10", "pytest-cov>=5", "kinto-wizard>=6,<7",
+                 "playwright>=1.40"],
     },
     entry_points={
         "paste.app_factory": ["main = kinto_clone:main"],
+        # [server:main] use = egg:kinto_clone#stream: uvicorn serving the API and the stream.
+        "paste.server_runner": ["stream = kinto_clone.stream.server:run"],
         "console_scripts": ["kinto-clone = kinto_clone.__main__:main"],
     },
 )

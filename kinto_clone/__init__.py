@@ -56,6 +56,8 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
         # Plugins named in `kinto.includes` (default_bucket, ...).
         for plugin in app_settings["includes"]:
             config.include(plugin)
+    # Change announcements for the live stream (stream/, served by stream/server.py).
+    config.include("kinto_clone.stream")
     # Identity, principals and the permission decision (security.py, context.py); after
     # the plugins, which may bring authentication policies (accounts).
     config.include("kinto_clone.security")

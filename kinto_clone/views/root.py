@@ -76,7 +76,8 @@ def _check(backend: Any) -> bool:
 def get_heartbeat(request: Request) -> dict[str, Any]:
     backends = request.registry.backends
     checks = {"storage": backends.storage, "permission": backends.permission,
-              **getattr(request.registry, "heartbeats", {})}  # plugins' (attachments)
+              # plugins' (attachments), the stream's hub (stream/)
+              **getattr(request.registry, "heartbeats", {})}
     timeout = request.registry.settings["heartbeat_timeout_seconds"]
     results: dict[str, bool] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks))

@@ -1,0 +1,109 @@
+"""The hub's rounds in-process, with a reader of our own that can hold a round open: a
+stream that joins during a round, from further back, still gets every change once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from kinto_clone.stream.hub import Actions, Hub
+from kinto_clone.stream.options import StreamOptions
+from kinto_clone.stream.reader import Round
+from kinto_clone.stream.subscriber import Subscriber
+
+OWNER = "basicauth:alice"
+ACLS = {"/buckets/b": {"read": {OWNER}}}
+
+
+class HeldReader:
+    """Changes ``{id, last_modified}`` 1..n of one list; ``gate`` holds the next read."""
+
+    def __init__(self, timestamps: list[int]) -> None:
+        self.changes = [{"id": f"r{ts}", "last_modified": ts} for ts in timestamps]
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads: list[int] = []
+
+    def read_round(self, bucket: str, collection: str, since: int, page: int, users: Any) -> Round:
+        self.reads.append(since)
+        self.gate.wait(5)
+        newer = [c for c in self.changes if c["last_modified"] > since][:page]
+        return Round(newer, len(newer) >= page, True, ACLS, {OWNER: set()})
+
+
+class NoBroker:
+    async def run(self, hub: Hub) -> None:
+        await asyncio.sleep(3600)
+
+
+def subscriber(since: int) -> Subscriber:
+    return Subscriber(
+        userid=OWNER,
+        limit_key=OWNER,
+        bucket_id="b",
+        collection_id="c",
+        since=since,
+        since_collection=None,
+        max_queued=100,
+        retry_ms=1000,
+        settle_ms=0,
+    )
+
+
+def ids(sub: Subscriber) -> list[str]:
+    return [
+        line.split(": ", 1)[1]
+        for line in sub.take().decode().splitlines()
+        if line.startswith("id: ")
+    ]
+
+
+def test_a_stream_joining_during_a_round_from_further_back_misses_nothing() -> None:
+    async def scenario() -> tuple[list[str], list[str], list[int]]:
+        reader = HeldReader([3, 6, 11, 12])
+        options = StreamOptions.from_settings({"stream_page_size": 2})
+        hub = Hub({}, reader, options, Actions(), NoBroker())  # type: ignore[arg-type]
+        await hub.start()
+        live = subscriber(10)
+        reader.gate.clear()
+        await hub.subscribe(live)  # its round reads > 10 and is held
+        await asyncio.sleep(0.05)
+        late = subscriber(2)
+        await hub.subscribe(late)  # joins while that round is open
+        reader.gate.set()
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if not any(s.task and not s.task.done() for s in hub.lists.values()):
+                break
+        found = ids(live), ids(late), reader.reads
+        await hub.stop()
+        return found
+
+    live, late, reads = asyncio.run(scenario())
+    assert live == ["11", "12"]
+    assert late == ["3", "6", "11", "12"]
+    assert reads[0] == 10 and 2 in reads  # the late one's changes were read again
+
+
+def test_a_subscriber_that_is_not_read_is_finished_with_a_bounded_queue() -> None:
+    async def scenario() -> Subscriber:
+        sub = subscriber(0)
+        sub.max_queued = 3
+        for ts in range(1, 10):
+            sub.deliver("/buckets/b/collections/c", ts, "c", b"id: %d\n\n" % ts)
+        return sub
+
+    sub = asyncio.run(scenario())
+    assert sub.done and len(sub.queue) == 0
+    assert sub.final is not None and b'"reason":"slow reader"' in sub.final
+
+
+def test_actions_remembers_recent_changes_and_falls_back_to_update_or_delete() -> None:
+    actions = Actions(size=2)
+    parent = "/buckets/b/collections/c"
+    for i, action in enumerate(["create", "update", "create"]):
+        actions.add(["record", parent, f"r{i}", i, action])
+    assert actions.of(parent, {"id": "r2", "last_modified": 2}) == "create"
+    assert actions.of(parent, {"id": "r0", "last_modified": 0}) == "update"  # forgotten
+    assert actions.of(parent, {"id": "r9", "last_modified": 9, "deleted": True}) == "delete"
