@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import requests
@@ -155,5 +156,10 @@ def ours(workdir: Path, backend: str, db_url: str | None = None) -> Iterator[str
         **server.settings_for(backend, db_url),
         "kinto.includes": "kinto_clone.plugins.default_bucket kinto_clone.plugins.flush",
     }
-    with server.serve(workdir, settings) as base_url:
+    # The shared helper waits 15 s for a start; next to a Kinto starting on the same cores
+    # (CI runs the backends on two workers at once) a start can take longer.
+    with (
+        mock.patch.object(server, "START_TIMEOUT_SECONDS", START_TIMEOUT_SECONDS),
+        server.serve(workdir, settings) as base_url,
+    ):
         yield base_url
