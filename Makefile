@@ -33,14 +33,15 @@ migrate: install  ## Create or migrate the database schema of $(INI)
 serve: migrate  ## Serve the API on 127.0.0.1:$(PORT) with $(INI) (SQLite under ./data/)
 	$(BIN)/kinto-clone start --ini $(INI) --port $(PORT)
 
-test: install-test  ## Run the whole test suite on memory, SQLite and PostgreSQL
-	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS) tests
+test: install-test  ## The whole suite on memory, SQLite and PostgreSQL, with a coverage report
+	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider --cov --cov-report=term:skip-covered $(PYTEST_ARGS) tests
 
-test-fast: install-test  ## The suite on the memory backend only
-	KINTO_CLONE_TEST_BACKENDS=memory $(BIN)/python -m pytest -q -x $(PYTEST_ARGS) tests
+test-fast: install-test  ## The suite on the memory backend only, without the packaging test
+	KINTO_CLONE_TEST_BACKENDS=memory $(BIN)/python -m pytest -q -x -p no:cacheprovider -m "not packaging" $(PYTEST_ARGS) tests
 
-lint: install-test  ## ruff
+lint: install-test  ## ruff, and mypy on kinto_clone/ (setup.cfg)
 	$(BIN)/ruff check kinto_clone tests bench
+	$(BIN)/mypy
 
 test-reliability: install-test  ## nginx + 2 web heads, PostgreSQL outage, 20 s soak (figures printed)
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/reliability/test_web_heads.py tests/reliability/test_database_outage.py tests/reliability/test_soak.py

@@ -1,10 +1,24 @@
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+# The version lives in kinto_clone/version.py only; read, not imported (the package's
+# dependencies are not installed yet when setup.py runs).
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "kinto_clone" / "version.py").read_text()).group(1)
 
 setup(
     name="kinto_clone",
-    version="0.1.0",
+    version=VERSION,
     description="A fast, durable server of the Kinto HTTP API (v1)",
-    packages=find_packages(include=["kinto_clone", "kinto_clone.*"]),
+    # The repository's migrations/ ships inside the package as kinto_clone/migrations, so
+    # that an installed server finds it (kinto_clone/migration.py looks there first).
+    packages=[*find_packages(include=["kinto_clone", "kinto_clone.*"]),
+              "kinto_clone.migrations", "kinto_clone.migrations.versions"],
+    package_dir={"kinto_clone.migrations": "migrations"},
+    package_data={"kinto_clone.migrations": ["script.py.mako"]},
     python_requires=">=3.11",
     install_requires=[
         "pyramid>=2.0,<3",
@@ -25,7 +39,7 @@ setup(
     extras_require={
         "test": ["pytest>=8", "WebTest>=3", "kinto-http>=11,<12", "requests", "ruff",
                  "pytest-xdist", "openapi-spec-validator>=0.7", "hypothesis>=6",
-                 "schemathesis>=4,<5"],
+                 "schemathesis>=4,<5", "mypy>=1.10", "pytest-cov>=5", "kinto-wizard>=6,<7"],
     },
     entry_points={
         "paste.app_factory": ["main = kinto_clone:main"],

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import Row, render  # noqa: E402
-from session import Contender, run_interleaved, run_sequential  # noqa: E402
+from report import Row, render  # noqa: E402  (after the sys.path line above)
+from session import Contender, run_interleaved, run_sequential  # noqa: E402  (after the sys.path line above)
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -32,9 +32,9 @@ import webtest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kinto_clone import main, migration  # noqa: E402
-from kinto_clone.db import Database  # noqa: E402
-from kinto_clone.tables import objects, timestamps  # noqa: E402
+from kinto_clone import main, migration  # noqa: E402  (after the sys.path line above)
+from kinto_clone.db import Database  # noqa: E402  (after the sys.path line above)
+from kinto_clone.tables import objects, timestamps  # noqa: E402  (after the sys.path line above)
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
 PARENT = "/buckets/bench/collections/c"

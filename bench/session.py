@@ -69,7 +69,7 @@ class Contender:
         self.log(f"[{self.name}] loading data {self.ds.sizes} ...")
         try:
             self.ds.create()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported in the table, the others go on
             self.result["error"] = f"data setup failed: {str(exc).splitlines()[0][:200]}"
             self.log(f"[{self.name}] {self.result['error']}\n{traceback.format_exc()}")
             return

@@ -6,16 +6,15 @@ like a table of contents; each part sets itself up in its own ``includeme``.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import Any
 
-from typing import Any  # noqa: E402
+from pyramid.config import Configurator
+from pyramid.router import Router
+from pyramid.tweens import EXCVIEW, INGRESS
 
-from pyramid.config import Configurator  # noqa: E402
-from pyramid.router import Router  # noqa: E402
-from pyramid.tweens import EXCVIEW, INGRESS  # noqa: E402
-
-from kinto_clone import backends, request, settings  # noqa: E402
-from kinto_clone.json import JSONRenderer  # noqa: E402
+from kinto_clone import backends, request, settings
+from kinto_clone.json import JSONRenderer
+from kinto_clone.version import __version__ as __version__  # kinto_clone.__version__
 
 
 def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Router:
@@ -59,7 +58,7 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     # the plugins, which may bring authentication policies (accounts).
     config.include("kinto_clone.security")
     if "basicauth" in app_settings.get("multiauth.policies", ""):
-        from kinto_clone.plugins import add_capability
+        from kinto_clone.views.root import add_capability
 
         add_capability(config, "basicauth", "Very basic authentication sessions. Not for "
                        "production use.", "http://kinto.readthedocs.io/en/stable/api/1.x/"

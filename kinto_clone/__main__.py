@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from kinto_clone import __version__
+from kinto_clone.version import __version__
 
 DEFAULT_INI = os.environ.get("KINTO_INI", "config/kinto.ini")
 
@@ -210,8 +210,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import ArgumentError
 
-    from kinto_clone.settings import ConfigurationError
-    from kinto_clone.storage import BackendError
+    from kinto_clone.errors import BackendError, ConfigurationError
 
     args = parser().parse_args(argv)
     try:

@@ -1,23 +1,25 @@
 """Build the storage and permission backends from settings, once, at start-up (§11, §12).
 
-A backend is picked by one dotted setting (Kinto's names are aliases, see settings.py) and
-checked against its interface. Backends with the same URL share one ``Database``, so a
+A backend is the module named by its dotted setting (Kinto's names are aliases, see
+settings.py): its ``load_from_config(settings, db)`` builds it, and the result is checked
+against its interface (``Storage``, ``Permission``) before the server starts. A module that
+brings its own database (memory) says so with ``DATABASE_URL``; the others take
+``<kind>_url``. Backends with the same URL share one ``Database``, so a
 request's storage and permission writes are in the same transaction.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-from kinto_clone.db import MEMORY_URL, Database, open_databases
+from kinto_clone.db import Database, open_databases
+from kinto_clone.errors import ConfigurationError
 from kinto_clone.permission import Permission
-from kinto_clone.settings import ConfigurationError
 from kinto_clone.storage import Storage
 from kinto_clone.storage.loader import SQLLoader
-
-STORAGE_BACKENDS = ("kinto_clone.storage.sql", "kinto_clone.storage.memory")
-PERMISSION_BACKENDS = ("kinto_clone.permission.sql", "kinto_clone.permission.memory")
 
 
 @dataclass
@@ -32,26 +34,32 @@ class Backends:
             db.dispose()
 
 
-def _url(settings: dict[str, Any], kind: str) -> str:
-    backend = settings[f"{kind}_backend"]
-    if backend.endswith(".memory"):
-        return MEMORY_URL
+def _module(settings: dict[str, Any], kind: str) -> ModuleType:
+    """The module named by ``<kind>_backend``, which must offer ``load_from_config``."""
+    dotted = str(settings[f"{kind}_backend"])
+    try:
+        module = importlib.import_module(dotted)
+    except ImportError as exc:
+        raise ConfigurationError(f"Unknown {kind} backend {dotted!r} ({exc})") from exc
+    if not callable(getattr(module, "load_from_config", None)):
+        raise ConfigurationError(f"{dotted!r} is not a {kind} backend (no load_from_config)")
+    return module
+
+
+def _url(settings: dict[str, Any], kind: str, module: ModuleType) -> str:
+    own: str | None = getattr(module, "DATABASE_URL", None)  # a backend with its own database
+    if own is not None:
+        return own
     url = settings.get(f"{kind}_url") or ""
     if not url:
-        raise ConfigurationError(f"Setting '{kind}_url' is required by {backend}")
+        raise ConfigurationError(f"Setting '{kind}_url' is required by {module.__name__}")
     return str(url)
 
 
 def load(settings: dict[str, Any]) -> Backends:
-    from kinto_clone.permission.sql import SQLPermission
-    from kinto_clone.storage.sql import SQLStorage
-
-    if settings["storage_backend"] not in STORAGE_BACKENDS:
-        raise ConfigurationError(f"Unknown storage backend {settings['storage_backend']!r}")
-    if settings["permission_backend"] not in PERMISSION_BACKENDS:
-        raise ConfigurationError(
-            f"Unknown permission backend {settings['permission_backend']!r}")
-    storage_url, permission_url = _url(settings, "storage"), _url(settings, "permission")
+    modules = {kind: _module(settings, kind) for kind in ("storage", "permission")}
+    storage_url = _url(settings, "storage", modules["storage"])
+    permission_url = _url(settings, "permission", modules["permission"])
     if storage_url != permission_url:
         # Listing "only what the caller may read" is one query joining both backends'
         # tables, and a request's writes must commit atomically across both.
@@ -66,12 +74,14 @@ def load(settings: dict[str, Any]) -> Backends:
         statement_timeout_ms=int(settings["storage_statement_timeout_ms"]),
     )
     db = databases[storage_url]
-    if storage_url == MEMORY_URL:
-        from kinto_clone import migration
-
-        migration.create_memory_schema(db)
-    storage = SQLStorage(db)
-    permission = SQLPermission(db)
-    assert isinstance(storage, Storage) and isinstance(permission, Permission)
+    storage = modules["storage"].load_from_config(settings, db)
+    permission = modules["permission"].load_from_config(settings, db)
+    # Checked against the interfaces at start-up, not at the first request that needs them.
+    for kind, backend, interface in (("storage", storage, Storage),
+                                     ("permission", permission, Permission)):
+        if not isinstance(backend, interface):
+            raise ConfigurationError(
+                f"{settings[f'{kind}_backend']!r} gave a {type(backend).__name__}, "
+                f"not a {interface.__name__}")
     return Backends(storage=storage, permission=permission, loader=SQLLoader(db),
                     databases=databases)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pyramid.request import Request
 
 from kinto_clone import authorization as authz
+from kinto_clone.body import json_body_or_none
 from kinto_clone.errors import invalid_id
 from kinto_clone.permission import ACL
 from kinto_clone.resources.types import RESOURCES, ResourceType, object_uri
@@ -92,7 +93,7 @@ class RouteContext:
         if userid is not None:
             principals |= {userid, authz.AUTHENTICATED, *loaded.groups}
         # The caller's principals came with the same statement: request.principals uses them.
-        self.request.environ["kinto_clone.principals"] = frozenset(principals)
+        self.request.known_principals = frozenset(principals)
         self._loaded = True
 
     @property
@@ -183,8 +184,6 @@ class RouteContext:
 
 def _posted_id(request: Request) -> str | None:
     """``data.id`` of a POST body, if it parses; validation reports bad bodies later."""
-    from kinto_clone.views.body import json_body_or_none
-
     body = json_body_or_none(request)
     if isinstance(body, dict) and isinstance(body.get("data"), dict):
         object_id = body["data"].get("id")

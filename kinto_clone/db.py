@@ -20,6 +20,7 @@ Three kinds of URL:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -28,7 +29,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg2
 from sqlalchemy import bindparam, create_engine, event, literal, select
@@ -36,9 +37,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from kinto_clone import json
-from kinto_clone.storage import BackendError
+from kinto_clone.errors import BackendError
 
 _DRIVER_ERRORS = (sqlite3.Error, psycopg2.Error)
 
@@ -132,9 +134,9 @@ class Database:
         plan, extracted = entry[0], entry[1]
         compiled = plan.compiled
         if plan.expanding:
-            compiled = statement.compile(dialect=self.engine.dialect)
+            compiled = cast(SQLCompiler, statement.compile(dialect=self.engine.dialect))
             state = compiled.construct_expanded_state(params)
-            sql, values = state.statement, state.parameters
+            sql, values = state.statement, dict(state.parameters)  # processed in place below
             positional = state.positiontup
             processors = (*plan.bind_processors, *state.processors.items())
         else:
@@ -255,7 +257,9 @@ class _Plan:
         # With its cache key, the compiled form takes the values of any statement of the
         # same shape (``construct_params(extracted_parameters=...)``), as SQLAlchemy's own
         # compiled cache does.
-        compiled = statement.compile(dialect=dialect, cache_key=key)
+        # A Core statement compiles to an SQLCompiler (``compile`` is typed as returning
+        # its base class, which lacks the attributes read below).
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, cache_key=key))
         expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
         escaped = compiled.escaped_bind_names
         binds = tuple(
@@ -269,8 +273,8 @@ class _Plan:
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in columns
         )
-        positional = tuple(compiled.positiontup) if compiled.positional else None
-        row = namedtuple("Row", keys, rename=True) if keys else None  # type: ignore[misc]
+        positional = tuple(compiled.positiontup or ()) if compiled.positional else None
+        row = namedtuple("Row", keys, rename=True) if keys else None
         return cls(compiled, str(compiled), expanding, positional, binds, row,
                    processors if any(processors) else ())
 
@@ -465,14 +469,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def db_errors(func: F) -> F:
     """Decorator form of ``translate_errors`` for backend methods."""
 
+    @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with translate_errors():
             return func(*args, **kwargs)
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 @contextlib.contextmanager

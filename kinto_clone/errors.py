@@ -1,7 +1,11 @@
-"""The errno table, the error classes, and the ONE function that builds an error body.
+"""Every exception of the server, the errno table, and the ONE function that builds an
+error body.
 
 Every error a client can see is raised as an :class:`HTTPError` (or a subclass) somewhere
-below the views, and turned into a response only in ``views/errors.py``.
+below the views, and turned into a response only in ``views/errors.py``. The backends'
+exceptions (:class:`StorageError` and its subclasses) and :class:`ConfigurationError` live
+here too, so that every layer imports its errors from the bottom of the house instead of
+from the layer that happens to raise them (``db.py`` from ``storage``, for one).
 """
 
 from __future__ import annotations
@@ -9,6 +13,34 @@ from __future__ import annotations
 from enum import IntEnum
 from http import HTTPStatus
 from typing import Any
+
+
+class ConfigurationError(Exception):
+    """A setting is wrong; the server refuses to start."""
+
+
+class StorageError(Exception):
+    """Base of every storage exception; backends raise nothing else."""
+
+
+class BackendError(StorageError):
+    """The database failed (down, timeout, refused a value). Becomes 503 errno 201."""
+
+    def __init__(self, message: str = "", original: BaseException | None = None) -> None:
+        super().__init__(message or repr(original))
+        self.original = original
+
+
+class ObjectNotFoundError(StorageError):
+    """No live object with that id in that list."""
+
+
+class UnicityError(StorageError):
+    """A live object already has that id; ``existing`` is it."""
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        super().__init__(existing.get("id"))
+        self.existing = existing
 
 
 class ERRNO(IntEnum):

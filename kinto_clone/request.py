@@ -22,12 +22,41 @@ from pyramid.interfaces import IRequestExtensions
 from pyramid.registry import Registry
 from pyramid.request import Request
 
-from kinto_clone.security import principals
+from kinto_clone.security import Identity, principals
 
 
 class KintoRequest(Request):
+    """Pyramid's request, plus the state our layers hand each other during a request.
+
+    That state is declared here, once, with its type and who writes it; nothing travels in
+    ``request.environ`` keys. Class attributes are the defaults; an assignment sets the
+    request's own value.
+    """
+
     principals = reify(principals)
     current_service = reify(current_service)
+
+    # Whether the security policy already looked for the caller, and what it found
+    # (security.py); /batch copies both to subrequests with the caller's credentials.
+    identity_known: bool = False
+    known_identity: Identity | None = None
+    # The caller's principals when they came with another statement: the route context's
+    # one-statement load (context.py, plugins/history) or the batch's caller (views/batch.py).
+    # None: ``principals`` asks the permission backend.
+    known_principals: frozenset[str] | None = None
+    # The JSON body once parsed (body.json_body), so that peeking at it before validation
+    # (context.py, plugins) does not parse it twice.
+    body_parsed: bool = False
+    parsed_body: Any = None
+    # Writes made before the request's handling that must survive a 4xx
+    # (tweens.handle_keeping_earlier_writes); /batch keeps them too for such a subrequest.
+    kept_writes: bool = False
+    # Response headers this endpoint adds to Access-Control-Expose-Headers (views/http.py
+    # ``expose``, read by tweens.py).
+    exposed_headers: tuple[str, ...] = ()
+    # True while the attachment views write the record themselves (plugins/attachments):
+    # the plugin's change listener and data check then let the write through.
+    attachment_write: bool = False
 
     @reify
     def errors(self) -> Errors:  # read by cornice's view wrapper

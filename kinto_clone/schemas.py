@@ -37,7 +37,11 @@ def unknown_permission(name: str, allowed: Iterable[str]) -> ValidationError:
 def validate_permissions(
     value: Any, allowed: Iterable[str], *, allow_null: bool = False
 ) -> dict[str, list[str] | None]:
-    """``permissions`` of a body: known names, each a list of strings (or null in PATCH)."""
+    """``permissions`` of a body: known names, each a list of strings.
+
+    A null value is no permission at all, as for Kinto's schema: it is dropped (whatever
+    its name) unless ``allow_null`` (a merge-patch, where it removes a known permission).
+    """
     allowed = tuple(allowed)
     if not isinstance(value, dict):
         raise ValidationError([detail(
@@ -45,15 +49,18 @@ def validate_permissions(
             f'"{value}" is not a mapping type: Does not implement dict-like functionality.')])
     result: dict[str, list[str] | None] = {}
     for perm, principals in value.items():
+        if principals is None:
+            if allow_null and perm in allowed:
+                result[perm] = None
+            continue
         if perm not in allowed:
             raise unknown_permission(perm, allowed)
         name = f"permissions.{perm}"
-        if principals is None and allow_null:
-            result[perm] = None
-            continue
         if not isinstance(principals, list):
             raise ValidationError([detail("body", name, f'"{principals}" is not iterable')])
         for i, principal in enumerate(principals):
+            if principal is None:
+                raise ValidationError([detail("body", f"{name}.{i}", "Required")])
             if not isinstance(principal, str):
                 raise ValidationError([detail(
                     "body", f"{name}.{i}", f"{principal!r} is not a string: {{'': ''}}")])

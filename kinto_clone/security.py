@@ -24,7 +24,8 @@ from pyramid.request import Request
 from pyramid.security import Allowed, Denied
 
 from kinto_clone.authorization import AUTHENTICATED, EVERYONE
-from kinto_clone.settings import ConfigurationError, as_list
+from kinto_clone.errors import ConfigurationError
+from kinto_clone.settings import as_list
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,8 @@ class SecurityPolicy:
             self.policies.append(POLICY_FACTORIES[kind](settings))
 
     def identity(self, request: Request) -> Identity | None:
-        cached = request.environ.get("kinto_clone.identity", _UNSET)
-        if cached is not _UNSET:
-            return cached  # type: ignore[no-any-return]
+        if request.identity_known:
+            return request.known_identity
         found = None
         for policy in self.policies:
             try:
@@ -123,7 +123,7 @@ class SecurityPolicy:
                 break
             if found is not None:
                 break
-        request.environ["kinto_clone.identity"] = found
+        request.identity_known, request.known_identity = True, found
         return found
 
     def authenticated_userid(self, request: Request) -> str | None:
@@ -145,12 +145,9 @@ class SecurityPolicy:
         return [("WWW-Authenticate", 'Basic realm="Realm"')]
 
 
-_UNSET = object()
-
-
 def principals(request: Request) -> set[str]:
     """Every principal of the caller: user id, system ones, and group URIs (one query)."""
-    shared = request.environ.get("kinto_clone.principals")  # set by /batch for subrequests
+    shared = request.known_principals  # came with the route's load, or from /batch
     if shared is not None:
         return set(shared)
     userid = request.authenticated_userid

@@ -14,13 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kinto_clone import __version__
+from kinto_clone.errors import ConfigurationError as ConfigurationError  # importable here
+from kinto_clone.version import __version__
 
 logger = logging.getLogger(__name__)
-
-
-class ConfigurationError(Exception):
-    """A setting is wrong; the server refuses to start."""
 
 
 DEFAULTS: dict[str, Any] = {
@@ -89,6 +86,7 @@ ALIASES: dict[str, str] = {
     "kinto.plugins.accounts": "kinto_clone.plugins.accounts",
     "kinto.plugins.history": "kinto_clone.plugins.history",
     "kinto.plugins.prometheus": "kinto_clone.plugins.prometheus",
+    "kinto_attachment": "kinto_clone.plugins.attachments",
     # Kinto plugins we do not provide: an ini naming them still starts, with a warning.
     "kinto.plugins.admin": "",
     "kinto.plugins.openid": "",

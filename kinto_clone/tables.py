@@ -18,6 +18,8 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -66,4 +68,34 @@ user_principals = Table(
     Column("user_id", Key, primary_key=True),
     Column("principal", Key, primary_key=True),
     Index("idx_user_principals_principal", "principal"),
+)
+
+# Attachments (plugins/attachments): which file each record's ``attachment`` names, and,
+# for the database file store, the files themselves, content-addressed by sha256. ``refs``
+# counts the links to a file (plus none for files kept by ``keep_old_files``); the file
+# goes in the transaction that removes its last link. Bytes are split in chunks so that
+# neither an upload nor a download holds a whole file in memory.
+attachment_links = Table(
+    "attachment_links",
+    metadata,
+    Column("record_uri", Key, primary_key=True),
+    Column("location", Key, nullable=False),  # the file store's name of the file
+    Index("idx_attachment_links_location", "location"),
+)
+
+attachment_files = Table(
+    "attachment_files",
+    metadata,
+    Column("hash", Key, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mimetype", Text, nullable=False),
+    Column("refs", BigInteger, nullable=False),
+)
+
+attachment_chunks = Table(
+    "attachment_chunks",
+    metadata,
+    Column("hash", Key, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("content", LargeBinary, nullable=False),
 )

@@ -1,7 +1,8 @@
 """Tweens: what wraps every request.
 
 - ``transaction_tween`` (outermost): one database transaction per request; any response
-  with a status >= 400 rolls it back, so a failed request leaves nothing written.
+  with a status >= 400 rolls it back, so a failed request leaves nothing written (except
+  what ``handle_keeping_earlier_writes`` was asked to keep).
 - ``headers_tween``: CORS (origin check, preflight, exposed headers), Backoff, end of
   service (Alert / 410), readonly and the security headers every response carries.
 """
@@ -21,7 +22,10 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone import db
+from kinto_clone.body import check_accept
 from kinto_clone.errors import (
+    BackendError,
+    ConfigurationError,
     Gone,
     HTTPError,
     MethodNotAllowed,
@@ -29,9 +33,6 @@ from kinto_clone.errors import (
     ValidationError,
     detail,
 )
-from kinto_clone.settings import ConfigurationError
-from kinto_clone.storage import BackendError
-from kinto_clone.views.body import check_accept
 from kinto_clone.views.errors import error_response
 from kinto_clone.views.http import allowed_origin, set_headers
 
@@ -46,12 +47,35 @@ class _RollBack(Exception):
         self.response = response
 
 
+def rolls_back(request: Request, response: Response) -> bool:
+    """Whether the request's writes are undone: on any error, except the writes it kept,
+    which only a server error (5xx) undoes."""
+    if response.status_code >= 500:
+        return True
+    return response.status_code >= 400 and not request.kept_writes
+
+
+def handle_keeping_earlier_writes(handler: Handler, request: Request) -> Response:
+    """Run ``handler`` in a savepoint: if it fails, only its own writes are undone, and
+    what the request wrote before is committed anyway."""
+    databases = list(request.registry.backends.databases.values())
+    try:
+        with db.savepoint(databases):
+            response = handler(request)
+            if response.status_code >= 400:
+                raise _RollBack(response)
+    except _RollBack as rollback:
+        response = rollback.response
+    request.kept_writes = True
+    return response
+
+
 def transaction_tween(handler: Handler, registry: Registry) -> Handler:
     def tween(request: Request) -> Response:
         try:
             with db.transaction(write=request.method not in READ_METHODS):
                 response = handler(request)
-                if response.status_code >= 400:
+                if rolls_back(request, response):
                     raise _RollBack(response)
         except _RollBack as rollback:
             return rollback.response
@@ -83,7 +107,9 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
     if _end_of_service(settings) == "hard-eol":
         raise Gone()
     _check_url(request)
-    _limit_body(request, settings["max_request_body_bytes"])
+    body_limit = getattr(request.registry, "body_limit", None)  # a plugin's (attachments)
+    _limit_body(request, settings["max_request_body_bytes"] if body_limit is None
+                else body_limit(request, settings["max_request_body_bytes"]))
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request, settings)
@@ -116,7 +142,7 @@ def _check_url(request: Request) -> None:
     """A path or querystring that is not UTF-8, or a NUL in the querystring, is a 400
     (a view would otherwise fail decoding it: a 500, or no response at all)."""
     try:
-        request.path_info  # noqa: B018
+        request.path_info  # noqa: B018  (read for its decoding error only)
     except UnicodeDecodeError:
         raise ValidationError([detail("path", None, "Invalid UTF-8 in the URL")]) from None
     try:
@@ -197,7 +223,7 @@ def _add_headers(request: Request, response: Response, settings: dict[str, Any])
     if origin is not None and allowed_origin(settings, origin):
         patterns = settings["cors_origins"]
         headers["Access-Control-Allow-Origin"] = "*" if str(patterns).strip() == "*" else origin
-    exposed = request.environ.get("kinto_clone.expose", ())
+    exposed = request.exposed_headers
     headers["Access-Control-Expose-Headers"] = ", ".join(dict.fromkeys([*BASE_EXPOSED, *exposed]))
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"

@@ -150,7 +150,12 @@ def test_a_schema_made_without_alembic_is_stamped_and_keeps_its_data(created_url
     assert _bucket_ids(created_url) == ["b"]
 
 
-def test_empty_tables_deletes_every_row_and_keeps_the_schema(fresh_url: str) -> None:
+@pytest.mark.parametrize("truncate_every", [migration.TRUNCATE_EVERY, 1])
+def test_empty_tables_deletes_every_row_and_keeps_the_schema(
+    fresh_url: str, truncate_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every call truncates with 1 (PostgreSQL's TRUNCATE path), none of these two otherwise.
+    monkeypatch.setattr(migration, "TRUNCATE_EVERY", truncate_every)
     migration.upgrade(fresh_url)
     _store_some_data(fresh_url)
     migration.empty_tables(fresh_url)

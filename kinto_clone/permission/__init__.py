@@ -4,7 +4,7 @@ An ACE says "``principal`` holds ``permission`` on ``object_id``", where ``objec
 an object URI without the ``/v1`` prefix (``/buckets/b/collections/c``). Group membership
 maps a user id (or ``system.Authenticated``) to the group URIs it belongs to.
 
-Backends raise ``kinto_clone.storage.BackendError`` when the database fails, and run
+Backends raise ``kinto_clone.errors.BackendError`` when the database fails, and run
 inside the current transaction of ``kinto_clone.db``.
 """
 

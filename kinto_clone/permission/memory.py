@@ -4,6 +4,9 @@ suite; everything is lost when the process exits)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kinto_clone.db import MEMORY_URL, Database
 from kinto_clone.migration import create_memory_schema
 from kinto_clone.permission.sql import SQLPermission
@@ -17,3 +20,12 @@ class MemoryPermission(SQLPermission):
         db = db if db is not None else Database(MEMORY_URL)
         create_memory_schema(db)
         super().__init__(db)
+
+
+# This backend brings its own database: it needs no URL setting (backends.py).
+DATABASE_URL = MEMORY_URL
+
+
+def load_from_config(settings: Mapping[str, Any], db: Database) -> MemoryPermission:
+    """The backend named by the dotted setting ``permission_backend`` (``backends.py``)."""
+    return MemoryPermission(db)

@@ -156,3 +156,8 @@ class SQLPermission(Permission):
 
     def heartbeat(self) -> bool:
         return self.db.ping()
+
+
+def load_from_config(settings: Mapping[str, Any], db: Database) -> SQLPermission:
+    """The backend named by the dotted setting ``permission_backend`` (``backends.py``)."""
+    return SQLPermission(db)

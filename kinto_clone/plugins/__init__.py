@@ -1,13 +1,6 @@
-"""Optional features, each enabled by ``kinto.includes`` and set up by its ``includeme``."""
+"""Optional features, each enabled by ``kinto.includes`` and set up by its ``includeme``.
 
-from __future__ import annotations
-
-from typing import Any
-
-from pyramid.config import Configurator
-
-
-def add_capability(config: Configurator, name: str, description: str, url: str,
-                   **extra: Any) -> None:
-    """Advertise a feature in ``GET /v1/`` under ``capabilities`` (§1.3)."""
-    config.registry.capabilities[name] = {"description": description, "url": url, **extra}
+Plugins build on the views (``views/resources.register_resource``) and advertise
+themselves with ``views/root.add_capability``; nothing outside this folder imports it back,
+except ``main()`` that includes them.
+"""

@@ -21,13 +21,14 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
+from kinto_clone.body import json_body_or_none
 from kinto_clone.errors import MethodNotAllowed, Unauthorized
 from kinto_clone.events import ResourceChange, ids_of, notify
-from kinto_clone.plugins import add_capability
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
 from kinto_clone.storage import UnicityError
-from kinto_clone.views.body import json_body_or_none
+from kinto_clone.tweens import handle_keeping_earlier_writes
+from kinto_clone.views.root import add_capability
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")
@@ -44,28 +45,32 @@ def default_bucket_id(settings: dict[str, Any], userid: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 
-def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> None:
+def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> bool:
+    """Create the object if it does not exist; True when this request created it."""
     backends = request.registry.backends
     if backends.storage.get_many([(resource.name, parent_id, object_id)]):
-        return
+        return False
     try:
         created, acl = objects.create(backends, resource, parent_id, object_id, {}, {},
                                       request.authenticated_userid)
     except UnicityError:
-        return  # created by a concurrent request
+        return False  # created by a concurrent request
     # Implicit creations are changes like any other (the history plugin records them).
     uri = object_uri(resource, parent_id, object_id)
     notify(request, ResourceChange(
         action="create", resource_name=resource.name, parent_id=parent_id, uri=uri,
         user_id=request.authenticated_userid, ids=ids_of(uri), old=None, new=created,
         permissions=objects.acl_lists(acl)))
+    return True
 
 
-def rewrite(request: Request) -> None:
-    """Point a ``/buckets/default`` request at the caller's bucket, creating it first."""
+def rewrite(request: Request) -> bool:
+    """Point a ``/buckets/default`` request at the caller's bucket, creating it first.
+
+    True when it created the bucket or the collection."""
     match = _PATH.match(request.path_info)
     if match is None or request.method == "OPTIONS":
-        return
+        return False
     if request.registry.settings["readonly"]:
         raise MethodNotAllowed()
     userid = request.authenticated_userid
@@ -73,17 +78,19 @@ def rewrite(request: Request) -> None:
         raise Unauthorized()
     bucket_id = default_bucket_id(request.registry.settings, userid)
     rest = match.group("rest") or ""
+    created = False
     if not (request.method == "PUT" and rest in ("", "/")):
-        _ensure(request, BUCKET, "", bucket_id)
+        created = _ensure(request, BUCKET, "", bucket_id)
     collection = _COLLECTION.match(rest)
     if collection is not None:
         is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
         if not is_put_on_it and COLLECTION.id_pattern.match(collection.group("cid")):
-            _ensure(request, COLLECTION, object_uri(BUCKET, "", bucket_id),
-                    collection.group("cid"))
+            created = _ensure(request, COLLECTION, object_uri(BUCKET, "", bucket_id),
+                              collection.group("cid")) or created
     if rest in ("", "/") and request.method in ("PUT", "PATCH"):
         _replace_alias_in_body(request, bucket_id)
     request.path_info = f"/v1/buckets/{bucket_id}{rest}"
+    return created
 
 
 def _replace_alias_in_body(request: Request, bucket_id: str) -> None:
@@ -98,7 +105,10 @@ def _replace_alias_in_body(request: Request, bucket_id: str) -> None:
 def default_bucket_tween(handler: Callable[[Request], Response],
                          registry: Registry) -> Callable[[Request], Response]:
     def tween(request: Request) -> Response:
-        rewrite(request)
+        if rewrite(request):
+            # The bucket and collection created on the fly stay, even when the request
+            # then fails (a PATCH of a missing record), as Kinto's do.
+            return handle_keeping_earlier_writes(handler, request)
         return handler(request)
 
     return tween

@@ -21,7 +21,7 @@ from pyramid.request import Request
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone.errors import MethodNotAllowed
-from kinto_clone.plugins import add_capability
+from kinto_clone.views.root import add_capability
 
 flush = Service(name="flush", path="/__flush__", description="Delete everything (tests only)")
 
@@ -44,7 +44,7 @@ def _forget_logins(registry: Registry) -> None:
     process; other web heads forget them after ``account_cache_ttl_seconds``)."""
     passwords = getattr(registry, "account_passwords", None)
     if passwords is not None:
-        passwords.cache = type(passwords.cache)(passwords.cache.ttl, passwords.cache.clock)
+        passwords.forget_all()
 
 
 def includeme(config: Configurator) -> None:

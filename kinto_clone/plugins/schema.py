@@ -32,7 +32,7 @@ from pyramid.settings import asbool
 from referencing.exceptions import Unresolvable
 
 from kinto_clone.errors import invalid
-from kinto_clone.plugins import add_capability
+from kinto_clone.views.root import add_capability
 
 SETTING = "experimental_collection_schema_validation"
 

@@ -92,7 +92,7 @@ def apply(
         new_data = merge_patch(base, data)
     else:
         new_data = {**base, **data}
-    if "id" in (data or {}) and data["id"] != current["id"]:  # type: ignore[index]
+    if data is not None and "id" in data and data["id"] != current["id"]:
         raise invalid("body", "id", "Object id does not match existing object")
     changes: dict[str, list[str] | None] = {}
     for perm, principals in (permissions or {}).items():

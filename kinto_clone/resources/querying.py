@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from kinto_clone.errors import ValidationError, detail
 from kinto_clone.json import too_deep
@@ -102,7 +102,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -125,9 +125,13 @@ def _is_timestamp(value: Any, now_ms: int) -> bool:
 
 
 def _as_timestamp(value: Any, now_ms: int) -> int | None:
-    """``value`` as a filter timestamp (int or ETag-style quoted int), None if invalid."""
+    """``value`` as a filter timestamp (int or ETag-style quoted int), None if invalid.
+
+    A fraction is truncated (``lt_last_modified=1.5`` is ``< 1``), as Kinto does."""
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
         value = _int_or_none(value)
+    elif isinstance(value, float):
+        value = int(value)
     return value if _is_timestamp(value, now_ms) else None
 
 
@@ -160,22 +164,39 @@ def _last_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 
 class _NotANumber(ValueError):
-    pass
+    def __init__(self, shown: str) -> None:
+        super().__init__(shown)
+        self.description = f'"{shown}" is not a number'
 
 
 def _schema_integer(raw: str) -> int | None:
-    """An integer parameter: a JSON integer or a quoted one (``"123"``); ``null`` is None.
-
-    Booleans and floats are not numbers. Raises _NotANumber.
+    """An integer parameter, read as Kinto's schema reads it: a JSON number (a fraction is
+    truncated: ``1.5`` is 1, ``1e3`` is 1000) or a string of digits (``"123"``); ``null``
+    is None. Booleans, other strings and non-finite numbers raise _NotANumber.
     """
     value = native_value(raw)
     if value is None or _is_int(value):
         return value
-    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
         number = _int_or_none(value)
         if number is not None:
             return number
-    raise _NotANumber(raw)
+    # Kinto quotes the string it was given (``"1.5"`` for ``_since="1.5"``), else the raw text.
+    raise _NotANumber(value if isinstance(value, str) else raw)
+
+
+def _is_empty(raw: str) -> bool:
+    return native_value(raw) in ("", [], {})
+
+
+def _bounds_error(name: str, value: int) -> dict[str, Any] | None:
+    if value < 0:
+        return detail("querystring", name, f"{value} is less than minimum value 0")
+    if name == "_limit" and value > MAX_LIMIT:
+        return detail("querystring", name, f"{value} is greater than maximum value {MAX_LIMIT}")
+    return None
 
 
 @dataclass
@@ -183,50 +204,45 @@ class _Reserved:
     """The typed reserved parameters once the first pass accepted them."""
 
     limit: int | None = None
-    # _since, _before, _to and last_modified when given; None is a JSON null.
+    # _since, _before, _to and last_modified when given and not empty; None is a JSON null.
     integers: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    # ``id`` when it is a string; None for ``id=null`` and other empty values.
     id_value: str | None = None
 
 
 def _validate_reserved(values: Mapping[str, str], id_field_is_string: bool) -> _Reserved:
     """First pass: type-check the reserved parameters, reporting every error at once.
 
-    An empty value counts as absent, as it does for Kinto's schema.
+    An empty value (``""``, ``[]``, ``{}``, or a blank ``_limit``) counts as absent here,
+    as for Kinto's schema; the second pass then refuses an empty timestamp parameter
+    (``Invalid value for _since``), so that it never means "everything".
     """
     errors: list[dict[str, Any]] = []
     reserved = _Reserved()
 
-    raw_limit = values.get("_limit")
-    if raw_limit:
-        try:
-            limit = _schema_integer(raw_limit)
-        except _NotANumber:
-            errors.append(detail("querystring", "_limit", f'"{raw_limit}" is not a number'))
-        else:
-            if limit is not None and limit < 0:
-                description = f"{limit} is less than minimum value 0"
-                errors.append(detail("querystring", "_limit", description))
-            elif limit is not None and limit > MAX_LIMIT:
-                description = f"{limit} is greater than maximum value {MAX_LIMIT}"
-                errors.append(detail("querystring", "_limit", description))
-            else:
-                reserved.limit = limit
-
-    for name in (*_POLLING_PARAMS, MODIFIED_FIELD):
+    for name in ("_limit", *_POLLING_PARAMS, MODIFIED_FIELD):
         raw = values.get(name)
-        if not raw:
+        if raw is None or _is_empty(raw) or (name == "_limit" and not raw.strip()):
             continue
         try:
-            reserved.integers[name] = _schema_integer(raw)
-        except _NotANumber:
-            errors.append(detail("querystring", name, f'"{raw}" is not a number'))
+            number = _schema_integer(raw)
+        except _NotANumber as exc:
+            errors.append(detail("querystring", name, exc.description))
+            continue
+        error = None if number is None else _bounds_error(name, number)
+        if error is not None:
+            errors.append(error)
+        elif name == "_limit":
+            reserved.limit = number
+        else:
+            reserved.integers[name] = number
 
-    raw_id = values.get(ID_FIELD)
-    if id_field_is_string and raw_id:
-        value = native_value(raw_id)
+    if id_field_is_string and ID_FIELD in values:
+        value = native_value(values[ID_FIELD])
         if isinstance(value, str):
             reserved.id_value = value
-        else:
+        elif value:  # an empty or false value is no id at all: it matches nothing
+            # Kinto's schema library words it so, dict repr included (§4.1).
             # Kinto's schema library words it so, dict repr included (§4.1).
             description = f"{value} is not a string: {{'id': ''}}"
             errors.append(detail("querystring", ID_FIELD, description))
@@ -252,22 +268,24 @@ def _parse_filter(
     now_ms: int,
     known_fields: frozenset[str] | None,
     id_field_is_string: bool,
-) -> Filter | None:
-    """One ``[<op>_]<field>=<value>`` parameter as a Filter; None when the schema dropped it."""
+) -> Filter:
+    """One ``[<op>_]<field>=<value>`` parameter as a Filter."""
     match = _OPERATOR_PARAM.fullmatch(param)
     op, field = (Op(match.group(1)), match.group(2)) if match else (Op.EQ, param)
 
     if not _is_known(field, known_fields):
         raise _querystring_error(param, f"Unknown filter field '{param}'")
 
-    # Reserved names typed by the first pass; empty there means "not given".
+    # Reserved names typed by the first pass. ``id=`` filters on the empty id (which no
+    # object has) and ``id=null`` (or ``0``, ``[]``) matches nothing; an empty or null
+    # ``last_modified`` is no timestamp.
     if param == ID_FIELD and id_field_is_string:
         if reserved.id_value is None:
-            return None
+            return Filter(ID_FIELD, [], Op.IN)
         value: Any = reserved.id_value
     elif param == MODIFIED_FIELD:
-        if MODIFIED_FIELD not in reserved.integers:
-            return None
+        if reserved.integers.get(MODIFIED_FIELD) is None:
+            raise _invalid_value(param)
         value = reserved.integers[MODIFIED_FIELD]
     elif op in _LIST_OPS:
         value = [native_value(item) for item in raw.split(",")]
@@ -378,8 +396,8 @@ def parse_list_params(
     include_deleted = False
     for param, raw in values.items():
         if param in _POLLING_PARAMS:
-            if param not in reserved.integers:
-                continue
+            if param not in reserved.integers:  # empty: no timestamp, never "everything"
+                raise _invalid_value(param)
             filters.append(_polling_filter(param, reserved.integers[param], now_ms))
         elif param.startswith("_"):
             continue
@@ -392,8 +410,6 @@ def parse_list_params(
                 known_fields=known_fields,
                 id_field_is_string=id_field_is_string,
             )
-            if parsed is None:
-                continue
             filters.append(parsed)
         # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
         include_deleted = include_deleted or filters[-1].field == MODIFIED_FIELD

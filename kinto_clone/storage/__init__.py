@@ -12,7 +12,8 @@ poll never misses a write that commits later with a smaller timestamp). The list
 is the greatest of them; a list that was never written has a stable timestamp that is
 stored the first time it is asked for.
 
-Backends raise only the exceptions below and never speak HTTP. Every method runs inside
+Backends raise only ``StorageError`` and its subclasses (defined in ``errors.py``, importable
+from here) and never speak HTTP. Every method runs inside
 the current transaction of ``kinto_clone.db`` (one per request).
 """
 
@@ -24,29 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-
-class StorageError(Exception):
-    """Base of every storage exception."""
-
-
-class BackendError(StorageError):
-    """The database failed (down, timeout, refused a value). Becomes 503 errno 201."""
-
-    def __init__(self, message: str = "", original: BaseException | None = None) -> None:
-        super().__init__(message or repr(original))
-        self.original = original
-
-
-class ObjectNotFoundError(StorageError):
-    """No live object with that id in that list."""
-
-
-class UnicityError(StorageError):
-    """A live object already has that id; ``existing`` is it."""
-
-    def __init__(self, existing: dict[str, Any]) -> None:
-        super().__init__(existing.get("id"))
-        self.existing = existing
+# The backends' exceptions, importable from the interface they belong to.
+from kinto_clone.errors import BackendError as BackendError
+from kinto_clone.errors import ObjectNotFoundError as ObjectNotFoundError
+from kinto_clone.errors import StorageError as StorageError
+from kinto_clone.errors import UnicityError as UnicityError
 
 
 class Op(enum.Enum):

@@ -8,6 +8,9 @@ for a whole transaction. Everything is lost when the process exits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kinto_clone.db import MEMORY_URL, Database
 from kinto_clone.migration import create_memory_schema
 from kinto_clone.storage.sql import SQLStorage
@@ -21,3 +24,12 @@ class MemoryStorage(SQLStorage):
         db = db if db is not None else Database(MEMORY_URL)
         create_memory_schema(db)
         super().__init__(db)
+
+
+# This backend brings its own database: it needs no URL setting (backends.py).
+DATABASE_URL = MEMORY_URL
+
+
+def load_from_config(settings: Mapping[str, Any], db: Database) -> MemoryStorage:
+    """The backend named by the dotted setting ``storage_backend`` (``backends.py``)."""
+    return MemoryStorage(db)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import operator
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -315,6 +315,7 @@ def _json_text(postgresql: bool) -> ColumnElement[str]:
     """The object as the API shows it (data, id, last_modified; a tombstone's three
     fields), as JSON text written by the database."""
     id_, last_modified, deleted = objects.c.id, objects.c.last_modified, objects.c.deleted
+    live: ColumnElement[Any]  # an operator expression on PostgreSQL, a function on SQLite
     if postgresql:
         build = sa.func.jsonb_build_object
         managed = build("id", id_, "last_modified", last_modified)
@@ -716,3 +717,8 @@ class SQLStorage(Storage):
             return False
         self._run(self._sql.lock, resource_name, parent_id, now=now_ms())
         return True
+
+
+def load_from_config(settings: Mapping[str, Any], db: Database) -> SQLStorage:
+    """The backend named by the dotted setting ``storage_backend`` (``backends.py``)."""
+    return SQLStorage(db)

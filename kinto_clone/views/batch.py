@@ -22,11 +22,11 @@ from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone import db, json
+from kinto_clone.body import check_content_type, json_body
 from kinto_clone.errors import HTTPError, ValidationError, detail
 from kinto_clone.json import dumps
 from kinto_clone.request import KintoRequest
 from kinto_clone.schemas import deserialize
-from kinto_clone.views.body import check_content_type, json_body
 
 batch = Service(name="batch", path="/batch", description="Batch operations")
 
@@ -84,7 +84,9 @@ def _parse(request: Request) -> list[dict[str, Any]]:
     check_content_type(request)
     body = json_body(request)
     if isinstance(body, dict) and isinstance(body.get("requests"), list):
-        defaults = body.get("defaults") if isinstance(body.get("defaults"), dict) else {}
+        defaults = body.get("defaults")
+        if not isinstance(defaults, dict):
+            defaults = {}
         body = {**body, "requests": [_merge_defaults(r, defaults) if isinstance(r, dict) else r
                                      for r in body["requests"]]}
     parsed = deserialize(_BATCH_SCHEMA, body)
@@ -130,8 +132,9 @@ def _subrequest(request: Request, inherited: dict[str, str], sub: dict[str, Any]
     subrequest.method = sub["method"]
     if headers.get("Authorization") == request.headers.get("Authorization"):
         # Same credentials: share the caller's identity and principals (one query per batch).
-        subrequest.environ["kinto_clone.identity"] = request.environ.get("kinto_clone.identity")
-        subrequest.environ["kinto_clone.principals"] = frozenset(request.principals)
+        subrequest.identity_known = True
+        subrequest.known_identity = request.known_identity
+        subrequest.known_principals = frozenset(request.principals)
     return subrequest
 
 
@@ -170,6 +173,7 @@ def post_batch(request: Request) -> Any:
         try:
             with db.savepoint(databases):
                 response = request.invoke_subrequest(subrequest, use_tweens=True)
+                kept = subrequest.kept_writes
                 location = response.headers.get("Location")
                 if response.status_code in (301, 302, 303, 307, 308) and location:
                     # Followed once, like Kinto (the trailing-slash redirect).
@@ -177,7 +181,9 @@ def post_batch(request: Request) -> Any:
                                              _redirected(requested, sub, location))
                     requested = subrequest.path
                     response = request.invoke_subrequest(subrequest, use_tweens=True)
-                if response.status_code >= 400:
+                    kept = kept or subrequest.kept_writes
+                # A failed subrequest leaves nothing written, except what it kept.
+                if response.status_code >= 400 and not kept:
                     raise _Discard(response)
         except _Discard as discarded:
             response = discarded.response

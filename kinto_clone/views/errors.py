@@ -17,6 +17,7 @@ from pyramid.response import Response
 
 from kinto_clone.errors import (
     ERRNO,
+    BackendError,
     HTTPError,
     MethodNotAllowed,
     NotModified,
@@ -25,7 +26,6 @@ from kinto_clone.errors import (
     UnknownURL,
 )
 from kinto_clone.json import dumps
-from kinto_clone.storage import BackendError
 from kinto_clone.views.http import application_url, set_timestamp_headers
 
 logger = logging.getLogger(__name__)

@@ -86,8 +86,7 @@ def next_page_url(request: Request, limit: int, token: str) -> str:
 
 def expose(request: Request, *names: str) -> None:
     """Add response headers to Access-Control-Expose-Headers for this endpoint."""
-    exposed = request.environ.setdefault("kinto_clone.expose", [])
-    exposed.extend(names)
+    request.exposed_headers += names
 
 
 def allowed_origin(settings: dict[str, Any], origin: str) -> bool:

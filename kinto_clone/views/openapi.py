@@ -19,6 +19,7 @@ The schemas, parameters and headers the operations refer to are in openapi_compo
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -224,8 +225,11 @@ def path_item(registry: Registry, route: Any) -> dict[str, Any]:
     if names:
         item["parameters"] = [{"name": n, "in": "path", "required": True,
                                "schema": {"type": "string"}} for n in names]
+    documented = getattr(service, "openapi", {})  # operations a plugin describes itself
     for method in route_methods(registry, route):
-        if kind == "plural":
+        if method in documented:
+            operation = copy.deepcopy(documented[method])
+        elif kind == "plural":
             operation = plural_operation(method, plural)
         elif kind == "object":
             operation = object_operation(method, resource)

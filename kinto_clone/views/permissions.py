@@ -31,11 +31,11 @@ from pyramid.settings import asbool
 
 from kinto_clone.authorization import INHERITANCE, settings_grant
 from kinto_clone.json import type_rank
-from kinto_clone.plugins import add_capability
 from kinto_clone.resources import querying
 from kinto_clone.settings import principals_setting
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 from kinto_clone.views.http import expose, next_page_url, now_ms, set_cache_headers
+from kinto_clone.views.root import add_capability
 
 SETTING = "experimental_permissions_endpoint"
 

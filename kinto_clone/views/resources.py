@@ -16,6 +16,7 @@ from pyramid.request import Request
 
 from kinto_clone import json
 from kinto_clone.authorization import is_writer
+from kinto_clone.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid, invalid_id
 from kinto_clone.events import ResourceChange, check_data, ids_of, notify
@@ -23,7 +24,6 @@ from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_mo
 from kinto_clone.resources import merge, objects, querying
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import ObjectNotFoundError, UnicityError
-from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.views.http import (
     cache_expires,
     expose,
@@ -226,6 +226,7 @@ def create_object(request: Request) -> Any:
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
     check_data(request, ctx, data)
     try:
+        # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
                                   object_id or ctx.resource.generate_id(), data,
                                   permissions or {}, _writer(request))  # type: ignore[arg-type]
@@ -268,6 +269,7 @@ def put_object(request: Request) -> Any:
                           current["last_modified"] if current else None)
     if data is not None:
         check_data(request, ctx, data)
+    # The ignore: envelope() without allow_null gives permission lists, never None.
     obj, acl = objects.replace(request.registry.backends, ctx.resource, ctx.parent_id,
                                ctx.object_id or "", current, ctx.acl(), data,
                                permissions, _writer(request))  # type: ignore[arg-type]

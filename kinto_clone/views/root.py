@@ -75,7 +75,8 @@ def _check(backend: Any) -> bool:
 @heartbeat.get(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")
 def get_heartbeat(request: Request) -> dict[str, Any]:
     backends = request.registry.backends
-    checks = {"storage": backends.storage, "permission": backends.permission}
+    checks = {"storage": backends.storage, "permission": backends.permission,
+              **getattr(request.registry, "heartbeats", {})}  # plugins' (attachments)
     timeout = request.registry.settings["heartbeat_timeout_seconds"]
     results: dict[str, bool] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks))
@@ -111,6 +112,12 @@ def get_version(request: Request) -> Any:
                         message="The resource you are looking for could not be found.")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def add_capability(config: Configurator, name: str, description: str, url: str,
+                   **extra: Any) -> None:
+    """Advertise a feature in ``GET /v1/`` under ``capabilities`` (§1.3)."""
+    config.registry.capabilities[name] = {"description": description, "url": url, **extra}
 
 
 def includeme(config: Configurator) -> None:

@@ -16,6 +16,8 @@ from tests.support import auth
 ALICE = auth("alice")
 PLUGIN = "kinto_clone.plugins.default_bucket kinto.plugins.prometheus"
 BUCKETS = ("0.01", "0.05", "0.1", "0.5", "1.0", "3.0", "6.0", "+Inf")
+# The counters live in each application: a reused one would carry earlier tests' counts.
+pytestmark = pytest.mark.fresh_app
 
 
 @pytest.fixture

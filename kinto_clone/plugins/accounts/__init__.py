@@ -21,13 +21,13 @@ from __future__ import annotations
 from pyramid.config import Configurator
 
 from kinto_clone import security
-from kinto_clone.plugins import add_capability
 from kinto_clone.plugins.accounts import options
 from kinto_clone.plugins.accounts.authentication import (
     AccountsAuthenticationPolicy,
     AccountsPolicy,
     Passwords,
 )
+from kinto_clone.views.root import add_capability
 
 
 def includeme(config: Configurator) -> None:

@@ -29,10 +29,10 @@ import bcrypt
 from pyramid.request import Request
 
 from kinto_clone.backends import Backends
+from kinto_clone.errors import ConfigurationError
 from kinto_clone.plugins.accounts.options import PLUGIN, AccountsOptions
 from kinto_clone.plugins.accounts.resource import ACCOUNT_ID, get_account, owner
 from kinto_clone.security import CredentialsRejected, Identity, basic_credentials
-from kinto_clone.settings import ConfigurationError
 
 # bcrypt reads at most 72 bytes of a password. bcrypt 4 (which Kinto used to make its
 # hashes) silently ignored the rest; bcrypt 5 refuses such passwords. Truncating keeps
@@ -123,6 +123,10 @@ class Passwords:
     def forget(self, username: str) -> None:
         """Drop a cached login: the account changed or is gone."""
         self.cache.forget(self.cache_key(username))
+
+    def forget_all(self) -> None:
+        """Drop every cached login: every account is gone (``__flush__``)."""
+        self.cache = VerifiedCache(self.cache.ttl, self.cache.clock)
 
     def verify(self, backends: Backends, username: str, password: str) -> bool | None:
         """True if the password is the account's, False if not, None without an account."""

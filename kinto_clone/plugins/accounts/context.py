@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pyramid.request import Request
 
 from kinto_clone.authorization import settings_grant
+from kinto_clone.body import json_body_or_none
 from kinto_clone.errors import ERRNO, HTTPError, invalid, invalid_id
 from kinto_clone.permission import ACL
 from kinto_clone.plugins.accounts.resource import (
@@ -34,7 +35,6 @@ from kinto_clone.plugins.accounts.resource import (
     owner,
 )
 from kinto_clone.storage import ReadableBy
-from kinto_clone.views.body import json_body_or_none
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends

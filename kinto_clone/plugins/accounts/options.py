@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kinto_clone.authorization import EVERYONE
+from kinto_clone.errors import ConfigurationError
 from kinto_clone.security import policy_kind
-from kinto_clone.settings import ConfigurationError, as_list, principals_setting
+from kinto_clone.settings import as_list, principals_setting
 
 PLUGIN = "kinto_clone.plugins.accounts"
 POLICY = "account"  # the key of the account policy in security.POLICY_FACTORIES

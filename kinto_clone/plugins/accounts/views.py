@@ -15,6 +15,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from kinto_clone.authorization import is_writer
+from kinto_clone.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.errors import NotFound, invalid, invalid_id
 from kinto_clone.events import ResourceChange, ids_of, notify
 from kinto_clone.permission import ACL
@@ -31,7 +32,6 @@ from kinto_clone.preconditions import raise_412_if_modified
 from kinto_clone.resources import merge, objects
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
-from kinto_clone.views.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.views.http import set_timestamp_headers
 from kinto_clone.views.resources import register_resource
 
@@ -78,6 +78,7 @@ def create_account(request: Request) -> Any:
         return {"permissions": shown, "data": existing}
     to_store = with_hashed_password(data, None, _passwords(request).hash)
     try:
+        # The ignore: envelope() without allow_null gives permission lists, never None.
         obj, acl = objects.create(request.registry.backends, ACCOUNT, ACCOUNT_PARENT,
                                   account_id, to_store, permissions or {},  # type: ignore[arg-type]
                                   owner(account_id))
@@ -102,6 +103,7 @@ def put_account(request: Request) -> Any:
                           current["last_modified"] if current else None)
     if data is not None:
         data = with_hashed_password(data, current, _passwords(request).hash)
+    # The ignore: envelope() without allow_null gives permission lists, never None.
     obj, acl = objects.replace(request.registry.backends, ACCOUNT, ACCOUNT_PARENT, account_id,
                                current, ctx.acl(), data, permissions,  # type: ignore[arg-type]
                                owner(account_id))

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kinto_clone.plugins import add_capability
 from kinto_clone.plugins.history.listener import HistoryListener
 from kinto_clone.plugins.history.options import HistoryOptions
+from kinto_clone.views.root import add_capability
 
 
 def includeme(config: Configurator) -> None:

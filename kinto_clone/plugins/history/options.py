@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kinto_clone.settings import ConfigurationError, as_list
+from kinto_clone.errors import ConfigurationError
+from kinto_clone.settings import as_list
 
 DEFAULT_TRIM_THRESHOLD = 100
 

@@ -77,7 +77,7 @@ class _BucketContext:
         if userid is not None:
             principals |= {userid, authz.AUTHENTICATED, *loaded.groups}
         # As the resource routes do: request.principals reuses what came with the load.
-        self.request.environ["kinto_clone.principals"] = frozenset(principals)
+        self.request.known_principals = frozenset(principals)
         return set(self.request.principals)
 
     def holds(self, resource_name: str, permission: str, principals: set[str]) -> bool:

@@ -12,7 +12,6 @@ from kinto_clone.errors import ValidationError, detail, invalid
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-_UNPARSED = object()
 
 
 def check_content_type(request: Request, allowed: tuple[str, ...] = (JSON,)) -> str:
@@ -59,12 +58,11 @@ def parse_json(raw: bytes) -> Any:
 
 def json_body(request: Request) -> Any:
     """The parsed body (cached); an empty body is ``{}``."""
-    cached = request.environ.get("kinto_clone.json_body", _UNPARSED)
-    if cached is not _UNPARSED:
-        return cached
+    if request.body_parsed:
+        return request.parsed_body
     raw = request.body
     value = parse_json(raw) if raw.strip() else {}
-    request.environ["kinto_clone.json_body"] = value
+    request.body_parsed, request.parsed_body = True, value
     return value
 
 

@@ -1,0 +1,191 @@
+"""Attachments survive a crash whole, and a crash leaves no file behind (issue 11).
+
+Writers upload files concurrently (new records, and new files replacing the file of a
+record, some of them the same bytes as another record's) to a real server on SQLite or
+PostgreSQL, which gets SIGKILL while they write. After a restart every acknowledged upload
+is downloadable with its hash, and the database holds exactly the files records point to:
+each with as many references as records naming it, none without one, no chunk missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests import postgres, server
+from tests.conftest import selected_backends
+from tests.e2e.test_durability import running
+
+BUCKET = "/buckets/files"
+COLLECTION = f"{BUCKET}/collections/certs"
+RECORDS = f"{COLLECTION}/records"
+ALICE = ("alice", "alicepassword")
+UPLOADS_BEFORE_CRASH = 30
+TIMEOUT = 20
+SHARED = b"shared by several records" * 1000
+
+
+@pytest.fixture(params=[b for b in selected_backends() if b != "memory"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/kinto.sqlite"
+        return
+    session_url = request.getfixturevalue("postgresql_url")
+    maintenance_url = session_url.rsplit("/", 1)[0] + "/postgres"
+    name = f"kinto_clone_attachment_crash_{os.getpid()}"
+    url = postgres.create_database(maintenance_url, name)
+    try:
+        yield url
+    finally:
+        postgres.drop_database(maintenance_url, name)
+
+
+@pytest.fixture
+def ini(database_url: str, tmp_path: Path) -> Path:
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    settings = {
+        **server.BASE_SETTINGS,
+        **server.settings_for(backend, database_url),
+        "kinto.includes": "kinto_attachment",
+    }
+    path = server.write_ini(tmp_path / "kinto.ini", settings)
+    server.migrate(path, tmp_path)
+    return path
+
+
+class Uploader(threading.Thread):
+    """Uploads until the server goes away. ``sent[record]``: the hashes sent to it, in
+    order; ``acknowledged[record]``: the last one whose upload was answered."""
+
+    def __init__(self, base_url: str, name: str, seed: int) -> None:
+        super().__init__(name=name, daemon=True)
+        self.base_url = base_url
+        self.random = random.Random(seed)
+        self.sent: dict[str, list[str]] = {}
+        self.acknowledged: dict[str, str] = {}
+        self.unexpected: list[str] = []
+
+    def content(self, n: int) -> bytes:
+        if n == 0 or self.random.random() < 0.2:  # every uploader's first record shares it
+            return SHARED
+        return self.random.randbytes(self.random.randint(1, 600_000))
+
+    def run(self) -> None:
+        http = requests.Session()
+        http.auth = ALICE
+        for n in range(10_000):
+            record = f"{self.name}-{n:04d}"
+            replaceable = sorted(r for r in self.acknowledged if not r.endswith("-0000"))
+            if replaceable and self.random.random() < 0.3:  # replace a record's file
+                record = self.random.choice(replaceable)
+            content = self.content(n)
+            digest = hashlib.sha256(content).hexdigest()
+            self.sent.setdefault(record, []).append(digest)
+            try:
+                resp = http.post(
+                    f"{self.base_url}{RECORDS}/{record}/attachment",
+                    files={"attachment": (f"{n}.txt", content, "text/plain")},
+                    timeout=TIMEOUT,
+                )
+            except requests.RequestException:
+                return  # the server is gone
+            if resp.status_code not in (200, 201) or resp.json()["hash"] != digest:
+                self.unexpected.append(f"{resp.status_code} {resp.text[:200]}")
+                return
+            self.acknowledged[record] = digest
+
+
+def database_state(url: str) -> tuple[dict[str, str], dict[str, tuple[int, int, int]]]:
+    """Links (record URI -> file) and files (hash -> refs, size, bytes in chunks)."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    try:
+        with engine.connect() as conn:
+            links = dict(
+                conn.execute(sa.text("SELECT record_uri, location FROM attachment_links")).all()
+            )
+            files = {
+                row[0]: (int(row[1]), int(row[2]), int(row[3]))
+                for row in conn.execute(
+                    sa.text(
+                        "SELECT f.hash, f.refs, f.size, (SELECT COALESCE(SUM(LENGTH(content)),"
+                        " 0) FROM attachment_chunks c WHERE c.hash = f.hash) "
+                        "FROM attachment_files f"
+                    )
+                )
+            }
+            orphans = conn.execute(
+                sa.text(
+                    "SELECT COUNT(*) FROM attachment_chunks c WHERE NOT EXISTS "
+                    "(SELECT 1 FROM attachment_files f WHERE f.hash = c.hash)"
+                )
+            ).scalar()
+            assert orphans == 0, "chunks of no file"
+    finally:
+        engine.dispose()
+    return links, files
+
+
+def test_acknowledged_uploads_survive_a_sigkill_and_no_file_is_left_over(
+    ini: Path, database_url: str, tmp_path: Path
+) -> None:
+    with running(ini, tmp_path / "first") as (process, base_url):
+        http = requests.Session()
+        http.auth = ALICE
+        for path in (BUCKET, COLLECTION):
+            assert http.put(base_url + path, json={}, timeout=TIMEOUT).status_code == 201
+        uploaders = [Uploader(base_url, f"u{i}", seed=i) for i in range(3)]
+        for uploader in uploaders:
+            uploader.start()
+        deadline = time.monotonic() + 90
+        while sum(len(u.acknowledged) for u in uploaders) < UPLOADS_BEFORE_CRASH:
+            assert time.monotonic() < deadline, "the uploads made no progress"
+            assert all(u.is_alive() for u in uploaders), [u.unexpected for u in uploaders]
+            time.sleep(0.01)
+
+        process.send_signal(signal.SIGKILL)  # while uploads are in flight
+        process.wait(timeout=server.STOP_TIMEOUT_SECONDS)
+        for uploader in uploaders:
+            uploader.join(timeout=TIMEOUT * 2)
+            assert not uploader.is_alive() and uploader.unexpected == []
+
+    with running(ini, tmp_path / "second") as (_, base_url):
+        http = requests.Session()
+        http.auth = ALICE
+        records = {
+            r["id"]: r for r in http.get(f"{base_url}{RECORDS}", timeout=TIMEOUT).json()["data"]
+        }
+        for uploader in uploaders:
+            for record, acknowledged in uploader.acknowledged.items():
+                sent = uploader.sent[record]
+                # The acknowledged file, or one sent after it that was in flight.
+                allowed = sent[len(sent) - 1 - sent[::-1].index(acknowledged) :]
+                attachment = records[record]["attachment"]
+                assert attachment["hash"] in allowed, record
+                # The location names the first server's port; this one listens elsewhere.
+                assert attachment["location"].endswith(f"/v1/attachments/{attachment['hash']}")
+                body = requests.get(
+                    f"{base_url}/attachments/{attachment['hash']}", timeout=TIMEOUT
+                ).content
+                assert hashlib.sha256(body).hexdigest() == attachment["hash"]
+
+        links, files = database_state(database_url)
+        expected_links = {
+            f"{RECORDS}/{rid}": r["attachment"]["hash"]
+            for rid, r in records.items()
+            if r.get("attachment")
+        }
+        assert links == expected_links
+        references = {h: list(links.values()).count(h) for h in set(links.values())}
+        assert {h: refs for h, (refs, _, _) in files.items()} == references
+        assert all(size == in_chunks for _, size, in_chunks in files.values())
+        assert references[hashlib.sha256(SHARED).hexdigest()] >= len(uploaders)  # one copy

@@ -1,0 +1,110 @@
+"""Backends are the modules their dotted settings name, checked when the server starts.
+
+A module offers ``load_from_config(settings, db)``; what it returns must be a ``Storage``
+(or a ``Permission``). Anything else stops the server at start-up with a
+``ConfigurationError`` that names the setting's value, never at the first request.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from kinto_clone import main
+from kinto_clone.errors import ConfigurationError
+from kinto_clone.permission.memory import MemoryPermission
+from kinto_clone.storage.memory import MemoryStorage
+from tests.conftest import DEFAULT_SETTINGS
+
+MEMORY = {
+    "storage_backend": "kinto_clone.storage.memory",
+    "permission_backend": "kinto_clone.permission.memory",
+}
+
+
+def start(**settings: Any) -> Any:
+    return main({}, **{**DEFAULT_SETTINGS, **MEMORY, **settings})
+
+
+def fake_backend(monkeypatch: pytest.MonkeyPatch, name: str, **attributes: Any) -> str:
+    module = types.ModuleType(name)
+    for key, value in attributes.items():
+        setattr(module, key, value)
+    monkeypatch.setitem(sys.modules, name, module)
+    return name
+
+
+def test_the_memory_backends_are_the_memory_modules_own_classes() -> None:
+    app = start()
+    try:
+        assert type(app.registry.backends.storage) is MemoryStorage
+        assert type(app.registry.backends.permission) is MemoryPermission
+    finally:
+        app.registry.kinto_clone_close()
+
+
+def test_kintos_dotted_names_select_the_same_backends() -> None:
+    app = start(
+        storage_backend="kinto.core.storage.memory",
+        permission_backend="kinto.core.permission.memory",
+    )
+    try:
+        assert type(app.registry.backends.storage) is MemoryStorage
+    finally:
+        app.registry.kinto_clone_close()
+
+
+@pytest.mark.parametrize("kind", ["storage", "permission"])
+def test_a_backend_module_that_does_not_exist_stops_the_start(kind: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"Unknown {kind} backend 'no.such.module'"):
+        start(**{f"{kind}_backend": "no.such.module"})
+
+
+def test_a_module_without_load_from_config_is_not_a_backend() -> None:
+    with pytest.raises(ConfigurationError, match="'kinto_clone.tables' is not a storage backend"):
+        start(storage_backend="kinto_clone.tables")
+
+
+def test_a_backend_that_builds_the_wrong_thing_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = fake_backend(
+        monkeypatch,
+        "tests_fake_permission",
+        DATABASE_URL="memory",
+        load_from_config=lambda settings, db: MemoryStorage(db),
+    )
+    with pytest.raises(
+        ConfigurationError, match="'tests_fake_permission' gave a MemoryStorage, not a Permission"
+    ):
+        start(permission_backend=name)
+
+
+def test_a_backend_module_of_our_own_is_loaded_by_its_dotted_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[Any] = []
+
+    def load_from_config(settings: Any, db: Any) -> MemoryStorage:
+        built.append(settings["project_name"])
+        return MemoryStorage(db)
+
+    name = fake_backend(
+        monkeypatch, "tests_own_storage", DATABASE_URL="memory", load_from_config=load_from_config
+    )
+    app = start(storage_backend=name)
+    try:
+        assert built == ["kinto"]
+        assert type(app.registry.backends.storage) is MemoryStorage
+    finally:
+        app.registry.kinto_clone_close()
+
+
+def test_a_sql_backend_without_its_url_stops_the_start() -> None:
+    with pytest.raises(
+        ConfigurationError, match="'storage_url' is required by kinto_clone.storage.sql"
+    ):
+        start(storage_backend="kinto_clone.storage.sql")
