@@ -82,7 +82,6 @@ def run(kinto: Client, ours: Client, steps: list[Step]) -> Outcome:
     kinto.flush()
     ours.flush()
     outcome = Outcome()
-    personal: set[tuple[str, str]] = set()
     for index, step in enumerate(steps):
         exchange = allowed.Exchange(step, kinto.send(step), ours.send(step))
         outcome.answers.append((exchange.kinto, exchange.ours))
@@ -115,7 +114,7 @@ def run(kinto: Client, ours: Client, steps: list[Step]) -> Outcome:
             return outcome
         if ends is None and diffs and _diverges(exchange, diffs):
             ends = "a covered difference of status on a write"
-        hazard = allowed.hazard(exchange, personal)
+        hazard = allowed.hazard(exchange)
         if hazard is not None:
             outcome.covered[hazard.name] += 1
             ends = ends or hazard.name
