@@ -46,6 +46,8 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
         # POST /v1/batch (views/batch.py).
         config.include("kinto_clone.views.batch")
         config.include("kinto_clone.views.permissions")  # GET /v1/permissions, if enabled
+        # GET {object}/permissions: who may do what there, and why (views/explain.py).
+        config.include("kinto_clone.views.explain")
         # GET /v1/__api__, the OpenAPI description of every route (views/openapi.py).
         config.include("kinto_clone.views.openapi")
         # GET /v1/contribute.json (views/contribute.py).

@@ -1,5 +1,5 @@
 """The ``kinto-clone`` command: init, migrate, start, purge-deleted, create-user,
-version.
+restore, version.
 
 Argument parsing and bootstrap only; the work is done by the modules it calls.
 """
@@ -160,6 +160,12 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return create_user(app_settings(args.ini), args.username, args.password)
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    from kinto_clone.plugins.history.command import restore_command
+
+    return restore_command(args.ini, args.uri, args.at, args.dry_run)
+
+
 def cmd_flush_cache(args: argparse.Namespace) -> int:
     """Kinto empties its cache backend here. We have none: the one cache (verified account
     logins) lives inside each server process and expires after account_cache_ttl_seconds.
@@ -202,6 +208,12 @@ def parser() -> argparse.ArgumentParser:
             "52 plugin not included, 53 aborted")
     p.add_argument("-u", "--username", help="asked for when not given")
     p.add_argument("-p", "--password", help="asked for (twice) when not given")
+    p = add("restore", cmd_restore,
+            "restore a bucket, group, collection or record to its state at a point, from "
+            "history (history plugin); exit 1 refused, 2 plugin not included or bad URI")
+    p.add_argument("uri", help="/buckets/b[/collections/c[/records/r]] or /buckets/b/groups/g")
+    p.add_argument("--at", required=True, help="epoch milliseconds or an ISO 8601 date")
+    p.add_argument("--dry-run", action="store_true", help="print what would change only")
     add("flush-cache", cmd_flush_cache, "empty the cache (kinto_clone has no shared cache)")
     add("version", cmd_version, "print the version")
     return top

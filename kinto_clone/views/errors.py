@@ -36,6 +36,10 @@ _VERSIONED = re.compile(r"^/v\d+(/|$)")
 def error_response(request: Request, error: HTTPError) -> Response:
     """Render an HTTPError with the standard envelope and its extra headers."""
     info = None
+    if isinstance(error, PreconditionFailed):
+        # Plugins may add to a 412's details (the history plugin: the base version).
+        for provider in getattr(request.registry, "precondition_details", ()):
+            provider(request, error)
     if error.code >= 500 and error.errno == ERRNO.UNDEFINED:
         info = request.registry.settings["error_info_link"]
     response = Response(body=dumps(error.body(info)), status=error.code,

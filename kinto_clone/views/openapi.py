@@ -225,10 +225,11 @@ def path_item(registry: Registry, route: Any) -> dict[str, Any]:
     if names:
         item["parameters"] = [{"name": n, "in": "path", "required": True,
                                "schema": {"type": "string"}} for n in names]
-    documented = getattr(service, "openapi", {})  # operations a plugin describes itself
+    # Plugins describe their own operations: {route name: {method: operation}}.
+    described = getattr(registry, "openapi_operations", {}).get(route.name, {})
     for method in route_methods(registry, route):
-        if method in documented:
-            operation = copy.deepcopy(documented[method])
+        if method in described:
+            operation = copy.deepcopy(described[method])
         elif kind == "plural":
             operation = plural_operation(method, plural)
         elif kind == "object":
@@ -256,10 +257,26 @@ def build(registry: Registry) -> dict[str, Any]:
                  "description": "Store, sync and share JSON data: the Kinto HTTP API."},
         "externalDocs": {"url": settings["project_docs"]},
         "paths": paths,
-        "components": components(),
+        "components": _with_plugin_schemas(registry, components()),
         # Authentication is optional: anonymous requests get what system.Everyone may do.
         "security": [{"basicAuth": []}, {}],
     }
+
+
+def describe(config: Configurator, route_name: str, operations: dict[str, Any],
+             schemas: dict[str, Any] | None = None) -> None:
+    """For plugins: the operations of one route (``{method: operation}``, without
+    operationId and tags) and the schemas they refer to (``#/components/schemas/<name>``)."""
+    registry = config.registry
+    registry.openapi_operations = {**getattr(registry, "openapi_operations", {}),
+                                   route_name: operations}
+    registry.openapi_schemas = {**getattr(registry, "openapi_schemas", {}), **(schemas or {})}
+
+
+def _with_plugin_schemas(registry: Registry, found: dict[str, Any]) -> dict[str, Any]:
+    """The schemas plugins registered (``registry.openapi_schemas``) join ours."""
+    schemas = {**found["schemas"], **getattr(registry, "openapi_schemas", {})}
+    return {**found, "schemas": schemas}
 
 
 @api.get(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")

@@ -205,6 +205,8 @@ def test_writes_document_the_data_and_permissions_envelope(full_app):
         if path.endswith("/attachment"):  # a multipart upload (plugins/attachments)
             assert "multipart/form-data" in op["requestBody"]["content"], (path, method)
             continue
+        if path.endswith(("/restore", "/revert")):  # actions, their own body (issue 13)
+            continue
         body = resolve(doc, op["requestBody"]["content"]["application/json"]["schema"])
         assert set(body["properties"]) == {"data", "permissions"}, (path, method)
     patch = doc["paths"]["/buckets/{id}"]["patch"]["requestBody"]["content"]

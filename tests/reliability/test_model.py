@@ -38,6 +38,7 @@ A failure is shrunk to a minimal sequence of steps, printed as Python calls
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from collections import Counter
@@ -138,6 +139,11 @@ class Model:
         self.records: dict[str, Record] = {}
         self.list_ts: int | None = None  # None: the empty list was never read
         self.seen: list[int] = []  # list ETags seen so far, for _since polls
+        # Points a restore may go back to: (timestamp, the collection's state then). A
+        # point is kept only while it is unambiguous: every write before it has a smaller
+        # timestamp (of any list) and every write after it a greater one.
+        self.points: list[tuple[int, dict[str, Any]]] = []
+        self.newest = 0  # the greatest timestamp written so far, of any list
 
     # -- who is who, who may do what (§6.2, §6.4) --
 
@@ -192,6 +198,23 @@ class Model:
             assert last_modified > self.list_ts, (
                 f"{what}: timestamp {last_modified} not above the list's {self.list_ts}")
         self.list_ts = last_modified
+        self.written(last_modified)
+
+    def written(self, timestamp: int) -> None:
+        """A write got ``timestamp``: points at or after it are no longer unambiguous."""
+        self.points = [(at, state) for at, state in self.points if at < timestamp]
+        self.newest = max(self.newest, timestamp)
+
+    def state(self) -> dict[str, Any]:
+        """What a restore of the collection brings back: its ACL, its live records."""
+        return {"acl": acl_lists(self.coll_acl), "records": {
+            rid: (r.data, acl_lists(r.acl)) for rid, r in self.records.items() if not r.deleted}}
+
+    def remember_point(self) -> None:
+        """After a record write that is the newest write of all: a point to restore to."""
+        if self.collection_exists and self.list_ts is not None and self.list_ts == self.newest \
+                and all(at != self.list_ts for at, _ in self.points):
+            self.points.append((self.list_ts, copy.deepcopy(self.state())))
 
     def check_list_etag(self, headers: Any) -> None:
         etag = header(headers, "ETag")
@@ -210,7 +233,7 @@ class Model:
 
     def expect(self, op: Op) -> Expect:
         if not self.collection_exists and op.kind not in (
-                "group_put", "group_delete", "coll_put", "coll_delete"):
+                "group_put", "group_delete", "coll_put", "coll_delete", "restore"):
             # Deleted with its records and their ACLs: only the bucket's owner passes the
             # permission check, and learns that the collection is missing (§5.3).
             if IDS["owner"] not in self.principals(op.user):
@@ -353,6 +376,7 @@ class Model:
             return self.refusal(op)
 
         def check(headers: dict[str, str], body: Any) -> None:
+            self.written(body["data"]["last_modified"])
             for perm, given in op.body["permissions"].items():
                 self.coll_acl[perm] = set(given)
             self.coll_acl.setdefault("write", set()).add(self.writer(op.user))
@@ -383,6 +407,7 @@ class Model:
         def check(headers: dict[str, str], body: Any) -> None:
             # Children are hard-deleted: no tombstones, no ACLs, no list timestamp (§2.4).
             assert body["data"]["id"] == "c" and body["data"]["deleted"] is True, body
+            self.written(body["data"]["last_modified"])
             self.collection_exists = False
             self.coll_acl = {}
             self.records = {}
@@ -400,6 +425,7 @@ class Model:
         exists = self.collection_exists
 
         def check(headers: dict[str, str], body: Any) -> None:
+            self.written(body["data"]["last_modified"])
             self.collection_exists = True
             self.coll_acl.setdefault("write", set()).add(self.writer(op.user))
             assert body["data"]["id"] == "c", body
@@ -494,6 +520,39 @@ class Model:
                 assert header(headers, "ETag") == f'"{max(stamps)}"', headers
         return Expect(200, check)
 
+    def expect_restore(self, op: Op) -> Expect:
+        """The collection and its records back to a point (history plugin, issue 13):
+        afterwards the live records, their ACLs and the collection's ACL are those of
+        that point, written with new timestamps."""
+        principals = self.principals(op.user)
+        allowed = self.coll_write(principals) if self.collection_exists else \
+            IDS["owner"] in principals
+        if not allowed:
+            return self.refusal(op)
+        at, then = op.arg
+
+        def check(headers: dict[str, str], body: Any) -> None:
+            answer = body["data"]
+            assert answer["at"] == at and answer["dry_run"] is False, body
+            for change in answer["changes"]:
+                written = change["target"]["data"]
+                acl = {p: set(v) for p, v in change["target"]["permissions"].items()}
+                if change["resource_name"] == "collection":
+                    self.written(written["last_modified"])
+                    self.collection_exists = True
+                    self.coll_acl = acl
+                    continue
+                assert change["resource_name"] == "record", change
+                self.bump(written["last_modified"], str(op))
+                rid = change["id"]
+                if change["action"] == "delete":
+                    self.records[rid] = Record({}, written["last_modified"], deleted=True)
+                else:
+                    data = {k: v for k, v in written.items() if k not in ("id", "last_modified")}
+                    self.records[rid] = Record(data, written["last_modified"], acl=acl)
+            assert self.state() == then, (str(op), self.state(), then)
+        return Expect(200, check)
+
     # -- checking one answer --
 
     def check(self, op: Op, status: int, headers: Any, body: Any) -> None:
@@ -512,6 +571,8 @@ class Model:
             return
         if expected.check is not None:
             expected.check(headers, body)
+        if status < 300 and op.method != "GET" and op.kind != "restore":
+            self.remember_point()
 
 
 # -- what Hypothesis draws ---------------------------------------------------------------
@@ -606,6 +667,12 @@ def build_list(model: Model, user: str | None, not_modified: bool, head: bool = 
 def build_since(model: Model, user: str | None, pick: int) -> Op:
     since = ([0, *model.seen])[pick % (len(model.seen) + 1)]
     return Op("list", user, "GET", f"{RECORDS}?_since={since}", arg=since)
+
+
+def build_restore(model: Model, user: str | None, pick: int) -> Op:
+    at, then = model.points[pick % len(model.points)]
+    return Op("restore", user, "POST", f"{COLLECTION}/restore", {"data": {"at": at}},
+              arg=(at, then))
 
 
 def build_delete_all(model: Model, user: str | None) -> Op:
@@ -763,6 +830,11 @@ def make_machine(app: webtest.TestApp, url: str) -> type[RuleBasedStateMachine]:
         def since(self, args: tuple[Any, ...]) -> None:
             self.send(build_since(self.model, *args))
 
+        @rule(user=st.sampled_from(["owner", "owner", "alice", None]), pick=st.integers(0, 50))
+        def restore(self, user: str | None, pick: int) -> None:
+            if self.model.points:
+                self.send(build_restore(self.model, user, pick))
+
         @rule(user=st.sampled_from(["alice", "bob", None, "owner"]))
         def delete_all(self, user: str | None) -> None:
             self.send(build_delete_all(self.model, user))
@@ -820,7 +892,9 @@ def test_random_request_sequences_follow_the_model(model_backend: str) -> None:
     backend = {"storage_backend": "kinto_clone.storage.sql", "storage_url": model_backend,
                "permission_backend": "kinto_clone.permission.sql",
                "permission_url": model_backend}
-    wsgi = main({}, **{**DEFAULT_SETTINGS, **backend})
+    # With history: restores (issue 13) are among the requests.
+    plugins = f"{DEFAULT_SETTINGS['includes']} kinto_clone.plugins.history"
+    wsgi = main({}, **{**DEFAULT_SETTINGS, **backend, "includes": plugins})
     try:
         run_state_machine_as_test(
             make_machine(webtest.TestApp(wsgi), model_backend),

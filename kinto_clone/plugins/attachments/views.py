@@ -30,6 +30,7 @@ from kinto_clone.resources.types import RESOURCES
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
 from kinto_clone.views.http import application_url, set_timestamp_headers
+from kinto_clone.views.openapi import describe
 from kinto_clone.views.resources import _changed, _existing, _latest, _require_parents, _writer
 
 if TYPE_CHECKING:
@@ -135,15 +136,15 @@ def register(config: Configurator, serve_files: bool) -> None:
     attachment = Service(
         name="record:attachment", path=RECORD_PATH + "/attachment", factory=AttachmentContext
     )
-    attachment.openapi = openapi.ATTACHMENT
     if not settings["readonly"]:
         attachment.add_view("POST", post_attachment, permission="write", renderer="kinto_json")
         attachment.add_view("DELETE", delete_attachment, permission="write", renderer="kinto_json")
     config.add_cornice_service(attachment)
+    describe(config, "record:attachment", openapi.ATTACHMENT)
     if serve_files:
         # Deliberately public: like kinto-attachment's files behind nginx, a file is read
         # by whoever has its URL (its hash, shown to those who may read the record).
         files = Service(name="attachment_file", path=FILE_PATH)
-        files.openapi = openapi.FILE
         files.add_view("GET", get_file, permission=NO_PERMISSION_REQUIRED)  # and HEAD
         config.add_cornice_service(files)
+        describe(config, "attachment_file", openapi.FILE)

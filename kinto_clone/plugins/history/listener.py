@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from kinto_clone.backends import Backends
 
 HISTORY = "history"
+RESTORE_ENVIRON = "kinto_clone.restore"  # set by apply.py during a restore's writes
 TRACKED = frozenset({"bucket", "group", "collection", "record"})
 OLDEST_FIRST = (Sort("last_modified"),)
 
@@ -94,7 +95,11 @@ class HistoryListener:
                 # first read of an empty history never has to write.
                 backends.storage.resource_timestamp(HISTORY, bucket)
             return
-        entry = backends.storage.create(HISTORY, bucket, build_entry(change, now_iso()))
+        built = build_entry(change, now_iso())
+        origin = request.environ.get(RESTORE_ENVIRON)
+        if origin is not None:  # a write of a restore (apply.py): say what was restored
+            built["restore"] = origin
+        entry = backends.storage.create(HISTORY, bucket, built)
         readers = self._readers(request, change, chain)
         if readers:
             backends.permission.add_object_permissions(

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 FIELDS = frozenset({
     "uri", "date", "action", "resource_name", "user_id", "target",
-    "bucket_id", "collection_id", "group_id", "record_id",
+    "bucket_id", "collection_id", "group_id", "record_id", "restore",
 })
 # Ids are strings: ``?record_id=12`` means the record "12" (a JSON number otherwise).
 STRING_FIELDS = frozenset({"bucket_id", "collection_id", "record_id"})

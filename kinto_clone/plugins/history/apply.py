@@ -1,0 +1,125 @@
+"""A restore plan (``restore.py``) performed as ordinary writes, in the request's transaction.
+
+Each change goes through the same resource code as a PUT or DELETE (``resources/objects``):
+new timestamps, tombstones, cascades, group memberships, the data checks (JSON schemas)
+and the change events, so history records each write, change feeds and ``_since`` pollers
+see them. No writer is added to the ACLs: an object gets exactly the permissions it had at
+the point. The history entries of these writes carry ``restore``: what was restored, to
+which point, by whom (``views.py`` shows it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyramid.request import Request
+
+from kinto_clone.events import ResourceChange, check_data, ids_of, notify
+from kinto_clone.plugins.history.listener import RESTORE_ENVIRON
+from kinto_clone.plugins.history.restore import Change, parse_uri
+from kinto_clone.resources import objects
+from kinto_clone.resources.types import RESOURCES, ResourceType
+
+if TYPE_CHECKING:
+    from kinto_clone.backends import Backends
+
+
+@dataclass
+class CheckContext:
+    """What the data checks read of a route context, for an object written by a restore."""
+
+    resource: ResourceType
+    object_id: str
+    objects: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+
+def _parents(
+    backends: Backends, uri: str, written: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any] | None]:
+    """The bucket and collection of ``uri``, as this restore left them."""
+    parts = uri.strip("/").split("/")
+    found: dict[str, dict[str, Any] | None] = {}
+    for depth, name in ((2, "bucket"), (4, "collection")):
+        if len(parts) <= depth:
+            break
+        parent_uri = "/" + "/".join(parts[:depth])
+        if parent_uri not in written:
+            key = parse_uri(parent_uri)
+            written[parent_uri] = backends.storage.get_many([key]).get(key) or {}
+        found[name] = written[parent_uri] or None
+    return found
+
+
+def check(request: Request, changes: list[Change]) -> None:
+    """Run the data checks on copies of what would be written (for a dry run)."""
+    backends: Backends = request.registry.backends
+    known: dict[str, dict[str, Any]] = {}
+    for change in changes:
+        if change.data is None:
+            continue
+        name, _, object_id = parse_uri(change.uri)
+        context = CheckContext(RESOURCES[name], object_id, _parents(backends, change.uri, known))
+        check_data(request, context, dict(change.data))
+
+
+def perform(
+    request: Request, changes: list[Change], origin: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Write ``changes`` in order; the description of each, with the object written."""
+    backends: Backends = request.registry.backends
+    request.environ[RESTORE_ENVIRON] = origin
+    written: dict[str, dict[str, Any]] = {}
+    context_acls = getattr(getattr(request, "context", None), "acls", None)
+    described = []
+    for change in changes:
+        name, parent_id, object_id = parse_uri(change.uri)
+        resource = RESOURCES[name]
+        if change.data is None:
+            stored = objects.delete(backends, resource, parent_id, object_id)
+            acl: dict[str, set[str]] = {}
+        else:
+            data = dict(change.data)
+            context = CheckContext(resource, object_id, _parents(backends, change.uri, written))
+            check_data(request, context, data)
+            if change.current is None:
+                stored, acl = objects.create(
+                    backends, resource, parent_id, object_id, data, change.acl, None
+                )
+            else:
+                permissions = {p: change.acl.get(p, []) for p in resource.permissions}
+                stored, acl = objects.replace(
+                    backends,
+                    resource,
+                    parent_id,
+                    object_id,
+                    change.current,
+                    change.current_acl,
+                    data,
+                    permissions,
+                    None,
+                )
+        written[change.uri] = stored
+        if isinstance(context_acls, dict):
+            # The history listener reads the bucket's and collection's ACLs from the
+            # route context: keep them as this restore leaves them.
+            context_acls[change.uri] = acl
+        notify(
+            request,
+            ResourceChange(
+                action=change.action,
+                resource_name=name,
+                parent_id=parent_id,
+                uri=change.uri,
+                user_id=request.authenticated_userid,
+                ids=ids_of(change.uri),
+                old=change.current,
+                new=stored,
+                permissions=objects.acl_lists(acl),
+            ),
+        )
+        described.append(
+            {**change.describe(), "target": {"data": stored, "permissions": objects.acl_lists(acl)}}
+        )
+    request.environ.pop(RESTORE_ENVIRON, None)
+    return described
