@@ -6,7 +6,7 @@ INI ?= config/kinto.ini
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test serve migrate test test-fast lint bench model-long soak test-reliability clean
+.PHONY: help install install-test serve migrate test test-fast lint bench model-long soak test-reliability differential clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,11 @@ soak: install-test  ## Soak for SOAK_SECONDS (default 300): p50/p99 and RSS
 
 model-long: install-test  ## The model-based test with 2000 examples per backend (~30 min)
 	KINTO_CLONE_MODEL_EXAMPLES=2000 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/reliability/test_model.py
+
+differential: install-test  ## Compare DIFF_SEQUENCES (1000) random sequences with the real Kinto 26.5.0
+	KINTO_CLONE_DIFF_SEQUENCES=$(or $(DIFF_SEQUENCES),1000) KINTO_CLONE_DIFF_SECONDS=$(or $(DIFF_SECONDS),86400) \
+	KINTO_CLONE_DIFF_SEED=$(or $(DIFF_SEED),$$(( $$(date +%s) % 1000000 * 1000 ))) \
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/differential/test_differential.py -k random
 
 bench: install  ## Benchmark against the real Kinto 26.5.0 (see bench/README.md)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

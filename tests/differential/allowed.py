@@ -1,0 +1,570 @@
+"""Every difference from Kinto 26.5.0 the differential test accepts, one named entry each.
+
+An ``Entry`` is a small predicate over one exchange (the request and both normalised
+answers) and one difference. Two lists:
+
+- ``DELIBERATE``: our documented choices. Each points at its bullet in README.md, "Where we
+  differ from Kinto on purpose", and is listed in issue 10's "Keep" section.
+- ``PENDING``: differences issue 10 lists as our bugs, being fixed on the ``exact``
+  branch; each names its issue-10 item. Entries tagged ``FINDINGS`` were found by this test
+  and written to /work/wt/FINDINGS.md. When a fix is merged, its entry is deleted here: the
+  test then checks the fix for good.
+
+``HAZARDS`` are PENDING bugs that show no difference in the answer to the request that
+causes them but leave the servers' data apart; the comparison of the sequence stops there.
+
+A subresponse of ``/batch`` is judged as an exchange of its own (``sub_exchange``), so each
+predicate is written once for plain requests and subrequests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from tests.differential.compare import MISSING, Diff
+from tests.differential.generator import NO_BODY, USERS, Step
+from tests.support import auth
+
+READS = ("GET", "HEAD")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    step: Step
+    kinto: dict[str, Any]
+    ours: dict[str, Any]
+
+    @property
+    def method(self) -> str:
+        return self.step.method
+
+    @property
+    def path(self) -> str:
+        return self.step.path.split("?")[0]
+
+    def status(self) -> tuple[int, int]:
+        return self.kinto.get("status", 0), self.ours.get("status", 0)
+
+    def errno(self) -> tuple[Any, Any]:
+        return _errno(self.kinto), _errno(self.ours)
+
+    def param(self, name: str) -> str | None:
+        return dict(self.step.query).get(name)
+
+    def details_location(self, side: dict[str, Any]) -> Any:
+        details = (side.get("body") or {}).get("details")
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            return details[0].get("location")
+        return None
+
+
+def _errno(answer: dict[str, Any]) -> Any:
+    body = answer.get("body")
+    return body.get("errno") if isinstance(body, dict) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    reason: str
+    where: str  # README bullet, issue-10 item, or FINDINGS entry
+    covers: Callable[[Exchange, Any], bool]  # (exchange, Diff); hazards get (exchange, None)
+    ends_sequence: bool = False
+
+
+def _whole(test: Callable[[Exchange], bool]) -> Callable[[Exchange, Diff], bool]:
+    """A predicate on the exchange that covers every difference of it."""
+    return lambda x, d: test(x)
+
+
+def _header(name: str, test: Callable[[Exchange], bool]) -> Callable[[Exchange, Diff], bool]:
+    """Covers only header ``name`` present on Kinto and absent on ours."""
+    return lambda x, d: (
+        d.where == ("headers", name) and d.ours is MISSING and d.kinto is not MISSING and test(x)
+    )
+
+
+def _denied(status: int) -> bool:
+    return status in (401, 403)
+
+
+def _conditional(x: Exchange) -> bool:
+    return "If-Match" in x.step.headers or "If-None-Match" in x.step.headers
+
+
+def _has_body(x: Exchange) -> bool:
+    return x.step.body is not NO_BODY or x.step.raw is not None
+
+
+def _permissions(x: Exchange) -> Any:
+    body = x.step.body
+    return body.get("permissions", MISSING) if isinstance(body, dict) else MISSING
+
+
+def _is_fraction(value: str) -> bool:
+    try:
+        return "." in value and float(value) > 0
+    except ValueError:
+        return False
+
+
+def _posted_id(x: Exchange) -> str:
+    body = x.step.body
+    data = body.get("data") if isinstance(body, dict) else None
+    return str(data.get("id", "")) if isinstance(data, dict) else ""
+
+
+DELIBERATE: list[Entry] = [
+    Entry(
+        "wording",
+        "Our messages and descriptions are our own words; clients read errno, code, error.",
+        "README: 'Our own words'",
+        lambda x, d: (
+            bool(d.where)
+            and d.where[-1] in ("message", "description")
+            and isinstance(d.kinto, str)
+            and isinstance(d.ours, str)
+        ),
+    ),
+    Entry(
+        "redirect-page-wording",
+        "The HTML page of a trailing-slash redirect is our own; clients follow Location.",
+        "README: 'the HTML page of a redirect'",
+        lambda x, d: (
+            x.status()[0] == x.status()[1]
+            and 300 <= x.status()[0] < 400
+            and d.where == ("body", "<text>")
+        ),
+    ),
+    Entry(
+        "project-identity",
+        "We are not Kinto: our version, contribute.json and documentation links are ours.",
+        "README: 'our project's identity'",
+        lambda x, d: (
+            x.path == "/contribute.json"
+            or (x.path == "/" and d.where in (("body", "project_version"),))
+            or (x.path == "/" and d.where[:2] == ("body", "capabilities") and d.where[-1] == "url")
+        ),
+    ),
+    Entry(
+        "ids-at-most-256",
+        "Ids are at most 256 characters (an URI and ACL entry fits one index entry).",
+        "README: 'ids are at most 256 characters'",
+        _whole(
+            lambda x: (
+                (
+                    (x.status()[1] == 400 and (x.errno()[1] == 107 or x.method == "HEAD"))
+                    # under /buckets/default, Kinto creates the collection of a too long id
+                    or (x.path.startswith("/buckets/default") and x.errno()[1] == 111)
+                )
+                and any(len(part) > 256 for part in x.path.split("/") + [_posted_id(x)])
+            )
+        ),
+    ),
+    Entry(
+        "if-match-zero",
+        'If-Match: "0" is a real precondition: no object has timestamp 0 (Kinto ignores it).',
+        "README: '`If-Match: \"0\"` is a real precondition'",
+        _whole(lambda x: x.step.headers.get("If-Match") == '"0"' and x.status()[1] == 412),
+    ),
+    Entry(
+        "if-match-empty",
+        "An empty If-Match is a 400 (Kinto ignores it and writes unconditionally).",
+        "README: 'an empty `If-Match` is a 400'",
+        _whole(lambda x: x.step.headers.get("If-Match") == "" and x.status()[1] == 400),
+    ),
+    Entry(
+        "json-patch-keeps-acl",
+        "A JSON-patch by a writer who inherits write keeps the object's ACL (Kinto wipes it).",
+        "README: 'A JSON-patch by a writer who inherits `write` keeps the object's ACL'",
+        lambda x, d: (
+            x.method == "PATCH"
+            and x.step.content_type == "application/json-patch+json"
+            and d.where[:2] == ("body", "permissions")
+        ),
+        ends_sequence=True,
+    ),
+    Entry(
+        "version-404",
+        "GET /__version__ without a version.json is a 404 (Kinto: its own file, or a 500).",
+        "README: '`GET /__version__` without a `version.json` is a 404'",
+        _whole(lambda x: x.path == "/__version__" and x.status()[1] == 404),
+    ),
+    Entry(
+        "nul-is-400",
+        "A NUL in a body string is a 400 (Kinto on PostgreSQL: 503 from the database).",
+        "README: 'Parsing a body with `\\u0000` in a string is a 400'",
+        _whole(
+            lambda x: (
+                x.step.body is not NO_BODY
+                and "\\u0000" in json.dumps(x.step.body)
+                and x.status()[1] == 400
+            )
+        ),
+    ),
+]
+
+
+def _kinto_crashed(x: Exchange) -> bool:
+    return x.status()[0] == 500 and x.status()[1] < 500
+
+
+DELIBERATE.append(
+    Entry(
+        "kinto-500",
+        "Kinto answers some client input with a 500 (a JSON-patch body merged with batch "
+        "defaults, some batches with an empty filter value); we answer it.",
+        "README: 'Client input that Kinto answers with a 500'",
+        _whole(_kinto_crashed),
+    )
+)
+
+
+PENDING: list[Entry] = [
+    Entry(
+        "missing-parent-not-404",
+        "A write under a missing (or invalid) parent is Kinto's 404 errno 111 before any "
+        "permission or validation check; ours answers 401/403/400.",
+        "issue 10 items 4 and 10",
+        _whole(lambda x: x.status()[0] == 404 and x.errno()[0] == 111 and x.status()[1] != 404),
+    ),
+    Entry(
+        "querystring-before-permission",
+        "A bad querystring on a list the caller may not read: Kinto 401/403, ours 400.",
+        "issue 10 item 5",
+        _whole(
+            lambda x: (
+                _denied(x.status()[0])
+                and x.status()[1] == 400
+                and (
+                    x.details_location(x.ours) == "querystring"
+                    or (x.method == "HEAD" and bool(x.step.query))
+                )
+            )
+        ),
+    ),
+    Entry(
+        "url-id-before-permission",
+        "An invalid id in the URL of an object the caller may not access: Kinto 401/403, ours 400.",
+        "issue 10 item 6",
+        _whole(
+            lambda x: (
+                _denied(x.status()[0])
+                and x.status()[1] == 400
+                and (x.details_location(x.ours) == "path" or x.method == "HEAD")
+            )
+        ),
+    ),
+    Entry(
+        "posted-id-after-permission",
+        "An invalid data.id posted by a caller without permission: Kinto 400, ours 401/403.",
+        "issue 10 item 6",
+        _whole(
+            lambda x: (
+                x.method in ("POST", "PUT")
+                and x.status()[0] == 400
+                and (_denied(x.status()[1]) or x.status()[1] == 415)
+                and x.details_location(x.kinto) == "path"
+            )
+        ),
+    ),
+    Entry(
+        "validation-before-existence",
+        "A bad If-Match/If-None-Match, null body or invalid ACL on a missing object: Kinto "
+        "400, ours 404.",
+        "issue 10 item 7",
+        _whole(lambda x: x.status() == (400, 404)),
+    ),
+    Entry(
+        "content-type-before-permission",
+        "A wrong Content-Type from a caller without permission: Kinto 415, ours 401/403.",
+        "issue 10 item 8",
+        _whole(lambda x: x.status()[0] == 415 and _denied(x.status()[1])),
+    ),
+    Entry(
+        "stale-if-match-before-id-mismatch",
+        "PUT with a stale If-Match and a mismatching data.id: Kinto 412, ours 400.",
+        "issue 10 item 9",
+        _whole(lambda x: x.method == "PUT" and x.status() == (412, 400)),
+    ),
+    Entry(
+        "default-bucket-invalid-collection-id",
+        "Under /buckets/default an invalid collection id is Kinto's 400 errno 107; the "
+        "trailing-slash redirect keeps /buckets/default in Location.",
+        "issue 10 item 10",
+        _whole(
+            lambda x: (
+                x.path.startswith("/buckets/default")
+                and (
+                    x.status() in ((400, 404), (400, 405))
+                    or (
+                        x.status()[0] in (307, 308)
+                        and "/buckets/default" in str(x.kinto["headers"].get("Location"))
+                    )
+                )
+            )
+        ),
+    ),
+    Entry(
+        "etag-on-permissions-and-412",
+        "ETag and Last-Modified on /permissions and on a 412 for a missing object.",
+        "issue 10 item 11",
+        lambda x, d: (
+            d.where in (("headers", "ETag"), ("headers", "Last-Modified"))
+            and d.ours is MISSING
+            and (x.path == "/permissions" or x.status() == (412, 412))
+        ),
+    ),
+    Entry(
+        "total-records",
+        "Total-Records on a plural GET, as the tutorial shows. Kinto 26.5.0 sends it on HEAD "
+        "only; item 12 adds it to ours on GET, so once merged this entry covers the "
+        "opposite direction and moves to DELIBERATE with the README bullet item 12 adds.",
+        "issue 10 item 12",
+        lambda x, d: (
+            x.method == "GET"
+            and d.where == ("headers", "Total-Records")
+            and MISSING in (d.kinto, d.ours)
+        ),
+    ),
+    Entry(
+        "heartbeat-cache",
+        '/__heartbeat__ has "cache": true when a cache backend is configured.',
+        "issue 10 item 13",
+        lambda x, d: x.path == "/__heartbeat__" and d.where == ("body", "cache"),
+    ),
+    Entry(
+        "group-without-members",
+        "A group created without members has no members key in Kinto's data.",
+        "issue 10 item 17",
+        lambda x, d: "/groups" in x.path and d.where[-1:] == ("members",) and d.kinto is MISSING,
+    ),
+]
+
+
+# Found by this test, written to /work/wt/FINDINGS.md (not in issue 10's list).
+PENDING += [
+    Entry(
+        "precondition-before-permission",
+        "If-Match checked before authorisation: ours 412, Kinto 401/403.",
+        "FINDINGS F1",
+        _whole(lambda x: _denied(x.status()[0]) and x.status()[1] == 412),
+    ),
+    Entry(
+        "default-bucket-body-without-content-type",
+        "A body without Content-Type under /buckets/default: Kinto 415, ours accepts it.",
+        "FINDINGS F2",
+        _whole(
+            lambda x: (
+                x.path.startswith("/buckets/default")
+                and _has_body(x)
+                and x.step.content_type is None
+                and x.status()[0] == 415
+            )
+        ),
+    ),
+    Entry(
+        "batch-head-body",
+        'A HEAD subresponse of /batch has the body "" on Kinto, an error body on ours.',
+        "FINDINGS F3",
+        lambda x, d: x.method == "HEAD" and d.where == ("body",) and d.kinto == "",
+    ),
+    Entry(
+        "batch-trailing-slash",
+        "A batch subrequest path with a trailing slash: Kinto keeps it in path, errno 999, "
+        "and answers 403 where ours says 401.",
+        "FINDINGS F4",
+        lambda x, d: x.step.in_batch and x.path.endswith("/"),
+    ),
+    Entry(
+        "empty-list-timestamp",
+        "The ETag of a list never written to: Kinto a fresh timestamp taken on first read, "
+        "ours the parent's (or its creation's) timestamp; so a precondition on that list "
+        "can hold on one server only.",
+        "FINDINGS F6",
+        lambda x, d: (
+            (x.method in READS or x.method == "DELETE")
+            and (
+                (
+                    d.where in (("headers", "ETag"), ("headers", "Last-Modified"))
+                    and isinstance(d.kinto, str)
+                    and isinstance(d.ours, str)
+                )
+                or (_conditional(x) and set(x.status()) in ({200, 304}, {200, 412}))
+            )
+        ),
+        ends_sequence=True,
+    ),
+    Entry(
+        "post-on-object-url",
+        "POST on an object URL with an invalid id: Kinto 405 errno 115, ours 400 errno 107.",
+        "FINDINGS F7",
+        _whole(lambda x: x.method == "POST" and x.status() == (405, 400)),
+    ),
+    Entry(
+        "body-parsed-after-precondition",
+        "A bad body (JSON, group members) with a stale If-Match: Kinto 400 errno 107, ours 412.",
+        "FINDINGS F11",
+        _whole(lambda x: x.status() == (400, 412) and x.details_location(x.kinto) == "body"),
+    ),
+    Entry(
+        "headers-before-permission",
+        "A bad If-Match/If-None-Match from a caller without permission: Kinto 401/403, ours 400.",
+        "FINDINGS F12",
+        _whole(
+            lambda x: (
+                _denied(x.status()[0])
+                and x.status()[1] == 400
+                and x.details_location(x.ours) == "header"
+            )
+        ),
+    ),
+    Entry(
+        "redirect-location-not-encoded",
+        "The trailing-slash redirect of a path with a space or non-ASCII character: Kinto "
+        "percent-encodes Location, ours does not.",
+        "FINDINGS F9",
+        lambda x, d: (
+            d.where == ("headers", "Location")
+            and isinstance(d.kinto, str)
+            and unquote(d.kinto) == d.ours
+            and d.kinto != d.ours
+        ),
+    ),
+    Entry(
+        "repeated-parameter",
+        "A repeated querystring parameter (_since=1&_since=2): Kinto 400 errno 107, ours "
+        "reads one of the values.",
+        "FINDINGS F10",
+        _whole(
+            lambda x: len({k for k, _ in x.step.query}) < len(x.step.query) and x.status()[0] == 400
+        ),
+        ends_sequence=True,
+    ),
+    Entry(
+        "validation-order-in-body",
+        "Both 400 errno 107 on a body with several faults, but Kinto reports others first "
+        "(group members before the URL or data.id; a null body twice).",
+        "FINDINGS F8",
+        lambda x, d: (
+            x.status() == (400, 400)
+            and x.errno() == (107, 107)
+            and d.where[:2] == ("body", "details")
+        ),
+    ),
+    Entry(
+        "personal-bucket-503-on-postgresql",
+        "On PostgreSQL the first request of a user to /buckets/default is a 503 (a "
+        "savepoint opened outside a transaction since the item-3 fix).",
+        "FINDINGS F13",
+        _whole(lambda x: x.path.startswith("/buckets/default") and x.status()[1] == 503),
+        ends_sequence=True,
+    ),
+    Entry(
+        "precondition-before-querystring",
+        "A list request with a failing If-Match and a bad querystring: Kinto 412, ours 400.",
+        "FINDINGS F15",
+        _whole(lambda x: x.status() == (412, 400) and bool(x.step.query)),
+    ),
+    Entry(
+        "root-principals-order",
+        "GET / user.principals: Kinto lists system.Everyone before system.Authenticated.",
+        "FINDINGS F5",
+        lambda x, d: x.path == "/" and d.where[:3] == ("body", "user", "principals"),
+    ),
+]
+
+
+# Issue 10 item 3 (the personal bucket rolled back after a failed request) was one, fixed
+# by 32e7c58.
+HAZARDS: list[Entry] = [
+    Entry(
+        "default-bucket-kept-after-405",
+        "A 405, or a 400 on the path, under /buckets/default creates and keeps the personal "
+        "bucket (and collection) on ours; Kinto creates nothing before the path is valid "
+        "and a view serves the method.",
+        "FINDINGS F14",
+        lambda x, d: (
+            x.path.startswith("/buckets/default")
+            and (
+                x.status() == (405, 405)
+                or (x.status() == (400, 400) and x.details_location(x.kinto) == "path")
+            )
+        ),
+    ),
+]
+
+ENTRIES = DELIBERATE + PENDING
+
+# PENDING, FINDINGS F6: the ETag of a list never written to is a fresh timestamp on Kinto
+# and an older one (the parent's) on ours. Left numbered, that one value would pair the
+# two servers' later timestamps wrongly for the rest of the sequence; so while F6 is open
+# the ETag of an answer listing nothing is not compared (client.py). Set to False (and
+# delete the "empty-list-timestamp" entry) when F6 is fixed.
+EMPTY_LIST_ETAG_UNCOMPARED = True
+
+
+def sub_exchange(x: Exchange, index: int) -> Exchange | None:
+    """The exchange of subrequest ``index`` of a batch, or None if it is not one."""
+    body = x.step.body if isinstance(x.step.body, dict) else {}
+    requests = body.get("requests")
+    if not isinstance(requests, list) or index >= len(requests):
+        return None
+    defaults = body.get("defaults") if isinstance(body.get("defaults"), dict) else {}
+    request = {**defaults, **requests[index]} if isinstance(requests[index], dict) else {}
+    path = str(request.get("path", "")).removeprefix("/v1")
+    path, _, query = path.partition("?")
+    headers = dict(request.get("headers") or {})
+    user = x.step.user
+    for name in USERS:  # a subrequest may carry its own credentials
+        if headers.get("Authorization") == auth(name)["Authorization"]:
+            user = name
+    step = Step(
+        method=str(request.get("method", "GET")).upper(),
+        path=path,
+        user=user,
+        query=parse_qsl(query, keep_blank_values=True),
+        headers=headers,
+        body=request.get("body", NO_BODY),
+        content_type="application/json",
+        in_batch=True,
+    )
+    answers = []
+    for side in (x.kinto, x.ours):
+        responses = (side.get("body") or {}).get("responses")
+        if not isinstance(responses, list) or index >= len(responses):
+            return None
+        answers.append(responses[index] if isinstance(responses[index], dict) else {})
+    return Exchange(step, answers[0], answers[1])
+
+
+def explain(x: Exchange, diff: Diff) -> Entry | None:
+    """The entry covering ``diff``, judging a batch subresponse as its own exchange."""
+    if x.path == "/batch" and diff.where[:2] == ("body", "responses") and len(diff.where) > 3:
+        sub = sub_exchange(x, diff.where[2])
+        if sub is not None:
+            found = explain(sub, Diff(diff.where[3:], diff.kinto, diff.ours))
+            if found is not None:
+                return found
+    for entry in ENTRIES:
+        if entry.covers(x, diff):
+            return entry
+    return None
+
+
+def hazard(x: Exchange) -> Entry | None:
+    """The hazard this exchange (or one of its subrequests) runs into, if any."""
+    exchanges = [x]
+    if x.path == "/batch":
+        count = len(((x.kinto.get("body") or {}).get("responses")) or [])
+        exchanges += [s for s in (sub_exchange(x, i) for i in range(count)) if s is not None]
+    for one in exchanges:
+        for entry in HAZARDS:
+            if entry.covers(one, None):
+                return entry
+    return None
