@@ -52,7 +52,7 @@ def latest_for_write(storage: Any, resource_name: str, parent_id: str, object_id
     if not storage.lock_list(resource_name, parent_id):
         return loaded  # write transactions are serialised: the loaded object is current
     try:
-        return storage.get(resource_name, parent_id, object_id)  # type: ignore[no-any-return]
+        return storage.get(resource_name, parent_id, object_id)
     except ObjectNotFoundError:
         return None
 

@@ -104,7 +104,7 @@ class _Statements:
         # differs, and every write of a list writes its row): the count is dropped
         # (NULL) rather than stored wrong, and the next write in step counts again.
         if postgresql:
-            version = sa.literal_column("xmin")
+            version: sa.ColumnElement[Any] = sa.literal_column("xmin")
             seen = (sa.select(version).select_from(timestamps).where(_in_list(timestamps))
                     .correlate(None))
             in_step: Condition = (sa.literal_column("timestamps.xmin")
