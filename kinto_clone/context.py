@@ -79,7 +79,12 @@ class RouteContext:
         keys = [(t.name, p, i) for t, p, i in self.chain]
         uris = list(self.uris.values())
         if self.object_id is not None:
-            keys.append((self.resource.name, self.parent_id, self.object_id))
+            if self.resource.id_pattern.match(self.object_id):
+                keys.append((self.resource.name, self.parent_id, self.object_id))
+            else:
+                # An invalid id names nothing, and is refused only after authorisation
+                # (Kinto's order); it never reaches the database (a NUL would be a 500).
+                uris.remove(self.uri)
         if extra_id is not None and self.resource.id_pattern.match(extra_id):
             self.sibling_id = extra_id
             keys.append((self.resource.name, self.parent_id, extra_id))

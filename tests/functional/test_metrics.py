@@ -186,7 +186,7 @@ def test_backend_failures_are_counted_with_their_status(app, monkeypatch):
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise BackendError("database is down")
 
-    for name in ("list_objects", "list_encoded"):
+    for name in ("list_objects", "list_encoded", "list_page"):
         monkeypatch.setattr(app.app.registry.backends.storage, name, fail)
     app.get("/v1/buckets", headers=ALICE, status=503)
 

@@ -252,7 +252,7 @@ def break_storage(app: webtest.TestApp, monkeypatch: pytest.MonkeyPatch) -> None
         raise BackendError("database is down")
 
     storage = app.app.registry.backends.storage
-    for name in ("list_objects", "list_encoded", "get_many", "count"):
+    for name in ("list_objects", "list_encoded", "list_page", "get_many", "count"):
         monkeypatch.setattr(storage, name, fail)
 
 

@@ -235,6 +235,11 @@ HUGE = random_id(10000)
 def test_a_huge_id_in_the_object_url_is_400(world, method, url):
     # PostgreSQL cannot index an id that long: without a bound it was a 503.
     resp = unchanged(world, lambda: send(world, method, url, b"{}"))
+    if url == f"/v1/buckets/{HUGE}" and method != "PUT":
+        # Kinto's order: a caller who may not touch the bucket learns nothing of its id
+        # (the caller may create buckets, so a PUT gets as far as the id check).
+        clean_error(resp, 403, 121)
+        return
     body = clean_error(resp, 400, 107)
     assert body["message"] == "path: Invalid object id"
 

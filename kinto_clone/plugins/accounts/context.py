@@ -83,7 +83,9 @@ class AccountContext:
         target = self.object_id
         if target is None and posted_id is not None and ACCOUNT.id_pattern.match(posted_id):
             self.sibling_id = target = posted_id
-        if target is not None:
+        # An invalid id names nothing and never reaches the database (a NUL would be a
+        # 500); it is refused after authorisation, in Kinto's order.
+        if target is not None and ACCOUNT.id_pattern.match(target):
             key = (ACCOUNT.name, ACCOUNT_PARENT, target)
             found = self.backends.storage.get_many([key]).get(key)
             self.objects["account" if self.object_id else "sibling"] = found
