@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
 
 from kinto_clone import json
 from kinto_clone.errors import ERRNO, HTTPError, ValidationError, detail, error_body
@@ -89,7 +90,7 @@ class Gateway:
     ) -> None:
         environ = environ_of(scope, b"")
         params = _params(environ["QUERY_STRING"])
-        environ["QUERY_STRING"] = "&".join(filter(None, [environ["QUERY_STRING"], "_limit=1"]))
+        environ["QUERY_STRING"] = _precheck_query(environ["QUERY_STRING"])
         environ["HTTP_ACCEPT"] = "application/json"
         for header in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH"):
             environ.pop(header, None)
@@ -239,9 +240,21 @@ async def _watch(receive: Callable[..., Any], disconnected: asyncio.Event) -> No
 
 
 def _params(query: str) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(query, keep_blank_values=True))
+
+
+def _precheck_query(query: str) -> str:
+    """The pre-check's query: the client's, with its own ``_limit`` replaced by ``_limit=1``.
+
+    A stream refuses ``_limit`` itself (_subscriber); kept, the two ``_limit`` would make the
+    plural GET answer a 400 about a repeated value the client never sent.
+    """
+    kept = [
+        part
+        for part in query.split("&")
+        if part and unquote_plus(part.partition("=")[0]).strip() != "_limit"
+    ]
+    return "&".join([*kept, "_limit=1"])
 
 
 def _position(
