@@ -39,8 +39,9 @@ test: install-test  ## The whole suite on memory, SQLite and PostgreSQL, with a 
 test-fast: install-test  ## The suite on the memory backend only, without the packaging test
 	KINTO_CLONE_TEST_BACKENDS=memory $(BIN)/python -m pytest -q -x -p no:cacheprovider -m "not packaging" $(PYTEST_ARGS) tests
 
-lint: install-test  ## ruff, and mypy on kinto_clone/ (setup.cfg)
+lint: install-test  ## ruff check, ruff format --check, and mypy on kinto_clone/ (setup.cfg)
 	$(BIN)/ruff check kinto_clone tests bench
+	$(BIN)/ruff format --check kinto_clone tests bench
 	$(BIN)/mypy
 
 test-reliability: install-test  ## nginx + 2 web heads, PostgreSQL outage, 20 s soak (figures printed)

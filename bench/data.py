@@ -38,13 +38,20 @@ def rid(i: int) -> str:
 
 def record_data(i: int) -> dict:
     # mirrored by SQL_DATA below: the two loading paths must produce the same objects
-    return {"title": f"record {i}", "n": i, "rnd": (i * 7919) % 1000003,
-            "tags": ["bench", f"t{i % 10}"], "text": "lorem ipsum dolor sit amet " * 3}
+    return {
+        "title": f"record {i}",
+        "n": i,
+        "rnd": (i * 7919) % 1000003,
+        "tags": ["bench", f"t{i % 10}"],
+        "text": "lorem ipsum dolor sit amet " * 3,
+    }
 
 
-SQL_DATA = ("jsonb_build_object('title', 'record ' || i, 'n', i, 'rnd', (i::bigint * 7919) "
-            "% 1000003, 'tags', jsonb_build_array('bench', 't' || (i % 10)), 'text', "
-            "repeat('lorem ipsum dolor sit amet ', 3))")
+SQL_DATA = (
+    "jsonb_build_object('title', 'record ' || i, 'n', i, 'rnd', (i::bigint * 7919) "
+    "% 1000003, 'tags', jsonb_build_array('bench', 't' || (i % 10)), 'text', "
+    "repeat('lorem ipsum dolor sit amet ', 3))"
+)
 
 
 def coll_path(coll: str) -> str:
@@ -88,13 +95,25 @@ class DataSet:
         self.bob_principal = (bob.get("user") or {}).get("id", "")
         if not self.bob_principal:
             raise RuntimeError("GET /v1/ as bob shows no user id: is basicauth enabled?")
-        expect(alice.request("PUT", f"{PREFIX}/buckets/{BUCKET}", {"data": {}}), 200, 201,
-               what="PUT bucket")
+        expect(
+            alice.request("PUT", f"{PREFIX}/buckets/{BUCKET}", {"data": {}}),
+            200,
+            201,
+            what="PUT bucket",
+        )
         for coll in ["w1", "w2", "w5", "w7", *self.sizes]:
-            expect(alice.request("PUT", coll_path(coll), {"data": {}}), 200, 201,
-                   what=f"PUT collection {coll}")
-        expect(alice.request("PUT", coll_path("w2") + "/records/r1",
-                             {"data": record_data(1)}), 200, 201, what="PUT w2 record")
+            expect(
+                alice.request("PUT", coll_path(coll), {"data": {}}),
+                200,
+                201,
+                what=f"PUT collection {coll}",
+            )
+        expect(
+            alice.request("PUT", coll_path("w2") + "/records/r1", {"data": record_data(1)}),
+            200,
+            201,
+            what="PUT w2 record",
+        )
         for coll, n in self.sizes.items():
             t_coll = time.monotonic()
             if n <= self.http_max or (n <= 10_000 and not self.server.spec.uses_pg):
@@ -106,8 +125,10 @@ class DataSet:
             else:
                 self.notes.append(f"{coll}: not loaded on the memory backend")
                 continue
-            self.log(f"[{self.server.spec.name}] {coll}: {n} records via {how} in "
-                     f"{time.monotonic() - t_coll:.1f}s")
+            self.log(
+                f"[{self.server.spec.name}] {coll}: {n} records via {how} in "
+                f"{time.monotonic() - t_coll:.1f}s"
+            )
         if self.server.spec.uses_pg and self.analyze:
             psql("VACUUM ANALYZE", db=self.server.spec.db)
         self.load_seconds = time.monotonic() - t0
@@ -142,14 +163,29 @@ class DataSet:
                 ids = chunks[idx]
                 for _attempt in range(10):  # 409/503 are retried: PUTs are idempotent
                     if self.batch_max:
-                        resp = client.request("POST", f"{PREFIX}/batch", {"requests": [
-                            {"method": "PUT", "path": f"{coll_path(coll)}/records/{rid(i)}",
-                             "body": body(i)} for i in ids]})
-                        statuses = ([r["status"] for r in resp.body["responses"]]
-                                    if resp.status == 200 else [resp.status])
+                        resp = client.request(
+                            "POST",
+                            f"{PREFIX}/batch",
+                            {
+                                "requests": [
+                                    {
+                                        "method": "PUT",
+                                        "path": f"{coll_path(coll)}/records/{rid(i)}",
+                                        "body": body(i),
+                                    }
+                                    for i in ids
+                                ]
+                            },
+                        )
+                        statuses = (
+                            [r["status"] for r in resp.body["responses"]]
+                            if resp.status == 200
+                            else [resp.status]
+                        )
                     else:
-                        resp = client.request("PUT", f"{coll_path(coll)}/records/{rid(ids[0])}",
-                                              body(ids[0]))
+                        resp = client.request(
+                            "PUT", f"{coll_path(coll)}/records/{rid(ids[0])}", body(ids[0])
+                        )
                         statuses = [resp.status]
                     if all(s in (200, 201) for s in statuses):
                         break
@@ -175,16 +211,25 @@ class DataSet:
 
     def load_sql(self, coll: str, n: int) -> None:
         alice, db = self.client(), self.server.spec.db
-        first = expect(alice.request("PUT", f"{coll_path(coll)}/records/{rid(0)}",
-                                     self.body(coll, 0)), 201, what=f"PUT {coll} probe")
+        first = expect(
+            alice.request("PUT", f"{coll_path(coll)}/records/{rid(0)}", self.body(coll, 0)),
+            201,
+            what=f"PUT {coll} probe",
+        )
         probe_ts = int(first.body["data"]["last_modified"])
-        row = psql(f"SELECT parent_id || '|' || resource_name FROM objects WHERE id = "
-                   f"'{rid(0)}' AND parent_id LIKE '%/{coll}'", db=db)
+        row = psql(
+            f"SELECT parent_id || '|' || resource_name FROM objects WHERE id = "
+            f"'{rid(0)}' AND parent_id LIKE '%/{coll}'",
+            db=db,
+        )
         if not row or "\n" in row:
             raise RuntimeError(f"cannot find the row of {coll}/{rid(0)} in {db}.objects")
         parent, resource = row.split("|")
-        coltype = psql("SELECT data_type FROM information_schema.columns WHERE table_name = "
-                       "'objects' AND column_name = 'last_modified'", db=db)
+        coltype = psql(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = "
+            "'objects' AND column_name = 'last_modified'",
+            db=db,
+        )
         # strictly increasing, distinct, all older than the API-created record
         ts = f"({probe_ts} - {n} + i)"
         if coltype.startswith("timestamp"):  # Kinto: TIMESTAMP, its own from_epoch()
@@ -193,15 +238,21 @@ class DataSet:
             raise NotAvailable(f"unknown objects.last_modified type {coltype!r}")
         # triggers off for this session: Kinto's bump_timestamp would look up the list's
         # latest timestamp for each of the n rows; the values given here are already valid
-        psql("SET session_replication_role = replica; "
-             "INSERT INTO objects (id, parent_id, resource_name, last_modified, deleted, data) "
-             f"SELECT 'r' || lpad(i::text, 7, '0'), '{parent}', '{resource}', {ts}, false, "
-             f"{SQL_DATA} FROM generate_series(1, {n - 1}) AS i", db=db)
+        psql(
+            "SET session_replication_role = replica; "
+            "INSERT INTO objects (id, parent_id, resource_name, last_modified, deleted, data) "
+            f"SELECT 'r' || lpad(i::text, 7, '0'), '{parent}', '{resource}', {ts}, false, "
+            f"{SQL_DATA} FROM generate_series(1, {n - 1}) AS i",
+            db=db,
+        )
         self.copy_aces_sql(coll, n)
         if coltype == "bigint":  # ours keeps each list's count in its timestamps row
-            psql(f"UPDATE timestamps SET live_count = (SELECT count(*) FROM objects WHERE "
-                 f"parent_id = '{parent}' AND resource_name = '{resource}' AND NOT deleted) "
-                 f"WHERE parent_id = '{parent}' AND resource_name = '{resource}'", db=db)
+            psql(
+                f"UPDATE timestamps SET live_count = (SELECT count(*) FROM objects WHERE "
+                f"parent_id = '{parent}' AND resource_name = '{resource}' AND NOT deleted) "
+                f"WHERE parent_id = '{parent}' AND resource_name = '{resource}'",
+                db=db,
+            )
         got = self.count(coll)
         if got != n:
             raise RuntimeError(f"{coll}: {got} records visible through the API, expected {n}")
@@ -210,17 +261,25 @@ class DataSet:
         """Give records 1..n-1 the ACEs the server gave the API-created record 0 (e.g. the
         creator's `write`); bob's `read` only to every ACL_EVERY-th record of c10k."""
         db = self.server.spec.db
-        rows = psql("SELECT object_id || '|' || permission || '|' || principal FROM "
-                    f"access_control_entries WHERE object_id LIKE '%/{coll}/records/{rid(0)}'",
-                    db=db)
+        rows = psql(
+            "SELECT object_id || '|' || permission || '|' || principal FROM "
+            f"access_control_entries WHERE object_id LIKE '%/{coll}/records/{rid(0)}'",
+            db=db,
+        )
         for row in filter(None, rows.splitlines()):
             obj, perm, principal = row.split("|")
             prefix = obj[: -len(rid(0))]
-            where = (f"WHERE i % {ACL_EVERY} = 0"
-                     if principal == self.bob_principal and perm == "read" else "")
-            psql("INSERT INTO access_control_entries (object_id, permission, principal) "
-                 f"SELECT '{prefix}' || 'r' || lpad(i::text, 7, '0'), '{perm}', '{principal}' "
-                 f"FROM generate_series(1, {n - 1}) AS i {where}", db=db)
+            where = (
+                f"WHERE i % {ACL_EVERY} = 0"
+                if principal == self.bob_principal and perm == "read"
+                else ""
+            )
+            psql(
+                "INSERT INTO access_control_entries (object_id, permission, principal) "
+                f"SELECT '{prefix}' || 'r' || lpad(i::text, 7, '0'), '{perm}', '{principal}' "
+                f"FROM generate_series(1, {n - 1}) AS i {where}",
+                db=db,
+            )
 
     # --- reading back -------------------------------------------------------------------
 
@@ -232,8 +291,9 @@ class DataSet:
             return int(total)
         return len(self.walk_ids(coll, auth=auth))
 
-    def walk_ids(self, coll: str, limit: int = 1000, auth: str = ALICE,
-                 max_pages: int = 100_000) -> list[str]:
+    def walk_ids(
+        self, coll: str, limit: int = 1000, auth: str = ALICE, max_pages: int = 100_000
+    ) -> list[str]:
         client, ids = self.client(auth), []
         url = f"{coll_path(coll)}/records?_limit={limit}"
         for _ in range(max_pages):
@@ -242,5 +302,5 @@ class DataSet:
             nxt = resp.headers.get("next-page")
             if not nxt:
                 return ids
-            url = nxt[nxt.index("/v1/"):]
+            url = nxt[nxt.index("/v1/") :]
         raise RuntimeError(f"walk of {coll} did not end after {max_pages} pages")

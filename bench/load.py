@@ -30,6 +30,7 @@ def basic_auth(user: str, password: str) -> str:
 @dataclass
 class Sample:
     """What one load window produced (before CPU figures are attached)."""
+
     requests: int = 0
     duration_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
@@ -52,12 +53,20 @@ class Sample:
 
 # --- wrk -------------------------------------------------------------------------------
 
-def run_wrk(url: str, *, method: str = "GET", auth: str | None = None,
-            body: str | None = None, connections: int = 16, threads: int = 1,
-            duration: float = 8, max_requests: int = 200_000) -> Sample:
+
+def run_wrk(
+    url: str,
+    *,
+    method: str = "GET",
+    auth: str | None = None,
+    body: str | None = None,
+    connections: int = 16,
+    threads: int = 1,
+    duration: float = 8,
+    max_requests: int = 200_000,
+) -> Sample:
     """One wrk run; `body` may contain `{n}` (a per-connection-thread counter)."""
-    env = dict(os.environ, BENCH_METHOD=method,
-               BENCH_MAX=str(max(1, max_requests // threads)))
+    env = dict(os.environ, BENCH_METHOD=method, BENCH_MAX=str(max(1, max_requests // threads)))
     env.pop("BENCH_BODY", None)
     env.pop("BENCH_AUTH", None)
     if auth:
@@ -65,22 +74,34 @@ def run_wrk(url: str, *, method: str = "GET", auth: str | None = None,
     if body is not None:
         env["BENCH_BODY"] = body
     from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     env["BENCH_PATH"] = parts.path + (f"?{parts.query}" if parts.query else "")
     base = f"{parts.scheme}://{parts.netloc}"
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
-           "--timeout", "10s", "-s", str(WRK_SCRIPT), base]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                         timeout=duration + 60)
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        base,
+    ]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if res.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({res.returncode}): {res.stderr[-2000:]}"
-                           f"{res.stdout[-2000:]}")
-    data = json.loads(line[len("BENCH_JSON "):])
+        raise RuntimeError(
+            f"wrk failed ({res.returncode}): {res.stderr[-2000:]}{res.stdout[-2000:]}"
+        )
+    data = json.loads(line[len("BENCH_JSON ") :])
     errs = data["errors"]
     sample = Sample(
-        requests=data["requests"], duration_s=data["duration_us"] / 1e6,
-        p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
+        requests=data["requests"],
+        duration_s=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
         statuses=Counter({int(k): v for k, v in data["statuses"].items()}),
         transport_errors=errs["connect"] + errs["read"] + errs["write"] + errs["timeout"],
         bounded_by_count=data["requests"] >= max_requests,
@@ -89,6 +110,7 @@ def run_wrk(url: str, *, method: str = "GET", auth: str | None = None,
 
 
 # --- Python client ---------------------------------------------------------------------
+
 
 @dataclass
 class Response:
@@ -103,14 +125,16 @@ class Client:
 
     def __init__(self, base_url: str, auth: str | None = None, timeout: float = 30) -> None:
         from urllib.parse import urlsplit
+
         p = urlsplit(base_url)
         self.host, self.port = p.hostname, p.port
         self.auth = auth
         self.timeout = timeout
         self.conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
         hdrs = {"Accept": "application/json"}
         if self.auth:
             hdrs["Authorization"] = self.auth
@@ -121,8 +145,7 @@ class Client:
         hdrs.update(headers or {})
         for attempt in (1, 2):
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port,
-                                                       timeout=self.timeout)
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             t0 = time.perf_counter()
             try:
                 self.conn.request(method, path, body=payload, headers=hdrs)
@@ -139,8 +162,7 @@ class Client:
                 parsed = json.loads(raw) if raw else None
             except ValueError:
                 parsed = raw.decode(errors="replace")
-            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()},
-                            parsed, ms)
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed, ms)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -149,8 +171,12 @@ class Client:
             self.conn = None
 
 
-def run_threads(n: int, worker: Callable[[int, Callable[[], bool]], None],
-                duration: float, hard_timeout: float | None = None) -> float:
+def run_threads(
+    n: int,
+    worker: Callable[[int, Callable[[], bool]], None],
+    duration: float,
+    hard_timeout: float | None = None,
+) -> float:
     """Run `worker(i, keep_going)` in n threads; keep_going() turns False at the deadline.
     Workers must also bound their own count. Returns the wall time in seconds."""
     deadline = time.monotonic() + duration

@@ -10,9 +10,22 @@ from dataclasses import dataclass, field
 from load import Sample, median
 
 # Real Kinto on this machine, median of 3 x 8 s (issue 5); for eyeballing our Kinto runs.
-REFERENCE = {"W1c1": "141", "W1c16": "157", "W2": "210", "W3p": "168", "W3s": "95",
-             "W3w": "706 ms", "W4-c1k": "214", "W4-c10k": "196", "W4-c100k": "223",
-             "W5d": "144", "W5s": "96", "W6": "104", "W7": "215", "rss": "118 MB"}
+REFERENCE = {
+    "W1c1": "141",
+    "W1c16": "157",
+    "W2": "210",
+    "W3p": "168",
+    "W3s": "95",
+    "W3w": "706 ms",
+    "W4-c1k": "214",
+    "W4-c10k": "196",
+    "W4-c100k": "223",
+    "W5d": "144",
+    "W5s": "96",
+    "W6": "104",
+    "W7": "215",
+    "rss": "118 MB",
+}
 MODES = {True: "servers alternated run by run", False: "one server after the other"}
 EXPECTED_4XX = {"W5s": {412}, "W5d": {412}}
 
@@ -55,8 +68,11 @@ class Side:
             side.rate = median([s.units / s.duration_s for s in samples if s.duration_s])
             side.p50 = median([s.p50_ms for s in samples])
             side.p99 = median([s.p99_ms for s in samples])
-            side.server, side.pg, side.gen = per_unit("server_ms"), per_unit("pg_ms"), \
-                per_unit("gen_ms")
+            side.server, side.pg, side.gen = (
+                per_unit("server_ms"),
+                per_unit("pg_ms"),
+                per_unit("gen_ms"),
+            )
             side.other_per_s = median([s.extra["other_ms"] / s.duration_s for s in samples])
             side.walk_ms = median([s.extra.get("walk_ms") for s in samples])
         side.verdict = _verdict(key, side, row["problems"], samples)
@@ -71,8 +87,11 @@ def _verdict(key: str, side: Side, problems: list[str], samples: list[Sample]) -
         out.append(f"FAIL 5xx×{n5xx}")
     if side.transport:
         out.append(f"FAIL {side.transport} transport errors")
-    odd = sum(v for k, v in all_statuses.items()
-              if 400 <= k < 500 and k != 409 and k not in EXPECTED_4XX.get(key, set()))
+    odd = sum(
+        v
+        for k, v in all_statuses.items()
+        if 400 <= k < 500 and k != 409 and k not in EXPECTED_4XX.get(key, set())
+    )
     if odd:
         out.append(f"FAIL unexpected 4xx×{odd}")
     if all_statuses.get(409):
@@ -134,17 +153,23 @@ def _statuses(s: Side) -> str:
 
 
 def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
-    head = ("| workload | unit | Kinto | ours | ours/Kinto | Kinto ref | p50/p99 ms Kinto | "
-            "p50/p99 ms ours | server CPU ms/unit K / O | PG CPU ms/unit K / O | "
-            "generator CPU ms/unit K / O | statuses Kinto | statuses ours | verdict Kinto | "
-            "verdict ours |")
-    lines = [f"# kinto_clone vs Kinto 26.5.0 — {args.backend}"
-             f"{' (quick)' if args.quick else ''}", "",
-             f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, {args.runs} run(s) x "
-             f"{args.duration:g} s per workload (median), warm-up {args.warmup:g} s, "
-             f"{MODES[bool(getattr(args, 'interleave', False))]}; "
-             f"waitress 1 process x 4 threads; total {elapsed / 60:.1f} min.", "",
-             head, "|" + "---|" * (head.count("|") - 1)]
+    head = (
+        "| workload | unit | Kinto | ours | ours/Kinto | Kinto ref | p50/p99 ms Kinto | "
+        "p50/p99 ms ours | server CPU ms/unit K / O | PG CPU ms/unit K / O | "
+        "generator CPU ms/unit K / O | statuses Kinto | statuses ours | verdict Kinto | "
+        "verdict ours |"
+    )
+    lines = [
+        f"# kinto_clone vs Kinto 26.5.0 — {args.backend}{' (quick)' if args.quick else ''}",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, {args.runs} run(s) x "
+        f"{args.duration:g} s per workload (median), warm-up {args.warmup:g} s, "
+        f"{MODES[bool(getattr(args, 'interleave', False))]}; "
+        f"waitress 1 process x 4 threads; total {elapsed / 60:.1f} min.",
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+    ]
     for r in rows:
         k, o = r.kinto, r.ours
         lines.append(
@@ -152,15 +177,22 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
             f"{REFERENCE.get(r.key, '')} | {_f(k.p50)} / {_f(k.p99)} | {_f(o.p50)} / "
             f"{_f(o.p99)} | {_f(k.server, 2)} / {_f(o.server, 2)} | {_f(k.pg, 2)} / "
             f"{_f(o.pg, 2)} | {_f(k.gen, 2)} / {_f(o.gen, 2)} | {_statuses(k)} | "
-            f"{_statuses(o)} | {k.na and 'n/a' or k.verdict} | {o.na and 'n/a' or o.verdict} |")
+            f"{_statuses(o)} | {k.na and 'n/a' or k.verdict} | {o.na and 'n/a' or o.verdict} |"
+        )
     rss = {n: (results.get(n) or {}).get("rss_kb") for n in ("kinto", "ours")}
     mb = {n: (v / 1024 if v else None) for n, v in rss.items()}
-    lines.append(f"| peak RSS (VmHWM) | MB | {_f(mb['kinto'], 0)} | {_f(mb['ours'], 0)} | "
-                 f"{_ratio(mb['kinto'], mb['ours'])} | {REFERENCE['rss']} |" + " |" * 9)
-    lines += ["", "Throughput ratio > 1: ours is faster. CPU per unit = CPU time over the load "
-              "window / units served (units: requests, records for W7, pages for the walk). "
-              f"† = other processes used > {NOISY_MS_PER_S} ms/s of CPU during that row's "
-              "windows: its throughput and latencies are suspect, CPU per unit less so.", ""]
+    lines.append(
+        f"| peak RSS (VmHWM) | MB | {_f(mb['kinto'], 0)} | {_f(mb['ours'], 0)} | "
+        f"{_ratio(mb['kinto'], mb['ours'])} | {REFERENCE['rss']} |" + " |" * 9
+    )
+    lines += [
+        "",
+        "Throughput ratio > 1: ours is faster. CPU per unit = CPU time over the load "
+        "window / units served (units: requests, records for W7, pages for the walk). "
+        f"† = other processes used > {NOISY_MS_PER_S} ms/s of CPU during that row's "
+        "windows: its throughput and latencies are suspect, CPU per unit less so.",
+        "",
+    ]
     for name, res in results.items():
         noise = [r.kinto.other_per_s if name == "kinto" else r.ours.other_per_s for r in rows]
         noise = [n for n in noise if n is not None]
@@ -170,8 +202,9 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
         if res.get("load_s") is not None:
             bits.append(f"data loaded in {res['load_s']:.0f} s")
         if noise:
-            bits.append(f"other processes' CPU during windows: median {median(noise):.0f} "
-                        f"ms/s (noise)")
+            bits.append(
+                f"other processes' CPU during windows: median {median(noise):.0f} ms/s (noise)"
+            )
         bits += res.get("notes", [])
         if res.get("log_note"):
             bits.append(res["log_note"])

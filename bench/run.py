@@ -26,8 +26,11 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1 run x 3 s, small collections (~2-3 min per server)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 1 run x 3 s, small collections (~2-3 min per server)",
+    )
     p.add_argument("--servers", default="kinto,ours")
     p.add_argument("--backend", choices=["postgresql", "memory"], default="postgresql")
     p.add_argument("--duration", type=float, help="seconds per load window (default 8)")
@@ -35,19 +38,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="seconds of unmeasured load first (default 2)")
     p.add_argument("--with-1m", action="store_true", help="also W4 on 1M records (slow load)")
     p.add_argument("--only", help="comma-separated workload keys (e.g. W1c1,W5s)")
-    p.add_argument("--quiet-wait", type=float,
-                   help="before each window, wait up to this many seconds for the machine "
-                        "to be idle (other CPU < 0.25 core); 0 disables (default 30, quick 5)")
-    p.add_argument("--http-load-max", type=int, default=10_000,
-                   help="collections up to this size are created through the HTTP API, "
-                        "bigger ones with SQL (PostgreSQL); default 10000")
-    p.add_argument("--no-interleave", dest="interleave", action="store_false",
-                   help="run all of one server, then all of the other (default on "
-                        "PostgreSQL: alternate the servers run by run, restarting them)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="before each window, wait up to this many seconds for the machine "
+        "to be idle (other CPU < 0.25 core); 0 disables (default 30, quick 5)",
+    )
+    p.add_argument(
+        "--http-load-max",
+        type=int,
+        default=10_000,
+        help="collections up to this size are created through the HTTP API, "
+        "bigger ones with SQL (PostgreSQL); default 10000",
+    )
+    p.add_argument(
+        "--no-interleave",
+        dest="interleave",
+        action="store_false",
+        help="run all of one server, then all of the other (default on "
+        "PostgreSQL: alternate the servers run by run, restarting them)",
+    )
     p.add_argument("--no-setup", action="store_true", help="skip bench/setup.sh")
-    p.add_argument("--no-analyze", action="store_true",
-                   help="no ANALYZE: measure as loaded, before PostgreSQL has statistics "
-                        "of the data (as after an import or a restore; issue 15)")
+    p.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="no ANALYZE: measure as loaded, before PostgreSQL has statistics "
+        "of the data (as after an import or a restore; issue 15)",
+    )
     a = p.parse_args(argv)
     a.duration = a.duration or (3 if a.quick else 8)
     a.runs = a.runs or (1 if a.quick else 3)
@@ -59,8 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def sizes_for(args: argparse.Namespace) -> dict[str, int]:
     if args.quick:
-        return {"c1k": 200, "c10k": 1000, "c100k": 10_000 if args.backend == "memory"
-                else 100_000}
+        return {"c1k": 200, "c10k": 1000, "c100k": 10_000 if args.backend == "memory" else 100_000}
     sizes = {"c1k": 1000, "c10k": 10_000, "c100k": 100_000}
     if args.with_1m:
         sizes["c1m"] = 1_000_000
@@ -93,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     contenders = [Contender(name, args, sizes_for(args), log) for name in names]
     # alternating pays for its restarts only when there are several runs to alternate
-    args.interleave = (args.interleave and args.backend == "postgresql" and len(names) > 1
-                       and args.runs > 1)
+    args.interleave = (
+        args.interleave and args.backend == "postgresql" and len(names) > 1 and args.runs > 1
+    )
     if args.interleave:
         run_interleaved(contenders, args.runs)
     else:

@@ -64,29 +64,52 @@ def _load(url: str, size: int, start_ms: int, analyze: bool) -> None:
     rows_per_chunk = 20000
     with db.engine.begin() as conn:
         for first in range(0, size, rows_per_chunk):
-            chunk = [{"parent_id": PARENT, "resource_name": "record", "id": f"r{i:07d}",
-                      "last_modified": start_ms + i, "deleted": False,
-                      "data": {"title": f"record {i}", "n": (i * 7919) % 1000003}}
-                     for i in range(first, min(size, first + rows_per_chunk))]
+            chunk = [
+                {
+                    "parent_id": PARENT,
+                    "resource_name": "record",
+                    "id": f"r{i:07d}",
+                    "last_modified": start_ms + i,
+                    "deleted": False,
+                    "data": {"title": f"record {i}", "n": (i * 7919) % 1000003},
+                }
+                for i in range(first, min(size, first + rows_per_chunk))
+            ]
             conn.execute(sa.insert(objects), chunk)
         # The list's timestamp row, as the API's writes keep it (created if missing).
-        conn.execute(sa.delete(timestamps).where(
-            timestamps.c.parent_id == PARENT, timestamps.c.resource_name == "record"))
-        conn.execute(sa.insert(timestamps).values(
-            parent_id=PARENT, resource_name="record", last_modified=start_ms + size,
-            live_count=size))
+        conn.execute(
+            sa.delete(timestamps).where(
+                timestamps.c.parent_id == PARENT, timestamps.c.resource_name == "record"
+            )
+        )
+        conn.execute(
+            sa.insert(timestamps).values(
+                parent_id=PARENT,
+                resource_name="record",
+                last_modified=start_ms + size,
+                live_count=size,
+            )
+        )
         if db.dialect == "postgresql" and analyze:
             conn.exec_driver_sql("ANALYZE")
     db.dispose()
 
 
 def _app(url: str, total: bool = True) -> webtest.TestApp:
-    return webtest.TestApp(main({}, **{
-        "storage_backend": "kinto_clone.storage.sql", "storage_url": url,
-        "permission_backend": "kinto_clone.permission.sql", "permission_url": url,
-        "userid_hmac_secret": "bench", "multiauth.policies": "basicauth",
-        "total_records_on_get": "true" if total else "false",
-    }))
+    return webtest.TestApp(
+        main(
+            {},
+            **{
+                "storage_backend": "kinto_clone.storage.sql",
+                "storage_url": url,
+                "permission_backend": "kinto_clone.permission.sql",
+                "permission_url": url,
+                "userid_hmac_secret": "bench",
+                "multiauth.policies": "basicauth",
+                "total_records_on_get": "true" if total else "false",
+            },
+        )
+    )
 
 
 def _median_ms(app: webtest.TestApp, path: str, count: int) -> float:
@@ -134,13 +157,21 @@ def measure(backend: str, size: int, count: int, workdir: str, analyze: bool) ->
         app.post_json(f"/v1{PARENT}/records", {"data": {"new": i}}, headers=AUTH)
     poll = f"/v1{PARENT}/records?_since={since['last_modified']}"
     old_poll = f"/v1{PARENT}/records?_since={start_ms + size - size // 10}&_limit=100"
-    result: dict[str, Any] = {"backend": backend, "size": size, "load_s": load_s,
-                              "analyzed": analyze}
-    for name, path in (("poll", poll), ("page", f"/v1{PARENT}/records?_limit=100"),
-                       ("old_poll", old_poll)):
+    result: dict[str, Any] = {
+        "backend": backend,
+        "size": size,
+        "load_s": load_s,
+        "analyzed": analyze,
+    }
+    for name, path in (
+        ("poll", poll),
+        ("page", f"/v1{PARENT}/records?_limit=100"),
+        ("old_poll", old_poll),
+    ):
         result[name], result[name + "_off"] = _medians_ms([app, without], path, count)
-    result["sorted"] = _median_ms(app, f"/v1{PARENT}/records?_limit=100&_sort=n",
-                                  max(5, count // 20))
+    result["sorted"] = _median_ms(
+        app, f"/v1{PARENT}/records?_limit=100&_sort=n", max(5, count // 20)
+    )
     checked = app.get(poll, headers=AUTH)
     assert len(checked.json["data"]) == 5 and checked.headers["Total-Records"] == "5"
     assert app.get(old_poll, headers=AUTH).headers["Total-Records"] == str(size // 10 - 1 + 5)
@@ -155,27 +186,33 @@ def main_cli() -> None:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--no-analyze", action="store_true",
-                        help="no ANALYZE after the load (PostgreSQL)")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="no ANALYZE after the load (PostgreSQL)"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as workdir:
         for backend in args.backends.split(","):
             for size in (int(s) for s in args.sizes.split(",")):
-                results.append(measure(backend, size, args.requests, workdir,
-                                       analyze=not args.no_analyze))
+                results.append(
+                    measure(backend, size, args.requests, workdir, analyze=not args.no_analyze)
+                )
                 print(results[-1], file=sys.stderr)
-    lines = ["| backend | records | analyzed | `_since` poll (5 changes), ms: with"
-             " Total-Records / without | first page of 100, ms: with / without |"
-             " `_since` poll (10% changed), page of 100, ms: with / without |"
-             " page sorted on a data field, ms | load time, s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| backend | records | analyzed | `_since` poll (5 changes), ms: with"
+        " Total-Records / without | first page of 100, ms: with / without |"
+        " `_since` poll (10% changed), page of 100, ms: with / without |"
+        " page sorted on a data field, ms | load time, s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['backend']} | {r['size']:,} | {'yes' if r['analyzed'] else 'no'} |"
-                     f" {r['poll']:.2f} / {r['poll_off']:.2f} |"
-                     f" {r['page']:.2f} / {r['page_off']:.2f} |"
-                     f" {r['old_poll']:.2f} / {r['old_poll_off']:.2f} |"
-                     f" {r['sorted']:.1f} | {r['load_s']:.0f} |")
+        lines.append(
+            f"| {r['backend']} | {r['size']:,} | {'yes' if r['analyzed'] else 'no'} |"
+            f" {r['poll']:.2f} / {r['poll_off']:.2f} |"
+            f" {r['page']:.2f} / {r['page_off']:.2f} |"
+            f" {r['old_poll']:.2f} / {r['old_poll_off']:.2f} |"
+            f" {r['sorted']:.1f} | {r['load_s']:.0f} |"
+        )
     table = "\n".join(lines)
     print(table)
     os.makedirs(os.path.join(os.path.dirname(__file__), "out"), exist_ok=True)

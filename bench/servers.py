@@ -60,8 +60,25 @@ def pg_url(db: str) -> str:
 
 def psql(sql: str, db: str = "postgres", timeout: float = 3600) -> str:
     """Run SQL through psql (tuples only, unaligned); raise with psql's message on error."""
-    cmd = ["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", db,
-           "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    cmd = [
+        "psql",
+        "-h",
+        PG["host"],
+        "-p",
+        PG["port"],
+        "-U",
+        PG["user"],
+        "-d",
+        db,
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if res.returncode != 0:
         raise RuntimeError(f"psql failed on {db}: {res.stderr.strip()}\nSQL: {sql[:300]}")
@@ -155,8 +172,16 @@ kinto.bucket_create_principals = system.Authenticated
             return migrate, [kinto, "start", "--ini", str(ini), "--port", str(self.port)]
         py = str(OURS_PYTHON)
         migrate = [py, "-m", "kinto_clone", "migrate", "--ini", str(ini)]
-        return migrate, [py, "-m", "kinto_clone", "start", "--ini", str(ini),
-                         "--port", str(self.port)]
+        return migrate, [
+            py,
+            "-m",
+            "kinto_clone",
+            "start",
+            "--ini",
+            str(ini),
+            "--port",
+            str(self.port),
+        ]
 
 
 class Server:
@@ -185,30 +210,40 @@ class Server:
         env = dict(os.environ, PYTHONUNBUFFERED="1", KINTO_INI=str(ini))
         env.pop("VIRTUAL_ENV", None)
         if migrate and fresh:
-            res = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, text=True,
-                                 timeout=300)
+            res = subprocess.run(
+                migrate, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+            )
             if res.returncode != 0:
-                raise RuntimeError(f"{spec.name} migrate failed ({res.returncode}):\n"
-                                   f"{res.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"{spec.name} migrate failed ({res.returncode}):\n{res.stderr[-3000:]}"
+                )
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(start, cwd=ROOT, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                start,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{spec.name} exited with {self.proc.returncode}:\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"{spec.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", spec.port), timeout=1) as s:
                     s.sendall(b"GET /v1/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                    if s.recv(64).startswith(b"HTTP/1.") :
+                    if s.recv(64).startswith(b"HTTP/1."):
                         return
             except OSError:
                 pass
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"{spec.name} did not answer on port {spec.port} in {timeout}s:\n"
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"{spec.name} did not answer on port {spec.port} in {timeout}s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, n: int = 4000) -> str:
         try:
@@ -238,14 +273,15 @@ class Server:
 
 # --- /proc sampling -------------------------------------------------------------------
 
+
 def _stat(pid: int) -> tuple[str, int, int] | None:
     """(comm, ppid, utime+stime ticks) of a process, None if it is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    comm = raw[raw.index("(") + 1: raw.rindex(")")]
-    rest = raw[raw.rindex(")") + 2:].split()
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    rest = raw[raw.rindex(")") + 2 :].split()
     return comm, int(rest[1]), int(rest[11]) + int(rest[12])
 
 
@@ -340,6 +376,7 @@ def _delta(before: dict[int, int], after: dict[int, int]) -> float:
 
 def _self_cpu() -> float:
     import resource
+
     s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 

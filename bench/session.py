@@ -26,13 +26,15 @@ class Contender:
     def __init__(self, name: str, args, sizes: dict[str, int], log: Log) -> None:
         self.name, self.args, self.log = name, args, log
         self.server = Server(ServerSpec(name, args.backend))
-        self.ds = DataSet(self.server, sizes, log=log, http_max=args.http_load_max,
-                          analyze=not args.no_analyze)
+        self.ds = DataSet(
+            self.server, sizes, log=log, http_max=args.http_load_max, analyze=not args.no_analyze
+        )
         only = set(args.only.split(",")) if args.only else None
         self.workloads = [w for w in all_workloads(sizes) if only is None or w.key in only]
         self.rows: dict[str, dict] = {
             w.key: {"label": w.label, "unit": w.unit, "samples": [], "problems": []}
-            for w in self.workloads}
+            for w in self.workloads
+        }
         self.result: dict = {"name": name, "rows": self.rows, "notes": [], "rss_kb": None}
         self.ok = False
 
@@ -54,11 +56,16 @@ class Contender:
         self.result["rss_kb"] = max(self.result["rss_kb"] or 0, rss) or None
         if self.server.proc and self.server.proc.poll() not in (None, 0):
             self.result["notes"].append(f"server exited with {self.server.proc.returncode}")
-        errors = [ln for ln in self.server.log_tail(200_000).splitlines()
-                  if "Traceback" in ln or " ERROR " in ln]
+        errors = [
+            ln
+            for ln in self.server.log_tail(200_000).splitlines()
+            if "Traceback" in ln or " ERROR " in ln
+        ]
         if errors:  # the log accumulates over restarts: the last count is the total
-            self.result["log_note"] = (f"{len(errors)} error lines in server log "
-                                       f"({self.server.log_path}): {errors[0][:150]}")
+            self.result["log_note"] = (
+                f"{len(errors)} error lines in server log "
+                f"({self.server.log_path}): {errors[0][:150]}"
+            )
         self.server.stop()
 
     # --- phases -------------------------------------------------------------------------
@@ -122,12 +129,19 @@ class Contender:
                 args.quiet_budget -= time.monotonic() - t_wait
             with Meter(self.server) as m:
                 s = wl.run(self.ds, args.duration)
-            s.extra.update(server_ms=m.server_ms, pg_ms=m.pg_ms, gen_ms=m.gen_ms,
-                           other_ms=m.other_ms, busy_before=busy)
+            s.extra.update(
+                server_ms=m.server_ms,
+                pg_ms=m.pg_ms,
+                gen_ms=m.gen_ms,
+                other_ms=m.other_ms,
+                busy_before=busy,
+            )
             row["samples"].append(s)
-            self.log(f"[{self.name}] {wl.key} run {i + 1}: {s.units / s.duration_s:.1f} "
-                     f"{wl.unit} p50 {s.p50_ms or 0:.1f} ms p99 {s.p99_ms or 0:.1f} ms "
-                     f"statuses {dict(s.statuses)} {_short_extra(s)}")
+            self.log(
+                f"[{self.name}] {wl.key} run {i + 1}: {s.units / s.duration_s:.1f} "
+                f"{wl.unit} p50 {s.p50_ms or 0:.1f} ms p99 {s.p99_ms or 0:.1f} ms "
+                f"statuses {dict(s.statuses)} {_short_extra(s)}"
+            )
 
     windows_per_round = 1
 
@@ -144,8 +158,11 @@ class Contender:
 
 
 def _short_extra(s: Sample) -> str:
-    keep = {k: round(v) for k, v in s.extra.items()
-            if k in ("server_ms", "pg_ms", "gen_ms", "other_ms", "walk_ms") and v is not None}
+    keep = {
+        k: round(v)
+        for k, v in s.extra.items()
+        if k in ("server_ms", "pg_ms", "gen_ms", "other_ms", "walk_ms") and v is not None
+    }
     if "sub" in s.extra:
         keep["sub"] = dict(s.extra["sub"])
     return str(keep)

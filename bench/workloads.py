@@ -32,16 +32,25 @@ class Workload:
     problems: list[str] = field(default_factory=list)
 
 
-def wrk_workload(path: str, *, method: str = "GET", body: str | None = None,
-                 auth: str = ALICE, clients: int = 16) -> Callable[[DataSet, float], Sample]:
+def wrk_workload(
+    path: str, *, method: str = "GET", body: str | None = None, auth: str = ALICE, clients: int = 16
+) -> Callable[[DataSet, float], Sample]:
     def run(ds: DataSet, duration: float) -> Sample:
-        return run_wrk(ds.server.base_url + path, method=method, body=body, auth=auth,
-                       connections=clients, duration=duration,
-                       max_requests=int(duration * MAX_RATE))
+        return run_wrk(
+            ds.server.base_url + path,
+            method=method,
+            body=body,
+            auth=auth,
+            connections=clients,
+            duration=duration,
+            max_requests=int(duration * MAX_RATE),
+        )
+
     return run
 
 
 # --- W1: create -----------------------------------------------------------------------
+
 
 def w1(clients: int) -> Workload:
     state: dict = {}
@@ -51,8 +60,7 @@ def w1(clients: int) -> Workload:
         state["created"] = 0
 
     body = '{"data":{"title":"w1 {n}","n":1,"text":"lorem ipsum dolor sit amet"}}'
-    inner = wrk_workload(coll_path("w1") + "/records", method="POST", body=body,
-                         clients=clients)
+    inner = wrk_workload(coll_path("w1") + "/records", method="POST", body=body, clients=clients)
 
     def run(ds: DataSet, duration: float) -> Sample:
         s = inner(ds, duration)
@@ -65,11 +73,19 @@ def w1(clients: int) -> Workload:
         missing = state["before"] + state["created"] - after
         return [f"FAIL {missing} created (201) but absent"] if missing > 0 else []
 
-    return Workload(f"W1c{clients}", f"W1 create, {clients} client{'s' * (clients > 1)}",
-                    "req/s", run, pre, check, wrk=True)
+    return Workload(
+        f"W1c{clients}",
+        f"W1 create, {clients} client{'s' * (clients > 1)}",
+        "req/s",
+        run,
+        pre,
+        check,
+        wrk=True,
+    )
 
 
 # --- W2, W3, W4, W6: reads --------------------------------------------------------------
+
 
 def w2() -> Workload:
     path = coll_path("w2") + "/records/r1"
@@ -79,8 +95,9 @@ def w2() -> Workload:
         if body["data"]["title"] != record_data(1)["title"]:
             raise RuntimeError(f"W2 record body differs: {body}")
 
-    return Workload("W2", "W2 read one record, 16 clients", "req/s", wrk_workload(path), pre,
-                    wrk=True)
+    return Workload(
+        "W2", "W2 read one record, 16 clients", "req/s", wrk_workload(path), pre, wrk=True
+    )
 
 
 def w3_first(ds_size: int, sort: str | None) -> Workload:
@@ -91,21 +108,30 @@ def w3_first(ds_size: int, sort: str | None) -> Workload:
         resp = expect(ds.client().request("GET", path), 200, what="GET page")
         data = resp.body["data"]
         if len(data) != 100 or not resp.headers.get("next-page"):
-            raise RuntimeError(f"first page: {len(data)} records, Next-Page "
-                               f"{resp.headers.get('next-page')!r}")
+            raise RuntimeError(
+                f"first page: {len(data)} records, Next-Page {resp.headers.get('next-page')!r}"
+            )
         if sort:
             values = [r[sort] for r in data]
             if values != sorted(values):
                 raise RuntimeError(f"page not sorted on {sort}")
 
-    key, label = (("W3s", f"W3 page 100 of {ds_size} sorted on data field") if sort
-                  else ("W3p", f"W3 first page of 100 of {ds_size}"))
+    key, label = (
+        ("W3s", f"W3 page 100 of {ds_size} sorted on data field")
+        if sort
+        else ("W3p", f"W3 first page of 100 of {ds_size}")
+    )
     return Workload(key, label, "req/s", wrk_workload(path), pre, needs="c10k", wrk=True)
 
 
 def w3_walk(ds_size: int) -> Workload:
-    wl = Workload("W3w", f"W3 full walk, pages of 100 of {ds_size}", "pages/s",
-                  lambda ds, d: None, needs="c10k")  # type: ignore[arg-type]
+    wl = Workload(
+        "W3w",
+        f"W3 full walk, pages of 100 of {ds_size}",
+        "pages/s",
+        lambda ds, d: None,
+        needs="c10k",
+    )  # type: ignore[arg-type]
 
     def run(ds: DataSet, duration: float) -> Sample:
         client, s = ds.client(), Sample()
@@ -125,7 +151,7 @@ def w3_walk(ds_size: int) -> Workload:
                 nxt = resp.headers.get("next-page")
                 if not nxt:
                     break
-                url = nxt[nxt.index("/v1/"):]
+                url = nxt[nxt.index("/v1/") :]
             walks.append((time.monotonic() - t0) * 1000)
             if len(ids) != n or len(set(ids)) != n:
                 wl.problems.append(f"FAIL walk saw {len(set(ids))} distinct of {n}")
@@ -143,23 +169,33 @@ def w4(coll: str, size: int) -> Workload:
     state: dict = {}
 
     def pre(ds: DataSet) -> None:
-        resp = expect(ds.client().request(
-            "GET", coll_path(coll) + "/records?_sort=-last_modified&_limit=11"), 200,
-            what="GET newest")
+        resp = expect(
+            ds.client().request("GET", coll_path(coll) + "/records?_sort=-last_modified&_limit=11"),
+            200,
+            what="GET newest",
+        )
         newest = resp.body["data"]
         since = newest[-1]["last_modified"]
         state["path"] = coll_path(coll) + f"/records?_since={since}"
         got = expect(ds.client().request("GET", state["path"]), 200, what="_since").body
         want = {r["id"] for r in newest[:10]}
         if {r["id"] for r in got["data"]} != want:
-            raise RuntimeError(f"_since={since} returned {len(got['data'])} records, "
-                               f"expected the 10 newest")
+            raise RuntimeError(
+                f"_since={since} returned {len(got['data'])} records, expected the 10 newest"
+            )
 
     def run(ds: DataSet, duration: float) -> Sample:
         return wrk_workload(state["path"])(ds, duration)
 
-    return Workload(f"W4-{coll}", f"W4 _since poll (10 new), {size} records", "req/s", run,
-                    pre, needs=coll, wrk=True)
+    return Workload(
+        f"W4-{coll}",
+        f"W4 _since poll (10 new), {size} records",
+        "req/s",
+        run,
+        pre,
+        needs=coll,
+        wrk=True,
+    )
 
 
 def w6(ds_size: int) -> Workload:
@@ -171,20 +207,31 @@ def w6(ds_size: int) -> Workload:
         if {r["id"] for r in got} != want:
             raise RuntimeError(f"bob sees {len(got)} records, expected {len(want)} (1%)")
 
-    return Workload("W6", f"W6 list as reader of 1% of {ds_size}", "req/s",
-                    wrk_workload(path, auth=BOB), pre, needs="c10k", wrk=True)
+    return Workload(
+        "W6",
+        f"W6 list as reader of 1% of {ds_size}",
+        "req/s",
+        wrk_workload(path, auth=BOB),
+        pre,
+        needs="c10k",
+        wrk=True,
+    )
 
 
 # --- W5: PATCH with If-Match ----------------------------------------------------------
 
+
 def _patch(client, path: str, etag: str, counter: int):
-    return client.request("PATCH", path, {"data": {"counter": counter}},
-                          headers={"If-Match": etag})
+    return client.request("PATCH", path, {"data": {"counter": counter}}, headers={"If-Match": etag})
 
 
 def w5_distinct(clients: int = 16) -> Workload:
-    wl = Workload("W5d", f"W5 PATCH If-Match, distinct records, {clients} clients", "req/s",
-                  lambda ds, d: None)  # type: ignore[arg-type]
+    wl = Workload(
+        "W5d",
+        f"W5 PATCH If-Match, distinct records, {clients} clients",
+        "req/s",
+        lambda ds, d: None,
+    )  # type: ignore[arg-type]
     state: dict = {"ok": Counter()}
 
     def path(i: int) -> str:
@@ -193,8 +240,9 @@ def w5_distinct(clients: int = 16) -> Workload:
     def pre(ds: DataSet) -> None:
         c = ds.client()
         for i in range(clients):
-            expect(c.request("PUT", path(i), {"data": {"counter": 0}}), 200, 201,
-                   what="PUT w5 record")
+            expect(
+                c.request("PUT", path(i), {"data": {"counter": 0}}), 200, 201, what="PUT w5 record"
+            )
         state["ok"] = Counter()
 
     def run(ds: DataSet, duration: float) -> Sample:
@@ -239,14 +287,19 @@ def w5_distinct(clients: int = 16) -> Workload:
 def w5_shared(clients: int = 16) -> Workload:
     """Rounds: all clients PATCH the same record with the same If-Match at once; exactly one
     may win (200), the others must get 412. The winner's answer starts the next round."""
-    wl = Workload("W5s", f"W5 PATCH If-Match, 1 shared record, {clients} clients", "req/s",
-                  lambda ds, d: None)  # type: ignore[arg-type]
+    wl = Workload(
+        "W5s", f"W5 PATCH If-Match, 1 shared record, {clients} clients", "req/s", lambda ds, d: None
+    )  # type: ignore[arg-type]
     path = coll_path("w5") + "/records/shared"
     state: dict = {}
 
     def pre(ds: DataSet) -> None:
-        expect(ds.client().request("PUT", path, {"data": {"counter": 0}}), 200, 201,
-               what="PUT shared record")
+        expect(
+            ds.client().request("PUT", path, {"data": {"counter": 0}}),
+            200,
+            201,
+            what="PUT shared record",
+        )
         state.update(wins=0, bad_rounds=0, rounds=0)
 
     def run(ds: DataSet, duration: float) -> Sample:
@@ -255,8 +308,10 @@ def w5_shared(clients: int = 16) -> Workload:
         r = main.request("GET", path)
         cur = {"etag": r.headers["etag"], "counter": r.body["data"]["counter"]}
         results: list = [None] * clients
-        start, end = threading.Barrier(clients + 1, timeout=60), threading.Barrier(
-            clients + 1, timeout=60)
+        start, end = (
+            threading.Barrier(clients + 1, timeout=60),
+            threading.Barrier(clients + 1, timeout=60),
+        )
         stop = threading.Event()
 
         def worker(i: int, _keep_going) -> None:
@@ -271,8 +326,9 @@ def w5_shared(clients: int = 16) -> Workload:
                     results[i] = exc
                 end.wait()
 
-        threads = [threading.Thread(target=worker, args=(i, None), daemon=True)
-                   for i in range(clients)]
+        threads = [
+            threading.Thread(target=worker, args=(i, None), daemon=True) for i in range(clients)
+        ]
         for t in threads:
             t.start()
         t0 = time.monotonic()
@@ -321,9 +377,11 @@ def w5_shared(clients: int = 16) -> Workload:
 
 # --- W7: batch of creates -------------------------------------------------------------
 
+
 def w7(clients: int = 4) -> Workload:
-    wl = Workload("W7", f"W7 batch of 25 creates, {clients} clients", "records/s",
-                  lambda ds, d: None)  # type: ignore[arg-type]
+    wl = Workload(
+        "W7", f"W7 batch of 25 creates, {clients} clients", "records/s", lambda ds, d: None
+    )  # type: ignore[arg-type]
     created: set[str] = set()
 
     def pre(ds: DataSet) -> None:
@@ -334,9 +392,10 @@ def w7(clients: int = 4) -> Workload:
     def run(ds: DataSet, duration: float) -> Sample:
         s, lock = Sample(), threading.Lock()
         size = min(25, ds.batch_max)
-        body = {"defaults": {"method": "POST", "path": coll_path("w7")[len(PREFIX):]
-                             + "/records"},
-                "requests": [{"body": {"data": {"title": "w7", "k": k}}} for k in range(size)]}
+        body = {
+            "defaults": {"method": "POST", "path": coll_path("w7")[len(PREFIX) :] + "/records"},
+            "requests": [{"body": {"data": {"title": "w7", "k": k}}} for k in range(size)],
+        }
 
         def worker(i: int, keep_going) -> None:
             c = ds.client()

@@ -34,8 +34,11 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     config.add_renderer("kinto_json", JSONRenderer)
     # One transaction per request, then CORS and response headers (tweens.py).
     config.add_tween("kinto_clone.tweens.transaction_tween", under=INGRESS)
-    config.add_tween("kinto_clone.tweens.headers_tween",
-                     under="kinto_clone.tweens.transaction_tween", over=EXCVIEW)
+    config.add_tween(
+        "kinto_clone.tweens.headers_tween",
+        under="kinto_clone.tweens.transaction_tween",
+        over=EXCVIEW,
+    )
     # Exceptions -> JSON errors, unknown URLs -> redirects or 404 (views/errors.py).
     config.include("kinto_clone.views.errors")
     with config.route_prefix_context("v1"):
@@ -64,9 +67,12 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     if "basicauth" in app_settings.get("multiauth.policies", ""):
         from kinto_clone.views.root import add_capability
 
-        add_capability(config, "basicauth", "Very basic authentication sessions. Not for "
-                       "production use.", "http://kinto.readthedocs.io/en/stable/api/1.x/"
-                       "authentication.html")
+        add_capability(
+            config,
+            "basicauth",
+            "Very basic authentication sessions. Not for production use.",
+            "http://kinto.readthedocs.io/en/stable/api/1.x/authentication.html",
+        )
     config.set_request_factory(request.KintoRequest)
     config.commit()
     # No per-request hooks: what they attached is declared on KintoRequest (request.py).

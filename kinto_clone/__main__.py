@@ -65,10 +65,16 @@ format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s
 """
 
 BACKENDS = {
-    "sqlite": ("kinto_clone.storage.sql", "kinto_clone.permission.sql",
-               "sqlite:///data/kinto.sqlite"),
-    "postgresql": ("kinto_clone.storage.sql", "kinto_clone.permission.sql",
-                   "postgresql://postgres@127.0.0.1:5432/kinto"),
+    "sqlite": (
+        "kinto_clone.storage.sql",
+        "kinto_clone.permission.sql",
+        "sqlite:///data/kinto.sqlite",
+    ),
+    "postgresql": (
+        "kinto_clone.storage.sql",
+        "kinto_clone.permission.sql",
+        "postgresql://postgres@127.0.0.1:5432/kinto",
+    ),
     "memory": ("kinto_clone.storage.memory", "kinto_clone.permission.memory", ""),
 }
 
@@ -93,8 +99,15 @@ def cmd_init(args: argparse.Namespace) -> int:
         url = args.url
     os.makedirs(os.path.dirname(args.ini) or ".", exist_ok=True)
     with open(args.ini, "w", encoding="utf-8") as f:
-        f.write(INI_TEMPLATE.format(storage_backend=storage, permission_backend=permission,
-                                    url=url, secret=secrets.token_hex(32), host=args.host))
+        f.write(
+            INI_TEMPLATE.format(
+                storage_backend=storage,
+                permission_backend=permission,
+                url=url,
+                secret=secrets.token_hex(32),
+                host=args.host,
+            )
+        )
     print(f"wrote {args.ini}")
     return 0
 
@@ -121,17 +134,21 @@ def cmd_start(args: argparse.Namespace) -> int:
     except (ImportError, ValueError, KeyError) as exc:
         # A Kinto ini names Kinto's handler and formatter classes, which are not installed
         # here: keep serving, with our default logging.
-        print(f"logging configuration of {args.ini} not usable ({exc}); using defaults",
-              file=sys.stderr)
+        print(
+            f"logging configuration of {args.ini} not usable ({exc}); using defaults",
+            file=sys.stderr,
+        )
     if not logging.getLogger().handlers:  # the ini has no [loggers]: INFO to stderr
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
+        )
     # waitress warns on every request while all its threads are busy: that is load, not
     # news, and logging it costs each request.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = get_app(args.ini, "main", options={"http_port": str(args.port)})
-    server = loadserver(f"config:{os.path.abspath(args.ini)}",
-                        global_conf={"http_port": str(args.port)})
+    server = loadserver(
+        f"config:{os.path.abspath(args.ini)}", global_conf={"http_port": str(args.port)}
+    )
     server(app)
     return 0
 
@@ -141,15 +158,17 @@ def cmd_purge_deleted(args: argparse.Namespace) -> int:
 
     if args.before is None and args.max_retained is None:
         # Dropping every tombstone would make clients that sync with _since miss deletions.
-        print("kinto-clone purge-deleted: error: give --max-retained and/or --before",
-              file=sys.stderr)
+        print(
+            "kinto-clone purge-deleted: error: give --max-retained and/or --before", file=sys.stderr
+        )
         return 2
     loaded = backends.load(app_settings(args.ini))
     removed = 0
     with db.transaction():
         for resource in args.resources:
             removed += loaded.storage.purge_deleted(
-                resource, before=args.before, max_retained=args.max_retained)
+                resource, before=args.before, max_retained=args.max_retained
+            )
     print(f"removed {removed} tombstones")
     return 0
 
@@ -171,8 +190,10 @@ def cmd_flush_cache(args: argparse.Namespace) -> int:
     logins) lives inside each server process and expires after account_cache_ttl_seconds.
     Say so, and succeed, so that scripts written for Kinto keep working."""
     app_settings(args.ini)  # still fail on a broken ini, as Kinto would
-    print("kinto_clone keeps no shared cache: nothing to flush (verified account logins "
-          "expire in each server process after account_cache_ttl_seconds)")
+    print(
+        "kinto_clone keeps no shared cache: nothing to flush (verified account logins "
+        "expire in each server process after account_cache_ttl_seconds)"
+    )
     return 0
 
 
@@ -198,19 +219,28 @@ def parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "create or migrate the database schema")
     p = add("start", cmd_start, "serve the API with waitress")
     p.add_argument("--port", type=int, default=8888)
-    p = add("purge-deleted", cmd_purge_deleted,
-            "remove tombstones older than --before, or beyond the newest N per list")
+    p = add(
+        "purge-deleted",
+        cmd_purge_deleted,
+        "remove tombstones older than --before, or beyond the newest N per list",
+    )
     p.add_argument("resources", nargs="+", help="resource names (record, collection, ...)")
     p.add_argument("--max-retained", type=int, default=None)
     p.add_argument("--before", type=int, default=None, help="epoch milliseconds")
-    p = add("create-user", cmd_create_user,
-            "create an account, or set its password (accounts plugin); exit 51 readonly, "
-            "52 plugin not included, 53 aborted")
+    p = add(
+        "create-user",
+        cmd_create_user,
+        "create an account, or set its password (accounts plugin); exit 51 readonly, "
+        "52 plugin not included, 53 aborted",
+    )
     p.add_argument("-u", "--username", help="asked for when not given")
     p.add_argument("-p", "--password", help="asked for (twice) when not given")
-    p = add("restore", cmd_restore,
-            "restore a bucket, group, collection or record to its state at a point, from "
-            "history (history plugin); exit 1 refused, 2 plugin not included or bad URI")
+    p = add(
+        "restore",
+        cmd_restore,
+        "restore a bucket, group, collection or record to its state at a point, from "
+        "history (history plugin); exit 1 refused, 2 plugin not included or bad URI",
+    )
     p.add_argument("uri", help="/buckets/b[/collections/c[/records/r]] or /buckets/b/groups/g")
     p.add_argument("--at", required=True, help="epoch milliseconds or an ISO 8601 date")
     p.add_argument("--dry-run", action="store_true", help="print what would change only")

@@ -18,45 +18,65 @@ AUTHENTICATED = "system.Authenticated"
 
 # "read:attributes" is reading one bucket or collection: anyone who may create children
 # in it may see its attributes.
-INHERITANCE: Mapping[tuple[str, str], tuple[tuple[str, str], ...]] = MappingProxyType({
-    ("bucket", "write"): (("bucket", "write"),),
-    ("bucket", "read"): (("bucket", "write"), ("bucket", "read")),
-    ("bucket", "read:attributes"): (
-        ("bucket", "write"), ("bucket", "read"),
-        ("bucket", "collection:create"), ("bucket", "group:create"),
-    ),
-    ("bucket", "collection:create"): (("bucket", "write"), ("bucket", "collection:create")),
-    ("bucket", "group:create"): (("bucket", "write"), ("bucket", "group:create")),
-    ("group", "write"): (("bucket", "write"), ("group", "write")),
-    ("group", "read"): (
-        ("bucket", "write"), ("bucket", "read"), ("group", "write"), ("group", "read"),
-    ),
-    ("collection", "write"): (("bucket", "write"), ("collection", "write")),
-    ("collection", "read"): (
-        ("bucket", "write"), ("bucket", "read"), ("collection", "write"), ("collection", "read"),
-    ),
-    ("collection", "read:attributes"): (
-        ("bucket", "write"), ("bucket", "read"),
-        ("collection", "write"), ("collection", "read"), ("collection", "record:create"),
-    ),
-    ("collection", "record:create"): (
-        ("bucket", "write"), ("collection", "write"), ("collection", "record:create"),
-    ),
-    ("record", "write"): (("bucket", "write"), ("collection", "write"), ("record", "write")),
-    ("record", "read"): (
-        ("bucket", "write"), ("bucket", "read"),
-        ("collection", "write"), ("collection", "read"),
-        ("record", "write"), ("record", "read"),
-    ),
-})
+INHERITANCE: Mapping[tuple[str, str], tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        ("bucket", "write"): (("bucket", "write"),),
+        ("bucket", "read"): (("bucket", "write"), ("bucket", "read")),
+        ("bucket", "read:attributes"): (
+            ("bucket", "write"),
+            ("bucket", "read"),
+            ("bucket", "collection:create"),
+            ("bucket", "group:create"),
+        ),
+        ("bucket", "collection:create"): (("bucket", "write"), ("bucket", "collection:create")),
+        ("bucket", "group:create"): (("bucket", "write"), ("bucket", "group:create")),
+        ("group", "write"): (("bucket", "write"), ("group", "write")),
+        ("group", "read"): (
+            ("bucket", "write"),
+            ("bucket", "read"),
+            ("group", "write"),
+            ("group", "read"),
+        ),
+        ("collection", "write"): (("bucket", "write"), ("collection", "write")),
+        ("collection", "read"): (
+            ("bucket", "write"),
+            ("bucket", "read"),
+            ("collection", "write"),
+            ("collection", "read"),
+        ),
+        ("collection", "read:attributes"): (
+            ("bucket", "write"),
+            ("bucket", "read"),
+            ("collection", "write"),
+            ("collection", "read"),
+            ("collection", "record:create"),
+        ),
+        ("collection", "record:create"): (
+            ("bucket", "write"),
+            ("collection", "write"),
+            ("collection", "record:create"),
+        ),
+        ("record", "write"): (("bucket", "write"), ("collection", "write"), ("record", "write")),
+        ("record", "read"): (
+            ("bucket", "write"),
+            ("bucket", "read"),
+            ("collection", "write"),
+            ("collection", "read"),
+            ("record", "write"),
+            ("record", "read"),
+        ),
+    }
+)
 
 # Permissions held directly on an object that let a caller see it in a list of its siblings.
-LISTING_PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "bucket": ("write", "read", "collection:create", "group:create"),
-    "collection": ("write", "read", "record:create"),
-    "group": ("write", "read"),
-    "record": ("write", "read"),
-})
+LISTING_PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "bucket": ("write", "read", "collection:create", "group:create"),
+        "collection": ("write", "read", "record:create"),
+        "group": ("write", "read"),
+        "record": ("write", "read"),
+    }
+)
 
 
 def bound_permissions(

@@ -65,7 +65,8 @@ def load(settings: dict[str, Any]) -> Backends:
         # tables, and a request's writes must commit atomically across both.
         raise ConfigurationError(
             "storage_url and permission_url must name the same database "
-            f"({storage_url!r} != {permission_url!r})")
+            f"({storage_url!r} != {permission_url!r})"
+        )
     databases = open_databases(
         [storage_url],
         pool_size=int(settings["storage_pool_size"]),
@@ -77,11 +78,15 @@ def load(settings: dict[str, Any]) -> Backends:
     storage = modules["storage"].load_from_config(settings, db)
     permission = modules["permission"].load_from_config(settings, db)
     # Checked against the interfaces at start-up, not at the first request that needs them.
-    for kind, backend, interface in (("storage", storage, Storage),
-                                     ("permission", permission, Permission)):
+    for kind, backend, interface in (
+        ("storage", storage, Storage),
+        ("permission", permission, Permission),
+    ):
         if not isinstance(backend, interface):
             raise ConfigurationError(
                 f"{settings[f'{kind}_backend']!r} gave a {type(backend).__name__}, "
-                f"not a {interface.__name__}")
-    return Backends(storage=storage, permission=permission, loader=SQLLoader(db),
-                    databases=databases)
+                f"not a {interface.__name__}"
+            )
+    return Backends(
+        storage=storage, permission=permission, loader=SQLLoader(db), databases=databases
+    )

@@ -23,8 +23,9 @@ def check_content_type(request: Request, allowed: tuple[str, ...] = (JSON,)) -> 
     return media
 
 
-_ACCEPTS_JSON = frozenset({JSON, "*/*", "application/*", "application/json, */*",
-                           "application/json, text/plain, */*"})
+_ACCEPTS_JSON = frozenset(
+    {JSON, "*/*", "application/*", "application/json, */*", "application/json, text/plain, */*"}
+)
 
 
 def check_accept(request: Request) -> None:
@@ -49,10 +50,12 @@ def parse_json(raw: bytes) -> Any:
             raise ValueError(f"depth limit exceeded ({json.MAX_DEPTH} levels)")
     except ValueError as exc:
         description = f"Invalid JSON: {exc}"
-        raise ValidationError([
-            detail("body", "", description),
-            detail("body", "", "Required"),
-        ]) from exc
+        raise ValidationError(
+            [
+                detail("body", "", description),
+                detail("body", "", "Required"),
+            ]
+        ) from exc
     return value
 
 

@@ -93,8 +93,11 @@ class RouteContext:
         users = [userid, authz.AUTHENTICATED] if userid is not None else []
         loaded = self.backends.loader.load(keys, uris, users)
         for name, parent_id, object_id in keys:
-            level = "sibling" if object_id == extra_id and name == self.resource.name and \
-                self.object_id is None else name
+            level = (
+                "sibling"
+                if object_id == extra_id and name == self.resource.name and self.object_id is None
+                else name
+            )
             self.objects[level] = loaded.objects.get((name, parent_id, object_id))
         self.acls = loaded.acls
         principals = {authz.EVERYONE}
@@ -124,8 +127,11 @@ class RouteContext:
 
     def decide(self, permission: str) -> bool:
         """Decide the view's declared permission (read, write, create) for this request."""
-        self.load(extra_id=checks.posted_id(self.request) if self.is_plural and
-                  permission == "create" else None)
+        self.load(
+            extra_id=checks.posted_id(self.request)
+            if self.is_plural and permission == "create"
+            else None
+        )
         principals: set[str] = self.request.principals
         method = self.request.method
         name = self.resource.name
@@ -133,8 +139,9 @@ class RouteContext:
             if permission == "create":
                 if self.sibling is not None:
                     sibling_uri = object_uri(self.resource, self.parent_id, self.sibling_id or "")
-                    return self._granted(self._read_permission(), principals,
-                                         {**self.uris, name: sibling_uri})
+                    return self._granted(
+                        self._read_permission(), principals, {**self.uris, name: sibling_uri}
+                    )
                 return self._may_create(principals)
             if self._granted_on_parent(permission, principals):
                 return True
@@ -197,13 +204,13 @@ class RouteContext:
         return self._may_create(principals)
 
 
-
 def raise_401_403_if_nothing_listed(ctx: Any) -> None:
     """A caller let in to a list only for the objects they hold permissions on (§6.5),
     who holds none there and may not create either: 401/403. Any route context."""
     if ctx.readable_by is None or ctx.may_create(ctx.request.principals):
         return
-    if ctx.backends.storage.count(ctx.resource.name, ctx.parent_id,
-                                  ListQuery(readable_by=ctx.readable_by)):
+    if ctx.backends.storage.count(
+        ctx.resource.name, ctx.parent_id, ListQuery(readable_by=ctx.readable_by)
+    ):
         return
     raise Unauthorized() if ctx.request.authenticated_userid is None else Forbidden()

@@ -56,15 +56,22 @@ def sqlalchemy_url(url: str) -> str:
     psycopg 3, which we do not ship)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 
 class Database:
     """One engine, plus what its dialect needs to behave like the others."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10,
-                 pool_timeout: float = 30, statement_timeout_ms: int = 30000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout: float = 30,
+        statement_timeout_ms: int = 30000,
+    ) -> None:
         self.url = url
         self.lock: threading.RLock | None = None
         self.read_engine: Engine | None = None
@@ -99,13 +106,15 @@ class Database:
             # Reads run outside of a transaction: under READ COMMITTED every statement
             # takes its own snapshot anyway, and BEGIN and COMMIT would cost a round trip
             # each. Its own pool, so connections never switch modes.
-            self.read_engine = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT",
-                                             **options)
+            self.read_engine = create_engine(
+                sqlalchemy_url(url), isolation_level="AUTOCOMMIT", **options
+            )
         self.dialect = self.engine.dialect.name  # "postgresql" or "sqlite"
         self._driver_error = self.engine.dialect.loaded_dbapi.Error
         self._plans: dict[Any, _Plan] = {}
         self._by_statement: weakref.WeakKeyDictionary[ClauseElement, list[Any]] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         # Called with the SQL of each statement sent in a transaction (tests count them;
         # SQLAlchemy's events see only those sent outside, by migrations and the CLI).
         self.statement_hooks: list[Callable[[str], None]] = []
@@ -273,21 +282,34 @@ class _Plan:
         columns = getattr(statement, "exported_columns", None) or ()
         keys = [column.key for column in columns]
         processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in columns
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         )
         positional = tuple(compiled.positiontup or ()) if compiled.positional else None
         row = namedtuple("Row", keys, rename=True) if keys else None
-        return cls(compiled, str(compiled), expanding, positional, binds, row,
-                   processors if any(processors) else ())
+        return cls(
+            compiled,
+            str(compiled),
+            expanding,
+            positional,
+            binds,
+            row,
+            processors if any(processors) else (),
+        )
 
     def make_rows(self, fetched: Sequence[Any]) -> list[Any]:
         make = self.row._make if self.row is not None else tuple
         if not self.result_processors:
             return [make(row) for row in fetched]
         procs = self.result_processors
-        return [make([value if p is None or value is None else p(value)
-                      for p, value in zip(procs, row, strict=True)]) for row in fetched]
+        return [
+            make(
+                [
+                    value if p is None or value is None else p(value)
+                    for p, value in zip(procs, row, strict=True)
+                ]
+            )
+            for row in fetched
+        ]
 
 
 def _sqlite_transactions(engine: Engine, *, wal: bool) -> None:

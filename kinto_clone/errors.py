@@ -194,9 +194,7 @@ class Unauthorized(HTTPError):
 
 class Forbidden(HTTPError):
     def __init__(self) -> None:
-        super().__init__(
-            403, ERRNO.FORBIDDEN, message="This user cannot access this resource."
-        )
+        super().__init__(403, ERRNO.FORBIDDEN, message="This user cannot access this resource.")
 
 
 class MethodNotAllowed(HTTPError):

@@ -46,7 +46,13 @@ def check_data(request: Request, context: Any, data: dict[str, Any]) -> None:
 def ids_of(uri: str) -> dict[str, str]:
     """``/buckets/b/collections/c/records/r`` -> bucket_id, collection_id, record_id."""
     parts = uri.strip("/").split("/")
-    singular = {"buckets": "bucket", "collections": "collection", "groups": "group",
-                "records": "record", "accounts": "account"}
-    return {f"{singular.get(parts[i], parts[i])}_id": parts[i + 1]
-            for i in range(0, len(parts) - 1, 2)}
+    singular = {
+        "buckets": "bucket",
+        "collections": "collection",
+        "groups": "group",
+        "records": "record",
+        "accounts": "account",
+    }
+    return {
+        f"{singular.get(parts[i], parts[i])}_id": parts[i + 1] for i in range(0, len(parts) - 1, 2)
+    }

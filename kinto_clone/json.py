@@ -31,8 +31,7 @@ def loads(raw: bytes | str) -> Any:
     # fifth of the search (every object read from the database comes through here).
     if len(raw) - len(raw.translate(None, _DIGITS)) >= 19 and _LONG_NUMBER.search(raw):
         try:
-            return json.loads(raw, parse_float=_finite_float,
-                              parse_constant=_refuse_constant)
+            return json.loads(raw, parse_float=_finite_float, parse_constant=_refuse_constant)
         except RecursionError:  # orjson says "depth limit exceeded" for the same input
             raise ValueError("depth limit exceeded") from None
     return orjson.loads(raw)

@@ -37,8 +37,14 @@ def creates(headers: Any, exists: bool) -> bool:
     return not exists or headers.get("If-None-Match") == "*"
 
 
-def latest_for_write(storage: Any, resource_name: str, parent_id: str, object_id: str,
-                     headers: Any, loaded: dict[str, Any] | None) -> dict[str, Any] | None:
+def latest_for_write(
+    storage: Any,
+    resource_name: str,
+    parent_id: str,
+    object_id: str,
+    headers: Any,
+    loaded: dict[str, Any] | None,
+) -> dict[str, Any] | None:
     """The targeted object as the last committed write left it, for a write with If-Match.
 
     The route context loaded the object before this transaction held any lock: on

@@ -77,13 +77,15 @@ def install(registry: Registry) -> None:
     when no other subscriber is left."""
     for handler in list(registry.registeredHandlers()):
         if getattr(handler.factory, "__wrapped__", handler.factory) is wrap_request:
-            registry.unregisterHandler(handler.factory, required=handler.required,
-                                       name=handler.name)
+            registry.unregisterHandler(
+                handler.factory, required=handler.required, name=handler.name
+            )
     extensions = registry.queryUtility(IRequestExtensions)
     if extensions is not None:
         extensions.descriptors.pop("current_service", None)
         if not extensions.descriptors and not extensions.methods:
             registry.unregisterUtility(provided=IRequestExtensions)
     if not list(registry.registeredHandlers()) and not list(
-            registry.registeredSubscriptionAdapters()):
+        registry.registeredSubscriptionAdapters()
+    ):
         registry.has_listeners = False

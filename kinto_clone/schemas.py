@@ -29,9 +29,9 @@ def deserialize(schema: colander.SchemaNode, value: Any, location: str = "body")
 
 
 def unknown_permission(name: str, allowed: Iterable[str]) -> ValidationError:
-    return ValidationError([detail(
-        "body", "permissions", f'"{name}" is not one of {", ".join(allowed)}'
-    )])
+    return ValidationError(
+        [detail("body", "permissions", f'"{name}" is not one of {", ".join(allowed)}')]
+    )
 
 
 def validate_permissions(
@@ -44,9 +44,15 @@ def validate_permissions(
     """
     allowed = tuple(allowed)
     if not isinstance(value, dict):
-        raise ValidationError([detail(
-            "body", "permissions",
-            f'"{value}" is not a mapping type: Does not implement dict-like functionality.')])
+        raise ValidationError(
+            [
+                detail(
+                    "body",
+                    "permissions",
+                    f'"{value}" is not a mapping type: Does not implement dict-like functionality.',
+                )
+            ]
+        )
     result: dict[str, list[str] | None] = {}
     for perm, principals in value.items():
         if principals is None:
@@ -62,45 +68,72 @@ def validate_permissions(
             if principal is None:
                 raise ValidationError([detail("body", f"{name}.{i}", "Required")])
             if not isinstance(principal, str):
-                raise ValidationError([detail(
-                    "body", f"{name}.{i}", f"{principal!r} is not a string: {{'': ''}}")])
+                raise ValidationError(
+                    [detail("body", f"{name}.{i}", f"{principal!r} is not a string: {{'': ''}}")]
+                )
             if len(principal) > MAX_PRINCIPAL_LENGTH:
-                raise ValidationError([detail(
-                    "body", f"{name}.{i}", f"Longer than maximum length {MAX_PRINCIPAL_LENGTH}")])
+                raise ValidationError(
+                    [
+                        detail(
+                            "body",
+                            f"{name}.{i}",
+                            f"Longer than maximum length {MAX_PRINCIPAL_LENGTH}",
+                        )
+                    ]
+                )
         result[perm] = list(dict.fromkeys(principals))
     return result
 
 
-def envelope(body: Any, permission_names: Iterable[str], *, allow_null: bool = False
-             ) -> tuple[dict[str, Any] | None, dict[str, list[str] | None] | None]:
+def envelope(
+    body: Any, permission_names: Iterable[str], *, allow_null: bool = False
+) -> tuple[dict[str, Any] | None, dict[str, list[str] | None] | None]:
     """Split and check ``{"data", "permissions"}``; unknown top-level keys are refused."""
     if not isinstance(body, dict):
-        raise ValidationError([detail(
-            "body", "",
-            f'"{body}" is not a mapping type: Does not implement dict-like functionality.')])
+        raise ValidationError(
+            [
+                detail(
+                    "body",
+                    "",
+                    f'"{body}" is not a mapping type: Does not implement dict-like functionality.',
+                )
+            ]
+        )
     unknown = {k: v for k, v in body.items() if k not in ("data", "permissions")}
     if unknown:
         raise ValidationError([detail("body", "", f'Unrecognized keys in mapping: "{unknown}"')])
     data = body.get("data")
     if "data" in body and not isinstance(data, dict):
-        raise ValidationError([detail(
-            "body", "data",
-            f'"{data}" is not a mapping type: Does not implement dict-like functionality.')])
+        raise ValidationError(
+            [
+                detail(
+                    "body",
+                    "data",
+                    f'"{data}" is not a mapping type: Does not implement dict-like functionality.',
+                )
+            ]
+        )
     permissions = None
     if "permissions" in body:
-        permissions = validate_permissions(body["permissions"], permission_names,
-                                           allow_null=allow_null)
+        permissions = validate_permissions(
+            body["permissions"], permission_names, allow_null=allow_null
+        )
     return data, permissions
 
 
-def check_body_shape(body: Any, permission_names: Iterable[str], *, patch: bool = False,
-                     json_patch: bool = False) -> None:
+def check_body_shape(
+    body: Any, permission_names: Iterable[str], *, patch: bool = False, json_patch: bool = False
+) -> None:
     """A write's body before anything is looked up: a JSON object (a JSON-patch: an array)
     with a valid envelope. A body that is neither an object nor an array is refused the
     way Kinto words it."""
     if not isinstance(body, (dict, list)):
-        raise ValidationError([detail("body", "", "Should be a JSON object or an array"),
-                               detail("body", "", "Required")])
+        raise ValidationError(
+            [
+                detail("body", "", "Should be a JSON object or an array"),
+                detail("body", "", "Required"),
+            ]
+        )
     if json_patch:
         return  # its operations are checked against the object (merge.py)
     envelope(body, permission_names, allow_null=patch)

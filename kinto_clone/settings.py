@@ -136,7 +136,7 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> di
     settings: dict[str, Any] = dict(DEFAULTS)
     seen: dict[str, tuple[str, Any]] = {}
     for key, value in raw.items():
-        name = key[len(PREFIX):] if key.startswith(PREFIX) else key
+        name = key[len(PREFIX) :] if key.startswith(PREFIX) else key
         if name in seen and seen[name][1] != value:
             raise ConfigurationError(f"Settings '{seen[name][0]}', '{key}' are in conflict.")
         seen[name] = (key, value)
@@ -163,11 +163,14 @@ SAMPLE_SECRET = "4ee1f6b1d0ec1b5a2f8a2f4b3f1a9c1e5d0b6a7c8e9f0a1b2c3d4e5f6a7b8c9
 
 def _validate(settings: dict[str, Any]) -> None:
     if settings["production"] is True and str(settings["userid_hmac_secret"]) in (
-            "", SAMPLE_SECRET):
+        "",
+        SAMPLE_SECRET,
+    ):
         raise ConfigurationError(
             "production = true needs a userid_hmac_secret of your own "
             "(kinto-clone init writes a random one); the sample or an empty one lets anyone "
-            "compute every Basic Auth user id")
+            "compute every Basic Auth user id"
+        )
     for name in ("batch_max_requests", "storage_max_fetch_size", "retry_after_seconds"):
         if not isinstance(settings[name], int) or isinstance(settings[name], bool):
             raise ConfigurationError(f"Setting '{name}' must be an integer")

@@ -112,8 +112,12 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         raise Gone()
     _check_url(request)
     body_limit = getattr(request.registry, "body_limit", None)  # a plugin's (attachments)
-    _limit_body(request, settings["max_request_body_bytes"] if body_limit is None
-                else body_limit(request, settings["max_request_body_bytes"]))
+    _limit_body(
+        request,
+        settings["max_request_body_bytes"]
+        if body_limit is None
+        else body_limit(request, settings["max_request_body_bytes"]),
+    )
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request, settings)
@@ -153,8 +157,9 @@ def _check_url(request: Request) -> None:
     try:
         params = list(request.GET.items())
     except UnicodeDecodeError:
-        raise ValidationError([detail("querystring", None, "Invalid UTF-8 in the querystring")]
-                              ) from None
+        raise ValidationError(
+            [detail("querystring", None, "Invalid UTF-8 in the querystring")]
+        ) from None
     for name, value in params:
         if "\x00" in name or "\x00" in value:
             raise ValidationError([detail("querystring", name, "Invalid character 0x00")])
@@ -182,8 +187,7 @@ def _preflight(request: Request, settings: dict[str, Any]) -> Response:
     if origin is None:
         errors.append(detail("header", "Origin", "this header is mandatory"))
     if method is None:
-        errors.append(detail("header", "Access-Control-Request-Method",
-                             "this header is mandatory"))
+        errors.append(detail("header", "Access-Control-Request-Method", "this header is mandatory"))
     if errors:
         raise ValidationError(errors)
     assert origin is not None and method is not None
@@ -191,15 +195,28 @@ def _preflight(request: Request, settings: dict[str, Any]) -> Response:
         raise ValidationError([detail("header", "Origin", f"{origin} not allowed")])
     methods = _route_methods(request) or ["GET", "HEAD"]
     if method.upper() not in methods:
-        raise ValidationError([detail("header", "Access-Control-Request-Method",
-                                      "Method not allowed")])
-    requested = [h.strip() for h in
-                 request.headers.get("Access-Control-Request-Headers", "").split(",") if h.strip()]
+        raise ValidationError(
+            [detail("header", "Access-Control-Request-Method", "Method not allowed")]
+        )
+    requested = [
+        h.strip()
+        for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
+        if h.strip()
+    ]
     response = Response(body=b"null", content_type="application/json", charset=None)
     response.headers["Access-Control-Allow-Methods"] = ",".join([*methods, "OPTIONS"])
     response.headers["Access-Control-Allow-Headers"] = ",".join(
-        dict.fromkeys([*BASE_EXPOSED, "Authorization", "Content-Type", "If-Match",
-                       "If-None-Match", *requested]))
+        dict.fromkeys(
+            [
+                *BASE_EXPOSED,
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                *requested,
+            ]
+        )
+    )
     response.headers["Access-Control-Max-Age"] = str(settings["cors_max_age_seconds"])
     return response
 
@@ -239,9 +256,12 @@ def _add_headers(request: Request, response: Response, settings: dict[str, Any])
             headers["Backoff"] = str(backoff)
     eol = _end_of_service(settings)
     if eol is not None:
-        headers["Alert"] = json.dumps({
-            "code": eol,
-            "message": settings.get("eos_message"),
-            "url": settings.get("eos_url") or settings["project_docs"],
-        }, separators=(",", ":"))
+        headers["Alert"] = json.dumps(
+            {
+                "code": eol,
+                "message": settings.get("eos_message"),
+                "url": settings.get("eos_url") or settings["project_docs"],
+            },
+            separators=(",", ":"),
+        )
     set_headers(response, headers)

@@ -122,11 +122,18 @@ class AppCache:
 
     def key(self, settings: dict[str, Any]) -> tuple[str, ...]:
         # PYTEST_CURRENT_TEST changes with every test; pytest's variables set no setting.
-        changed = {k: v for k, v in os.environ.items()
-                   if self.environ.get(k) != v and not k.startswith("PYTEST_")}
+        changed = {
+            k: v
+            for k, v in os.environ.items()
+            if self.environ.get(k) != v and not k.startswith("PYTEST_")
+        }
         gone = sorted(k for k in self.environ if k not in os.environ)
-        return (repr(sorted(settings.items())), repr(sorted(changed.items())), repr(gone),
-                os.getcwd())
+        return (
+            repr(sorted(settings.items())),
+            repr(sorted(changed.items())),
+            repr(gone),
+            os.getcwd(),
+        )
 
     def get(self, settings: dict[str, Any]) -> Router:
         key = self.key(settings)

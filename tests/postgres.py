@@ -60,8 +60,17 @@ def _start_cluster() -> str | None:
     initdb = [f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8"]
     _run(initdb, as_postgres)
     _run(
-        [f"{bindir}/pg_ctl", "-D", datadir, "-w", "-l", f"{datadir}/log",
-         "-o", f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+        [
+            f"{bindir}/pg_ctl",
+            "-D",
+            datadir,
+            "-w",
+            "-l",
+            f"{datadir}/log",
+            "-o",
+            f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
         as_postgres,
     )
 
@@ -69,7 +78,9 @@ def _start_cluster() -> str | None:
         subprocess.run(
             (["runuser", "-u", "postgres", "--"] if as_postgres else [])
             + [f"{bindir}/pg_ctl", "-D", datadir, "-m", "immediate", "stop"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
         )
         shutil.rmtree(datadir, ignore_errors=True)
 

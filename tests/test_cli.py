@@ -181,8 +181,18 @@ def test_migrate_creates_the_schema_of_a_new_postgresql_database(
     tmp_path: Path, empty_postgresql_url: str
 ) -> None:
     ini = tmp_path / "k.ini"
-    ok(cli("init", "--ini", str(ini), "--backend", "postgresql",
-           "--url", empty_postgresql_url, cwd=tmp_path))
+    ok(
+        cli(
+            "init",
+            "--ini",
+            str(ini),
+            "--backend",
+            "postgresql",
+            "--url",
+            empty_postgresql_url,
+            cwd=tmp_path,
+        )
+    )
     assert not migration.check_schema(empty_postgresql_url)
 
     ok(cli("migrate", "--ini", str(ini), cwd=tmp_path))
@@ -315,7 +325,9 @@ def collection_tombstones(app: webtest.TestApp) -> list[str]:
 
 
 def expected_after_purge(
-    deleted: dict[str, dict[str, int]], *, before: int | None = None,
+    deleted: dict[str, dict[str, int]],
+    *,
+    before: int | None = None,
     max_retained: int | None = None,
 ) -> dict[str, set[str]]:
     """The tombstones of each collection that a purge with these limits must keep."""
@@ -323,7 +335,8 @@ def expected_after_purge(
     for collection, tombstones in deleted.items():
         newest_first = sorted(tombstones, key=tombstones.__getitem__, reverse=True)
         kept[collection] = {
-            record_id for position, record_id in enumerate(newest_first, start=1)
+            record_id
+            for position, record_id in enumerate(newest_first, start=1)
             if (before is not None and tombstones[record_id] >= before)
             or (max_retained is not None and position <= max_retained)
         }
@@ -341,8 +354,9 @@ def test_purge_deleted_keeps_only_the_newest_tombstones_of_each_list(
     with app_for(ini) as app:
         live_before = app.get(records_url("c"), headers=ALICE).json["data"]
 
-    done = ok(cli("purge-deleted", "record", "--max-retained", "1", "--ini", str(ini),
-                  cwd=tmp_path))
+    done = ok(
+        cli("purge-deleted", "record", "--max-retained", "1", "--ini", str(ini), cwd=tmp_path)
+    )
 
     assert "removed 4 tombstones" in done.stdout  # r0, r1, r2 and s0
     with app_for(ini) as app:
@@ -364,8 +378,9 @@ def test_purge_deleted_before_a_timestamp_keeps_the_later_tombstones(
     kept = expected_after_purge(deleted, before=cutoff)
     assert kept["c"] == {"r2", "r3"}
 
-    done = ok(cli("purge-deleted", "record", "--before", str(cutoff), "--ini", str(ini),
-                  cwd=tmp_path))
+    done = ok(
+        cli("purge-deleted", "record", "--before", str(cutoff), "--ini", str(ini), cwd=tmp_path)
+    )
 
     removed = sum(len(t) for t in deleted.values()) - sum(len(k) for k in kept.values())
     assert f"removed {removed} tombstones" in done.stdout
@@ -390,8 +405,19 @@ def test_purge_deleted_with_both_limits_removes_only_what_both_allow(
     }
     assert kept["c"] == {"r2", "r3"} and "s0" in kept["d"]
 
-    done = ok(cli("purge-deleted", "record", "--max-retained", "1", "--before", str(cutoff),
-                  "--ini", str(ini), cwd=tmp_path))
+    done = ok(
+        cli(
+            "purge-deleted",
+            "record",
+            "--max-retained",
+            "1",
+            "--before",
+            str(cutoff),
+            "--ini",
+            str(ini),
+            cwd=tmp_path,
+        )
+    )
 
     removed = sum(len(t) for t in deleted.values()) - sum(len(k) for k in kept.values())
     assert f"removed {removed} tombstones" in done.stdout
@@ -407,8 +433,18 @@ def test_purge_deleted_of_several_resources_leaves_live_objects_alone(
     with app_for(ini) as app:
         live_before = app.get(records_url("c"), headers=ALICE).json["data"]
 
-    done = ok(cli("purge-deleted", "record", "collection", "--max-retained", "0",
-                  "--ini", str(ini), cwd=tmp_path))
+    done = ok(
+        cli(
+            "purge-deleted",
+            "record",
+            "collection",
+            "--max-retained",
+            "0",
+            "--ini",
+            str(ini),
+            cwd=tmp_path,
+        )
+    )
 
     assert "removed 7 tombstones" in done.stdout  # 4 in c, 2 in d, the collection
     with app_for(ini) as app:
@@ -428,11 +464,20 @@ def test_purge_deleted_on_an_unreachable_database_fails_with_a_short_error(
     assert_short_error(done, "refused")
 
 
-
 def test_purge_deleted_without_a_limit_refuses_to_drop_every_tombstone(tmp_path: Path) -> None:
     ini = tmp_path / "kinto.ini"
-    ok(cli("init", "--ini", str(ini), "--backend", "sqlite", "--url",
-           f"sqlite:///{tmp_path}/k.sqlite", cwd=tmp_path))
+    ok(
+        cli(
+            "init",
+            "--ini",
+            str(ini),
+            "--backend",
+            "sqlite",
+            "--url",
+            f"sqlite:///{tmp_path}/k.sqlite",
+            cwd=tmp_path,
+        )
+    )
     result = cli("purge-deleted", "record", "--ini", str(ini), cwd=tmp_path)
     assert result.returncode == 2
     assert "give --max-retained and/or --before" in result.stderr

@@ -77,13 +77,20 @@ def test_a_kinto_ini_with_only_the_use_line_changed_serves_the_api(
     migration.empty_tables(postgresql_url)
     ini = tmp_path / "kinto.ini"
     ini.write_text(KINTO_STYLE_INI.format(url=postgresql_url))
-    migrate = subprocess.run([sys.executable, "-m", "kinto_clone", "migrate", "--ini", str(ini)],
-                             capture_output=True, text=True, timeout=60)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "kinto_clone", "migrate", "--ini", str(ini)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert migrate.returncode == 0, migrate.stderr
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "kinto_clone", "start", "--ini", str(ini), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(150):
@@ -96,12 +103,16 @@ def test_a_kinto_ini_with_only_the_use_line_changed_serves_the_api(
             raise AssertionError("server did not start")
         root = requests.get(f"{base}/", headers=auth("user"), timeout=5).json()
         assert {"default_bucket", "flush_endpoint", "basicauth"} <= set(root["capabilities"])
-        created = requests.post(f"{base}/buckets/default/collections/tasks/records",
-                                json={"data": {"status": "todo"}}, headers=auth("user"),
-                                timeout=5)
+        created = requests.post(
+            f"{base}/buckets/default/collections/tasks/records",
+            json={"data": {"status": "todo"}},
+            headers=auth("user"),
+            timeout=5,
+        )
         assert created.status_code == 201
-        listed = requests.get(f"{base}/buckets/default/collections/tasks/records",
-                              headers=auth("user"), timeout=5)
+        listed = requests.get(
+            f"{base}/buckets/default/collections/tasks/records", headers=auth("user"), timeout=5
+        )
         assert [r["status"] for r in listed.json()["data"]] == ["todo"]
     finally:
         server.terminate()

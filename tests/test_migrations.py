@@ -32,8 +32,7 @@ def postgresql_server() -> str:
     return server
 
 
-def _fresh_database(backend: str, name: str, tmp_path: Path,
-                    request: pytest.FixtureRequest) -> str:
+def _fresh_database(backend: str, name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """An empty database: no table, no revision."""
     if backend == "memory":
         pytest.skip("the in-memory database is created from tables.metadata, not migrated")
@@ -71,11 +70,15 @@ def _reflect(url: str) -> dict[str, object]:
             inspector = sa.inspect(conn)
             return {
                 table: (
-                    [(c["name"], repr(c["type"]), c["nullable"])
-                     for c in inspector.get_columns(table)],
+                    [
+                        (c["name"], repr(c["type"]), c["nullable"])
+                        for c in inspector.get_columns(table)
+                    ],
                     inspector.get_pk_constraint(table)["constrained_columns"],
-                    sorted((i["name"], i["column_names"], i["unique"])
-                           for i in inspector.get_indexes(table)),
+                    sorted(
+                        (i["name"], i["column_names"], i["unique"])
+                        for i in inspector.get_indexes(table)
+                    ),
                 )
                 for table in sorted(metadata.tables)
             }
@@ -186,11 +189,17 @@ def test_big_tables_are_analyzed_every_5000_changes_on_postgresql(
     db = Database(fresh_url)
     try:
         with db.engine.connect() as conn:
-            options = dict(conn.exec_driver_sql(
-                "SELECT relname, reloptions FROM pg_class WHERE relname IN "
-                "('objects', 'access_control_entries', 'timestamps')").all())
+            options = dict(
+                conn.exec_driver_sql(
+                    "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                    "('objects', 'access_control_entries', 'timestamps')"
+                ).all()
+            )
     finally:
         db.dispose()
     analyze_often = ["autovacuum_analyze_scale_factor=0", "autovacuum_analyze_threshold=5000"]
-    assert options == {"objects": analyze_often, "access_control_entries": analyze_often,
-                       "timestamps": None}
+    assert options == {
+        "objects": analyze_often,
+        "access_control_entries": analyze_often,
+        "timestamps": None,
+    }

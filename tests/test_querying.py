@@ -195,8 +195,9 @@ def test_other_parameters_starting_with_an_underscore_are_not_filters(query: str
 )
 def test_an_empty_timestamp_parameter_is_an_invalid_value_never_everything(query: str) -> None:
     name = query.split("=")[0]
-    assert_querystring_error(error_body(query), name, f"Invalid value for {name}",
-                             f"Invalid value for {name}")
+    assert_querystring_error(
+        error_body(query), name, f"Invalid value for {name}", f"Invalid value for {name}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -31,8 +31,10 @@ def test_the_sample_secret_is_fine_outside_production() -> None:
 
 def test_production_can_be_switched_on_from_the_environment() -> None:
     with pytest.raises(settings.ConfigurationError):
-        settings.load({"kinto.userid_hmac_secret": settings.SAMPLE_SECRET},
-                      environ={"KINTO_PRODUCTION": "true"})
+        settings.load(
+            {"kinto.userid_hmac_secret": settings.SAMPLE_SECRET},
+            environ={"KINTO_PRODUCTION": "true"},
+        )
 
 
 def test_the_shipped_ini_uses_the_sample_secret() -> None:

@@ -30,10 +30,14 @@ def _insert_aces(postgresql: bool, count: int, on_conflict_do_nothing: bool) -> 
     than running it.) WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON
     CONFLICT."""
     text = sa.Text()
-    rows = [sa.select(sa.bindparam("object_id", type_=text),
-                      sa.bindparam(f"permission{i}", type_=text),
-                      sa.bindparam(f"principal{i}", type_=text)).where(sa.true())
-            for i in range(count)]
+    rows = [
+        sa.select(
+            sa.bindparam("object_id", type_=text),
+            sa.bindparam(f"permission{i}", type_=text),
+            sa.bindparam(f"principal{i}", type_=text),
+        ).where(sa.true())
+        for i in range(count)
+    ]
     source = rows[0] if count == 1 else sa.union_all(*rows)
     insert = pg_dialect.insert if postgresql else sqlite.insert
     stmt = insert(aces).from_select(["object_id", "permission", "principal"], source)
@@ -44,7 +48,6 @@ class SQLPermission(Permission):
     def __init__(self, db: Database) -> None:
         self.db = db
         self._postgresql = db.dialect == "postgresql"
-
 
     def _insert(self, table: sa.Table) -> Any:
         return (pg_dialect.insert if self._postgresql else sqlite.insert)(table)
@@ -74,9 +77,7 @@ class SQLPermission(Permission):
 
     @db_errors
     def remove_principal(self, principal: str) -> None:
-        self.db.execute(
-            sa.delete(user_principals).where(user_principals.c.principal == principal)
-        )
+        self.db.execute(sa.delete(user_principals).where(user_principals.c.principal == principal))
 
     @db_errors
     def get_objects_permissions(self, object_ids: Iterable[str]) -> dict[str, ACL]:
@@ -110,10 +111,18 @@ class SQLPermission(Permission):
     ) -> None:
         self._insert_aces(object_id, permissions, on_conflict_do_nothing=True)
 
-    def _insert_aces(self, object_id: str, permissions: Mapping[str, Iterable[str]], *,
-                     on_conflict_do_nothing: bool) -> None:
-        pairs = [(permission, principal) for permission, principals in permissions.items()
-                 for principal in sorted(set(principals))]
+    def _insert_aces(
+        self,
+        object_id: str,
+        permissions: Mapping[str, Iterable[str]],
+        *,
+        on_conflict_do_nothing: bool,
+    ) -> None:
+        pairs = [
+            (permission, principal)
+            for permission, principals in permissions.items()
+            for principal in sorted(set(principals))
+        ]
         if not pairs:
             return
         params = {"object_id": object_id}

@@ -52,16 +52,27 @@ def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> 
     if backends.storage.get_many([(resource.name, parent_id, object_id)]):
         return False
     try:
-        created, acl = objects.create(backends, resource, parent_id, object_id, {}, {},
-                                      request.authenticated_userid)
+        created, acl = objects.create(
+            backends, resource, parent_id, object_id, {}, {}, request.authenticated_userid
+        )
     except UnicityError:
         return False  # created by a concurrent request
     # Implicit creations are changes like any other (the history plugin records them).
     uri = object_uri(resource, parent_id, object_id)
-    notify(request, ResourceChange(
-        action="create", resource_name=resource.name, parent_id=parent_id, uri=uri,
-        user_id=request.authenticated_userid, ids=ids_of(uri), old=None, new=created,
-        permissions=objects.acl_lists(acl)))
+    notify(
+        request,
+        ResourceChange(
+            action="create",
+            resource_name=resource.name,
+            parent_id=parent_id,
+            uri=uri,
+            user_id=request.authenticated_userid,
+            ids=ids_of(uri),
+            old=None,
+            new=created,
+            permissions=objects.acl_lists(acl),
+        ),
+    )
     return True
 
 
@@ -93,8 +104,12 @@ def rewrite(request: Request) -> bool:
             if not COLLECTION.id_pattern.match(collection.group("cid")):
                 # Kinto's wording for a collection it cannot create implicitly.
                 raise invalid("path", None, "Invalid collection id")
-            created = _ensure(request, COLLECTION, object_uri(BUCKET, "", bucket_id),
-                              collection.group("cid")) or created
+            created = (
+                _ensure(
+                    request, COLLECTION, object_uri(BUCKET, "", bucket_id), collection.group("cid")
+                )
+                or created
+            )
     if rest in ("", "/") and request.method in ("PUT", "PATCH"):
         _replace_alias_in_body(request, bucket_id)
     request.path_info = f"/v1/buckets/{bucket_id}{rest}"
@@ -105,13 +120,17 @@ def _replace_alias_in_body(request: Request, bucket_id: str) -> None:
     """Clients (kinto-http) write the bucket they name in ``data.id``: ``default`` there
     means the real id."""
     body = json_body_or_none(request)
-    if isinstance(body, dict) and isinstance(body.get("data"), dict) \
-            and body["data"].get("id") == "default":
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("data"), dict)
+        and body["data"].get("id") == "default"
+    ):
         body["data"]["id"] = bucket_id
 
 
-def default_bucket_tween(handler: Callable[[Request], Response],
-                         registry: Registry) -> Callable[[Request], Response]:
+def default_bucket_tween(
+    handler: Callable[[Request], Response], registry: Registry
+) -> Callable[[Request], Response]:
     def tween(request: Request) -> Response:
         requested = request.path_info
         if rewrite(request):
@@ -124,7 +143,8 @@ def default_bucket_tween(handler: Callable[[Request], Response],
             # A redirect (a trailing slash) points at the alias the client used.
             resolved = request.path_info.split("/")[3]
             response.location = response.location.replace(
-                f"/v1/buckets/{resolved}", "/v1/buckets/default", 1)
+                f"/v1/buckets/{resolved}", "/v1/buckets/default", 1
+            )
         return response
 
     return tween
@@ -132,8 +152,14 @@ def default_bucket_tween(handler: Callable[[Request], Response],
 
 def includeme(config: Configurator) -> None:
     config.registry.default_bucket_id = default_bucket_id
-    config.add_tween("kinto_clone.plugins.default_bucket.default_bucket_tween",
-                     under="kinto_clone.tweens.headers_tween")
-    add_capability(config, "default_bucket", "The default bucket is an alias for a personal "
-                   "bucket where collections are created implicitly.",
-                   "https://kinto.readthedocs.io/en/latest/api/1.x/buckets.html#personal-bucket-default")
+    config.add_tween(
+        "kinto_clone.plugins.default_bucket.default_bucket_tween",
+        under="kinto_clone.tweens.headers_tween",
+    )
+    add_capability(
+        config,
+        "default_bucket",
+        "The default bucket is an alias for a personal "
+        "bucket where collections are created implicitly.",
+        "https://kinto.readthedocs.io/en/latest/api/1.x/buckets.html#personal-bucket-default",
+    )

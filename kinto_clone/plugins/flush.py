@@ -49,7 +49,11 @@ def _forget_logins(registry: Registry) -> None:
 
 def includeme(config: Configurator) -> None:
     config.add_cornice_service(flush)
-    add_capability(config, "flush_endpoint", "POST /__flush__ deletes every object and "
-                   "permission of the server (for test servers only).",
-                   "https://kinto.readthedocs.io/en/latest/configuration/settings.html"
-                   "#activating-the-flush-endpoint")
+    add_capability(
+        config,
+        "flush_endpoint",
+        "POST /__flush__ deletes every object and "
+        "permission of the server (for test servers only).",
+        "https://kinto.readthedocs.io/en/latest/configuration/settings.html"
+        "#activating-the-flush-endpoint",
+    )

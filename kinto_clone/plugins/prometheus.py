@@ -71,7 +71,7 @@ def endpoint(request: Request) -> str:
         return "unknown"
     path = "/" + route.pattern.lstrip("/")
     if path == "/v1" or path.startswith("/v1/"):
-        return path[len("/v1"):] or "/"
+        return path[len("/v1") :] or "/"
     return path
 
 
@@ -88,13 +88,20 @@ class RequestMetrics:
         self.duration: Histogram | None = None
         if "request_summary" not in disabled:
             self.summary = Counter(
-                f"{prefix}_request_summary", "Requests served, by method, endpoint and status.",
-                ["method", "endpoint", "status", *self.fields], registry=self.registry)
+                f"{prefix}_request_summary",
+                "Requests served, by method, endpoint and status.",
+                ["method", "endpoint", "status", *self.fields],
+                registry=self.registry,
+            )
         if "request_duration" not in disabled:
             buckets = [float(b) for b in as_list(settings["prometheus_histogram_buckets"])]
             self.duration = Histogram(
-                f"{prefix}_request_duration", "Time to serve a request, in seconds.",
-                ["method", "endpoint"], buckets=buckets, registry=self.registry)
+                f"{prefix}_request_duration",
+                "Time to serve a request, in seconds.",
+                ["method", "endpoint"],
+                buckets=buckets,
+                registry=self.registry,
+            )
 
     def _url_labels(self, request: Request) -> list[str]:
         matchdict = dict(getattr(request, "matchdict", None) or {})
@@ -153,12 +160,19 @@ def includeme(config: Configurator) -> None:
         settings["prometheus_prefix"] = settings["project_name"]
     recorder = RequestMetrics(settings)
     config.registry.prometheus_metrics = recorder
-    config.add_tween("kinto_clone.plugins.prometheus.metrics_tween", under=INGRESS,
-                     over="kinto_clone.tweens.transaction_tween")
+    config.add_tween(
+        "kinto_clone.plugins.prometheus.metrics_tween",
+        under=INGRESS,
+        over="kinto_clone.tweens.transaction_tween",
+    )
     config.add_cornice_service(metrics)
     # Scrapers (and Kinto's own tests) send ``Accept: text/plain``: not refused as 406.
     config.registry.plain_text_paths = frozenset({"/v1/__metrics__"})
-    add_capability(config, "prometheus", "Prometheus metrics.",
-                   "https://kinto.readthedocs.io/en/stable/configuration/settings.html",
-                   prefix=metric_name(str(settings["prometheus_prefix"])),
-                   disabled_metrics=as_list(settings["prometheus_disabled_metrics"]))
+    add_capability(
+        config,
+        "prometheus",
+        "Prometheus metrics.",
+        "https://kinto.readthedocs.io/en/stable/configuration/settings.html",
+        prefix=metric_name(str(settings["prometheus_prefix"])),
+        disabled_metrics=as_list(settings["prometheus_disabled_metrics"]),
+    )

@@ -82,8 +82,7 @@ def _field_name(error: jsonschema.ValidationError) -> str:
     return str(error.validator)
 
 
-def validate(data: Mapping[str, Any], schema: Mapping[str, Any],
-             ignored: tuple[str, ...]) -> None:
+def validate(data: Mapping[str, Any], schema: Mapping[str, Any], ignored: tuple[str, ...]) -> None:
     """Raise a 400 ValidationError unless ``data`` validates against ``schema``.
 
     ``ignored`` fields are left out of the data and of the schema's ``required`` list;
@@ -140,7 +139,10 @@ def includeme(config: Configurator) -> None:
     if check_schemas in config.registry.data_checks:
         return  # also named in `kinto.includes`
     config.registry.data_checks.append(check_schemas)
-    add_capability(config, "schema", "Records, collections and groups are checked against the "
-                   "JSON schemas of their collection and bucket.",
-                   "https://kinto.readthedocs.io/en/latest/api/1.x/collections.html"
-                   "#collection-json-schema")
+    add_capability(
+        config,
+        "schema",
+        "Records, collections and groups are checked against the "
+        "JSON schemas of their collection and bucket.",
+        "https://kinto.readthedocs.io/en/latest/api/1.x/collections.html#collection-json-schema",
+    )

@@ -36,8 +36,9 @@ class _PatchOperation(colander.MappingSchema):
 
     op = colander.SchemaNode(colander.String(), validator=colander.OneOf(_PATCH_OPS))
     path = colander.SchemaNode(colander.String(), validator=colander.Regex(_PATCH_PATH))
-    from_ = colander.SchemaNode(colander.String(), name="from",
-                                validator=colander.Regex(_PATCH_PATH), missing=colander.drop)
+    from_ = colander.SchemaNode(
+        colander.String(), name="from", validator=colander.Regex(_PATCH_PATH), missing=colander.drop
+    )
     value = colander.SchemaNode(_AnyValue(), missing=colander.drop)
 
     @staticmethod
@@ -53,8 +54,9 @@ def response_behavior(headers: Any) -> str:
     # Case-sensitive, like Kinto's colander.OneOf ("LIGHT" is a 400 there too).
     value = headers.get("Response-Behavior", "full").strip()
     if value not in BEHAVIORS:
-        raise invalid("header", "Response-Behavior",
-                      f'"{value}" is not one of {", ".join(BEHAVIORS)}')
+        raise invalid(
+            "header", "Response-Behavior", f'"{value}" is not one of {", ".join(BEHAVIORS)}'
+        )
     return value
 
 
@@ -112,13 +114,19 @@ def _json_patch(
     try:
         _PatchBody().deserialize(body)
     except colander.Invalid as exc:
-        raise ValidationError([detail("body", name, description)
-                               for name, description in exc.asdict().items()]) from exc
+        raise ValidationError(
+            [detail("body", name, description) for name, description in exc.asdict().items()]
+        ) from exc
     for op in body:
         # read/write may name the principal in the path alone.
         parts = op["path"].split("/")
-        if len(parts) == 4 and parts[1] == "permissions" and parts[2] in ("read", "write") \
-                and op["op"] in ("add", "replace") and "value" not in op:
+        if (
+            len(parts) == 4
+            and parts[1] == "permissions"
+            and parts[2] in ("read", "write")
+            and op["op"] in ("add", "replace")
+            and "value" not in op
+        ):
             op["value"] = parts[3]
     document = {
         # The whole object, as in Kinto: operations may test (or try to change) its id.
@@ -149,8 +157,11 @@ def partial_response(
 ) -> dict[str, Any]:
     """``light``: the fields whose value changed; ``diff``: those the server set otherwise
     than the client sent."""
-    changed = {k: v for k, v in after.items()
-               if k not in ("id", "last_modified") and before.get(k, _MISSING) != v}
+    changed = {
+        k: v
+        for k, v in after.items()
+        if k not in ("id", "last_modified") and before.get(k, _MISSING) != v
+    }
     if behavior == "light":
         return changed
     return {k: v for k, v in changed.items() if sent.get(k, _MISSING) != v}

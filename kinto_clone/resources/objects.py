@@ -44,13 +44,17 @@ def _write_acl(
             acl[perm] = set(principals)
     if writer is not None:
         acl.setdefault("write", set()).add(writer)
-    changed = {p: sorted(acl.get(p, set())) for p in set(acl) | set(current)
-               if acl.get(p, set()) != current.get(p, set())}
+    changed = {
+        p: sorted(acl.get(p, set()))
+        for p in set(acl) | set(current)
+        if acl.get(p, set()) != current.get(p, set())
+    }
     if any(current.get(p, set()) - set(principals) for p, principals in changed.items()):
         backends.permission.replace_object_permissions(uri, changed)
     elif changed:  # only additions (a new object, a writer added): one INSERT
         backends.permission.add_object_permissions(
-            uri, {p: set(principals) - current.get(p, set()) for p, principals in changed.items()})
+            uri, {p: set(principals) - current.get(p, set()) for p, principals in changed.items()}
+        )
     return {p: s for p, s in acl.items() if s}
 
 
@@ -203,4 +207,3 @@ def delete_list(
             backends.permission.remove_principal(uri)
         _delete_children(backends, resource, uri)
     return tombstones
-

@@ -42,7 +42,8 @@ def _check_json_schema(data: dict[str, Any], field: str) -> None:
     value = data[field]
     if not isinstance(value, dict):
         raise ValidationError(
-            [detail("body", f"data.{field}", f"{value!r} is not of type 'object'")])
+            [detail("body", f"data.{field}", f"{value!r} is not of type 'object'")]
+        )
     try:
         jsonschema.Draft7Validator.check_schema(value)
     except jsonschema.SchemaError as exc:
@@ -72,8 +73,9 @@ def validate_group(data: dict[str, Any]) -> None:
         if not isinstance(member, str):
             raise ValidationError([detail("body", name, f"{member!r} is not a string")])
         if len(member) > MAX_PRINCIPAL_LENGTH:
-            raise ValidationError([detail("body", name, "Longer than maximum length "
-                                          f"{MAX_PRINCIPAL_LENGTH}")])
+            raise ValidationError(
+                [detail("body", name, f"Longer than maximum length {MAX_PRINCIPAL_LENGTH}")]
+            )
         if member == "system.Everyone" or member.startswith("/buckets/"):
             raise ValidationError([detail("body", name, f"'{member}' is not a valid user ID.")])
 
@@ -97,14 +99,24 @@ class ResourceType:
         return tuple(p for p in self.permissions if p.endswith(":create"))
 
 
-BUCKET = ResourceType("bucket", "buckets", None,
-                      ("read", "write", "collection:create", "group:create"),
-                      short_id, validate_bucket)
+BUCKET = ResourceType(
+    "bucket",
+    "buckets",
+    None,
+    ("read", "write", "collection:create", "group:create"),
+    short_id,
+    validate_bucket,
+)
 GROUP = ResourceType("group", "groups", "bucket", ("read", "write"), short_id, validate_group)
-COLLECTION = ResourceType("collection", "collections", "bucket",
-                          ("read", "write", "record:create"), short_id, validate_collection)
-RECORD = ResourceType("record", "records", "collection", ("read", "write"), uuid_id,
-                      no_validation)
+COLLECTION = ResourceType(
+    "collection",
+    "collections",
+    "bucket",
+    ("read", "write", "record:create"),
+    short_id,
+    validate_collection,
+)
+RECORD = ResourceType("record", "records", "collection", ("read", "write"), uuid_id, no_validation)
 
 RESOURCES: dict[str, ResourceType] = {r.name: r for r in (BUCKET, GROUP, COLLECTION, RECORD)}
 CHILDREN: dict[str, tuple[str, ...]] = {

@@ -126,9 +126,7 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def create(
-        self, resource_name: str, parent_id: str, obj: dict[str, Any]
-    ) -> dict[str, Any]:
+    def create(self, resource_name: str, parent_id: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Insert ``obj`` (which carries its ``id``); returns it with ``last_modified``.
 
         Bumps the list timestamp. A ``last_modified`` given in ``obj`` is kept unless it
@@ -191,13 +189,23 @@ class Storage(abc.ABC):
         the objects; None when it cannot for this query (then use ``list_objects``)."""
         return None
 
-    def list_page(self, resource_name: str, parent_id: str, query: ListQuery, *,
-                  encoded: bool = False, total: bool = False) -> Page:
+    def list_page(
+        self,
+        resource_name: str,
+        parent_id: str,
+        query: ListQuery,
+        *,
+        encoded: bool = False,
+        total: bool = False,
+    ) -> Page:
         """``list_encoded`` when ``encoded`` and the backend can, else ``list_objects``;
         with ``total``, also ``count`` (a backend may answer both in one statement)."""
         found = self.list_encoded(resource_name, parent_id, query) if encoded else None
-        page = (Page(found[0], found[1], encoded=True) if found is not None
-                else Page(*self.list_objects(resource_name, parent_id, query)))
+        page = (
+            Page(found[0], found[1], encoded=True)
+            if found is not None
+            else Page(*self.list_objects(resource_name, parent_id, query))
+        )
         if total:
             page.total = self.count(resource_name, parent_id, query)
         return page

@@ -40,27 +40,47 @@ def _statement(key_count: int, uri_count: int, user_count: int) -> sa.CompoundSe
     once (see ``Database.execute``)."""
     nothing = sa.null()
     lookups = [
-        sa.select(sa.literal("o").label("kind"), objects.c.resource_name.label("a"),
-                  objects.c.parent_id.label("b"), objects.c.id.label("c"),
-                  objects.c.last_modified.label("n"), objects.c.data.label("data"))
-        .where(objects.c.parent_id == sa.bindparam(f"p{i}"),
-               objects.c.resource_name == sa.bindparam(f"r{i}"),
-               objects.c.id == sa.bindparam(f"i{i}"),
-               objects.c.deleted.is_(False))
+        sa.select(
+            sa.literal("o").label("kind"),
+            objects.c.resource_name.label("a"),
+            objects.c.parent_id.label("b"),
+            objects.c.id.label("c"),
+            objects.c.last_modified.label("n"),
+            objects.c.data.label("data"),
+        ).where(
+            objects.c.parent_id == sa.bindparam(f"p{i}"),
+            objects.c.resource_name == sa.bindparam(f"r{i}"),
+            objects.c.id == sa.bindparam(f"i{i}"),
+            objects.c.deleted.is_(False),
+        )
         for i in range(key_count)
     ]
     return sa.union_all(
         *lookups,
-        sa.select(sa.literal("a"), access_control_entries.c.object_id,
-                  access_control_entries.c.permission, access_control_entries.c.principal,
-                  sa.cast(nothing, sa.BigInteger), sa.cast(nothing, Data))
-        .where(access_control_entries.c.object_id.in_(
-            [sa.bindparam(f"u{i}", type_=sa.Text) for i in range(uri_count)])),
-        sa.select(sa.literal("p"), user_principals.c.principal, sa.cast(nothing, sa.Text),
-                  sa.cast(nothing, sa.Text), sa.cast(nothing, sa.BigInteger),
-                  sa.cast(nothing, Data))
-        .where(user_principals.c.user_id.in_(
-            [sa.bindparam(f"g{i}", type_=sa.Text) for i in range(user_count)])),
+        sa.select(
+            sa.literal("a"),
+            access_control_entries.c.object_id,
+            access_control_entries.c.permission,
+            access_control_entries.c.principal,
+            sa.cast(nothing, sa.BigInteger),
+            sa.cast(nothing, Data),
+        ).where(
+            access_control_entries.c.object_id.in_(
+                [sa.bindparam(f"u{i}", type_=sa.Text) for i in range(uri_count)]
+            )
+        ),
+        sa.select(
+            sa.literal("p"),
+            user_principals.c.principal,
+            sa.cast(nothing, sa.Text),
+            sa.cast(nothing, sa.Text),
+            sa.cast(nothing, sa.BigInteger),
+            sa.cast(nothing, Data),
+        ).where(
+            user_principals.c.user_id.in_(
+                [sa.bindparam(f"g{i}", type_=sa.Text) for i in range(user_count)]
+            )
+        ),
     )
 
 

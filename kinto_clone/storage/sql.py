@@ -92,8 +92,7 @@ class _Statements:
             objects.c.resource_name, objects.c.parent_id, *_OBJECT_COLUMNS
         ).where(keys.in_(sa.bindparam("keys", expanding=True)), _NOT_DELETED)
 
-        self.read_timestamp = sa.select(timestamps.c.last_modified).where(
-            _in_list(timestamps))
+        self.read_timestamp = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
         self.read_count = sa.select(lists.LIST_COUNT)
         stored = lists.STORED_COUNT
 
@@ -105,10 +104,13 @@ class _Statements:
         # (NULL) rather than stored wrong, and the next write in step counts again.
         if postgresql:
             version: sa.ColumnElement[Any] = sa.literal_column("xmin")
-            seen = (sa.select(version).select_from(timestamps).where(_in_list(timestamps))
-                    .correlate(None))
-            in_step: Condition = (sa.literal_column("timestamps.xmin")
-                                  == seen.scalar_subquery())
+            seen = (
+                sa.select(version)
+                .select_from(timestamps)
+                .where(_in_list(timestamps))
+                .correlate(None)
+            )
+            in_step: Condition = sa.literal_column("timestamps.xmin") == seen.scalar_subquery()
             unknown_row = sa.not_(sa.exists(seen))
         else:  # one writer at a time: the snapshot is the list
             in_step = sa.true()
@@ -124,8 +126,11 @@ class _Statements:
             return sa.case((unknown_row, _LIVE_COUNT + delta), else_=sa.null())
 
         new_list = insert(timestamps).values(
-            parent_id=_PARENT, resource_name=_RESOURCE, last_modified=_NOW,
-            live_count=first_count(0))
+            parent_id=_PARENT,
+            resource_name=_RESOURCE,
+            last_modified=_NOW,
+            live_count=first_count(0),
+        )
         self.init_timestamp = new_list.on_conflict_do_nothing()
         # Lock the list's row without moving it (an unknown list starts at `now`).
         self.lock = new_list.on_conflict_do_update(
@@ -133,9 +138,12 @@ class _Statements:
         ).returning(timestamps.c.last_modified)
         # After `lock`, in the same transaction: nobody else writes the list meanwhile.
         self.set_timestamp = (
-            sa.update(timestamps).where(_in_list(timestamps))
-            .values(last_modified=sa.func.coalesce(_STAMP, timestamps.c.last_modified),
-                    live_count=timestamps.c.live_count + _DELTA)
+            sa.update(timestamps)
+            .where(_in_list(timestamps))
+            .values(
+                last_modified=sa.func.coalesce(_STAMP, timestamps.c.last_modified),
+                live_count=timestamps.c.live_count + _DELTA,
+            )
         )
 
         def bump(only_if: Condition, delta: Any) -> Any:
@@ -147,8 +155,10 @@ class _Statements:
                 .from_select([*_LIST_KEY, "last_modified", "live_count"], row)
                 .on_conflict_do_update(
                     index_elements=_LIST_KEY,
-                    set_={"last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
-                          "live_count": counted(delta)},
+                    set_={
+                        "last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
+                        "live_count": counted(delta),
+                    },
                 )
                 .returning(timestamps.c.last_modified)
             )
@@ -202,11 +212,18 @@ class _Statements:
             return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
 
         self.delete_tree = [
-            sa.delete(objects).where(sa.or_(range_of(list_key(), "own", "own_upper"),
-                                            range_of(list_key(), "lower", "upper"))),
-            sa.delete(timestamps).where(sa.or_(timestamps.c.parent_id == sa.bindparam("prefix"),
-                                               range_of(timestamps.c.parent_id, "lower",
-                                                        "upper")))]
+            sa.delete(objects).where(
+                sa.or_(
+                    range_of(list_key(), "own", "own_upper"), range_of(list_key(), "lower", "upper")
+                )
+            ),
+            sa.delete(timestamps).where(
+                sa.or_(
+                    timestamps.c.parent_id == sa.bindparam("prefix"),
+                    range_of(timestamps.c.parent_id, "lower", "upper"),
+                )
+            ),
+        ]
 
 
 @functools.cache
@@ -258,22 +275,31 @@ class SQLStorage(Storage):
 
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
-        return self.db.execute(stmt, {"list_parent": parent_id, "list_resource": resource_name,
-                                      "list_key": parent_id + LIST_KEY_SEPARATOR + resource_name,
-                                      **params})
+        return self.db.execute(
+            stmt,
+            {
+                "list_parent": parent_id,
+                "list_resource": resource_name,
+                "list_key": parent_id + LIST_KEY_SEPARATOR + resource_name,
+                **params,
+            },
+        )
 
     def _list_statements(
-        self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool,
-        total: bool
+        self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool, total: bool
     ) -> tuple[Any, Any, dict[str, Any]]:
         """``sql_lists.page_statements`` for the query, and their parameters besides the
         list's. ``encoded``: each object as its JSON text (sync shapes only)."""
         shape = lists.sync_shape(query)
         if shape is not None:
-            return (*lists.sync_statements(self._postgresql, shape, encoded, total),
-                    lists.sync_params(resource_name, parent_id, query))
-        return (*lists.general_statements(self._postgresql, resource_name, parent_id, query,
-                                          total), {})
+            return (
+                *lists.sync_statements(self._postgresql, shape, encoded, total),
+                lists.sync_params(resource_name, parent_id, query),
+            )
+        return (
+            *lists.general_statements(self._postgresql, resource_name, parent_id, query, total),
+            {},
+        )
 
     # -- timestamps -------------------------------------------------------------------------
 
@@ -308,13 +334,13 @@ class SQLStorage(Storage):
             stamp = new_list_ts = max(now_ms(), list_ts + 1)
         return stamp, (new_list_ts if new_list_ts != list_ts else None), current
 
-    def _set_timestamp(self, resource_name: str, parent_id: str, value: int | None,
-                       delta: int = 0) -> None:
+    def _set_timestamp(
+        self, resource_name: str, parent_id: str, value: int | None, delta: int = 0
+    ) -> None:
         """After ``lock``: store the list timestamp ``value`` (None: unchanged) and move
         its live count by ``delta``."""
         if value is not None or delta:
-            self._run(self._sql.set_timestamp, resource_name, parent_id, stamp=value,
-                      delta=delta)
+            self._run(self._sql.set_timestamp, resource_name, parent_id, stamp=value, delta=delta)
 
     @db_errors
     def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
@@ -367,8 +393,15 @@ class SQLStorage(Storage):
         return (found.objects, found.timestamp) if found.encoded else None
 
     @db_errors
-    def list_page(self, resource_name: str, parent_id: str, query: ListQuery, *,
-                  encoded: bool = False, total: bool = False) -> Page:
+    def list_page(
+        self,
+        resource_name: str,
+        parent_id: str,
+        query: ListQuery,
+        *,
+        encoded: bool = False,
+        total: bool = False,
+    ) -> Page:
         # Encoded: the database writes each object's JSON (with id and last_modified): a
         # page of 100 is then neither decoded nor encoded again in Python (a third of its
         # CPU). Only for the sync shapes, read in order from the list index: for a sort
@@ -379,10 +412,10 @@ class SQLStorage(Storage):
         objects_ = [row.json for row in rows] if encoded else [_object(row) for row in rows]
         return Page(objects_, timestamp, encoded=encoded, total=count)
 
-    def _page(self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool,
-              total: bool) -> tuple[list[Any], int, int | None]:
-        stmt, check, params = self._list_statements(resource_name, parent_id, query,
-                                                    encoded, total)
+    def _page(
+        self, resource_name: str, parent_id: str, query: ListQuery, encoded: bool, total: bool
+    ) -> tuple[list[Any], int, int | None]:
+        stmt, check, params = self._list_statements(resource_name, parent_id, query, encoded, total)
         rows = self._run(stmt, resource_name, parent_id, **params).all()
         if rows:
             timestamp = rows[0].list_timestamp
@@ -418,8 +451,7 @@ class SQLStorage(Storage):
             stmt: Any = self._sql.read_count
         else:
             live = replace(query, include_deleted=False)
-            where = lists.where(self._postgresql, resource_name, parent_id, live,
-                                paginate=False)
+            where = lists.where(self._postgresql, resource_name, parent_id, live, paginate=False)
             stmt = sa.select(sa.func.count()).select_from(objects).where(*where)
         return int(self._run(stmt, resource_name, parent_id).scalar_one())
 
@@ -458,9 +490,7 @@ class SQLStorage(Storage):
         return UnicityError(existing)
 
     @db_errors
-    def create(
-        self, resource_name: str, parent_id: str, obj: dict[str, Any]
-    ) -> dict[str, Any]:
+    def create(self, resource_name: str, parent_id: str, obj: dict[str, Any]) -> dict[str, Any]:
         object_id, data = obj["id"], _data_of(obj)
         wanted = _client_last_modified(obj.get("last_modified"))
         if wanted is None:  # the common case: the write keeps timestamp and count
@@ -483,11 +513,11 @@ class SQLStorage(Storage):
         if wanted is None:
             written = self._write("update", resource_name, parent_id, object_id, None, data)
         else:
-            stamp, new_list_ts, current = self._stamp(resource_name, parent_id, wanted,
-                                                      object_id)
+            stamp, new_list_ts, current = self._stamp(resource_name, parent_id, wanted, object_id)
             written = self._write("update", resource_name, parent_id, object_id, stamp, data)
-            self._set_timestamp(resource_name, parent_id, new_list_ts,
-                                delta=0 if current is not None else 1)
+            self._set_timestamp(
+                resource_name, parent_id, new_list_ts, delta=0 if current is not None else 1
+            )
         assert written is not None  # an upsert always writes
         return {**data, "id": object_id, "last_modified": written}
 
@@ -547,15 +577,19 @@ class SQLStorage(Storage):
         )
         rows = sorted(self._run(stmt, resource_name, parent_id), key=lambda r: r.last_modified)
         if rows:
-            self._set_timestamp(resource_name, parent_id, rows[-1].last_modified,
-                                delta=-len(rows))
+            self._set_timestamp(resource_name, parent_id, rows[-1].last_modified, delta=-len(rows))
         return [_tombstone(row.id, row.last_modified) for row in rows]
 
     @db_errors
     def delete_tree(self, uri_prefix: str) -> None:
         own = uri_prefix + LIST_KEY_SEPARATOR
-        bounds = {"prefix": uri_prefix, "lower": uri_prefix + "/", "upper": uri_prefix + "0",
-                  "own": own, "own_upper": own[:-1] + chr(ord(own[-1]) + 1)}
+        bounds = {
+            "prefix": uri_prefix,
+            "lower": uri_prefix + "/",
+            "upper": uri_prefix + "0",
+            "own": own,
+            "own_upper": own[:-1] + chr(ord(own[-1]) + 1),
+        }
         for stmt in self._sql.delete_tree:
             self.db.execute(stmt, bounds)
 
@@ -579,12 +613,16 @@ class SQLStorage(Storage):
                 partition_by=(objects.c.parent_id, objects.c.resource_name),
                 order_by=objects.c.last_modified.desc(),
             )
-            ranked = sa.select(
-                objects.c.parent_id,
-                objects.c.resource_name,
-                objects.c.id,
-                newest_first.label("position"),
-            ).where(*tombstones).subquery()
+            ranked = (
+                sa.select(
+                    objects.c.parent_id,
+                    objects.c.resource_name,
+                    objects.c.id,
+                    newest_first.label("position"),
+                )
+                .where(*tombstones)
+                .subquery()
+            )
             beyond = sa.select(ranked.c.parent_id, ranked.c.resource_name, ranked.c.id).where(
                 ranked.c.position > max_retained
             )

@@ -33,10 +33,11 @@ from kinto_clone.tables import objects
 Condition = ColumnElement[bool]
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
-
-
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -154,7 +155,13 @@ def _jsonb(value: Any) -> ColumnElement[Any]:
 
 
 _SQLITE_RANKS = {
-    "null": 0, "text": 1, "integer": 2, "real": 2, "true": 3, "false": 3, "array": 4,
+    "null": 0,
+    "text": 1,
+    "integer": 2,
+    "real": 2,
+    "true": 3,
+    "false": 3,
+    "array": 4,
     "object": 5,
 }
 
@@ -242,8 +249,9 @@ class SQLiteField(Field):
             return sa.select(sa.literal(1)).select_from(items).where(match).exists()
 
         if any_:
-            return sa.and_(self.json_type == "array", has_element(values)) if values else (
-                sa.false())
+            return (
+                sa.and_(self.json_type == "array", has_element(values)) if values else (sa.false())
+            )
         return sa.and_(self.json_type == "array", *(has_element([v]) for v in values))
 
     def order_by(self, descending: bool) -> list[ColumnElement[Any]]:
@@ -290,8 +298,9 @@ def field(name: str, *, postgresql: bool) -> Field:
 
 
 def filter_condition(filter_: Filter, *, postgresql: bool) -> Condition:
-    return _operator_condition(field(filter_.field, postgresql=postgresql), filter_.op,
-                               filter_.value)
+    return _operator_condition(
+        field(filter_.field, postgresql=postgresql), filter_.op, filter_.value
+    )
 
 
 def order_by(sorting: Iterable[Sort], *, postgresql: bool) -> list[ColumnElement[Any]]:

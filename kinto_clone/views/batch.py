@@ -40,11 +40,13 @@ def _string_values(node: colander.SchemaNode, value: dict[str, Any]) -> None:
 
 
 class SubRequest(colander.MappingSchema):
-    method = colander.SchemaNode(colander.String(), validator=colander.OneOf(METHODS),
-                                 missing="GET")
+    method = colander.SchemaNode(
+        colander.String(), validator=colander.OneOf(METHODS), missing="GET"
+    )
     path = colander.SchemaNode(colander.String(), validator=colander.Regex(r"^/"))
-    headers = colander.SchemaNode(colander.Mapping(unknown="preserve"),
-                                  validator=_string_values, missing=colander.drop)
+    headers = colander.SchemaNode(
+        colander.Mapping(unknown="preserve"), validator=_string_values, missing=colander.drop
+    )
     body = colander.SchemaNode(colander.Mapping(unknown="preserve"), missing=colander.drop)
 
     @staticmethod
@@ -53,10 +55,12 @@ class SubRequest(colander.MappingSchema):
 
 
 class Defaults(SubRequest):
-    method = colander.SchemaNode(colander.String(), validator=colander.OneOf(METHODS),
-                                 missing=colander.drop)
-    path = colander.SchemaNode(colander.String(), validator=colander.Regex(r"^/"),
-                               missing=colander.drop)
+    method = colander.SchemaNode(
+        colander.String(), validator=colander.OneOf(METHODS), missing=colander.drop
+    )
+    path = colander.SchemaNode(
+        colander.String(), validator=colander.Regex(r"^/"), missing=colander.drop
+    )
 
 
 class BatchBody(colander.MappingSchema):
@@ -87,34 +91,45 @@ def _parse(request: Request) -> list[dict[str, Any]]:
         defaults = body.get("defaults")
         if not isinstance(defaults, dict):
             defaults = {}
-        body = {**body, "requests": [_merge_defaults(r, defaults) if isinstance(r, dict) else r
-                                     for r in body["requests"]]}
+        body = {
+            **body,
+            "requests": [
+                _merge_defaults(r, defaults) if isinstance(r, dict) else r for r in body["requests"]
+            ],
+        }
     parsed = deserialize(_BATCH_SCHEMA, body)
     limit = request.registry.settings["batch_max_requests"]
     if len(parsed["requests"]) > limit:
-        raise ValidationError([detail("body", "requests",
-                                      f"Number of requests is limited to {limit}")])
+        raise ValidationError(
+            [detail("body", "requests", f"Number of requests is limited to {limit}")]
+        )
     for i, sub in enumerate(parsed["requests"]):
         path = sub["path"].split("?", 1)[0].rstrip("/")
         if path in ("/batch", "/v1/batch"):
-            raise ValidationError([detail("body", "requests",
-                                          "Recursive call on /batch endpoint is forbidden.")])
+            raise ValidationError(
+                [detail("body", "requests", "Recursive call on /batch endpoint is forbidden.")]
+            )
         try:  # the subrequest's path would fail decoding later: a 500
             unquote_to_bytes(path).decode("utf-8")
         except UnicodeDecodeError:
-            raise ValidationError([detail("body", f"requests.{i}.path",
-                                          "Invalid UTF-8 in the URL")]) from None
+            raise ValidationError(
+                [detail("body", f"requests.{i}.path", "Invalid UTF-8 in the URL")]
+            ) from None
     return list(parsed["requests"])
 
 
 def _inherited_headers(request: Request) -> dict[str, str]:
     """The batch request's headers that every subrequest starts from."""
-    return {k: v for k, v in request.headers.items()
-            if k.lower() not in ("content-length", "content-type")}
+    return {
+        k: v
+        for k, v in request.headers.items()
+        if k.lower() not in ("content-length", "content-type")
+    }
 
 
-def _subrequest(request: Request, inherited: dict[str, str], sub: dict[str, Any],
-                path: str | None = None) -> Request:
+def _subrequest(
+    request: Request, inherited: dict[str, str], sub: dict[str, Any], path: str | None = None
+) -> Request:
     if path is None:
         path = sub["path"]
         if path.split("?", 1)[0] != "/v1" and not path.startswith("/v1/"):
@@ -125,8 +140,9 @@ def _subrequest(request: Request, inherited: dict[str, str], sub: dict[str, Any]
         body = dumps(sub["body"])
         headers["Content-Type"] = "application/json; charset=utf-8"
     base_url = request.application_url.rsplit("/v1", 1)[0]
-    subrequest = KintoRequest.blank(path, base_url=base_url, headers=headers,
-                                    method=sub["method"], POST=body or None)
+    subrequest = KintoRequest.blank(
+        path, base_url=base_url, headers=headers, method=sub["method"], POST=body or None
+    )
     if not body:
         subrequest.body = b""
     subrequest.method = sub["method"]
@@ -155,8 +171,12 @@ def _result(path: str, response: Response, method: str) -> dict[str, Any]:
             body = json.raw(response.body)
         else:
             body = response.text
-    return {"path": path, "status": response.status_code,
-            "headers": dict(response.headers), "body": body}
+    return {
+        "path": path,
+        "status": response.status_code,
+        "headers": dict(response.headers),
+        "body": body,
+    }
 
 
 @batch.post(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")
@@ -177,8 +197,9 @@ def post_batch(request: Request) -> Any:
                 location = response.headers.get("Location")
                 if response.status_code in (301, 302, 303, 307, 308) and location:
                     # Followed once, like Kinto (the trailing-slash redirect).
-                    subrequest = _subrequest(request, inherited, sub,
-                                             _redirected(requested, sub, location))
+                    subrequest = _subrequest(
+                        request, inherited, sub, _redirected(requested, sub, location)
+                    )
                     requested = subrequest.path
                     response = request.invoke_subrequest(subrequest, use_tweens=True)
                     kept = kept or subrequest.kept_writes
@@ -189,8 +210,11 @@ def post_batch(request: Request) -> Any:
             response = discarded.response
         if response.status_code >= 500:
             # The whole batch fails and rolls back: no partial success is reported.
-            raise HTTPError(response.status_code, response.json.get("errno", 999),
-                            message=response.json.get("message"))
+            raise HTTPError(
+                response.status_code,
+                response.json.get("errno", 999),
+                message=response.json.get("message"),
+            )
         responses.append(_result(unquote(requested), response, sub["method"]))
     return {"responses": responses}
 

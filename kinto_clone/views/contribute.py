@@ -20,8 +20,8 @@ REPOSITORY = "https://github.com/kinto-clone/kinto_clone"
 CONTRIBUTE: dict[str, Any] = {
     "name": "kinto_clone",
     "description": "A server of the Kinto HTTP API (v1) that stores, syncs and shares JSON "
-                   "data with fine-grained permissions, durable on SQLite and scaling out "
-                   "on PostgreSQL.",
+    "data with fine-grained permissions, durable on SQLite and scaling out "
+    "on PostgreSQL.",
     "repository": {"url": REPOSITORY, "tests": f"{REPOSITORY}/actions"},
     "participate": {
         "home": REPOSITORY,
@@ -29,12 +29,22 @@ CONTRIBUTE: dict[str, Any] = {
         "protocol-docs": "https://kinto.readthedocs.io/en/stable/api/",
     },
     "bugs": {"list": f"{REPOSITORY}/issues", "report": f"{REPOSITORY}/issues/new"},
-    "keywords": ["python", "pyramid", "cornice", "sqlalchemy", "postgresql", "sqlite", "json",
-                 "http", "rest", "sync", "kinto"],
+    "keywords": [
+        "python",
+        "pyramid",
+        "cornice",
+        "sqlalchemy",
+        "postgresql",
+        "sqlite",
+        "json",
+        "http",
+        "rest",
+        "sync",
+        "kinto",
+    ],
 }
 
-contribute = Service(name="contribute", path="/contribute.json",
-                     description="How to contribute")
+contribute = Service(name="contribute", path="/contribute.json", description="How to contribute")
 
 
 @contribute.get(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")

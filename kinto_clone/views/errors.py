@@ -42,8 +42,12 @@ def error_response(request: Request, error: HTTPError) -> Response:
             provider(request, error)
     if error.code >= 500 and error.errno == ERRNO.UNDEFINED:
         info = request.registry.settings["error_info_link"]
-    response = Response(body=dumps(error.body(info)), status=error.code,
-                        content_type="application/json", charset=None)
+    response = Response(
+        body=dumps(error.body(info)),
+        status=error.code,
+        content_type="application/json",
+        charset=None,
+    )
     response.headers.update(error.headers)
     if isinstance(error, PreconditionFailed):
         set_timestamp_headers(response, error.timestamp)
@@ -92,25 +96,33 @@ def not_found_view(exc: HTTPNotFound, request: Request) -> Response:
     query = f"?{request.query_string}" if request.query_string else ""
     if not _VERSIONED.match(path):
         if settings["version_prefix_redirect_enabled"]:
-            return _redirect(request, f"/v1{path}{query}",
-                             settings["version_prefix_redirect_ttl_seconds"])
+            return _redirect(
+                request, f"/v1{path}{query}", settings["version_prefix_redirect_ttl_seconds"]
+            )
     elif not path.startswith("/v1/") and path != "/v1":
-        return error_response(request, HTTPError(
-            404, ERRNO.VERSION_NOT_AVAILABLE,
-            message="The requested API version is not available on this server."))
+        return error_response(
+            request,
+            HTTPError(
+                404,
+                ERRNO.VERSION_NOT_AVAILABLE,
+                message="The requested API version is not available on this server.",
+            ),
+        )
     elif path == "/v1":
         return _redirect(request, f"/v1/{query}", -1)
     elif path.endswith("/") and settings["trailing_slash_redirect_enabled"]:
-        return _redirect(request, f"{path.rstrip('/')}{query}",
-                         settings["trailing_slash_redirect_ttl_seconds"])
+        return _redirect(
+            request, f"{path.rstrip('/')}{query}", settings["trailing_slash_redirect_ttl_seconds"]
+        )
     return error_response(request, UnknownURL())
 
 
 def _redirect(request: Request, location: str, ttl: int) -> Response:
     url = application_url(request) + location
     page = f'<html><body>This resource moved to <a href="{url}">{url}</a>.</body></html>'
-    response = Response(status=307, location=url, body=page.encode(),
-                        content_type="text/html", charset="UTF-8")
+    response = Response(
+        status=307, location=url, body=page.encode(), content_type="text/html", charset="UTF-8"
+    )
     if ttl is not None and ttl >= 0:
         response.cache_expires(ttl)
         if ttl == 0:
@@ -120,16 +132,22 @@ def _redirect(request: Request, location: str, ttl: int) -> Response:
 
 def other_http_view(exc: HTTPException, request: Request) -> Response:
     if exc.code and exc.code >= 400:
-        return error_response(request, HTTPError(exc.code, ERRNO.UNDEFINED,
-                                                 message=exc.detail or exc.explanation))
+        return error_response(
+            request, HTTPError(exc.code, ERRNO.UNDEFINED, message=exc.detail or exc.explanation)
+        )
     return exc
 
 
 def unexpected_view(exc: Exception, request: Request) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.path)
-    return error_response(request, HTTPError(
-        500, ERRNO.UNDEFINED,
-        message="A programmatic error occurred, developers have been informed."))
+    return error_response(
+        request,
+        HTTPError(
+            500,
+            ERRNO.UNDEFINED,
+            message="A programmatic error occurred, developers have been informed.",
+        ),
+    )
 
 
 def includeme(config: Configurator) -> None:
@@ -141,5 +159,3 @@ def includeme(config: Configurator) -> None:
     config.add_forbidden_view(forbidden_view)
     config.add_view(other_http_view, context=HTTPException)
     config.add_view(unexpected_view, context=Exception)
-
-

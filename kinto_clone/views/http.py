@@ -31,8 +31,10 @@ def set_timestamp_headers(response: Response, timestamp: int | None) -> None:
     """``ETag: "<ms>"`` and ``Last-Modified`` (HTTP date, truncated to the second)."""
     if timestamp is None:
         return
-    set_headers(response, {"ETag": f'"{timestamp}"',
-                           "Last-Modified": formatdate(timestamp // 1000, usegmt=True)})
+    set_headers(
+        response,
+        {"ETag": f'"{timestamp}"', "Last-Modified": formatdate(timestamp // 1000, usegmt=True)},
+    )
 
 
 def set_cache_headers(request: Request, expires: int | None) -> None:
@@ -40,16 +42,22 @@ def set_cache_headers(request: Request, expires: int | None) -> None:
     if request.authenticated_userid is not None or expires is None or expires < 0:
         headers = {"Cache-Control": "no-cache, no-store"}
     elif expires == 0:
-        headers = {"Cache-Control": "max-age=0, must-revalidate, no-cache, no-store",
-                   "Expires": formatdate(time.time(), usegmt=True), "Pragma": "no-cache"}
+        headers = {
+            "Cache-Control": "max-age=0, must-revalidate, no-cache, no-store",
+            "Expires": formatdate(time.time(), usegmt=True),
+            "Pragma": "no-cache",
+        }
     else:
-        headers = {"Cache-Control": f"max-age={expires}",
-                   "Expires": formatdate(time.time() + expires, usegmt=True)}
+        headers = {
+            "Cache-Control": f"max-age={expires}",
+            "Expires": formatdate(time.time() + expires, usegmt=True),
+        }
     set_headers(request.response, headers)
 
 
-def cache_expires(settings: dict[str, Any], resource: str, uris: dict[str, str],
-                  collection: dict[str, Any] | None) -> int | None:
+def cache_expires(
+    settings: dict[str, Any], resource: str, uris: dict[str, str], collection: dict[str, Any] | None
+) -> int | None:
     """The anonymous cache lifetime of a resource: settings, then collection cache_expires."""
     if resource != "record":
         value = settings.get(f"{resource}_cache_expires_seconds")
@@ -57,9 +65,13 @@ def cache_expires(settings: dict[str, Any], resource: str, uris: dict[str, str],
     bid = uris["bucket"].rsplit("/", 1)[-1]
     cid = uris["collection"].rsplit("/", 1)[-1]
     value = None
-    for key in (f"{bid}.{cid}.record_cache_expires_seconds", f"{bid}.record_cache_expires_seconds",
-                "record_cache_expires_seconds", f"{bid}_{cid}_record_cache_expires_seconds",
-                f"{bid}_record_cache_expires_seconds"):
+    for key in (
+        f"{bid}.{cid}.record_cache_expires_seconds",
+        f"{bid}.record_cache_expires_seconds",
+        "record_cache_expires_seconds",
+        f"{bid}_{cid}_record_cache_expires_seconds",
+        f"{bid}_record_cache_expires_seconds",
+    ):
         if isinstance(settings.get(key), int):
             value = settings[key]
             break

@@ -42,8 +42,10 @@ ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 # -- operations ----------------------------------------------------------------------------
 
-def _response(description: str, schema: dict[str, Any] | None = None,
-              headers: tuple[str, ...] = ()) -> dict[str, Any]:
+
+def _response(
+    description: str, schema: dict[str, Any] | None = None, headers: tuple[str, ...] = ()
+) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description}
     if schema is not None:
         response["content"] = json_content(schema)
@@ -72,27 +74,41 @@ _LIST_QUERY = ("_limit", "_token", "_since", "_before", "_sort", "_fields", "fil
 
 def plural_operation(method: str, plural: str) -> dict[str, Any]:
     if method == "GET":
-        return {"summary": f"List {plural}",
-                "parameters": _params(*_LIST_QUERY, "If-Match", "If-None-Match"),
-                "responses": {"200": _response(f"A page of {plural}", _LIST,
-                                               (*_STAMPS, "Next-Page")),
-                              "304": ref("responses", "NotModified")}}
+        return {
+            "summary": f"List {plural}",
+            "parameters": _params(*_LIST_QUERY, "If-Match", "If-None-Match"),
+            "responses": {
+                "200": _response(f"A page of {plural}", _LIST, (*_STAMPS, "Next-Page")),
+                "304": ref("responses", "NotModified"),
+            },
+        }
     if method == "HEAD":
-        return {"summary": f"Count {plural}",
-                "parameters": _params(*_LIST_QUERY, "If-Match", "If-None-Match"),
-                "responses": {"200": _response("Headers only", None,
-                                               (*_STAMPS, "Total-Objects", "Total-Records")),
-                              "304": ref("responses", "NotModified")}}
+        return {
+            "summary": f"Count {plural}",
+            "parameters": _params(*_LIST_QUERY, "If-Match", "If-None-Match"),
+            "responses": {
+                "200": _response(
+                    "Headers only", None, (*_STAMPS, "Total-Objects", "Total-Records")
+                ),
+                "304": ref("responses", "NotModified"),
+            },
+        }
     if method == "POST":
-        return {"summary": f"Create one of the {plural}",
-                "parameters": _params("If-Match", "If-None-Match"), "requestBody": _body(),
-                "responses": {"201": _response("Created", _OBJ, _STAMPS),
-                              "200": _response("It existed already", _OBJ, _STAMPS)}}
+        return {
+            "summary": f"Create one of the {plural}",
+            "parameters": _params("If-Match", "If-None-Match"),
+            "requestBody": _body(),
+            "responses": {
+                "201": _response("Created", _OBJ, _STAMPS),
+                "200": _response("It existed already", _OBJ, _STAMPS),
+            },
+        }
     if method == "DELETE":
-        return {"summary": f"Delete {plural}",
-                "parameters": _params(*_LIST_QUERY, "If-Match"),
-                "responses": {"200": _response("Their tombstones", _LIST,
-                                               (*_STAMPS, "Next-Page"))}}
+        return {
+            "summary": f"Delete {plural}",
+            "parameters": _params(*_LIST_QUERY, "If-Match"),
+            "responses": {"200": _response("Their tombstones", _LIST, (*_STAMPS, "Next-Page"))},
+        }
     return generic_operation(method, plural)
 
 
@@ -100,67 +116,117 @@ def object_operation(method: str, name: str) -> dict[str, Any]:
     a = "an" if name[:1] in "aeiou" else "a"
     if method in ("GET", "HEAD"):
         summary = f"Retrieve {a} {name}" if method == "GET" else f"Headers of {a} {name}"
-        return {"summary": summary,
-                "parameters": _params("_fields", "If-Match", "If-None-Match"),
-                "responses": {"200": _response(f"The {name}", _OBJ if method == "GET" else None,
-                                               _STAMPS),
-                              "304": ref("responses", "NotModified")}}
+        return {
+            "summary": summary,
+            "parameters": _params("_fields", "If-Match", "If-None-Match"),
+            "responses": {
+                "200": _response(f"The {name}", _OBJ if method == "GET" else None, _STAMPS),
+                "304": ref("responses", "NotModified"),
+            },
+        }
     if method == "PUT":
-        return {"summary": f"Create or replace {a} {name}",
-                "parameters": _params("If-Match", "If-None-Match"), "requestBody": _body(),
-                "responses": {"200": _response("Replaced", _OBJ, _STAMPS),
-                              "201": _response("Created", _OBJ, _STAMPS)}}
+        return {
+            "summary": f"Create or replace {a} {name}",
+            "parameters": _params("If-Match", "If-None-Match"),
+            "requestBody": _body(),
+            "responses": {
+                "200": _response("Replaced", _OBJ, _STAMPS),
+                "201": _response("Created", _OBJ, _STAMPS),
+            },
+        }
     if method == "PATCH":
-        return {"summary": f"Modify {a} {name}",
-                "parameters": _params("If-Match", "If-None-Match", "Response-Behavior"),
-                "requestBody": _body(patch=True),
-                "responses": {"200": _response("Modified", _OBJ, _STAMPS)}}
+        return {
+            "summary": f"Modify {a} {name}",
+            "parameters": _params("If-Match", "If-None-Match", "Response-Behavior"),
+            "requestBody": _body(patch=True),
+            "responses": {"200": _response("Modified", _OBJ, _STAMPS)},
+        }
     if method == "DELETE":
-        return {"summary": f"Delete {a} {name}", "parameters": _params("If-Match", "last_modified"),
-                "responses": {"200": _response("Its tombstone", _OBJ, _STAMPS)}}
+        return {
+            "summary": f"Delete {a} {name}",
+            "parameters": _params("If-Match", "last_modified"),
+            "responses": {"200": _response("Its tombstone", _OBJ, _STAMPS)},
+        }
     return generic_operation(method, name)
 
 
 # Utility endpoints known by route name: (summary, request body schema, 2xx responses).
 _UTILITIES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
-    "root": ("Server information and capabilities", None,
-             {"200": _response("Server information", ref("schemas", "Root"))}),
-    "heartbeat": ("Health of the backends", None,
-                  {"200": _response("All healthy", ref("schemas", "Heartbeat")),
-                   "503": _response("A backend fails", ref("schemas", "Heartbeat"))}),
-    "lbheartbeat": ("Liveness for load balancers", None,
-                    {"200": _response("Alive", {"type": "object"})}),
-    "version": ("Deployed version (version.json)", None,
-                {"200": _response("The version file", {"type": "object"})}),
-    "batch": ("Several requests in one transaction", "BatchRequest",
-              {"200": _response("One response per request", ref("schemas", "BatchResponse"))}),
-    "openapi": ("This document", None,
-                {"200": _response("OpenAPI 3.0 document", {"type": "object"})}),
-    "contribute": ("How to contribute (contribute.json)", None,
-                   {"200": _response("contribute.json", {"type": "object"})}),
-    "metrics": ("Prometheus metrics", None, {"200": {
-        "description": "Prometheus text exposition format",
-        "content": {"text/plain": {"schema": {"type": "string"}}}}}),
-    "flush": ("Delete everything (test servers only)", None,
-              {"202": _response("Flushed", {"type": "object"})}),
-    "history_snapshot": ("A collection's records at a past timestamp", None,
-                         {"200": _response("The records then", _LIST)}),
+    "root": (
+        "Server information and capabilities",
+        None,
+        {"200": _response("Server information", ref("schemas", "Root"))},
+    ),
+    "heartbeat": (
+        "Health of the backends",
+        None,
+        {
+            "200": _response("All healthy", ref("schemas", "Heartbeat")),
+            "503": _response("A backend fails", ref("schemas", "Heartbeat")),
+        },
+    ),
+    "lbheartbeat": (
+        "Liveness for load balancers",
+        None,
+        {"200": _response("Alive", {"type": "object"})},
+    ),
+    "version": (
+        "Deployed version (version.json)",
+        None,
+        {"200": _response("The version file", {"type": "object"})},
+    ),
+    "batch": (
+        "Several requests in one transaction",
+        "BatchRequest",
+        {"200": _response("One response per request", ref("schemas", "BatchResponse"))},
+    ),
+    "openapi": (
+        "This document",
+        None,
+        {"200": _response("OpenAPI 3.0 document", {"type": "object"})},
+    ),
+    "contribute": (
+        "How to contribute (contribute.json)",
+        None,
+        {"200": _response("contribute.json", {"type": "object"})},
+    ),
+    "metrics": (
+        "Prometheus metrics",
+        None,
+        {
+            "200": {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    ),
+    "flush": (
+        "Delete everything (test servers only)",
+        None,
+        {"202": _response("Flushed", {"type": "object"})},
+    ),
+    "history_snapshot": (
+        "A collection's records at a past timestamp",
+        None,
+        {"200": _response("The records then", _LIST)},
+    ),
 }
 # Lists that take the querystring of plural endpoints, though they hold no resource.
 _LISTS = ("history", "permissions")
 
 
-def generic_operation(method: str, name: str, description: str | None = None
-                      ) -> dict[str, Any]:
-    summary, body, responses = _UTILITIES.get(name, (description or f"{method} {name}", None, {
-        "200": _response("Success", {})}))
+def generic_operation(method: str, name: str, description: str | None = None) -> dict[str, Any]:
+    summary, body, responses = _UTILITIES.get(
+        name, (description or f"{method} {name}", None, {"200": _response("Success", {})})
+    )
     if method == "HEAD":  # the same responses, without their bodies
-        responses = {code: {k: v for k, v in response.items() if k != "content"}
-                     for code, response in responses.items()}
+        responses = {
+            code: {k: v for k, v in response.items() if k != "content"}
+            for code, response in responses.items()
+        }
     operation: dict[str, Any] = {"summary": summary, "responses": dict(responses)}
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": json_content(
-            ref("schemas", body))}
+        operation["requestBody"] = {"required": True, "content": json_content(ref("schemas", body))}
     return operation
 
 
@@ -175,7 +241,7 @@ def openapi_path(pattern: str) -> str:
     path = "/" + pattern.lstrip("/")
     path = _STAR.sub(r"{\1}", _PLACEHOLDER.sub(r"{\1}", path))
     if path == PREFIX or path.startswith(PREFIX + "/"):
-        path = path[len(PREFIX):] or "/"
+        path = path[len(PREFIX) :] or "/"
     return path
 
 
@@ -223,8 +289,9 @@ def path_item(registry: Registry, route: Any) -> dict[str, Any]:
     item: dict[str, Any] = {}
     names = _PLACEHOLDER.findall(path)
     if names:
-        item["parameters"] = [{"name": n, "in": "path", "required": True,
-                               "schema": {"type": "string"}} for n in names]
+        item["parameters"] = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        ]
     # Plugins describe their own operations: {route name: {method: operation}}.
     described = getattr(registry, "openapi_operations", {}).get(route.name, {})
     for method in route_methods(registry, route):
@@ -235,8 +302,7 @@ def path_item(registry: Registry, route: Any) -> dict[str, Any]:
         elif kind == "object":
             operation = object_operation(method, resource)
         else:
-            operation = generic_operation(method, route.name,
-                                          getattr(service, "description", None))
+            operation = generic_operation(method, route.name, getattr(service, "description", None))
         operation["operationId"] = re.sub(r"\W", "_", f"{method.lower()}_{route.name}")
         operation["tags"] = [resource if kind else "utilities"]
         operation["responses"]["default"] = ref("responses", "Error")
@@ -253,8 +319,11 @@ def build(registry: Registry) -> dict[str, Any]:
         paths.setdefault(openapi_path(route.pattern), {}).update(path_item(registry, route))
     return {
         "openapi": "3.0.3",
-        "info": {"title": settings["project_name"], "version": settings["http_api_version"],
-                 "description": "Store, sync and share JSON data: the Kinto HTTP API."},
+        "info": {
+            "title": settings["project_name"],
+            "version": settings["http_api_version"],
+            "description": "Store, sync and share JSON data: the Kinto HTTP API.",
+        },
         "externalDocs": {"url": settings["project_docs"]},
         "paths": paths,
         "components": _with_plugin_schemas(registry, components()),
@@ -263,13 +332,19 @@ def build(registry: Registry) -> dict[str, Any]:
     }
 
 
-def describe(config: Configurator, route_name: str, operations: dict[str, Any],
-             schemas: dict[str, Any] | None = None) -> None:
+def describe(
+    config: Configurator,
+    route_name: str,
+    operations: dict[str, Any],
+    schemas: dict[str, Any] | None = None,
+) -> None:
     """For plugins: the operations of one route (``{method: operation}``, without
     operationId and tags) and the schemas they refer to (``#/components/schemas/<name>``)."""
     registry = config.registry
-    registry.openapi_operations = {**getattr(registry, "openapi_operations", {}),
-                                   route_name: operations}
+    registry.openapi_operations = {
+        **getattr(registry, "openapi_operations", {}),
+        route_name: operations,
+    }
     registry.openapi_schemas = {**getattr(registry, "openapi_schemas", {}), **(schemas or {})}
 
 

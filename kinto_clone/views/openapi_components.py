@@ -23,66 +23,118 @@ def json_content(schema: dict[str, Any]) -> dict[str, Any]:
 _PRINCIPALS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
 _SCHEMAS: dict[str, Any] = {
     "Object": {
-        "type": "object", "additionalProperties": True,
-        "properties": {"id": {"type": "string"}, "last_modified": {"type": "integer"},
-                       "deleted": {"type": "boolean"}},
+        "type": "object",
+        "additionalProperties": True,
+        "properties": {
+            "id": {"type": "string"},
+            "last_modified": {"type": "integer"},
+            "deleted": {"type": "boolean"},
+        },
     },
     "Permissions": {
-        "type": "object", "additionalProperties": _PRINCIPALS,
+        "type": "object",
+        "additionalProperties": _PRINCIPALS,
         "description": "Principals granted each permission (read, write, record:create...).",
     },
     "ObjectRequest": {
-        "type": "object", "additionalProperties": False,
-        "properties": {"data": {"type": "object", "additionalProperties": True},
-                       "permissions": ref("schemas", "Permissions")},
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "data": {"type": "object", "additionalProperties": True},
+            "permissions": ref("schemas", "Permissions"),
+        },
     },
     "ObjectResponse": {
-        "type": "object", "required": ["data"],
-        "properties": {"data": ref("schemas", "Object"),
-                       "permissions": ref("schemas", "Permissions")},
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": ref("schemas", "Object"),
+            "permissions": ref("schemas", "Permissions"),
+        },
     },
     "ListResponse": {
-        "type": "object", "required": ["data"],
+        "type": "object",
+        "required": ["data"],
         "properties": {"data": {"type": "array", "items": ref("schemas", "Object")}},
     },
     "JSONPatch": {
-        "type": "array", "description": "RFC 6902 operations on /data/... and /permissions/...",
-        "items": {"type": "object", "required": ["op", "path"],
-                  "properties": {"op": {"type": "string", "enum": [
-                      "add", "remove", "replace", "move", "copy", "test"]},
-                      "path": {"type": "string"}, "from": {"type": "string"}, "value": {}}},
+        "type": "array",
+        "description": "RFC 6902 operations on /data/... and /permissions/...",
+        "items": {
+            "type": "object",
+            "required": ["op", "path"],
+            "properties": {
+                "op": {
+                    "type": "string",
+                    "enum": ["add", "remove", "replace", "move", "copy", "test"],
+                },
+                "path": {"type": "string"},
+                "from": {"type": "string"},
+                "value": {},
+            },
+        },
     },
     "Error": {
-        "type": "object", "required": ["code", "errno", "error"],
+        "type": "object",
+        "required": ["code", "errno", "error"],
         "properties": {
-            "code": {"type": "integer"}, "errno": {"type": "integer"},
-            "error": {"type": "string"}, "message": {"type": "string"},
+            "code": {"type": "integer"},
+            "errno": {"type": "integer"},
+            "error": {"type": "string"},
+            "message": {"type": "string"},
             "info": {"type": "string"},
-            "details": {"oneOf": [{"type": "object"}, {"type": "array", "items": {
-                "type": "object", "properties": {"location": {"type": "string"},
-                                                 "name": {"type": "string",
-                                                          "nullable": True},
-                                                 "description": {"type": "string"}}}}]},
+            "details": {
+                "oneOf": [
+                    {"type": "object"},
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "location": {"type": "string"},
+                                "name": {"type": "string", "nullable": True},
+                                "description": {"type": "string"},
+                            },
+                        },
+                    },
+                ]
+            },
         },
     },
     "Root": {
-        "type": "object", "required": ["project_name", "project_version", "http_api_version",
-                                       "url", "settings", "capabilities"],
+        "type": "object",
+        "required": [
+            "project_name",
+            "project_version",
+            "http_api_version",
+            "url",
+            "settings",
+            "capabilities",
+        ],
         "properties": {
-            "project_name": {"type": "string"}, "project_version": {"type": "string"},
-            "http_api_version": {"type": "string"}, "project_docs": {"type": "string"},
-            "url": {"type": "string"}, "eos": {"type": "string"},
+            "project_name": {"type": "string"},
+            "project_version": {"type": "string"},
+            "http_api_version": {"type": "string"},
+            "project_docs": {"type": "string"},
+            "url": {"type": "string"},
+            "eos": {"type": "string"},
             "config": {"type": "object", "nullable": True},
-            "settings": {"type": "object"}, "capabilities": {"type": "object"},
-            "user": {"type": "object", "properties": {
-                "id": {"type": "string"}, "principals": _PRINCIPALS,
-                "bucket": {"type": "string"}}},
+            "settings": {"type": "object"},
+            "capabilities": {"type": "object"},
+            "user": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "principals": _PRINCIPALS,
+                    "bucket": {"type": "string"},
+                },
+            },
         },
     },
-    "Heartbeat": {"type": "object", "additionalProperties": {"type": "boolean",
-                                                              "nullable": True}},
+    "Heartbeat": {"type": "object", "additionalProperties": {"type": "boolean", "nullable": True}},
     "BatchRequest": {
-        "type": "object", "required": ["requests"],
+        "type": "object",
+        "required": ["requests"],
         "properties": {
             "defaults": ref("schemas", "Subrequest"),
             "requests": {"type": "array", "items": ref("schemas", "Subrequest")},
@@ -91,57 +143,101 @@ _SCHEMAS: dict[str, Any] = {
     "Subrequest": {
         "type": "object",
         "properties": {
-            "method": {"type": "string", "enum": [
-                "GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH"]},
+            "method": {
+                "type": "string",
+                "enum": ["GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH"],
+            },
             "path": {"type": "string"},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             "body": {"type": "object"},
         },
     },
     "BatchResponse": {
-        "type": "object", "required": ["responses"],
-        "properties": {"responses": {"type": "array", "items": {
-            "type": "object", "properties": {
-                "path": {"type": "string"}, "status": {"type": "integer"},
-                "headers": {"type": "object"}, "body": {}}}}},
+        "type": "object",
+        "required": ["responses"],
+        "properties": {
+            "responses": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "headers": {"type": "object"},
+                        "body": {},
+                    },
+                },
+            }
+        },
     },
 }
 
 
 def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema, **extra}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        **extra,
+    }
 
 
 def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "in": "header", "required": False, "description": description,
-            "schema": {"type": "string", **schema}}
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
 
 
 _FIELD_LIST = {"type": "array", "items": {"type": "string"}}
 _PARAMETERS: dict[str, Any] = {
-    "_limit": _query("_limit", "Page size (0: no limit; capped by paginate_by).",
-                     {"type": "integer", "minimum": 0}),
-    "_token": _query("_token", "Opaque token of the next page (from Next-Page).",
-                     {"type": "string"}),
-    "_since": _query("_since", "Only objects (and tombstones) modified after this timestamp "
-                     "(ms).", {"type": "string"}),
-    "_before": _query("_before", "Only objects modified before this timestamp (ms).",
-                      {"type": "string"}),
-    "_sort": _query("_sort", "Comma separated fields, '-' for descending.", _FIELD_LIST,
-                    style="form", explode=False),
-    "_fields": _query("_fields", "Comma separated fields to return.", _FIELD_LIST,
-                      style="form", explode=False),
-    "filters": _query("filters", "Filters on fields: field=value, min_, max_, lt_, gt_, "
-                      "not_, in_, exclude_, like_, has_, contains_, contains_any_.",
-                      {"type": "object", "additionalProperties": {"type": "string"}},
-                      style="form", explode=True),
+    "_limit": _query(
+        "_limit",
+        "Page size (0: no limit; capped by paginate_by).",
+        {"type": "integer", "minimum": 0},
+    ),
+    "_token": _query(
+        "_token", "Opaque token of the next page (from Next-Page).", {"type": "string"}
+    ),
+    "_since": _query(
+        "_since",
+        "Only objects (and tombstones) modified after this timestamp (ms).",
+        {"type": "string"},
+    ),
+    "_before": _query(
+        "_before", "Only objects modified before this timestamp (ms).", {"type": "string"}
+    ),
+    "_sort": _query(
+        "_sort",
+        "Comma separated fields, '-' for descending.",
+        _FIELD_LIST,
+        style="form",
+        explode=False,
+    ),
+    "_fields": _query(
+        "_fields", "Comma separated fields to return.", _FIELD_LIST, style="form", explode=False
+    ),
+    "filters": _query(
+        "filters",
+        "Filters on fields: field=value, min_, max_, lt_, gt_, "
+        "not_, in_, exclude_, like_, has_, contains_, contains_any_.",
+        {"type": "object", "additionalProperties": {"type": "string"}},
+        style="form",
+        explode=True,
+    ),
     "If-Match": _header("If-Match", 'Only if the current ETag is this one ("<ms>" or *).'),
     "If-None-Match": _header("If-None-Match", 'Only if the current ETag differs ("<ms>" or *).'),
-    "Response-Behavior": _header("Response-Behavior", "What a PATCH answers.",
-                                 enum=["full", "light", "diff"]),
-    "last_modified": _query("last_modified", "Timestamp given to the tombstone.",
-                            {"type": "integer"}),
+    "Response-Behavior": _header(
+        "Response-Behavior", "What a PATCH answers.", enum=["full", "light", "diff"]
+    ),
+    "last_modified": _query(
+        "last_modified", "Timestamp given to the tombstone.", {"type": "integer"}
+    ),
 }
 
 _HEADERS: dict[str, Any] = {
@@ -163,8 +259,12 @@ def components() -> dict[str, Any]:
         "parameters": _PARAMETERS,
         "headers": _HEADERS,
         "responses": {"Error": error, "NotModified": {"description": "Not modified"}},
-        "securitySchemes": {"basicAuth": {
-            "type": "http", "scheme": "basic",
-            "description": "Any credentials: the user id is derived from them (or an "
-                           "account when the accounts plugin is on)."}},
+        "securitySchemes": {
+            "basicAuth": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "Any credentials: the user id is derived from them (or an "
+                "account when the accounts plugin is on).",
+            }
+        },
     }

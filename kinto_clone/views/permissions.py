@@ -40,13 +40,29 @@ from kinto_clone.views.root import add_capability
 SETTING = "experimental_permissions_endpoint"
 
 # The strict schema of an entry: any other filter, sort or _fields name is a 400.
-FIELDS = frozenset({"uri", "resource_name", "permissions", "id", "bucket_id",
-                    "collection_id", "group_id", "record_id", "account_id"})
+FIELDS = frozenset(
+    {
+        "uri",
+        "resource_name",
+        "permissions",
+        "id",
+        "bucket_id",
+        "collection_id",
+        "group_id",
+        "record_id",
+        "account_id",
+    }
+)
 DEFAULT_SORT = Sort("uri", descending=True)
 
 # Where a ``<resource>_create_principals`` setting grants ``<resource>:create``.
-CREATED_IN = {"bucket": "root", "account": "root", "collection": "bucket", "group": "bucket",
-              "record": "collection"}
+CREATED_IN = {
+    "bucket": "root",
+    "account": "root",
+    "collection": "bucket",
+    "group": "bucket",
+    "record": "collection",
+}
 _SETTING_NAME = re.compile(r"(\w+?)_(create|read|write)_principals")
 
 Entry = dict[str, Any]
@@ -59,11 +75,13 @@ class PermissionsContext:
         self.request = request
 
     def permits(self, permission: str) -> bool:
-        return settings_grant(self.request.registry.settings, "permissions", permission,
-                              self.request.principals)
+        return settings_grant(
+            self.request.registry.settings, "permissions", permission, self.request.principals
+        )
 
 
 # -- the caller's entries ------------------------------------------------------------------
+
 
 @functools.cache
 def implied(resource_name: str, permission: str) -> frozenset[str]:
@@ -118,8 +136,11 @@ def _add_settings_grants(request: Request, held: dict[str, set[str]]) -> None:
 def _object_routes(request: Request) -> list[tuple[str, Any]]:
     """``(resource name, route)`` of every object route (``bucket:object``, ...)."""
     mapper = request.registry.getUtility(IRoutesMapper)
-    return [(route.name.split(":")[0], route) for route in mapper.get_routes()
-            if route.name.endswith(":object")]
+    return [
+        (route.name.split(":")[0], route)
+        for route in mapper.get_routes()
+        if route.name.endswith(":object")
+    ]
 
 
 def _entry(routes: list[tuple[str, Any]], uri: str, held: set[str]) -> Entry | None:
@@ -129,8 +150,12 @@ def _entry(routes: list[tuple[str, Any]], uri: str, held: set[str]) -> Entry | N
         matchdict = route.match(f"/v1{uri}")
         if matchdict is not None:
             permissions = set().union(*(implied(name, perm) for perm in held))
-            entry = {"uri": uri, "resource_name": name, "permissions": sorted(permissions),
-                     **matchdict}
+            entry = {
+                "uri": uri,
+                "resource_name": name,
+                "permissions": sorted(permissions),
+                **matchdict,
+            }
             if "id" in matchdict:  # as in event payloads: bucket_id, record_id...
                 entry[f"{name}_id"] = matchdict["id"]
             return entry
@@ -146,7 +171,6 @@ def entries_of(request: Request) -> list[Entry]:
 
 
 # -- filters, sorting and pages over entries (the storage backends' semantics, §4) --------
-
 
 
 def compare(a: Any, b: Any) -> int:
@@ -177,6 +201,7 @@ def _lookup(entry: Mapping[str, Any]) -> Lookup:
                 return False, None
             current = current[key]
         return True, current
+
     return find
 
 
@@ -230,8 +255,7 @@ def _order(sorting: Iterable[Sort], a: Lookup, b: Lookup) -> int:
 def select(entries: list[Entry], query: ListQuery) -> list[Entry]:
     """The entries matching the filters, sorted, after the keyset of ``query.after``."""
     kept = [e for e in entries if all(matches(e, f) for f in query.filters)]
-    kept.sort(key=functools.cmp_to_key(
-        lambda x, y: _order(query.sorting, _lookup(x), _lookup(y))))
+    kept.sort(key=functools.cmp_to_key(lambda x, y: _order(query.sorting, _lookup(x), _lookup(y))))
     if query.after is not None:
         after = query.after
 
@@ -247,8 +271,12 @@ def _parse(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
     params, now = list(request.GET.items()), now_ms()
     parsed = querying.parse_list_params(
-        params, now_ms=now, paginate_by=settings["paginate_by"],
-        max_fetch_size=settings["storage_max_fetch_size"], known_fields=FIELDS)
+        params,
+        now_ms=now,
+        paginate_by=settings["paginate_by"],
+        max_fetch_size=settings["storage_max_fetch_size"],
+        known_fields=FIELDS,
+    )
     filters = tuple(f for f in parsed.query.filters if f.field != querying.MODIFIED_FIELD)
     sorting = [s for s in parsed.query.sorting if s.field != querying.MODIFIED_FIELD]
     if not any(s.field == DEFAULT_SORT.field for s in sorting):
@@ -258,14 +286,19 @@ def _parse(request: Request) -> querying.ParsedList:
         token = {name.strip(): value for name, value in params}["_token"]
         after = querying.decode_token(token, sorting, now)
     query = ListQuery(filters=filters, sorting=tuple(sorting), after=after)
-    return querying.ParsedList(query=query, fields=parsed.fields, deprecated_to=False,
-                               limit=parsed.limit)
+    return querying.ParsedList(
+        query=query, fields=parsed.fields, deprecated_to=False, limit=parsed.limit
+    )
 
 
 # -- the view ------------------------------------------------------------------------------
 
-permissions = Service(name="permissions", path="/permissions", factory=PermissionsContext,
-                      description="What the caller may do, object by object")
+permissions = Service(
+    name="permissions",
+    path="/permissions",
+    factory=PermissionsContext,
+    description="What the caller may do, object by object",
+)
 
 
 @permissions.get(permission="read", renderer="kinto_json")
@@ -279,7 +312,7 @@ def list_permissions(request: Request) -> Any:
         headers["Total-Objects"] = headers["Total-Records"] = str(len(selected))
         request.response.content_type, request.response.charset = "application/json", None
         return request.response
-    page = selected[:parsed.limit]
+    page = selected[: parsed.limit]
     if len(selected) > parsed.limit:
         token = querying.encode_token(page[-1], parsed.query.sorting, len(page))
         request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
@@ -299,7 +332,10 @@ def add_permissions_endpoint(config: Configurator) -> None:
     if "permissions_endpoint" in config.registry.capabilities:
         return  # enabled by the setting and by such a plugin
     config.add_cornice_service(permissions)
-    add_capability(config, "permissions_endpoint", "GET /permissions lists what the "
-                   "caller may do, object by object.",
-                   "https://kinto.readthedocs.io/en/latest/configuration/settings.html"
-                   "#activating-the-permissions-endpoint")
+    add_capability(
+        config,
+        "permissions_endpoint",
+        "GET /permissions lists what the caller may do, object by object.",
+        "https://kinto.readthedocs.io/en/latest/configuration/settings.html"
+        "#activating-the-permissions-endpoint",
+    )

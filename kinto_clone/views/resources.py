@@ -48,6 +48,7 @@ PATHS = {
 
 # -- shared steps --------------------------------------------------------------------------
 
+
 def _writer(request: Request) -> str | None:
     if not request.registry.settings["explicit_permissions"]:
         return None
@@ -75,25 +76,49 @@ def _existing(ctx: RouteContext) -> dict[str, Any]:
     return ctx.current
 
 
-def _latest(request: Request, ctx: RouteContext,
-            loaded: dict[str, Any] | None) -> dict[str, Any] | None:
-    return latest_for_write(request.registry.backends.storage, ctx.resource.name,
-                            ctx.parent_id, ctx.object_id or "", request.headers, loaded)
+def _latest(
+    request: Request, ctx: RouteContext, loaded: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    return latest_for_write(
+        request.registry.backends.storage,
+        ctx.resource.name,
+        ctx.parent_id,
+        ctx.object_id or "",
+        request.headers,
+        loaded,
+    )
 
 
-def _changed(request: Request, ctx: RouteContext, action: str, old: dict[str, Any] | None,
-             new: dict[str, Any], acl: dict[str, set[str]] | None = None) -> None:
+def _changed(
+    request: Request,
+    ctx: RouteContext,
+    action: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    acl: dict[str, set[str]] | None = None,
+) -> None:
     if not request.registry.listeners:
         return
     uri = f"{ctx.parent_id}/{ctx.resource.plural}/{new['id']}"
-    notify(request, ResourceChange(
-        action=action, resource_name=ctx.resource.name, parent_id=ctx.parent_id, uri=uri,
-        user_id=request.authenticated_userid, ids=ids_of(uri), old=old, new=new,
-        permissions=objects.acl_lists(acl or {})))
+    notify(
+        request,
+        ResourceChange(
+            action=action,
+            resource_name=ctx.resource.name,
+            parent_id=ctx.parent_id,
+            uri=uri,
+            user_id=request.authenticated_userid,
+            ids=ids_of(uri),
+            old=old,
+            new=new,
+            permissions=objects.acl_lists(acl or {}),
+        ),
+    )
 
 
-def _object_response(request: Request, obj: dict[str, Any], acl: dict[str, set[str]],
-                     status: int = 200) -> dict[str, Any]:
+def _object_response(
+    request: Request, obj: dict[str, Any], acl: dict[str, set[str]], status: int = 200
+) -> dict[str, Any]:
     request.response.status_int = status
     set_timestamp_headers(request.response, obj["last_modified"])
     shown = objects.acl_lists(acl) if is_writer(acl, request.principals) else {}
@@ -104,17 +129,22 @@ def _list_params(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
     with refused_before_invalid(request, request.context):
         parsed = querying.parse_list_params(
-            list(request.GET.items()), now_ms=now_ms(), paginate_by=settings["paginate_by"],
-            max_fetch_size=settings["storage_max_fetch_size"])
+            list(request.GET.items()),
+            now_ms=now_ms(),
+            paginate_by=settings["paginate_by"],
+            max_fetch_size=settings["storage_max_fetch_size"],
+        )
     if parsed.deprecated_to:
         request.response.headers["Alert"] = (
             '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
             'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
-            '#list-of-available-url-parameters"}')
+            '#list-of-available-url-parameters"}'
+        )
     return parsed
 
 
 # -- plural endpoints ----------------------------------------------------------------------
+
 
 def list_objects(request: Request) -> Any:
     ctx: RouteContext = request.context
@@ -123,8 +153,12 @@ def list_objects(request: Request) -> Any:
     storage = request.registry.backends.storage
     query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by)
     expose(request, "Next-Page", "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
-    set_cache_headers(request, cache_expires(request.registry.settings, ctx.resource.name,
-                                             ctx.uris, ctx.objects.get("collection")))
+    set_cache_headers(
+        request,
+        cache_expires(
+            request.registry.settings, ctx.resource.name, ctx.uris, ctx.objects.get("collection")
+        ),
+    )
     if request.method == "HEAD":
         total = storage.count(ctx.resource.name, ctx.parent_id, query)
         timestamp = storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
@@ -136,9 +170,13 @@ def list_objects(request: Request) -> Any:
         return request.response
     page_query = dataclasses.replace(query, limit=parsed.limit + 1)
     # Each object as the database wrote its JSON when it can (no _fields to apply).
-    found = storage.list_page(ctx.resource.name, ctx.parent_id, page_query,
-                              encoded=parsed.fields is None,
-                              total=request.registry.settings["total_records_on_get"])
+    found = storage.list_page(
+        ctx.resource.name,
+        ctx.parent_id,
+        page_query,
+        encoded=parsed.fields is None,
+        total=request.registry.settings["total_records_on_get"],
+    )
     page, timestamp, encoded = found.objects, found.timestamp, found.encoded
     _refuse_unlisted(request, ctx, len(page))
     _list_preconditions(request, timestamp)
@@ -159,8 +197,9 @@ def list_objects(request: Request) -> Any:
 def _set_total(request: Request, total: int) -> None:
     """Live objects matching the filters the caller may read (limit and pagination
     aside): ``Total-Objects``, and ``Total-Records`` as older clients read it."""
-    request.response.headers["Total-Objects"] = request.response.headers[
-        "Total-Records"] = str(total)
+    request.response.headers["Total-Objects"] = request.response.headers["Total-Records"] = str(
+        total
+    )
     expose(request, "Total-Objects", "Total-Records")
 
 
@@ -193,12 +232,14 @@ def delete_objects(request: Request) -> Any:
     if not deleted:
         _refuse_unlisted(request, ctx, 0)
     elif len(deleted) == parsed.limit and storage.count(
-            ctx.resource.name, ctx.parent_id, dataclasses.replace(query, limit=None)):
+        ctx.resource.name, ctx.parent_id, dataclasses.replace(query, limit=None)
+    ):
         # What matched and was not deleted yet is the next page.
         token = querying.encode_token(deleted[-1], query.sorting, len(deleted))
         request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
-    set_timestamp_headers(request.response,
-                          max((t["last_modified"] for t in deleted), default=timestamp))
+    set_timestamp_headers(
+        request.response, max((t["last_modified"] for t in deleted), default=timestamp)
+    )
     return {"data": deleted}
 
 
@@ -210,17 +251,24 @@ def create_object(request: Request) -> Any:
     data = data or {}
     object_id = data.get("id", None)
     existing = ctx.sibling
-    raise_412_if_modified(request.headers, existing,
-                          existing["last_modified"] if existing else None)
+    raise_412_if_modified(
+        request.headers, existing, existing["last_modified"] if existing else None
+    )
     if existing is not None:  # POST with the id of an object that exists: return it.
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
     check_data(request, ctx, data)
     try:
         # The ignore: envelope() without allow_null gives permission lists, never None.
-        obj, acl = objects.create(request.registry.backends, ctx.resource, ctx.parent_id,
-                                  object_id or ctx.resource.generate_id(), data,
-                                  permissions or {}, _writer(request),  # type: ignore[arg-type]
-                                  data_given=data_given)
+        obj, acl = objects.create(
+            request.registry.backends,
+            ctx.resource,
+            ctx.parent_id,
+            object_id or ctx.resource.generate_id(),
+            data,
+            permissions or {},  # type: ignore[arg-type]
+            _writer(request),
+            data_given=data_given,
+        )
     except UnicityError as exc:  # created by a concurrent request meanwhile
         return _object_response(request, exc.existing, {})
     _changed(request, ctx, "create", None, obj, acl)
@@ -233,14 +281,19 @@ def existing_uri(ctx: RouteContext, obj: dict[str, Any]) -> str:
 
 # -- object endpoints ----------------------------------------------------------------------
 
+
 def get_object(request: Request) -> Any:
     ctx: RouteContext = request.context
     obj = _existing(ctx)
     raise_412_if_modified(request.headers, obj, obj["last_modified"])
     raise_304_if_not_modified(request.headers, obj["last_modified"])
     expose(request, "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
-    set_cache_headers(request, cache_expires(request.registry.settings, ctx.resource.name,
-                                             ctx.uris, ctx.objects.get("collection")))
+    set_cache_headers(
+        request,
+        cache_expires(
+            request.registry.settings, ctx.resource.name, ctx.uris, ctx.objects.get("collection")
+        ),
+    )
     fields = querying.parse_fields(list(request.GET.items()))
     if fields is not None:
         set_timestamp_headers(request.response, obj["last_modified"])
@@ -253,16 +306,23 @@ def put_object(request: Request) -> Any:
     data, permissions = envelope(json_body(request), ctx.resource.permissions)
     _require_parents(ctx)
     current = _latest(request, ctx, ctx.current)
-    raise_412_if_modified(request.headers, current,
-                          current["last_modified"] if current else None)
+    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
     if data is not None:
         check_data(request, ctx, data)
     # The ignore: envelope() without allow_null gives permission lists, never None.
-    obj, acl = objects.replace(request.registry.backends, ctx.resource, ctx.parent_id,
-                               ctx.object_id or "", current, ctx.acl(), data,
-                               permissions, _writer(request))  # type: ignore[arg-type]
+    obj, acl = objects.replace(
+        request.registry.backends,
+        ctx.resource,
+        ctx.parent_id,
+        ctx.object_id or "",
+        current,
+        ctx.acl(),
+        data,
+        permissions,  # type: ignore[arg-type]
+        _writer(request),
+    )
     _changed(request, ctx, "create" if current is None else "update", current, obj, acl)
     return _object_response(request, obj, acl, status=201 if current is None else 200)
 
@@ -277,8 +337,16 @@ def patch_object(request: Request) -> Any:
     new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
     sent = dict(new_data)  # before the data checks complete it (diff compares to this)
     check_data(request, ctx, new_data)
-    stored, acl = objects.patch(request.registry.backends, ctx.resource, ctx.parent_id, obj,
-                                ctx.acl(), new_data, changes, _writer(request))
+    stored, acl = objects.patch(
+        request.registry.backends,
+        ctx.resource,
+        ctx.parent_id,
+        obj,
+        ctx.acl(),
+        new_data,
+        changes,
+        _writer(request),
+    )
     _changed(request, ctx, "update", obj, stored, acl)
     if behavior != "full":
         set_timestamp_headers(request.response, stored["last_modified"])
@@ -294,8 +362,9 @@ def delete_object(request: Request) -> Any:
     forced = querying.native_value(request.GET.get("last_modified", "null"))
     if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):
         raise invalid("querystring", "last_modified", f'"{forced}" is not a number')
-    tombstone = objects.delete(request.registry.backends, ctx.resource, ctx.parent_id,
-                               obj["id"], forced)
+    tombstone = objects.delete(
+        request.registry.backends, ctx.resource, ctx.parent_id, obj["id"], forced
+    )
     _changed(request, ctx, "delete", obj, tombstone)
     set_timestamp_headers(request.response, tombstone["last_modified"])
     return {"data": tombstone}
@@ -304,16 +373,24 @@ def delete_object(request: Request) -> Any:
 # -- registration --------------------------------------------------------------------------
 
 GENERIC_VIEWS: dict[str, Callable[[Request], Any]] = {
-    "plural GET": list_objects, "plural POST": create_object, "plural DELETE": delete_objects,
-    "object GET": get_object, "object PUT": put_object, "object PATCH": patch_object,
+    "plural GET": list_objects,
+    "plural POST": create_object,
+    "plural DELETE": delete_objects,
+    "object GET": get_object,
+    "object PUT": put_object,
+    "object PATCH": patch_object,
     "object DELETE": delete_object,
 }
-PERMISSIONS = {"GET": "read", "POST": "create", "PUT": "write", "PATCH": "write",
-               "DELETE": "write"}
+PERMISSIONS = {"GET": "read", "POST": "create", "PUT": "write", "PATCH": "write", "DELETE": "write"}
 
 
-def register_resource(config: Configurator, name: str, path: str, factory: type,
-                      views: dict[str, Callable[[Request], Any]] | None = None) -> None:
+def register_resource(
+    config: Configurator,
+    name: str,
+    path: str,
+    factory: type,
+    views: dict[str, Callable[[Request], Any]] | None = None,
+) -> None:
     """The plural and object services of a resource (``path`` and ``path/{id}``), with the
     generic views unless ``views`` overrides some, honouring readonly and the
     ``{plural|object}_{resource}_{method}_enabled`` switches."""
@@ -328,8 +405,7 @@ def register_resource(config: Configurator, name: str, path: str, factory: type,
             continue
         if settings.get(f"{kind}_{name}_{method.lower()}_enabled", True) is False:
             continue
-        services[kind].add_view(method, view, permission=PERMISSIONS[method],
-                                renderer="kinto_json")
+        services[kind].add_view(method, view, permission=PERMISSIONS[method], renderer="kinto_json")
     for service in services.values():
         config.add_cornice_service(service)
 

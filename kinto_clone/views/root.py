@@ -75,9 +75,12 @@ def _check(backend: Any) -> bool:
 @heartbeat.get(permission=NO_PERMISSION_REQUIRED, renderer="kinto_json")
 def get_heartbeat(request: Request) -> dict[str, Any]:
     backends = request.registry.backends
-    checks = {"storage": backends.storage, "permission": backends.permission,
-              # plugins' (attachments), the stream's hub (stream/)
-              **getattr(request.registry, "heartbeats", {})}
+    checks = {
+        "storage": backends.storage,
+        "permission": backends.permission,
+        # plugins' (attachments), the stream's hub (stream/)
+        **getattr(request.registry, "heartbeats", {}),
+    }
     timeout = request.registry.settings["heartbeat_timeout_seconds"]
     results: dict[str, bool] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks))
@@ -109,14 +112,18 @@ def get_version(request: Request) -> Any:
     404 here (Kinto's own docs say so)."""
     path = request.registry.settings["version_json_path"]
     if not os.path.exists(path):
-        raise HTTPError(404, ERRNO.MISSING_RESOURCE,
-                        message="The resource you are looking for could not be found.")
+        raise HTTPError(
+            404,
+            ERRNO.MISSING_RESOURCE,
+            message="The resource you are looking for could not be found.",
+        )
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
-def add_capability(config: Configurator, name: str, description: str, url: str,
-                   **extra: Any) -> None:
+def add_capability(
+    config: Configurator, name: str, description: str, url: str, **extra: Any
+) -> None:
     """Advertise a feature in ``GET /v1/`` under ``capabilities`` (§1.3)."""
     config.registry.capabilities[name] = {"description": description, "url": url, **extra}
 

@@ -25,9 +25,14 @@ def test_user_principals_are_added_once_and_read_for_several_users(
         permission.add_user_principal("system.Authenticated", "/buckets/b/groups/all")
         permission.add_user_principal("bob", "/buckets/b/groups/g3")
         assert permission.get_user_principals(["alice"]) == {
-            "/buckets/b/groups/g1", "/buckets/b/groups/g2"}
+            "/buckets/b/groups/g1",
+            "/buckets/b/groups/g2",
+        }
         assert permission.get_user_principals(["alice", "system.Authenticated"]) == {
-            "/buckets/b/groups/g1", "/buckets/b/groups/g2", "/buckets/b/groups/all"}
+            "/buckets/b/groups/g1",
+            "/buckets/b/groups/g2",
+            "/buckets/b/groups/all",
+        }
         assert permission.get_user_principals(["nobody"]) == set()
         assert permission.get_user_principals([]) == set()
 
@@ -53,7 +58,8 @@ def test_remove_principal_takes_a_group_away_from_every_user(permission: Permiss
             assert permission.get_user_principals([user]) == {"/buckets/b/groups/other"}
         # ACEs naming the group are the caller's business (they go with their objects).
         assert permission.get_objects_permissions([BUCKET])[BUCKET] == {
-            "read": {"/buckets/b/groups/g"}}
+            "read": {"/buckets/b/groups/g"}
+        }
 
 
 # ---------------------------------------------------------------------------------------
@@ -65,7 +71,8 @@ def test_objects_permissions_are_read_for_several_objects_at_once(
 ) -> None:
     with transaction():
         permission.replace_object_permissions(
-            BUCKET, {"write": ["alice"], "read": ["bob", "system.Everyone"]})
+            BUCKET, {"write": ["alice"], "read": ["bob", "system.Everyone"]}
+        )
         permission.replace_object_permissions(COLLECTION, {"record:create": ["carol"]})
         assert permission.get_objects_permissions([BUCKET, COLLECTION, "/buckets/none"]) == {
             BUCKET: {"write": {"alice"}, "read": {"bob", "system.Everyone"}},
@@ -80,14 +87,20 @@ def test_replace_object_permissions_touches_only_the_permissions_named(
 ) -> None:
     with transaction():
         permission.replace_object_permissions(
-            BUCKET, {"write": ["alice"], "read": ["bob"], "collection:create": ["carol"]})
+            BUCKET, {"write": ["alice"], "read": ["bob"], "collection:create": ["carol"]}
+        )
         permission.replace_object_permissions(BUCKET, {"read": ["dave", "erin", "dave"]})
         assert permission.get_objects_permissions([BUCKET])[BUCKET] == {
-            "write": {"alice"}, "read": {"dave", "erin"}, "collection:create": {"carol"}}
+            "write": {"alice"},
+            "read": {"dave", "erin"},
+            "collection:create": {"carol"},
+        }
         permission.replace_object_permissions(BUCKET, {"collection:create": []})
         permission.replace_object_permissions(BUCKET, {})
         assert permission.get_objects_permissions([BUCKET])[BUCKET] == {
-            "write": {"alice"}, "read": {"dave", "erin"}}
+            "write": {"alice"},
+            "read": {"dave", "erin"},
+        }
         permission.replace_object_permissions(BUCKET, {"write": (), "read": set()})
         assert permission.get_objects_permissions([BUCKET])[BUCKET] == {}
 
@@ -102,7 +115,8 @@ def test_delete_object_permissions_removes_one_object_or_a_whole_subtree(
             permission.replace_object_permissions(uri, {"read": ["alice"]})
         permission.delete_object_permissions(f"{COLLECTION}/records/r")
         assert permission.get_objects_permissions([f"{COLLECTION}/records/r"]) == {
-            f"{COLLECTION}/records/r": {}}
+            f"{COLLECTION}/records/r": {}
+        }
         permission.delete_object_permissions(BUCKET)
         acls = permission.get_objects_permissions([BUCKET, *inside, *outside])
         assert acls[BUCKET] == {}
@@ -119,11 +133,17 @@ def test_accessible_objects_are_those_of_the_principals(permission: Permission) 
         permission.replace_object_permissions(COLLECTION, {"read": ["alice", "bob"]})
         permission.replace_object_permissions("/buckets/x", {"read": ["system.Everyone"]})
         assert permission.get_accessible_objects(["alice"]) == {
-            BUCKET: {"write"}, COLLECTION: {"read"}}
+            BUCKET: {"write"},
+            COLLECTION: {"read"},
+        }
         assert permission.get_accessible_objects(["alice", "system.Everyone"], ["read"]) == {
-            COLLECTION: {"read"}, "/buckets/x": {"read"}}
+            COLLECTION: {"read"},
+            "/buckets/x": {"read"},
+        }
         assert permission.get_accessible_objects(["bob"], ["write", "read"]) == {
-            BUCKET: {"read"}, COLLECTION: {"read"}}
+            BUCKET: {"read"},
+            COLLECTION: {"read"},
+        }
         assert permission.get_accessible_objects(["carol"]) == {}
         assert permission.get_accessible_objects([]) == {}
         assert permission.get_accessible_objects(["alice"], []) == {}

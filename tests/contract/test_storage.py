@@ -66,9 +66,7 @@ def test_create_returns_the_object_with_its_id_and_a_timestamp(storage: Storage)
         assert storage.get(R, P, "a") == created
 
 
-def test_managed_fields_are_not_stored_in_the_data(
-    storage: Storage, database: Database
-) -> None:
+def test_managed_fields_are_not_stored_in_the_data(storage: Storage, database: Database) -> None:
     with transaction():
         storage.create(R, P, {"id": "a", "last_modified": 1234, "n": 1})
         storage.update(R, P, "b", {"id": "b", "last_modified": 5678, "n": 2})
@@ -78,8 +76,15 @@ def test_managed_fields_are_not_stored_in_the_data(
 
 def test_json_values_round_trip(storage: Storage) -> None:
     value = {
-        "text": "é\u2603 \"quoted\" \\", "int": 2**62, "neg": -3, "float": 1.5, "t": True,
-        "f": False, "null": None, "list": [1, "a", [None, {}]], "obj": {"nested": {"x": []}},
+        "text": 'é\u2603 "quoted" \\',
+        "int": 2**62,
+        "neg": -3,
+        "float": 1.5,
+        "t": True,
+        "f": False,
+        "null": None,
+        "list": [1, "a", [None, {}]],
+        "obj": {"nested": {"x": []}},
     }
     with transaction():
         storage.create(R, P, {"id": "a", **value})
@@ -183,8 +188,13 @@ def test_get_many_returns_live_objects_by_key_in_one_call(storage: Storage) -> N
         collection = storage.create("collection", "/buckets/b", {"id": "c"})
         storage.create(R, P, {"id": "gone"})
         storage.delete(R, P, "gone")
-        keys = [("bucket", "", "b"), ("collection", "/buckets/b", "c"), (R, P, "gone"),
-                (R, P, "missing"), ("bucket", "", "b")]
+        keys = [
+            ("bucket", "", "b"),
+            ("collection", "/buckets/b", "c"),
+            (R, P, "gone"),
+            (R, P, "missing"),
+            ("bucket", "", "b"),
+        ]
         assert storage.get_many(keys) == {
             ("bucket", "", "b"): bucket,
             ("collection", "/buckets/b", "c"): collection,
@@ -239,8 +249,10 @@ def test_the_list_timestamp_is_the_latest_write_of_that_list_only(storage: Stora
         other = storage.create(R, "/buckets/b/collections/other", {"id": "a"})
         assert storage.resource_timestamp(R, P) == latest
         assert storage.list_objects(R, P, ListQuery())[1] == latest
-        assert storage.resource_timestamp(R, "/buckets/b/collections/other") == (
-            other["last_modified"])
+        assert (
+            storage.resource_timestamp(R, "/buckets/b/collections/other")
+            == (other["last_modified"])
+        )
 
 
 def test_an_empty_list_gets_a_timestamp_that_stays_the_same(storage: Storage) -> None:
@@ -259,9 +271,16 @@ def test_objects_written_without_a_list_row_are_still_listed(
 ) -> None:
     # Rows bulk-loaded straight into the table (not through the API) have no list row.
     with transaction():
-        database.execute(sa.insert(tables.objects).values(
-            parent_id=P, resource_name=R, id="bulk", last_modified=1000, deleted=False,
-            data={"x": 1}))
+        database.execute(
+            sa.insert(tables.objects).values(
+                parent_id=P,
+                resource_name=R,
+                id="bulk",
+                last_modified=1000,
+                deleted=False,
+                data={"x": 1},
+            )
+        )
     with transaction():
         page, timestamp = storage.list_objects(R, P, ListQuery())
     assert [obj["id"] for obj in page] == ["bulk"]
@@ -286,7 +305,8 @@ def test_create_with_a_future_client_timestamp_moves_the_list_and_later_writes_f
     future = sql_storage.now_ms() + 10**9
     with transaction():
         assert storage.create(R, P, {"id": "a", "last_modified": future})["last_modified"] == (
-            future)
+            future
+        )
         assert storage.resource_timestamp(R, P) == future
         assert storage.create(R, P, {"id": "b"})["last_modified"] == future + 1
         assert storage.delete(R, P, "a")["last_modified"] == future + 2
@@ -301,9 +321,7 @@ def test_create_with_the_list_timestamp_gets_the_next_one(storage: Storage) -> N
 
 
 @pytest.mark.parametrize("bad", [True, "1000", 1000.5, None, [1000]])
-def test_a_client_timestamp_that_is_not_an_integer_is_ignored(
-    storage: Storage, bad: Any
-) -> None:
+def test_a_client_timestamp_that_is_not_an_integer_is_ignored(storage: Storage, bad: Any) -> None:
     with transaction():
         latest = storage.create(R, P, {"id": "a"})["last_modified"]
         created = storage.create(R, P, {"id": "b", "last_modified": bad})
@@ -331,8 +349,7 @@ def test_update_keeps_a_client_timestamp_only_when_newer_than_the_object(
         assert storage.update(R, P, "a", {"last_modified": future})["last_modified"] == future
         assert storage.resource_timestamp(R, P) == future
         # Equal to the list timestamp: the next one.
-        assert storage.update(R, P, "b", {"last_modified": future})["last_modified"] == (
-            future + 1)
+        assert storage.update(R, P, "b", {"last_modified": future})["last_modified"] == (future + 1)
         # Creating through update: kept as on create.
         assert storage.update(R, P, "c", {"last_modified": 77})["last_modified"] == 77
 
@@ -457,8 +474,7 @@ def test_filters_on_a_data_field_follow_kinto_semantics(
 ) -> None:
     with transaction():
         assert listing(dataset, filters=(Filter("n", value, op),)) == expected
-        assert dataset.count(R, P, ListQuery(filters=(Filter("n", value, op),))) == len(
-            expected)
+        assert dataset.count(R, P, ListQuery(filters=(Filter("n", value, op),))) == len(expected)
 
 
 @pytest.mark.parametrize(
@@ -486,8 +502,7 @@ def test_filters_on_nested_fields_follow_dotted_paths(dataset: Storage) -> None:
         dataset.create(R, P, {"id": "r", "author": "Ann"})
         assert listing(dataset, filters=(Filter("author.name", "Ann"),)) == ["p"]
         # Missing sorts after everything: "gt" matches objects without the field.
-        assert listing(dataset, filters=(Filter("author.age", 18, Op.GT),)) == [
-            *ALL, "p", "q", "r"]
+        assert listing(dataset, filters=(Filter("author.age", 18, Op.GT),)) == [*ALL, "p", "q", "r"]
         assert listing(dataset, filters=(Filter("author.age", 18, Op.LT),)) == []
         assert listing(dataset, filters=(Filter("author.name", True, Op.HAS),)) == ["p", "q"]
         # A numeric-looking key is an object key, not an array index.
@@ -508,7 +523,8 @@ def test_filters_on_id_and_last_modified(dataset: Storage) -> None:
         assert listing(dataset, filters=(Filter("id", "c"),)) == ["c"]
         assert listing(dataset, filters=(Filter("id", ["a", "k", "zz"], Op.IN),)) == ["a", "k"]
         assert listing(dataset, filters=(Filter("id", ["a", "k"], Op.EXCLUDE),)) == _without(
-            "a", "k")
+            "a", "k"
+        )
         assert listing(dataset, filters=(Filter("id", "j", Op.GT),)) == ["k", "m", "o"]
         assert listing(dataset, filters=(Filter("id", "b", Op.MAX),)) == ["a", "b"]
         assert listing(dataset, filters=(Filter("id", "B", Op.LIKE),)) == ["b"]
@@ -516,9 +532,11 @@ def test_filters_on_id_and_last_modified(dataset: Storage) -> None:
         since = stamps["k"]
         assert listing(dataset, filters=(Filter("last_modified", since, Op.GT),)) == ["m", "o"]
         assert listing(dataset, filters=(Filter("last_modified", since, Op.MIN),)) == [
-            "k", "m", "o"]
-        assert listing(dataset, filters=(Filter("last_modified", stamps["b"], Op.LT),)) == [
-            "a"]
+            "k",
+            "m",
+            "o",
+        ]
+        assert listing(dataset, filters=(Filter("last_modified", stamps["b"], Op.LT),)) == ["a"]
         assert listing(dataset, filters=(Filter("last_modified", stamps["b"]),)) == ["b"]
         # `_since=null` arrives as "IN ()": nothing.
         assert listing(dataset, filters=(Filter("last_modified", [], Op.IN),)) == []
@@ -535,8 +553,12 @@ def test_tombstones_appear_only_with_include_deleted_and_match_only_managed_fiel
         page, _ = dataset.list_objects(R, P, ListQuery(filters=since, include_deleted=True))
         assert page == [tombstone]
         assert listing(dataset, filters=(Filter("id", "a"),), include_deleted=True) == ["a"]
-        for data_filter in (Filter("n", 1, Op.NOT), Filter("n", True, Op.HAS),
-                            Filter("n", False, Op.HAS), Filter("deleted", True)):
+        for data_filter in (
+            Filter("n", 1, Op.NOT),
+            Filter("n", True, Op.HAS),
+            Filter("n", False, Op.HAS),
+            Filter("deleted", True),
+        ):
             assert "a" not in listing(dataset, filters=(data_filter,), include_deleted=True)
         assert dataset.count(R, P, ListQuery(include_deleted=True)) == len(ALL) - 1
 
@@ -561,28 +583,38 @@ def test_sorting_follows_the_json_type_order_with_missing_fields_last(
         assert listing(dataset, sorting=(Sort("n"), Sort("id"))) == JSON_ORDER
         # Descending: the exact reverse, missing fields first.
         assert listing(dataset, sorting=(Sort("n", descending=True), Sort("id"))) == list(
-            reversed(JSON_ORDER))
+            reversed(JSON_ORDER)
+        )
 
 
 def test_sorting_on_several_and_nested_fields(storage: Storage) -> None:
     with transaction():
-        rows = [("a", {"x": {"y": 2}, "z": 1}), ("b", {"x": {"y": 1}, "z": 1}),
-                ("c", {"x": {"y": 2}, "z": 0}), ("d", {"z": 1}), ("e", {"x": {"y": 1}, "z": 0})]
+        rows = [
+            ("a", {"x": {"y": 2}, "z": 1}),
+            ("b", {"x": {"y": 1}, "z": 1}),
+            ("c", {"x": {"y": 2}, "z": 0}),
+            ("d", {"z": 1}),
+            ("e", {"x": {"y": 1}, "z": 0}),
+        ]
         for object_id, data in rows:
             storage.create(R, P, {"id": object_id, **data})
-        assert listing(storage, sorting=(Sort("z"), Sort("x.y", True))) == [
-            "c", "e", "d", "a", "b"]
+        assert listing(storage, sorting=(Sort("z"), Sort("x.y", True))) == ["c", "e", "d", "a", "b"]
         assert listing(storage, sorting=(Sort("x.y"), Sort("id", True))) == [
-            "e", "b", "c", "a", "d"]
-        assert listing(storage, sorting=(Sort("last_modified", True),)) == [
-            "e", "d", "c", "b", "a"]
+            "e",
+            "b",
+            "c",
+            "a",
+            "d",
+        ]
+        assert listing(storage, sorting=(Sort("last_modified", True),)) == ["e", "d", "c", "b", "a"]
 
 
 _MISSING = object()
 
 
-def _walk(storage: Storage, sorting: tuple[Sort, ...], page_size: int,
-          filters: tuple[Filter, ...] = ()) -> list[str]:
+def _walk(
+    storage: Storage, sorting: tuple[Sort, ...], page_size: int, filters: tuple[Filter, ...] = ()
+) -> list[str]:
     """Every page of a list, each one after the keyset of the previous page's last
     object, as the views build it from the ``_token`` (absent fields left out)."""
     seen: list[str] = []
@@ -675,9 +707,14 @@ def test_readable_by_keeps_objects_with_a_matching_ace_on_their_own_uri(
 def test_readable_by_builds_the_uri_of_each_resource(
     storage: Storage, permission: Permission
 ) -> None:
-    cases = [("bucket", "", "/buckets/b"), ("collection", "/buckets/b", "/buckets/b/collections/b"),
-             ("group", "/buckets/b", "/buckets/b/groups/b"), ("account", "", "/accounts/b"),
-             ("history", "/buckets/b", "/buckets/b/history/b"), ("thing", "/x", "/x/things/b")]
+    cases = [
+        ("bucket", "", "/buckets/b"),
+        ("collection", "/buckets/b", "/buckets/b/collections/b"),
+        ("group", "/buckets/b", "/buckets/b/groups/b"),
+        ("account", "", "/accounts/b"),
+        ("history", "/buckets/b", "/buckets/b/history/b"),
+        ("thing", "/x", "/x/things/b"),
+    ]
     readable = ReadableBy(frozenset({"alice"}), ("read",))
     with transaction():
         for resource_name, parent_id, uri in cases:
@@ -686,7 +723,8 @@ def test_readable_by_builds_the_uri_of_each_resource(
             permission.replace_object_permissions(uri, {"read": ["alice"]})
         for resource_name, parent_id, _uri in cases:
             page, _ = storage.list_objects(
-                resource_name, parent_id, ListQuery(readable_by=readable))
+                resource_name, parent_id, ListQuery(readable_by=readable)
+            )
             assert ids(page) == ["b"], resource_name
 
 
@@ -729,8 +767,14 @@ def test_delete_tree_removes_everything_under_a_uri_and_nothing_else(
     storage: Storage,
 ) -> None:
     inside = ["/buckets/b", "/buckets/b/collections/c", "/buckets/b/groups/g"]
-    outside = ["/buckets/b2", "/buckets/b_c", "/buckets/b-c", "/buckets/bb", "/buckets",
-               "/buckets/a/collections/b"]
+    outside = [
+        "/buckets/b2",
+        "/buckets/b_c",
+        "/buckets/b-c",
+        "/buckets/bb",
+        "/buckets",
+        "/buckets/a/collections/b",
+    ]
     with transaction():
         for parent_id in inside + outside:
             storage.create(R, parent_id, {"id": "x"})
@@ -748,9 +792,7 @@ def test_delete_tree_removes_everything_under_a_uri_and_nothing_else(
             assert stamp == stamps[parent_id]
 
 
-def test_delete_tree_forgets_list_timestamps(
-    storage: Storage, frozen_clock: list[int]
-) -> None:
+def test_delete_tree_forgets_list_timestamps(storage: Storage, frozen_clock: list[int]) -> None:
     with transaction():
         storage.create(R, P, {"id": "x", "last_modified": frozen_clock[0] + 10**6})
         storage.delete_tree("/buckets/b")
@@ -769,8 +811,7 @@ def test_purge_deleted_removes_tombstones_before_a_timestamp(storage: Storage) -
         assert listing(storage, include_deleted=True) == ["r2", "r3"]
         assert storage.purge_deleted() == 2  # r2 and the group
         assert listing(storage, include_deleted=True) == ["r3"]
-        assert storage.list_objects("group", "/buckets/b", ListQuery(include_deleted=True))[
-            0] == []
+        assert storage.list_objects("group", "/buckets/b", ListQuery(include_deleted=True))[0] == []
 
 
 def test_purge_deleted_keeps_the_newest_tombstones_of_each_list(storage: Storage) -> None:
@@ -788,8 +829,9 @@ def test_purge_deleted_keeps_the_newest_tombstones_of_each_list(storage: Storage
         assert ids(page) == ["r3", "r4"]
         assert storage.resource_timestamp(R, P) == stamp
         # With both: older than `before` *and* beyond the newest one.
-        r4 = storage.list_objects(R, P, ListQuery(filters=(Filter("id", "r4"),),
-                                                  include_deleted=True))[0][0]
+        r4 = storage.list_objects(
+            R, P, ListQuery(filters=(Filter("id", "r4"),), include_deleted=True)
+        )[0][0]
         # The other list's r3 is beyond its newest tombstone but not older than `before`.
         assert storage.purge_deleted(R, before=r4["last_modified"], max_retained=1) == 1
         assert listing(storage, include_deleted=True) == ["live", "r4"]
@@ -838,9 +880,7 @@ def test_a_dead_postgresql_raises_backend_error() -> None:
         db.dispose()
 
 
-def test_a_value_the_database_refuses_raises_backend_error(
-    backend: str, storage: Storage
-) -> None:
+def test_a_value_the_database_refuses_raises_backend_error(backend: str, storage: Storage) -> None:
     if backend != "postgresql":
         pytest.skip("only PostgreSQL's jsonb refuses NUL characters")
     with pytest.raises(BackendError), transaction():
@@ -872,8 +912,12 @@ def test_each_operation_stays_within_its_statement_budget(
         assert cost(lambda: storage.get(R, P, "a")) == 1
         assert cost(lambda: storage.get_many([(R, P, "a"), ("bucket", "", "b")])) == 1
         assert cost(lambda: storage.update(R, P, "a", {"n": 2})) == write
-        query = ListQuery(filters=(Filter("n", 1, Op.GT),), readable_by=readable, limit=5,
-                          after={"last_modified": 1})
+        query = ListQuery(
+            filters=(Filter("n", 1, Op.GT),),
+            readable_by=readable,
+            limit=5,
+            after={"last_modified": 1},
+        )
         storage.create(R, P, {"id": "b"})
         assert cost(lambda: storage.list_objects(R, P, ListQuery())) == 1
         assert cost(lambda: storage.list_objects(R, P, query)) == 2  # empty page: + timestamp
@@ -987,10 +1031,12 @@ def test_sync_queries_answer_what_the_general_builder_answers(
         ListQuery(include_deleted=True),
         ListQuery(sorting=(Sort("last_modified"),), limit=3, after={"last_modified": mid}),
         ListQuery(filters=(since,), include_deleted=True),
-        ListQuery(filters=(Filter("last_modified", mid, Op.MIN),
-                           Filter("last_modified", late, Op.LT)), include_deleted=True, limit=4),
-        ListQuery(filters=(Filter("last_modified", late, Op.MAX),),
-                  after={"last_modified": late}),
+        ListQuery(
+            filters=(Filter("last_modified", mid, Op.MIN), Filter("last_modified", late, Op.LT)),
+            include_deleted=True,
+            limit=4,
+        ),
+        ListQuery(filters=(Filter("last_modified", late, Op.MAX),), after={"last_modified": late}),
         ListQuery(readable_by=readable),
         ListQuery(readable_by=readable, limit=1, after={"last_modified": late + 1}),
         ListQuery(filters=(Filter("last_modified", late * 10, Op.GT),)),  # an empty page
@@ -1011,7 +1057,7 @@ def test_encoded_pages_are_the_json_of_the_objects_of_list_objects(storage: Stor
     as ``list_objects``: tombstones, nested values, non-ASCII and long integers included.
     It declines what the list index does not answer in order."""
     values = [
-        {"n": 1, "f": 1.5, "big": 2**70, "s": "é \u2028 \"q\" \\ \n", "deep": {"a": [1, None]}},
+        {"n": 1, "f": 1.5, "big": 2**70, "s": 'é \u2028 "q" \\ \n', "deep": {"a": [1, None]}},
         {"n": 2, "t": True, "e": [], "o": {}},
         {},
     ]
@@ -1019,8 +1065,11 @@ def test_encoded_pages_are_the_json_of_the_objects_of_list_objects(storage: Stor
         for i, data in enumerate(values):
             storage.create(R, P, {"id": f"o{i}", **data})
         storage.delete(R, P, "o1")
-    queries = [ListQuery(include_deleted=True), ListQuery(limit=1),
-               ListQuery(sorting=(Sort("last_modified"),), include_deleted=True)]
+    queries = [
+        ListQuery(include_deleted=True),
+        ListQuery(limit=1),
+        ListQuery(sorting=(Sort("last_modified"),), include_deleted=True),
+    ]
     with transaction():
         for query in queries:
             encoded = storage.list_encoded(R, P, query)

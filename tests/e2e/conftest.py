@@ -35,8 +35,12 @@ def _drop_database(server_url: str, name: str) -> None:
 
 
 @contextmanager
-def _server_on(backend: str, request: pytest.FixtureRequest, workdir: Path,
-               extra: Mapping[str, str] | None = None) -> Iterator[str]:
+def _server_on(
+    backend: str,
+    request: pytest.FixtureRequest,
+    workdir: Path,
+    extra: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     extra = dict(extra or {})
     if backend == "memory":
         with server.serve(workdir, {**server.settings_for("memory"), **extra}) as url:

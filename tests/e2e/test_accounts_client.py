@@ -40,8 +40,7 @@ def client(url: str, user: str | None = None, password: str | None = None) -> Cl
 
 
 def sign_up(url: str, user: str, password: str) -> dict[str, Any]:
-    body, _ = client(url).session.request("put", f"/accounts/{user}",
-                                          data={"password": password})
+    body, _ = client(url).session.request("put", f"/accounts/{user}", data={"password": password})
     result: dict[str, Any] = body
     return result
 
@@ -63,8 +62,9 @@ def test_a_new_account_logs_in_and_creates_data(accounts_server: str) -> None:
     bucket = alice.create_bucket(id="alice-bucket")
     assert bucket["permissions"]["write"] == ["account:alice"]
     alice.create_collection(id="tasks", bucket="alice-bucket")
-    alice.create_record(data={"title": "write a test"}, id="t1", collection="tasks",
-                        bucket="alice-bucket")
+    alice.create_record(
+        data={"title": "write a test"}, id="t1", collection="tasks", bucket="alice-bucket"
+    )
     records = alice.get_records(collection="tasks", bucket="alice-bucket")
     assert [r["title"] for r in records] == ["write a test"]
     # The personal bucket of an account user.

@@ -99,8 +99,9 @@ def everything(base_url: str) -> tuple[dict[str, dict[str, Any]], str]:
 
 def assert_new_writes_come_after(base_url: str, records: dict[str, dict[str, Any]]) -> None:
     """The restarted server carries on the timestamps: a _since poll misses nothing."""
-    resp = session().post(base_url + RECORDS, json={"data": {"after": "restart"}},
-                          timeout=REQUEST_TIMEOUT_SECONDS)
+    resp = session().post(
+        base_url + RECORDS, json={"data": {"after": "restart"}}, timeout=REQUEST_TIMEOUT_SECONDS
+    )
     assert resp.status_code == 201, resp.text
     assert resp.json()["data"]["last_modified"] > max(r["last_modified"] for r in records.values())
 
@@ -110,12 +111,18 @@ def test_acknowledged_writes_survive_a_sigterm_and_a_restart(ini: Path, tmp_path
         create_collection(base_url)
         http = session()
         for n in range(20):
-            resp = http.put(f"{base_url}{RECORDS}/r{n:02d}", json={"data": {"n": n}},
-                            timeout=REQUEST_TIMEOUT_SECONDS)
+            resp = http.put(
+                f"{base_url}{RECORDS}/r{n:02d}",
+                json={"data": {"n": n}},
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            )
             assert resp.status_code == 201, resp.text
         for n in range(0, 20, 4):
-            resp = http.patch(f"{base_url}{RECORDS}/r{n:02d}", json={"data": {"patched": True}},
-                              timeout=REQUEST_TIMEOUT_SECONDS)
+            resp = http.patch(
+                f"{base_url}{RECORDS}/r{n:02d}",
+                json={"data": {"patched": True}},
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            )
             assert resp.status_code == 200, resp.text
         for n in range(1, 20, 5):
             resp = http.delete(f"{base_url}{RECORDS}/r{n:02d}", timeout=REQUEST_TIMEOUT_SECONDS)
@@ -158,20 +165,35 @@ class Writer(threading.Thread):
             self.sent.append(ids)
             try:
                 if self.batches:
-                    requests_ = [{"method": "PUT", "path": f"{RECORDS}/{record_id}",
-                                  "body": {"data": {"n": n}}} for record_id in ids]
-                    resp = http.post(self.base_url + "/batch", json={"requests": requests_},
-                                     timeout=REQUEST_TIMEOUT_SECONDS)
+                    requests_ = [
+                        {
+                            "method": "PUT",
+                            "path": f"{RECORDS}/{record_id}",
+                            "body": {"data": {"n": n}},
+                        }
+                        for record_id in ids
+                    ]
+                    resp = http.post(
+                        self.base_url + "/batch",
+                        json={"requests": requests_},
+                        timeout=REQUEST_TIMEOUT_SECONDS,
+                    )
                 else:
-                    resp = http.put(f"{self.base_url}{RECORDS}/{ids[0]}",
-                                    json={"data": {"n": n}}, timeout=REQUEST_TIMEOUT_SECONDS)
+                    resp = http.put(
+                        f"{self.base_url}{RECORDS}/{ids[0]}",
+                        json={"data": {"n": n}},
+                        timeout=REQUEST_TIMEOUT_SECONDS,
+                    )
             except requests.RequestException:
                 return  # the server is gone
             if resp.status_code not in (200, 201):
                 self.unexpected.append(f"{resp.status_code} {resp.text}")
                 return
-            results = resp.json()["responses"] if self.batches else [
-                {"status": resp.status_code, "body": resp.json()}]
+            results = (
+                resp.json()["responses"]
+                if self.batches
+                else [{"status": resp.status_code, "body": resp.json()}]
+            )
             for record_id, result in zip(ids, results, strict=True):
                 if result["status"] != 201:
                     self.unexpected.append(f"{record_id}: {result}")

@@ -32,8 +32,11 @@ def test_history_lists_every_change_of_a_bucket_newest_first(shared_live_server:
     history = alice.get_history()
 
     assert [(e["action"], e["resource_name"]) for e in history] == [
-        ("delete", "record"), ("update", "record"), ("create", "record"),
-        ("create", "collection"), ("create", "bucket"),
+        ("delete", "record"),
+        ("update", "record"),
+        ("create", "record"),
+        ("create", "collection"),
+        ("create", "bucket"),
     ]
     assert {e["user_id"] for e in history} == {userid("alice")}
     assert history[1]["target"]["data"]["title"] == "two"
@@ -71,5 +74,8 @@ def test_the_permissions_endpoint_lists_what_a_user_was_granted(
     assert "read" in by_uri["/buckets/perms/collections/shared"]["permissions"]
     assert "/buckets/perms/collections/private" not in by_uri
     mine = {e["uri"] for e in alice.get_permissions(exclude_resource_names=["root"])}
-    assert {"/buckets/perms", "/buckets/perms/collections/shared",
-            "/buckets/perms/collections/private"} <= mine
+    assert {
+        "/buckets/perms",
+        "/buckets/perms/collections/shared",
+        "/buckets/perms/collections/private",
+    } <= mine

@@ -26,8 +26,9 @@ SCHEMA: dict[str, Any] = {
 
 
 @contextmanager
-def _backend_settings(backend: str, request: pytest.FixtureRequest,
-                      workdir: Path) -> Iterator[dict[str, str]]:
+def _backend_settings(
+    backend: str, request: pytest.FixtureRequest, workdir: Path
+) -> Iterator[dict[str, str]]:
     """The ini settings of ``backend``, with a database of its own for PostgreSQL (as in
     tests/e2e/conftest.py, whose fixtures take no extra settings)."""
     if backend == "memory":
@@ -46,17 +47,25 @@ def _backend_settings(backend: str, request: pytest.FixtureRequest,
 
 
 @pytest.fixture(scope="module")
-def schema_server(backend: str, request: pytest.FixtureRequest,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def schema_server(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("schema-server")
-    with _backend_settings(backend, request, workdir) as settings, \
-            server.serve(workdir, {**settings, **SCHEMA_SETTINGS}) as url:
+    with (
+        _backend_settings(backend, request, workdir) as settings,
+        server.serve(workdir, {**settings, **SCHEMA_SETTINGS}) as url,
+    ):
         yield url
 
 
 def client_in(url: str, bucket: str) -> Client:
-    client = Client(server_url=url, auth=("alice", "alicepassword"), bucket=bucket,
-                    collection="tasks", timeout=10)
+    client = Client(
+        server_url=url,
+        auth=("alice", "alicepassword"),
+        bucket=bucket,
+        collection="tasks",
+        timeout=10,
+    )
     client.create_bucket(id=bucket)
     client.create_collection(id="tasks", data={"schema": SCHEMA})
     return client
@@ -88,8 +97,9 @@ def test_an_invalid_record_raises_a_400_naming_the_field(schema_server: str) -> 
     assert excinfo.value.response.status_code == 400
     body = excinfo.value.response.json()
     assert body["errno"] == 107
-    assert body["details"] == [{"location": "body", "name": "title",
-                                "description": "42 is not of type 'string'"}]
+    assert body["details"] == [
+        {"location": "body", "name": "title", "description": "42 is not of type 'string'"}
+    ]
     assert client.get_records() == []
 
 

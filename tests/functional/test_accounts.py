@@ -40,8 +40,10 @@ ACCOUNTS: dict[str, Any] = {
     "account_write_principals": "account:admin",
     "account_bcrypt_rounds": 4,
 }
-MEMORY = {"storage_backend": "kinto_clone.storage.memory",
-          "permission_backend": "kinto_clone.permission.memory"}
+MEMORY = {
+    "storage_backend": "kinto_clone.storage.memory",
+    "permission_backend": "kinto_clone.permission.memory",
+}
 
 ALICE = auth("alice", "alice-secret")
 BOB = auth("bob", "bob-secret")
@@ -91,8 +93,9 @@ def test_anonymous_sign_up_by_put_shows_the_hash_and_the_owner_acl(app: webtest.
 
 
 def test_anonymous_sign_up_by_post(app: webtest.TestApp) -> None:
-    resp = app.post_json("/v1/accounts", {"data": {"id": "alice", "password": "alice-secret"}},
-                         status=201)
+    resp = app.post_json(
+        "/v1/accounts", {"data": {"id": "alice", "password": "alice-secret"}}, status=201
+    )
 
     assert resp.json["permissions"] == {"write": ["account:alice"]}
     assert resp.json["data"]["password"].startswith("$2b$")
@@ -111,11 +114,14 @@ def test_a_post_without_an_id_is_a_400(app: webtest.TestApp) -> None:
     assert_error(resp, 400, 107, "data.id in body: Required")
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({}, "data.password in body: Required"),
-    ({"password": ""}, "data.password in body: Required"),
-    ({"password": 123}, "data.password in body: 123 is not a string: {'password': ''}"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "data.password in body: Required"),
+        ({"password": ""}, "data.password in body: Required"),
+        ({"password": 123}, "data.password in body: 123 is not a string: {'password': ''}"),
+    ],
+)
 def test_the_password_is_a_required_string(
     app: webtest.TestApp, data: dict[str, Any], message: str
 ) -> None:
@@ -134,8 +140,7 @@ def test_account_ids_may_look_like_email_addresses(app: webtest.TestApp, account
 
 @pytest.mark.parametrize("account_id", ["-alice", "al ice", "al/ice", "alice!"])
 def test_other_account_ids_are_refused(app: webtest.TestApp, account_id: str) -> None:
-    resp = app.post_json("/v1/accounts", {"data": {"id": account_id, "password": "x"}},
-                         status=400)
+    resp = app.post_json("/v1/accounts", {"data": {"id": account_id, "password": "x"}}, status=400)
 
     assert_error(resp, 400, 107, "path: Invalid object id")
 
@@ -159,8 +164,9 @@ def test_an_existing_account_is_neither_posted_nor_put_anonymously(app: webtest.
 def test_posting_ones_own_id_again_returns_the_account(app: webtest.TestApp) -> None:
     created = sign_up(app, "alice")["data"]
 
-    resp = app.post_json("/v1/accounts", {"data": {"id": "alice", "password": "new"}},
-                         headers=ALICE, status=200)
+    resp = app.post_json(
+        "/v1/accounts", {"data": {"id": "alice", "password": "new"}}, headers=ALICE, status=200
+    )
 
     assert resp.json == {"permissions": {"write": ["account:alice"]}, "data": created}
 
@@ -170,8 +176,10 @@ def test_sign_up_permissions_are_kept_with_the_owner_added(app: webtest.TestApp)
 
     resp = app.put_json(ALICE_URL, body, status=201)
 
-    assert resp.json["permissions"] == {"read": ["system.Authenticated"],
-                                        "write": ["account:alice"]}
+    assert resp.json["permissions"] == {
+        "read": ["system.Authenticated"],
+        "write": ["account:alice"],
+    }
 
 
 # Logging in.
@@ -183,8 +191,7 @@ def test_an_account_logs_in_as_its_account_principal(app: webtest.TestApp) -> No
     user = app.get("/v1/", headers=ALICE).json["user"]
 
     assert user["id"] == "account:alice"
-    assert set(user["principals"]) == {"account:alice", "system.Everyone",
-                                       "system.Authenticated"}
+    assert set(user["principals"]) == {"account:alice", "system.Everyone", "system.Authenticated"}
     # kinto-api.md §1.3, observed on Kinto for account:alice.
     assert user["bucket"] == "73141b75-6d02-0c03-6aee-82ad1ea55d41"
 
@@ -227,8 +234,12 @@ def test_an_account_user_owns_what_they_create(app: webtest.TestApp) -> None:
 
     resp = app.put_json("/v1/buckets/b", {}, headers=ALICE, status=201)
     assert resp.json["permissions"] == {"write": ["account:alice"]}
-    record = app.post_json("/v1/buckets/default/collections/tasks/records",
-                           {"data": {"title": "x"}}, headers=ALICE, status=201)
+    record = app.post_json(
+        "/v1/buckets/default/collections/tasks/records",
+        {"data": {"title": "x"}},
+        headers=ALICE,
+        status=201,
+    )
     assert record.json["permissions"] == {"write": ["account:alice"]}
     mine = default_bucket_id("account:alice")
     app.get(f"/v1/buckets/{mine}/collections/tasks", headers=ALICE, status=200)
@@ -252,8 +263,12 @@ def test_a_stored_value_that_is_no_bcrypt_hash_never_logs_in(app: webtest.TestAp
 
 def test_a_batch_runs_as_the_account(app: webtest.TestApp) -> None:
     sign_up(app, "alice")
-    body = {"requests": [{"method": "PUT", "path": "/buckets/b"},
-                         {"method": "GET", "path": "/accounts/alice"}]}
+    body = {
+        "requests": [
+            {"method": "PUT", "path": "/buckets/b"},
+            {"method": "GET", "path": "/accounts/alice"},
+        ]
+    }
 
     responses = app.post_json("/v1/batch", body, headers=ALICE).json["responses"]
 
@@ -282,8 +297,9 @@ def test_a_user_lists_their_own_account_only(people: webtest.TestApp) -> None:
 
 
 def test_a_user_reads_an_account_shared_with_them(people: webtest.TestApp) -> None:
-    people.patch_json("/v1/accounts/bob", {"permissions": {"read": ["account:alice"]}},
-                      headers=BOB, status=200)
+    people.patch_json(
+        "/v1/accounts/bob", {"permissions": {"read": ["account:alice"]}}, headers=BOB, status=200
+    )
 
     assert people.get("/v1/accounts/bob", headers=ALICE, status=200).json["permissions"] == {}
     listed = people.get("/v1/accounts", headers=ALICE).json["data"]
@@ -291,17 +307,19 @@ def test_a_user_reads_an_account_shared_with_them(people: webtest.TestApp) -> No
 
 
 def test_a_user_cannot_write_another_account(people: webtest.TestApp) -> None:
-    resp = people.put_json("/v1/accounts/bob", {"data": {"password": "x"}}, headers=ALICE,
-                           status=400)
+    resp = people.put_json(
+        "/v1/accounts/bob", {"data": {"password": "x"}}, headers=ALICE, status=400
+    )
     assert_error(resp, 400, 107, MISMATCH)
-    resp = people.put_json("/v1/accounts/carol", {"data": {"password": "x"}}, headers=ALICE,
-                           status=400)
+    resp = people.put_json(
+        "/v1/accounts/carol", {"data": {"password": "x"}}, headers=ALICE, status=400
+    )
     assert_error(resp, 400, 107, MISMATCH)
-    resp = people.post_json("/v1/accounts", {"data": {"id": "carol", "password": "x"}},
-                            headers=ALICE, status=400)
+    resp = people.post_json(
+        "/v1/accounts", {"data": {"id": "carol", "password": "x"}}, headers=ALICE, status=400
+    )
     assert_error(resp, 400, 107, MISMATCH)
-    people.patch_json("/v1/accounts/bob", {"data": {"password": "x"}}, headers=ALICE,
-                      status=403)
+    people.patch_json("/v1/accounts/bob", {"data": {"password": "x"}}, headers=ALICE, status=403)
     people.delete("/v1/accounts/bob", headers=ALICE, status=403)
 
     assert whoami(people, BOB) == "account:bob"
@@ -311,8 +329,9 @@ def test_a_user_cannot_write_another_account(people: webtest.TestApp) -> None:
 def test_a_basicauth_user_cannot_create_accounts(app: webtest.TestApp) -> None:
     carol = auth("carol", "carolpassword")
 
-    resp = app.put_json("/v1/accounts/carol", {"data": {"password": "x"}}, headers=carol,
-                        status=400)
+    resp = app.put_json(
+        "/v1/accounts/carol", {"data": {"password": "x"}}, headers=carol, status=400
+    )
 
     assert_error(resp, 400, 107, MISMATCH)
     assert app.get("/v1/accounts", headers=carol).json == {"data": []}
@@ -332,19 +351,23 @@ def test_a_user_changes_their_password_and_the_old_one_stops_working(
     assert whoami(people, auth("alice", "new-secret")) == "account:alice"
 
 
-@pytest.mark.parametrize(("content_type", "body"), [
-    ("application/json", {"data": {"password": "new-secret"}}),
-    ("application/merge-patch+json", {"data": {"password": "new-secret"}}),
-    ("application/json-patch+json",
-     [{"op": "replace", "path": "/data/password", "value": "new-secret"}]),
-])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", {"data": {"password": "new-secret"}}),
+        ("application/merge-patch+json", {"data": {"password": "new-secret"}}),
+        (
+            "application/json-patch+json",
+            [{"op": "replace", "path": "/data/password", "value": "new-secret"}],
+        ),
+    ],
+)
 def test_a_password_is_changed_by_patch_in_every_format(
     people: webtest.TestApp, content_type: str, body: Any
 ) -> None:
     assert whoami(people, ALICE) == "account:alice"
 
-    people.patch_json(ALICE_URL, body, headers={**ALICE, "Content-Type": content_type},
-                      status=200)
+    people.patch_json(ALICE_URL, body, headers={**ALICE, "Content-Type": content_type}, status=200)
 
     assert whoami(people, ALICE) is None
     assert whoami(people, auth("alice", "new-secret")) == "account:alice"
@@ -353,8 +376,7 @@ def test_a_password_is_changed_by_patch_in_every_format(
 def test_a_patch_of_other_fields_keeps_the_password(people: webtest.TestApp) -> None:
     before = people.get(ALICE_URL, headers=ALICE).json["data"]["password"]
 
-    resp = people.patch_json(ALICE_URL, {"data": {"email": "alice@example.com"}},
-                             headers=ALICE)
+    resp = people.patch_json(ALICE_URL, {"data": {"email": "alice@example.com"}}, headers=ALICE)
 
     assert resp.json["data"]["password"] == before
     assert resp.json["data"]["email"] == "alice@example.com"
@@ -371,8 +393,12 @@ def test_putting_back_the_account_as_read_keeps_the_password(people: webtest.Tes
 
 
 def test_a_patch_cannot_remove_the_password(people: webtest.TestApp) -> None:
-    resp = people.patch_json(ALICE_URL, {"data": {"password": None}}, headers={
-        **ALICE, "Content-Type": "application/merge-patch+json"}, status=400)
+    resp = people.patch_json(
+        ALICE_URL,
+        {"data": {"password": None}},
+        headers={**ALICE, "Content-Type": "application/merge-patch+json"},
+        status=400,
+    )
 
     assert_error(resp, 400, 107, "data.password in body: Required")
 
@@ -438,14 +464,17 @@ def test_an_admin_creates_accounts_owned_by_their_users(make_app: Any) -> None:
     # Closed sign-up: only the administrator creates accounts.
     app = make_app(**{**ACCOUNTS, "account_create_principals": None})
     with db.transaction():
-        store_account(app.app.registry.backends, "admin",
-                      authentication.hash_password("admin-secret", 4))
+        store_account(
+            app.app.registry.backends, "admin", authentication.hash_password("admin-secret", 4)
+        )
 
-    resp = app.post_json("/v1/accounts", {"data": {"id": "bob", "password": "bob-secret"}},
-                         headers=ADMIN, status=201)
+    resp = app.post_json(
+        "/v1/accounts", {"data": {"id": "bob", "password": "bob-secret"}}, headers=ADMIN, status=201
+    )
     assert resp.json["permissions"] == {"write": ["account:bob"]}
-    resp = app.put_json(ALICE_URL, {"data": {"password": "alice-secret"}}, headers=ADMIN,
-                        status=201)
+    resp = app.put_json(
+        ALICE_URL, {"data": {"password": "alice-secret"}}, headers=ADMIN, status=201
+    )
     assert resp.json["permissions"] == {"write": ["account:alice"]}
     assert whoami(app, ALICE) == "account:alice"
     app.put_json("/v1/accounts/carol", {"data": {"password": "x"}}, status=401)
@@ -487,8 +516,9 @@ def test_a_password_changed_elsewhere_works_at_once_and_the_old_one_until_then(
     assert whoami(app, ALICE) == "account:alice"
     # As another process would (create-user, another web head): no cache invalidation.
     with db.transaction():
-        store_account(app.app.registry.backends, "alice",
-                      authentication.hash_password("changed", 4))
+        store_account(
+            app.app.registry.backends, "alice", authentication.hash_password("changed", 4)
+        )
 
     assert whoami(app, ALICE) == "account:alice"  # still cached
     assert whoami(app, auth("alice", "changed")) == "account:alice"  # not refused from cache
@@ -502,8 +532,9 @@ def test_without_cache_a_password_changed_elsewhere_ends_the_old_one_at_once(
     sign_up(app, "alice")
     assert whoami(app, ALICE) == "account:alice"
     with db.transaction():
-        store_account(app.app.registry.backends, "alice",
-                      authentication.hash_password("changed", 4))
+        store_account(
+            app.app.registry.backends, "alice", authentication.hash_password("changed", 4)
+        )
 
     assert whoami(app, ALICE) is None
 
@@ -560,25 +591,34 @@ def test_the_accounts_capability(app: webtest.TestApp) -> None:
 
 
 def test_kintos_names_of_the_plugin_and_policy_work(make_app: Any) -> None:
-    app = make_app(**{**ACCOUNTS, "includes": "kinto.plugins.accounts",
-                      "multiauth.policies": "myaccounts",
-                      "multiauth.policy.account.use": None,
-                      "multiauth.policy.myaccounts.use":
-                          "kinto.plugins.accounts.authentication.AccountsAuthenticationPolicy"})
+    app = make_app(
+        **{
+            **ACCOUNTS,
+            "includes": "kinto.plugins.accounts",
+            "multiauth.policies": "myaccounts",
+            "multiauth.policy.account.use": None,
+            "multiauth.policy.myaccounts.use": (
+                "kinto.plugins.accounts.authentication.AccountsAuthenticationPolicy"
+            ),
+        }
+    )
     sign_up(app, "alice")
 
     assert whoami(app, ALICE) == "account:alice"
 
 
-@pytest.mark.parametrize(("changes", "fragment"), [
-    ({"multiauth.policies": "basicauth"}, "needs the account policy"),
-    ({"multiauth.policies": "basicauth account"}, "basicauth must come after"),
-    ({"account_create_principals": "system.Authenticated"}, "system.Authenticated"),
-    ({"account_create_principals": "account:x account:admin"}, "missing: account:x"),
-    ({"account_bcrypt_rounds": 3}, "account_bcrypt_rounds"),
-    ({"account_bcrypt_rounds": "many"}, "account_bcrypt_rounds"),
-    ({"account_cache_ttl_seconds": -1}, "account_cache_ttl_seconds"),
-])
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"multiauth.policies": "basicauth"}, "needs the account policy"),
+        ({"multiauth.policies": "basicauth account"}, "basicauth must come after"),
+        ({"account_create_principals": "system.Authenticated"}, "system.Authenticated"),
+        ({"account_create_principals": "account:x account:admin"}, "missing: account:x"),
+        ({"account_bcrypt_rounds": 3}, "account_bcrypt_rounds"),
+        ({"account_bcrypt_rounds": "many"}, "account_bcrypt_rounds"),
+        ({"account_cache_ttl_seconds": -1}, "account_cache_ttl_seconds"),
+    ],
+)
 def test_a_wrong_configuration_stops_the_server(changes: dict[str, Any], fragment: str) -> None:
     settings = {"userid_hmac_secret": "s", **MEMORY, **ACCOUNTS, **changes}
 
@@ -609,8 +649,15 @@ def create_user(ini: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # standard input instead of waiting on the developer's terminal.
     return subprocess.run(
         [sys.executable, "-m", "kinto_clone", "create-user", "--ini", str(ini), *args],
-        cwd=ini.parent, env=server.server_environment(), input="", start_new_session=True,
-        capture_output=True, text=True, timeout=60, check=False)
+        cwd=ini.parent,
+        env=server.server_environment(),
+        input="",
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def ini_settings(**overrides: str) -> dict[str, str]:
@@ -663,8 +710,9 @@ def test_create_user_replaces_the_password_of_an_account(
 ) -> None:
     app = app_on()
     sign_up(app, "alice", "first")
-    app.patch_json(ALICE_URL, {"permissions": {"read": ["account:bob"]}},
-                   headers=auth("alice", "first"))
+    app.patch_json(
+        ALICE_URL, {"permissions": {"read": ["account:bob"]}}, headers=auth("alice", "first")
+    )
 
     done = create_user(sqlite_ini, "--username", "alice", "--password", "second")
 
@@ -684,8 +732,10 @@ def test_create_user_aborts_at_the_end_of_input(sqlite_ini: Path) -> None:
 
 
 def test_create_user_needs_the_plugin(tmp_path: Path) -> None:
-    settings = {**server.settings_for("memory"),
-                **ini_settings(**{"kinto.includes": "kinto_clone.plugins.default_bucket"})}
+    settings = {
+        **server.settings_for("memory"),
+        **ini_settings(**{"kinto.includes": "kinto_clone.plugins.default_bucket"}),
+    }
     ini = server.write_ini(tmp_path / "kinto.ini", settings)
 
     done = create_user(ini, "-u", "alice", "-p", "x")

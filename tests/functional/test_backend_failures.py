@@ -43,14 +43,19 @@ ANSWER_WITHIN_SECONDS = 10.0
 
 
 def app_on(url: str, **settings: Any) -> webtest.TestApp:
-    return webtest.TestApp(main({}, **{
-        **DEFAULT_SETTINGS,
-        "storage_backend": "kinto_clone.storage.sql",
-        "storage_url": url,
-        "permission_backend": "kinto_clone.permission.sql",
-        "permission_url": url,
-        **settings,
-    }))
+    return webtest.TestApp(
+        main(
+            {},
+            **{
+                **DEFAULT_SETTINGS,
+                "storage_backend": "kinto_clone.storage.sql",
+                "storage_url": url,
+                "permission_backend": "kinto_clone.permission.sql",
+                "permission_url": url,
+                **settings,
+            },
+        )
+    )
 
 
 @pytest.fixture
@@ -107,7 +112,8 @@ RESOURCE_REQUESTS = [
 # Anonymous callers have no default bucket (401 without asking the database).
 DEFAULT_BUCKET = ("GET", "/v1/buckets/default/collections/tasks/records", None)
 CASES = [("alice", *request) for request in [*RESOURCE_REQUESTS, DEFAULT_BUCKET]] + [
-    ("anonymous", *request) for request in RESOURCE_REQUESTS]
+    ("anonymous", *request) for request in RESOURCE_REQUESTS
+]
 
 
 @pytest.mark.parametrize(
@@ -123,11 +129,15 @@ def test_a_resource_request_on_a_database_that_is_down_answers_503_at_once(
     headers = ALICE if caller == "alice" else {}
     app = make_dead_app()
 
-    content = {} if body is None else {
-        "body": json.dumps(body).encode(), "content_type": "application/json"}
+    content = (
+        {}
+        if body is None
+        else {"body": json.dumps(body).encode(), "content_type": "application/json"}
+    )
 
-    resp, seconds = timed(lambda: app.request(
-        path, method=method, headers=headers, expect_errors=True, **content))
+    resp, seconds = timed(
+        lambda: app.request(path, method=method, headers=headers, expect_errors=True, **content)
+    )
 
     assert resp.status_int == 503
     if method != "HEAD":
@@ -203,8 +213,9 @@ class FailingACLWrites:
     # new objects: whichever the resource logic calls must fail.
     METHODS = ("replace_object_permissions", "add_object_permissions")
 
-    def __init__(self, app: webtest.TestApp, monkeypatch: pytest.MonkeyPatch,
-                 fail_on_call: int = 1) -> None:
+    def __init__(
+        self, app: webtest.TestApp, monkeypatch: pytest.MonkeyPatch, fail_on_call: int = 1
+    ) -> None:
         self.calls = 0
         self.fail_on_call = fail_on_call
         self.monkeypatch = monkeypatch
@@ -247,8 +258,9 @@ def test_a_post_whose_acl_write_fails_stores_no_record(
     before = records_state(blog)
     failing = FailingACLWrites(blog, monkeypatch)
 
-    resp = blog.post_json(RECORDS, {"data": {"id": "r1", "title": "new"}}, headers=ALICE,
-                          expect_errors=True)
+    resp = blog.post_json(
+        RECORDS, {"data": {"id": "r1", "title": "new"}}, headers=ALICE, expect_errors=True
+    )
 
     assert failing.calls == 1  # the record was written before the ACL write failed
     assert resp.status_int == 503
@@ -280,9 +292,12 @@ def test_a_patch_whose_acl_write_fails_leaves_the_object_unchanged(
     state = records_state(blog)
     failing = FailingACLWrites(blog, monkeypatch)
 
-    resp = blog.patch_json(f"{RECORDS}/r0",
-                           {"data": {"title": "changed"}, "permissions": {"read": [BOB_ID]}},
-                           headers=ALICE, expect_errors=True)
+    resp = blog.patch_json(
+        f"{RECORDS}/r0",
+        {"data": {"title": "changed"}, "permissions": {"read": [BOB_ID]}},
+        headers=ALICE,
+        expect_errors=True,
+    )
 
     assert failing.calls == 1
     assert_service_unavailable(resp)
@@ -310,8 +325,7 @@ def test_a_request_refused_after_its_write_stores_nothing(
 
 
 def batch(app: webtest.TestApp, *bodies: dict[str, Any], status: int = 200) -> Any:
-    requests = [{"method": "POST", "path": RECORDS[len("/v1"):], "body": body}
-                for body in bodies]
+    requests = [{"method": "POST", "path": RECORDS[len("/v1") :], "body": body} for body in bodies]
     return app.post_json("/v1/batch", {"requests": requests}, headers=ALICE, status=status)
 
 
@@ -320,8 +334,9 @@ def test_a_batch_keeps_the_write_before_a_refused_subrequest_and_nothing_of_it(
 ) -> None:
     monkeypatch.setattr(blog.app.registry, "listeners", [rejecting_listener])
 
-    resp = batch(blog, {"data": {"id": "r1"}}, {"data": {"id": "r2", "reject": True}},
-                 {"data": {"id": "r3"}})
+    resp = batch(
+        blog, {"data": {"id": "r1"}}, {"data": {"id": "r2", "reject": True}}, {"data": {"id": "r3"}}
+    )
 
     assert [r["status"] for r in resp.json["responses"]] == [201, 400, 201]
     r1, r3 = (resp.json["responses"][i]["body"]["data"] for i in (0, 2))
@@ -338,8 +353,9 @@ def test_a_batch_whose_subrequest_hits_a_backend_error_stores_nothing(
     before = records_state(blog)
     failing = FailingACLWrites(blog, monkeypatch, fail_on_call=2)
 
-    resp = batch(blog, {"data": {"id": "r1"}}, {"data": {"id": "r2"}}, {"data": {"id": "r3"}},
-                 status=503)
+    resp = batch(
+        blog, {"data": {"id": "r1"}}, {"data": {"id": "r2"}}, {"data": {"id": "r3"}}, status=503
+    )
 
     assert failing.calls == 2  # r1 was fully written, r2 half-written
     assert_service_unavailable(resp)

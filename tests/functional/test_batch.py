@@ -34,15 +34,20 @@ def blog(app: webtest.TestApp) -> webtest.TestApp:
     return app
 
 
-def batch(app: webtest.TestApp, body: dict[str, Any], headers: dict[str, str] | None = None,
-          status: int = 200) -> Any:
+def batch(
+    app: webtest.TestApp,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    status: int = 200,
+) -> Any:
     resp = app.post_json("/v1/batch", body, headers=headers or {}, status=status)
     assert resp.content_type == "application/json"
     return resp.json
 
 
-def responses(app: webtest.TestApp, *requests: dict[str, Any],
-              headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def responses(
+    app: webtest.TestApp, *requests: dict[str, Any], headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     body = batch(app, {"requests": list(requests)}, headers=ALICE if headers is None else headers)
     assert list(body) == ["responses"]
     assert len(body["responses"]) == len(requests)
@@ -58,6 +63,7 @@ def record_ids(app: webtest.TestApp) -> list[str]:
 
 
 # -- response format -----------------------------------------------------------------------
+
 
 def test_each_response_has_the_prefixed_path_status_headers_and_body(
     blog: webtest.TestApp,
@@ -84,8 +90,12 @@ def test_each_response_has_the_prefixed_path_status_headers_and_body(
 
     # A GET inside a batch answers exactly what the same GET answers on its own.
     direct = blog.get(f"/v1{RECORDS}/r1", headers=ALICE, status=200)
-    assert get == {"path": f"/v1{RECORDS}/r1", "status": 200,
-                   "headers": dict(direct.headers), "body": direct.json}
+    assert get == {
+        "path": f"/v1{RECORDS}/r1",
+        "status": 200,
+        "headers": dict(direct.headers),
+        "body": direct.json,
+    }
 
     # HEAD: the body is "" (not null, not {}), the headers are those of the list.
     assert head["path"] == f"/v1{RECORDS}"  # without the querystring
@@ -101,14 +111,19 @@ def test_responses_come_in_request_order(blog: webtest.TestApp) -> None:
     requests.insert(2, {"path": f"{RECORDS}/missing"})
     result = responses(blog, *requests)
     assert [(r["path"], r["status"]) for r in result] == [
-        (f"/v1{RECORDS}/r0", 201), (f"/v1{RECORDS}/r1", 201), (f"/v1{RECORDS}/missing", 404),
-        (f"/v1{RECORDS}/r2", 201), (f"/v1{RECORDS}/r3", 201), (f"/v1{RECORDS}/r4", 201),
+        (f"/v1{RECORDS}/r0", 201),
+        (f"/v1{RECORDS}/r1", 201),
+        (f"/v1{RECORDS}/missing", 404),
+        (f"/v1{RECORDS}/r2", 201),
+        (f"/v1{RECORDS}/r3", 201),
+        (f"/v1{RECORDS}/r4", 201),
     ]
 
 
 def test_the_v1_prefix_is_optional(blog: webtest.TestApp) -> None:
     bare, prefixed, root = responses(
-        blog, {"path": BUCKET}, {"path": f"/v1{BUCKET}"}, {"path": "/"})
+        blog, {"path": BUCKET}, {"path": f"/v1{BUCKET}"}, {"path": "/"}
+    )
     assert bare["path"] == prefixed["path"] == f"/v1{BUCKET}"
     assert bare["status"] == prefixed["status"] == 200
     assert bare["body"] == prefixed["body"]
@@ -127,8 +142,12 @@ def test_the_method_defaults_to_get(blog: webtest.TestApp) -> None:
 
 def test_querystrings_in_paths_are_honoured(blog: webtest.TestApp) -> None:
     for i in range(4):
-        blog.put_json(f"/v1{RECORDS}/r{i}", {"data": {"n": i, "kind": "odd" if i % 2 else "even"}},
-                      headers=ALICE, status=201)
+        blog.put_json(
+            f"/v1{RECORDS}/r{i}",
+            {"data": {"n": i, "kind": "odd" if i % 2 else "even"}},
+            headers=ALICE,
+            status=201,
+        )
     listed, paged, fields = responses(
         blog,
         {"path": f"{RECORDS}?kind=odd&_sort=-n"},
@@ -141,8 +160,9 @@ def test_querystrings_in_paths_are_honoured(blog: webtest.TestApp) -> None:
     next_page = paged["headers"]["Next-Page"]
     assert next_page.startswith(f"http://localhost/v1{RECORDS}?")
     assert "_limit=1" in next_page and "_sort=n" in next_page and "_token=" in next_page
-    assert fields["body"] == {"data": {"n": 2, "id": "r2",
-                                       "last_modified": fields["body"]["data"]["last_modified"]}}
+    assert fields["body"] == {
+        "data": {"n": 2, "id": "r2", "last_modified": fields["body"]["data"]["last_modified"]}
+    }
 
 
 def test_a_path_is_reported_unquoted(blog: webtest.TestApp) -> None:
@@ -174,7 +194,8 @@ def test_a_trailing_slash_redirect_of_a_write_is_followed_with_its_body(
     blog: webtest.TestApp,
 ) -> None:
     (resp,) = responses(
-        blog, {"method": "PUT", "path": f"{RECORDS}/r1/", "body": {"data": {"x": 1}}})
+        blog, {"method": "PUT", "path": f"{RECORDS}/r1/", "body": {"data": {"x": 1}}}
+    )
     assert resp["path"] == f"/v1{RECORDS}/r1"
     assert resp["status"] == 201
     assert stored(blog, f"{RECORDS}/r1")["x"] == 1
@@ -185,7 +206,9 @@ def test_an_unknown_url_is_a_404_inside_a_200_batch(blog: webtest.TestApp) -> No
     assert resp["path"] == "/v1/nowhere"
     assert resp["status"] == 404
     assert resp["body"] == {
-        "code": 404, "errno": 111, "error": "Not Found",
+        "code": 404,
+        "errno": 111,
+        "error": "Not Found",
         "message": "The resource you are looking for could not be found.",
     }
     assert resp["headers"]["Content-Type"] == "application/json"
@@ -195,13 +218,22 @@ def test_a_missing_object_and_a_disallowed_method_keep_their_error_bodies(
     blog: webtest.TestApp,
 ) -> None:
     missing, trace = responses(
-        blog, {"path": f"{RECORDS}/nope"}, {"method": "TRACE", "path": BUCKET})
+        blog, {"path": f"{RECORDS}/nope"}, {"method": "TRACE", "path": BUCKET}
+    )
     assert missing["status"] == 404
-    assert missing["body"] == {"code": 404, "errno": 110, "error": "Not Found",
-                               "details": {"id": "nope", "resource_name": "record"}}
+    assert missing["body"] == {
+        "code": 404,
+        "errno": 110,
+        "error": "Not Found",
+        "details": {"id": "nope", "resource_name": "record"},
+    }
     assert trace["status"] == 405
-    assert trace["body"] == {"code": 405, "errno": 115, "error": "Method Not Allowed",
-                             "message": "Method not allowed on this endpoint."}
+    assert trace["body"] == {
+        "code": 405,
+        "errno": 115,
+        "error": "Method Not Allowed",
+        "message": "Method not allowed on this endpoint.",
+    }
 
 
 def test_an_empty_list_of_requests_is_an_empty_list_of_responses(app: webtest.TestApp) -> None:
@@ -211,15 +243,19 @@ def test_an_empty_list_of_requests_is_an_empty_list_of_responses(app: webtest.Te
 
 # -- defaults ------------------------------------------------------------------------------
 
+
 def test_defaults_fill_each_request_and_the_request_wins(blog: webtest.TestApp) -> None:
-    blog.patch_json(f"/v1{COLLECTION}", {"permissions": {"record:create": [BOB_ID]}},
-                    headers=ALICE, status=200)
+    blog.patch_json(
+        f"/v1{COLLECTION}", {"permissions": {"record:create": [BOB_ID]}}, headers=ALICE, status=200
+    )
     body = {
         "defaults": {
             "method": "PUT",
             "headers": {**BOB, "X-Unused": "1"},
-            "body": {"data": {"a": 1, "nested": {"x": 1}},
-                     "permissions": {"read": ["system.Everyone"]}},
+            "body": {
+                "data": {"a": 1, "nested": {"x": 1}},
+                "permissions": {"read": ["system.Everyone"]},
+            },
         },
         "requests": [
             {"path": f"{RECORDS}/r1"},
@@ -231,10 +267,19 @@ def test_defaults_fill_each_request_and_the_request_wins(blog: webtest.TestApp) 
     }
     r1, r2, read = batch(blog, body, headers=CAROL)["responses"]
     assert r1["status"] == r2["status"] == 201
-    assert r1["body"]["data"] == {"a": 1, "nested": {"x": 1}, "id": "r1",
-                                  "last_modified": r1["body"]["data"]["last_modified"]}
-    assert r2["body"]["data"] == {"a": 2, "b": 2, "nested": {"x": 1, "y": 2}, "id": "r2",
-                                  "last_modified": r2["body"]["data"]["last_modified"]}
+    assert r1["body"]["data"] == {
+        "a": 1,
+        "nested": {"x": 1},
+        "id": "r1",
+        "last_modified": r1["body"]["data"]["last_modified"],
+    }
+    assert r2["body"]["data"] == {
+        "a": 2,
+        "b": 2,
+        "nested": {"x": 1, "y": 2},
+        "id": "r2",
+        "last_modified": r2["body"]["data"]["last_modified"],
+    }
     # Written by Bob (the default Authorization), not by Carol (the batch's own).
     assert r1["body"]["permissions"] == {"read": ["system.Everyone"], "write": [BOB_ID]}
     assert read["status"] == 200
@@ -268,9 +313,11 @@ def test_a_default_path_is_used_when_a_request_has_none(blog: webtest.TestApp) -
 
 # -- authentication ------------------------------------------------------------------------
 
+
 def test_subrequests_inherit_the_authorization_of_the_batch(blog: webtest.TestApp) -> None:
-    put, get = responses(blog, {"method": "PUT", "path": f"{RECORDS}/r1"},
-                         {"path": "/"}, headers=ALICE)
+    put, get = responses(
+        blog, {"method": "PUT", "path": f"{RECORDS}/r1"}, {"path": "/"}, headers=ALICE
+    )
     assert put["status"] == 201
     assert put["body"]["permissions"] == {"write": [ALICE_ID]}
     assert get["body"]["user"]["id"] == ALICE_ID
@@ -278,11 +325,19 @@ def test_subrequests_inherit_the_authorization_of_the_batch(blog: webtest.TestAp
 
 def test_a_subrequest_may_override_the_authorization(blog: webtest.TestApp) -> None:
     as_bob, as_alice, root = responses(
-        blog, {"path": BUCKET, "headers": BOB}, {"path": BUCKET}, {"path": "/", "headers": BOB},
-        headers=ALICE)
+        blog,
+        {"path": BUCKET, "headers": BOB},
+        {"path": BUCKET},
+        {"path": "/", "headers": BOB},
+        headers=ALICE,
+    )
     assert as_bob["status"] == 403
-    assert as_bob["body"] == {"code": 403, "errno": 121, "error": "Forbidden",
-                              "message": "This user cannot access this resource."}
+    assert as_bob["body"] == {
+        "code": 403,
+        "errno": 121,
+        "error": "Forbidden",
+        "message": "This user cannot access this resource.",
+    }
     assert as_alice["status"] == 200
     assert root["body"]["user"]["id"] == BOB_ID
 
@@ -305,8 +360,9 @@ def test_an_anonymous_batch_authenticates_per_subrequest(blog: webtest.TestApp) 
 
 
 def test_anonymous_subrequests_reach_public_objects(blog: webtest.TestApp) -> None:
-    blog.patch_json(f"/v1{BUCKET}", {"permissions": {"read": ["system.Everyone"]}},
-                    headers=ALICE, status=200)
+    blog.patch_json(
+        f"/v1{BUCKET}", {"permissions": {"read": ["system.Everyone"]}}, headers=ALICE, status=200
+    )
     (resp,) = responses(blog, {"path": BUCKET}, headers={})
     assert resp["status"] == 200
     assert resp["body"]["permissions"] == {}
@@ -315,39 +371,72 @@ def test_anonymous_subrequests_reach_public_objects(blog: webtest.TestApp) -> No
 
 # -- validation of the batch itself --------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "name", "description"), [
-    ({"requests": [{"method": "FOO", "path": "/"}]}, "requests.0.method", METHODS_MESSAGE),
-    ({"requests": [{"path": "/"}, {"method": "get", "path": "/"}]}, "requests.1.method",
-     '"get" is not one of GET, HEAD, DELETE, TRACE, POST, PUT, PATCH'),
-    ({"requests": [{"path": "buckets"}]}, "requests.0.path",
-     "String does not match expected pattern"),
-    ({"requests": [{"method": "GET"}]}, "requests.0.path", "Required"),
-    ({"requests": [{"path": "/", "headers": {"X-Number": 1}}]}, "requests.0.headers",
-     "{'X-Number': 1} contains non string value"),
-    ({"requests": [{"path": "/", "headers": "x"}]}, "requests.0.headers",
-     '"x" is not a mapping type: Does not implement dict-like functionality.'),
-    ({"requests": [{"path": "/", "body": [1]}]}, "requests.0.body",
-     '"[1]" is not a mapping type: Does not implement dict-like functionality.'),
-    ({"requests": [{"path": "/", "body": "x"}]}, "requests.0.body",
-     '"x" is not a mapping type: Does not implement dict-like functionality.'),
-    ({"requests": [{"path": "/", "foo": 1}]}, "requests.0",
-     "Unrecognized keys in mapping: \"{'foo': 1}\""),
-    ({"defaults": {"foo": 1}, "requests": []}, "defaults",
-     "Unrecognized keys in mapping: \"{'foo': 1}\""),
-    ({"defaults": {"method": "FOO"}, "requests": []}, "defaults.method", METHODS_MESSAGE),
-    ({}, "requests", "Required"),
-    ({"defaults": {"path": "/"}}, "requests", "Required"),
-    ({"requests": "x"}, "requests", '"x" is not iterable'),
-    ({"requests": {"path": "/"}}, "requests", "\"{'path': '/'}\" is not iterable"),
-    ({"requests": ["/"]}, "requests.0",
-     '"/" is not a mapping type: Does not implement dict-like functionality.'),
-])
+
+@pytest.mark.parametrize(
+    ("body", "name", "description"),
+    [
+        ({"requests": [{"method": "FOO", "path": "/"}]}, "requests.0.method", METHODS_MESSAGE),
+        (
+            {"requests": [{"path": "/"}, {"method": "get", "path": "/"}]},
+            "requests.1.method",
+            '"get" is not one of GET, HEAD, DELETE, TRACE, POST, PUT, PATCH',
+        ),
+        (
+            {"requests": [{"path": "buckets"}]},
+            "requests.0.path",
+            "String does not match expected pattern",
+        ),
+        ({"requests": [{"method": "GET"}]}, "requests.0.path", "Required"),
+        (
+            {"requests": [{"path": "/", "headers": {"X-Number": 1}}]},
+            "requests.0.headers",
+            "{'X-Number': 1} contains non string value",
+        ),
+        (
+            {"requests": [{"path": "/", "headers": "x"}]},
+            "requests.0.headers",
+            '"x" is not a mapping type: Does not implement dict-like functionality.',
+        ),
+        (
+            {"requests": [{"path": "/", "body": [1]}]},
+            "requests.0.body",
+            '"[1]" is not a mapping type: Does not implement dict-like functionality.',
+        ),
+        (
+            {"requests": [{"path": "/", "body": "x"}]},
+            "requests.0.body",
+            '"x" is not a mapping type: Does not implement dict-like functionality.',
+        ),
+        (
+            {"requests": [{"path": "/", "foo": 1}]},
+            "requests.0",
+            "Unrecognized keys in mapping: \"{'foo': 1}\"",
+        ),
+        (
+            {"defaults": {"foo": 1}, "requests": []},
+            "defaults",
+            "Unrecognized keys in mapping: \"{'foo': 1}\"",
+        ),
+        ({"defaults": {"method": "FOO"}, "requests": []}, "defaults.method", METHODS_MESSAGE),
+        ({}, "requests", "Required"),
+        ({"defaults": {"path": "/"}}, "requests", "Required"),
+        ({"requests": "x"}, "requests", '"x" is not iterable'),
+        ({"requests": {"path": "/"}}, "requests", "\"{'path': '/'}\" is not iterable"),
+        (
+            {"requests": ["/"]},
+            "requests.0",
+            '"/" is not a mapping type: Does not implement dict-like functionality.',
+        ),
+    ],
+)
 def test_an_invalid_batch_is_a_400_with_the_exact_message(
     app: webtest.TestApp, body: dict[str, Any], name: str, description: str
 ) -> None:
     resp = app.post_json("/v1/batch", body, headers=ALICE, status=400)
     assert resp.json == {
-        "code": 400, "errno": 107, "error": "Invalid parameters",
+        "code": 400,
+        "errno": 107,
+        "error": "Invalid parameters",
         "message": f"{name} in body: {description}",
         "details": [{"location": "body", "name": name, "description": description}],
     }
@@ -355,9 +444,19 @@ def test_an_invalid_batch_is_a_400_with_the_exact_message(
 
 def test_unknown_top_level_keys_are_refused(app: webtest.TestApp) -> None:
     resp = app.post_json("/v1/batch", {"requests": [], "foo": 1}, headers=ALICE, status=400)
-    assert_error(resp, 400, 107, "Unrecognized keys in mapping: \"{'foo': 1}\"",
-                 details=[{"location": "body", "name": "",
-                           "description": "Unrecognized keys in mapping: \"{'foo': 1}\""}])
+    assert_error(
+        resp,
+        400,
+        107,
+        "Unrecognized keys in mapping: \"{'foo': 1}\"",
+        details=[
+            {
+                "location": "body",
+                "name": "",
+                "description": "Unrecognized keys in mapping: \"{'foo': 1}\"",
+            }
+        ],
+    )
 
 
 def test_a_non_string_default_header_fails_in_defaults_and_every_request(
@@ -366,54 +465,85 @@ def test_a_non_string_default_header_fails_in_defaults_and_every_request(
     body = {"defaults": {"headers": {"a": 1}}, "requests": [{"path": "/"}]}
     resp = app.post_json("/v1/batch", body, headers=ALICE, status=400)
     description = "{'a': 1} contains non string value"
-    assert_error(resp, 400, 107, f"defaults.headers in body: {description}", details=[
-        {"location": "body", "name": "defaults.headers", "description": description},
-        {"location": "body", "name": "requests.0.headers", "description": description},
-    ])
+    assert_error(
+        resp,
+        400,
+        107,
+        f"defaults.headers in body: {description}",
+        details=[
+            {"location": "body", "name": "defaults.headers", "description": description},
+            {"location": "body", "name": "requests.0.headers", "description": description},
+        ],
+    )
 
 
 def test_a_batch_that_is_not_an_object_is_a_400(app: webtest.TestApp) -> None:
-    resp = app.post("/v1/batch", "[]", headers={**ALICE, "Content-Type": "application/json"},
-                    status=400)
+    resp = app.post(
+        "/v1/batch", "[]", headers={**ALICE, "Content-Type": "application/json"}, status=400
+    )
     assert_error(resp, 400, 107)
     assert resp.json["details"][0]["location"] == "body"
 
 
 def test_an_empty_body_is_a_400_requests_required(app: webtest.TestApp) -> None:
-    resp = app.post("/v1/batch", "", headers={**ALICE, "Content-Type": "application/json"},
-                    status=400)
+    resp = app.post(
+        "/v1/batch", "", headers={**ALICE, "Content-Type": "application/json"}, status=400
+    )
     assert_error(resp, 400, 107, "requests in body: Required")
 
 
 def test_invalid_json_is_a_400(app: webtest.TestApp) -> None:
-    resp = app.post("/v1/batch", "{requests", headers={**ALICE, "Content-Type": "application/json"},
-                    status=400)
+    resp = app.post(
+        "/v1/batch", "{requests", headers={**ALICE, "Content-Type": "application/json"}, status=400
+    )
     body = assert_error(resp, 400, 107)
     assert body["message"].startswith("Invalid JSON")
 
 
 def test_an_invalid_batch_runs_none_of_its_requests(blog: webtest.TestApp) -> None:
-    body = {"requests": [{"method": "PUT", "path": f"{RECORDS}/r1"},
-                         {"method": "FOO", "path": f"{RECORDS}/r2"}]}
+    body = {
+        "requests": [
+            {"method": "PUT", "path": f"{RECORDS}/r1"},
+            {"method": "FOO", "path": f"{RECORDS}/r2"},
+        ]
+    }
     blog.post_json("/v1/batch", body, headers=ALICE, status=400)
     assert record_ids(blog) == []
 
 
-@pytest.mark.parametrize("content_type", [
-    "text/plain", "application/x-www-form-urlencoded", "application/merge-patch+json",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/merge-patch+json",
+    ],
+)
 def test_the_batch_itself_must_be_json(app: webtest.TestApp, content_type: str) -> None:
-    resp = app.post("/v1/batch", json.dumps({"requests": []}),
-                    headers={**ALICE, "Content-Type": content_type}, status=415)
+    resp = app.post(
+        "/v1/batch",
+        json.dumps({"requests": []}),
+        headers={**ALICE, "Content-Type": content_type},
+        status=415,
+    )
     message = "Content-Type header should be one of ['application/json']"
-    assert_error(resp, 415, 107, message, details=[
-        {"location": "header", "name": "Content-Type", "description": message}])
+    assert_error(
+        resp,
+        415,
+        107,
+        message,
+        details=[{"location": "header", "name": "Content-Type", "description": message}],
+    )
 
 
 def test_json_with_a_charset_and_no_content_type_are_accepted(app: webtest.TestApp) -> None:
     body = json.dumps({"requests": [{"path": "/"}]}).encode()
-    resp = app.post("/v1/batch", body, status=200, headers={
-        **ALICE, "Content-Type": "application/json; charset=utf-8"})
+    resp = app.post(
+        "/v1/batch",
+        body,
+        status=200,
+        headers={**ALICE, "Content-Type": "application/json; charset=utf-8"},
+    )
     assert resp.json["responses"][0]["status"] == 200
     request = webtest.TestRequest.blank("/v1/batch", method="POST", body=body, headers=ALICE)
     assert "Content-Type" not in request.headers
@@ -423,6 +553,7 @@ def test_json_with_a_charset_and_no_content_type_are_accepted(app: webtest.TestA
 
 # -- the number of requests ----------------------------------------------------------------
 
+
 def test_batch_max_requests_limits_the_number_of_requests(make_app: Any) -> None:
     app = make_app(batch_max_requests=3)
     assert app.get("/v1/", status=200).json["settings"]["batch_max_requests"] == 3
@@ -430,9 +561,19 @@ def test_batch_max_requests_limits_the_number_of_requests(make_app: Any) -> None
     resp = app.post_json("/v1/batch", {"requests": [{"path": "/"}] * 4}, status=400)
     # Kinto's message heuristic: the field name occurs in the description, so the message
     # is the bare description (kinto-api.md §9 shows it with the "requests in body:" prefix).
-    assert_error(resp, 400, 107, "Number of requests is limited to 3", details=[
-        {"location": "body", "name": "requests",
-         "description": "Number of requests is limited to 3"}])
+    assert_error(
+        resp,
+        400,
+        107,
+        "Number of requests is limited to 3",
+        details=[
+            {
+                "location": "body",
+                "name": "requests",
+                "description": "Number of requests is limited to 3",
+            }
+        ],
+    )
 
 
 def test_the_default_limit_is_25(app: webtest.TestApp) -> None:
@@ -443,14 +584,19 @@ def test_the_default_limit_is_25(app: webtest.TestApp) -> None:
 
 # -- recursion -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/batch", "/v1/batch", "/batch/", "/batch?x=1"])
 def test_a_recursive_batch_is_refused(app: webtest.TestApp, path: str) -> None:
-    body = {"requests": [{"path": "/"}, {"method": "POST", "path": path,
-                                         "body": {"requests": []}}]}
+    body = {"requests": [{"path": "/"}, {"method": "POST", "path": path, "body": {"requests": []}}]}
     resp = app.post_json("/v1/batch", body, headers=ALICE, status=400)
     description = "Recursive call on /batch endpoint is forbidden."
-    assert_error(resp, 400, 107, f"requests in body: {description}", details=[
-        {"location": "body", "name": "requests", "description": description}])
+    assert_error(
+        resp,
+        400,
+        107,
+        f"requests in body: {description}",
+        details=[{"location": "body", "name": "requests", "description": description}],
+    )
 
 
 def test_a_collection_named_like_batch_is_allowed(blog: webtest.TestApp) -> None:
@@ -459,8 +605,11 @@ def test_a_collection_named_like_batch_is_allowed(blog: webtest.TestApp) -> None
     put, record, read = responses(
         blog,
         {"method": "PUT", "path": f"{BUCKET}/collections/batchc"},
-        {"method": "PUT", "path": f"{BUCKET}/collections/batchc/records/r1",
-         "body": {"data": {"x": 1}}},
+        {
+            "method": "PUT",
+            "path": f"{BUCKET}/collections/batchc/records/r1",
+            "body": {"data": {"x": 1}},
+        },
         {"path": f"{BUCKET}/collections/batchc/records"},
     )
     assert put["status"] == 201
@@ -472,12 +621,16 @@ def test_a_collection_named_like_batch_is_allowed(blog: webtest.TestApp) -> None
 
 # -- the default bucket --------------------------------------------------------------------
 
+
 def test_default_bucket_paths_work_in_a_batch(app: webtest.TestApp) -> None:
     bucket_id = default_bucket_id(ALICE_ID)
     put, listed, bucket = responses(
         app,
-        {"method": "PUT", "path": "/buckets/default/collections/tasks/records/t1",
-         "body": {"data": {"done": False}}},
+        {
+            "method": "PUT",
+            "path": "/buckets/default/collections/tasks/records/t1",
+            "body": {"data": {"done": False}},
+        },
         {"path": "/buckets/default/collections/tasks/records/"},
         {"path": "/buckets/default"},
     )
@@ -494,13 +647,15 @@ def test_default_bucket_paths_work_in_a_batch(app: webtest.TestApp) -> None:
 
 
 def test_default_bucket_of_each_subrequest_follows_its_credentials(app: webtest.TestApp) -> None:
-    mine, bobs = responses(app, {"path": "/buckets/default"},
-                           {"path": "/buckets/default", "headers": BOB})
+    mine, bobs = responses(
+        app, {"path": "/buckets/default"}, {"path": "/buckets/default", "headers": BOB}
+    )
     assert mine["body"]["data"]["id"] == default_bucket_id(ALICE_ID)
     assert bobs["body"]["data"]["id"] == default_bucket_id(BOB_ID)
 
 
 # -- transactions --------------------------------------------------------------------------
+
 
 def test_a_refused_subrequest_writes_nothing_and_the_others_commit(app: webtest.TestApp) -> None:
     # The default bucket and its collection are created before the record's body is
@@ -511,14 +666,18 @@ def test_a_refused_subrequest_writes_nothing_and_the_others_commit(app: webtest.
     first, refused, last = responses(
         app,
         {"method": "PUT", "path": f"{RECORDS}/r1"},
-        {"method": "POST", "path": "/buckets/default/collections/tasks/records",
-         "body": {"data": [1]}},
+        {
+            "method": "POST",
+            "path": "/buckets/default/collections/tasks/records",
+            "body": {"data": [1]},
+        },
         {"method": "PUT", "path": f"{RECORDS}/r2"},
     )
     assert first["status"] == last["status"] == 201
     assert refused["status"] == 400
     assert refused["body"]["message"] == (
-        'data in body: "[1]" is not a mapping type: Does not implement dict-like functionality.')
+        'data in body: "[1]" is not a mapping type: Does not implement dict-like functionality.'
+    )
     assert record_ids(app) == ["r1", "r2"]
     buckets = [b["id"] for b in app.get("/v1/buckets", headers=ALICE).json["data"]]
     assert sorted(buckets) == sorted(["blog", default_bucket_id(userid("alice"))])
@@ -526,19 +685,25 @@ def test_a_refused_subrequest_writes_nothing_and_the_others_commit(app: webtest.
 
 def test_the_same_default_bucket_write_commits_when_it_succeeds(app: webtest.TestApp) -> None:
     # The counterpart of the test above: the implicit creations are visible when kept.
-    (resp,) = responses(app, {"method": "POST",
-                              "path": "/buckets/default/collections/tasks/records"})
+    (resp,) = responses(
+        app, {"method": "POST", "path": "/buckets/default/collections/tasks/records"}
+    )
     assert resp["status"] == 201
     assert [b["id"] for b in app.get("/v1/buckets", headers=ALICE).json["data"]] == [
-        default_bucket_id(ALICE_ID)]
+        default_bucket_id(ALICE_ID)
+    ]
 
 
 def test_a_failed_write_after_a_successful_one_on_the_same_object(blog: webtest.TestApp) -> None:
     created, conflict, patched = responses(
         blog,
         {"method": "PUT", "path": f"{RECORDS}/r1", "body": {"data": {"v": 1}}},
-        {"method": "PUT", "path": f"{RECORDS}/r1", "body": {"data": {"v": 2}},
-         "headers": {"If-None-Match": "*"}},
+        {
+            "method": "PUT",
+            "path": f"{RECORDS}/r1",
+            "body": {"data": {"v": 2}},
+            "headers": {"If-None-Match": "*"},
+        },
         {"method": "PATCH", "path": f"{RECORDS}/r1", "body": {"data": {"w": 3}}},
     )
     assert created["status"] == 201
@@ -550,16 +715,25 @@ def test_a_failed_write_after_a_successful_one_on_the_same_object(blog: webtest.
 
 
 def test_if_match_inside_a_subrequest(blog: webtest.TestApp) -> None:
-    record = blog.put_json(f"/v1{RECORDS}/r1", {"data": {"v": 1}}, headers=ALICE,
-                           status=201).json["data"]
+    record = blog.put_json(f"/v1{RECORDS}/r1", {"data": {"v": 1}}, headers=ALICE, status=201).json[
+        "data"
+    ]
     etag = f'"{record["last_modified"]}"'
     ok, stale, stale_delete = responses(
         blog,
-        {"method": "PATCH", "path": f"{RECORDS}/r1", "headers": {"If-Match": etag},
-         "body": {"data": {"v": 2}}},
+        {
+            "method": "PATCH",
+            "path": f"{RECORDS}/r1",
+            "headers": {"If-Match": etag},
+            "body": {"data": {"v": 2}},
+        },
         # The first subrequest moved the ETag on: the same If-Match is now stale.
-        {"method": "PATCH", "path": f"{RECORDS}/r1", "headers": {"If-Match": etag},
-         "body": {"data": {"v": 3}}},
+        {
+            "method": "PATCH",
+            "path": f"{RECORDS}/r1",
+            "headers": {"If-Match": etag},
+            "body": {"data": {"v": 3}},
+        },
         {"method": "DELETE", "path": f"{RECORDS}/r1", "headers": {"If-Match": etag}},
     )
     assert ok["status"] == 200
@@ -568,7 +742,9 @@ def test_if_match_inside_a_subrequest(blog: webtest.TestApp) -> None:
     for resp in (stale, stale_delete):
         assert resp["status"] == 412
         assert resp["body"] == {
-            "code": 412, "errno": 114, "error": "Precondition Failed",
+            "code": 412,
+            "errno": 114,
+            "error": "Precondition Failed",
             "message": "Resource was modified meanwhile",
             "details": {"existing": ok["body"]["data"]},
         }
@@ -577,11 +753,16 @@ def test_if_match_inside_a_subrequest(blog: webtest.TestApp) -> None:
 
 
 def test_a_batch_sees_its_own_earlier_writes(blog: webtest.TestApp) -> None:
-    requests = [{"method": "PUT", "path": f"{BUCKET}/collections/new"},
-                {"method": "POST", "path": f"{BUCKET}/collections/new/records",
-                 "body": {"data": {"id": "a"}}},
-                {"method": "DELETE", "path": f"{BUCKET}/collections/new/records/a"},
-                {"path": f"{BUCKET}/collections/new/records?_since=0"}]
+    requests = [
+        {"method": "PUT", "path": f"{BUCKET}/collections/new"},
+        {
+            "method": "POST",
+            "path": f"{BUCKET}/collections/new/records",
+            "body": {"data": {"id": "a"}},
+        },
+        {"method": "DELETE", "path": f"{BUCKET}/collections/new/records/a"},
+        {"path": f"{BUCKET}/collections/new/records?_since=0"},
+    ]
     created, posted, deleted, listed = responses(blog, *requests)
     assert (created["status"], posted["status"], deleted["status"]) == (201, 201, 200)
     assert deleted["body"]["data"]["deleted"] is True
@@ -592,16 +773,25 @@ def test_subrequest_headers_reach_the_view(blog: webtest.TestApp) -> None:
     blog.put_json(f"/v1{RECORDS}/r1", {"data": {"a": 1}}, headers=ALICE, status=201)
     light, bogus = responses(
         blog,
-        {"method": "PATCH", "path": f"{RECORDS}/r1", "body": {"data": {"a": 1, "b": 2}},
-         "headers": {"Response-Behavior": "light"}},
-        {"method": "PATCH", "path": f"{RECORDS}/r1", "body": {"data": {"c": 3}},
-         "headers": {"Response-Behavior": "bogus"}},
+        {
+            "method": "PATCH",
+            "path": f"{RECORDS}/r1",
+            "body": {"data": {"a": 1, "b": 2}},
+            "headers": {"Response-Behavior": "light"},
+        },
+        {
+            "method": "PATCH",
+            "path": f"{RECORDS}/r1",
+            "body": {"data": {"c": 3}},
+            "headers": {"Response-Behavior": "bogus"},
+        },
     )
     assert light["status"] == 200
     assert light["body"] == {"data": {"b": 2}}
     assert bogus["status"] == 400
     assert bogus["body"]["message"] == (
-        'Response-Behavior in header: "bogus" is not one of full, light, diff')
+        'Response-Behavior in header: "bogus" is not one of full, light, diff'
+    )
     assert "c" not in stored(blog, f"{RECORDS}/r1")
 
 
@@ -609,8 +799,9 @@ def test_head_on_an_object_has_the_headers_of_get_and_an_empty_body(
     blog: webtest.TestApp,
 ) -> None:
     blog.put_json(f"/v1{RECORDS}/r1", {"data": {"a": 1}}, headers=ALICE, status=201)
-    get, head = responses(blog, {"path": f"{RECORDS}/r1"},
-                          {"method": "HEAD", "path": f"{RECORDS}/r1"})
+    get, head = responses(
+        blog, {"path": f"{RECORDS}/r1"}, {"method": "HEAD", "path": f"{RECORDS}/r1"}
+    )
     assert head["status"] == 200
     assert head["body"] == ""
     assert get["body"]["data"]["a"] == 1
@@ -620,8 +811,14 @@ def test_head_on_an_object_has_the_headers_of_get_and_an_empty_body(
 
 def test_subrequest_bodies_are_sent_as_json(blog: webtest.TestApp) -> None:
     big = 12345678901234567890
-    (resp,) = responses(blog, {"method": "POST", "path": RECORDS,
-                               "body": {"data": {"text": "café ✓", "big": big, "f": 1.0}}})
+    (resp,) = responses(
+        blog,
+        {
+            "method": "POST",
+            "path": RECORDS,
+            "body": {"data": {"text": "café ✓", "big": big, "f": 1.0}},
+        },
+    )
     assert resp["status"] == 201
     record = stored(blog, f"{RECORDS}/{resp['body']['data']['id']}")
     assert record["text"] == "café ✓"
@@ -630,7 +827,6 @@ def test_subrequest_bodies_are_sent_as_json(blog: webtest.TestApp) -> None:
 
 
 def test_the_batch_response_has_the_usual_headers(blog: webtest.TestApp) -> None:
-    resp = blog.post_json("/v1/batch", {"requests": [{"path": BUCKET}]}, headers=ALICE,
-                          status=200)
+    resp = blog.post_json("/v1/batch", {"requests": [{"path": BUCKET}]}, headers=ALICE, status=200)
     assert resp.headers["Content-Type"] == "application/json"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"

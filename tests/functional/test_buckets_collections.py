@@ -22,7 +22,6 @@ C = f"{B}/collections/c"
 NAME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{7}")
 
 
-
 @pytest.fixture
 def bucket(app: webtest.TestApp) -> webtest.TestApp:
     app.put_json(B, {}, headers=ALICE, status=201)

@@ -20,7 +20,6 @@ ALICE_BUCKET = default_bucket_id(userid("alice"))
 TASKS = "/v1/buckets/default/collections/tasks"
 
 
-
 def test_the_id_formula_matches_the_value_observed_on_kinto() -> None:
     # kinto-api.md §8: HMAC-SHA256(b"", b"account:alice")[:32] formatted as a UUID.
     assert default_bucket_id("account:alice") == "73141b75-6d02-0c03-6aee-82ad1ea55d41"

@@ -18,15 +18,28 @@ WITH_FLUSH = "kinto_clone.plugins.default_bucket kinto.plugins.flush"
 @pytest.fixture
 def app(make_app: Any) -> webtest.TestApp:
     app: webtest.TestApp = make_app(includes=WITH_FLUSH)
-    app.put_json("/v1/buckets/blog", {"permissions": {"read": ["system.Everyone"]}},
-                 headers=ALICE, status=201)
-    app.put_json("/v1/buckets/blog/groups/friends", {"data": {"members": [userid("bob")]}},
-                 headers=ALICE, status=201)
+    app.put_json(
+        "/v1/buckets/blog",
+        {"permissions": {"read": ["system.Everyone"]}},
+        headers=ALICE,
+        status=201,
+    )
+    app.put_json(
+        "/v1/buckets/blog/groups/friends",
+        {"data": {"members": [userid("bob")]}},
+        headers=ALICE,
+        status=201,
+    )
     app.put_json("/v1/buckets/blog/collections/articles", {}, headers=ALICE, status=201)
-    app.put_json("/v1/buckets/blog/collections/articles/records/r1", {"data": {"n": 1}},
-                 headers=ALICE, status=201)
-    app.put_json("/v1/buckets/default/collections/tasks/records/t1", {"data": {}},
-                 headers=BOB, status=201)
+    app.put_json(
+        "/v1/buckets/blog/collections/articles/records/r1",
+        {"data": {"n": 1}},
+        headers=ALICE,
+        status=201,
+    )
+    app.put_json(
+        "/v1/buckets/default/collections/tasks/records/t1", {"data": {}}, headers=BOB, status=201
+    )
     return app
 
 
@@ -56,13 +69,16 @@ def test_a_flush_deletes_every_object_and_permission(app: webtest.TestApp) -> No
     # Public read on the bucket is gone along with the bucket itself.
     assert_error(app.get("/v1/buckets/blog", status=401), 401, 104)
     # So are group memberships: Bob is no friend of anyone any more.
-    assert "/buckets/blog/groups/friends" not in \
-        app.get("/v1/", headers=BOB).json["user"]["principals"]
+    assert (
+        "/buckets/blog/groups/friends"
+        not in app.get("/v1/", headers=BOB).json["user"]["principals"]
+    )
     # Recreating the bucket starts from nothing: no old collection, no old ACE.
     app.put_json("/v1/buckets/blog", {}, headers=ALICE, status=201)
     assert app.get("/v1/buckets/blog/collections", headers=ALICE).json["data"] == []
     assert app.get("/v1/buckets/blog", headers=ALICE).json["permissions"] == {
-        "write": [userid("alice")]}
+        "write": [userid("alice")]
+    }
     assert_error(app.get("/v1/buckets/blog", status=401), 401, 104)
 
 
@@ -83,15 +99,19 @@ def test_flush_answers_only_post(app: webtest.TestApp) -> None:
 def test_flush_is_refused_in_readonly_mode(make_app: Any) -> None:
     app = make_app(includes=WITH_FLUSH, readonly=True)
 
-    assert_error(app.post(FLUSH, status=405), 405, 115,
-                 "Method not allowed on this endpoint.")
+    assert_error(app.post(FLUSH, status=405), 405, 115, "Method not allowed on this endpoint.")
 
 
 def test_a_flush_forgets_the_logins_of_the_accounts_it_deleted(make_app: Any) -> None:
-    app = make_app(includes="kinto_clone.plugins.accounts kinto.plugins.flush",
-                   **{"multiauth.policies": "account",
-                      "multiauth.policy.account.use": "kinto.plugins.accounts.AccountsPolicy"},
-                   account_create_principals="system.Everyone", account_bcrypt_rounds=4)
+    app = make_app(
+        includes="kinto_clone.plugins.accounts kinto.plugins.flush",
+        **{
+            "multiauth.policies": "account",
+            "multiauth.policy.account.use": "kinto.plugins.accounts.AccountsPolicy",
+        },
+        account_create_principals="system.Everyone",
+        account_bcrypt_rounds=4,
+    )
     ann = auth("ann", "ann-secret")
     app.put_json("/v1/accounts/ann", {"data": {"password": "ann-secret"}}, status=201)
     assert app.get("/v1/", headers=ann).json["user"]["id"] == "account:ann"  # cached now

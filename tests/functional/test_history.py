@@ -44,8 +44,9 @@ def world(app: webtest.TestApp) -> webtest.TestApp:
     return app
 
 
-def entries(app: webtest.TestApp, query: str = "", headers: dict[str, str] = ALICE,
-            path: str = HISTORY) -> list[dict[str, Any]]:
+def entries(
+    app: webtest.TestApp, query: str = "", headers: dict[str, str] = ALICE, path: str = HISTORY
+) -> list[dict[str, Any]]:
     return app.get(f"{path}?{query}", headers=headers, status=200).json["data"]
 
 
@@ -53,8 +54,13 @@ def summary(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(e["action"], e["uri"]) for e in found]
 
 
-def record(app: webtest.TestApp, rid: str, data: dict[str, Any] | None = None,
-           headers: dict[str, str] = ALICE, **body: Any) -> dict[str, Any]:
+def record(
+    app: webtest.TestApp,
+    rid: str,
+    data: dict[str, Any] | None = None,
+    headers: dict[str, str] = ALICE,
+    **body: Any,
+) -> dict[str, Any]:
     resp = app.put_json(f"{C}/records/{rid}", {"data": data or {}, **body}, headers=headers)
     return resp.json["data"]
 
@@ -63,12 +69,15 @@ def record(app: webtest.TestApp, rid: str, data: dict[str, Any] | None = None,
 
 
 def test_creating_a_bucket_and_a_collection_records_two_entries(world: webtest.TestApp) -> None:
-    assert summary(entries(world)) == [("create", "/buckets/b/collections/c"),
-                                       ("create", "/buckets/b")]
+    assert summary(entries(world)) == [
+        ("create", "/buckets/b/collections/c"),
+        ("create", "/buckets/b"),
+    ]
 
 
 def test_an_entry_holds_the_change_its_author_and_the_object_with_its_acl(
-        world: webtest.TestApp) -> None:
+    world: webtest.TestApp,
+) -> None:
     created = record(world, "r", {"title": "one"}, permissions={"read": [userid("bob")]})
     entry = entries(world)[0]
     assert entry == {
@@ -81,8 +90,10 @@ def test_an_entry_holds_the_change_its_author_and_the_object_with_its_acl(
         "user_id": userid("alice"),
         "collection_id": "c",
         "record_id": "r",
-        "target": {"data": created,
-                   "permissions": {"read": [userid("bob")], "write": [userid("alice")]}},
+        "target": {
+            "data": created,
+            "permissions": {"read": [userid("bob")], "write": [userid("alice")]},
+        },
     }
     assert uuid.UUID(entry["id"]).version == 4
     assert DATE.match(entry["date"]), entry["date"]
@@ -101,10 +112,18 @@ def test_every_action_on_every_resource_is_recorded(world: webtest.TestApp) -> N
     world.delete(C, headers=ALICE, status=200)
     found = entries(world, "_sort=last_modified")
     assert [(e["action"], e["resource_name"]) for e in found] == [
-        ("create", "bucket"), ("create", "collection"), ("update", "bucket"),
-        ("create", "group"), ("update", "group"), ("update", "collection"),
-        ("create", "record"), ("create", "record"), ("update", "record"),
-        ("delete", "record"), ("delete", "group"), ("delete", "collection"),
+        ("create", "bucket"),
+        ("create", "collection"),
+        ("update", "bucket"),
+        ("create", "group"),
+        ("update", "group"),
+        ("update", "collection"),
+        ("create", "record"),
+        ("create", "record"),
+        ("update", "record"),
+        ("delete", "record"),
+        ("delete", "group"),
+        ("delete", "collection"),
     ]
     # The cascade of the collection deletion (the POSTed record) is not recorded.
     assert found[6]["uri"] == f"/buckets/b/collections/c/records/{posted['data']['id']}"
@@ -138,11 +157,16 @@ def test_anonymous_writes_are_recorded_without_a_user_id(world: webtest.TestApp)
 
 @pytest.mark.parametrize("behavior", ["light", "diff"])
 def test_patch_with_a_partial_response_behavior_works_with_history_on(
-        world: webtest.TestApp, behavior: str) -> None:
+    world: webtest.TestApp, behavior: str
+) -> None:
     # Kinto 26.5 answers 500 here (§10.1).
     record(world, "r", {"a": 1, "b": 1})
-    resp = world.patch_json(f"{C}/records/r", {"data": {"a": 2}},
-                            headers={**ALICE, "Response-Behavior": behavior}, status=200)
+    resp = world.patch_json(
+        f"{C}/records/r",
+        {"data": {"a": 2}},
+        headers={**ALICE, "Response-Behavior": behavior},
+        status=200,
+    )
     assert resp.json == {"data": {"a": 2}} if behavior == "light" else {"data": {}}
     entry = entries(world)[0]
     assert entry["action"] == "update"
@@ -151,20 +175,39 @@ def test_patch_with_a_partial_response_behavior_works_with_history_on(
 
 def test_a_refused_or_failed_write_records_nothing(world: webtest.TestApp) -> None:
     before = entries(world)
-    world.put_json(f"{C}/records/r", {"data": {}}, headers={**ALICE, "If-Match": '"1"'},
-                   status=412)
+    world.put_json(f"{C}/records/r", {"data": {}}, headers={**ALICE, "If-Match": '"1"'}, status=412)
     world.put_json(f"{C}/records/r", {"data": {}}, headers=BOB, status=403)
     assert entries(world) == before
 
 
 def test_a_batch_records_what_it_writes_and_nothing_of_a_failed_subrequest(
-        world: webtest.TestApp) -> None:
-    world.post_json("/v1/batch", {"requests": [
-        {"method": "PUT", "path": "/buckets/b/collections/c/records/r1", "body": {"data": {}}},
-        {"method": "PUT", "path": "/buckets/b/collections/c/records/r2", "body": {"data": {}},
-         "headers": {"If-Match": '"1"'}},
-        {"method": "PUT", "path": "/buckets/b/collections/c/records/r3", "body": {"data": {}}},
-    ]}, headers=ALICE, status=200)
+    world: webtest.TestApp,
+) -> None:
+    world.post_json(
+        "/v1/batch",
+        {
+            "requests": [
+                {
+                    "method": "PUT",
+                    "path": "/buckets/b/collections/c/records/r1",
+                    "body": {"data": {}},
+                },
+                {
+                    "method": "PUT",
+                    "path": "/buckets/b/collections/c/records/r2",
+                    "body": {"data": {}},
+                    "headers": {"If-Match": '"1"'},
+                },
+                {
+                    "method": "PUT",
+                    "path": "/buckets/b/collections/c/records/r3",
+                    "body": {"data": {}},
+                },
+            ]
+        },
+        headers=ALICE,
+        status=200,
+    )
     assert sorted(e["record_id"] for e in entries(world, "resource_name=record")) == ["r1", "r3"]
 
 
@@ -172,15 +215,16 @@ def test_implicit_creations_of_the_default_bucket_are_recorded(app: webtest.Test
     app.get("/v1/buckets/default/collections/tasks/records", headers=ALICE, status=200)
     bucket = default_bucket_id(userid("alice"))
     found = entries(app, path=f"/v1/buckets/{bucket}/history")
-    assert summary(found) == [("create", f"/buckets/{bucket}/collections/tasks"),
-                              ("create", f"/buckets/{bucket}")]
+    assert summary(found) == [
+        ("create", f"/buckets/{bucket}/collections/tasks"),
+        ("create", f"/buckets/{bucket}"),
+    ]
     assert {e["user_id"] for e in found} == {userid("alice")}
     assert found[1]["bucket_id"] == bucket
     assert found[1]["target"]["permissions"] == {"write": [userid("alice")]}
 
 
-def test_deleting_a_bucket_deletes_its_history_and_records_nothing(
-        world: webtest.TestApp) -> None:
+def test_deleting_a_bucket_deletes_its_history_and_records_nothing(world: webtest.TestApp) -> None:
     record(world, "r", permissions={"read": [userid("bob")]})
     world.delete(B, headers=ALICE, status=200)
     world.put_json(B, {}, headers=ALICE, status=201)
@@ -213,20 +257,26 @@ def test_entries_are_newest_first(busy: webtest.TestApp) -> None:
     assert stamps == sorted(stamps, reverse=True) and len(stamps) == 7
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("action=delete", [("delete", "r2")]),
-    ("action=update", [("update", "r1")]),
-    ("resource_name=record&action=create", [("create", "12"), ("create", "r2"),
-                                             ("create", "r1")]),
-    ("record_id=r1", [("update", "r1"), ("create", "r1")]),
-    ("record_id=12", [("create", "12")]),  # a number means the id "12"
-    ("in_record_id=12,r2", [("delete", "r2"), ("create", "12"), ("create", "r2")]),
-    ("target.data.title=second", [("create", "r2")]),
-    ("like_target.data.title=first", [("update", "r1"), ("create", "r1")]),
-    ("uri=/buckets/b/collections/c/records/r2", [("delete", "r2"), ("create", "r2")]),
-])
-def test_entries_can_be_filtered_on_their_fields(busy: webtest.TestApp, query: str,
-                                                 expected: list[tuple[str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("action=delete", [("delete", "r2")]),
+        ("action=update", [("update", "r1")]),
+        (
+            "resource_name=record&action=create",
+            [("create", "12"), ("create", "r2"), ("create", "r1")],
+        ),
+        ("record_id=r1", [("update", "r1"), ("create", "r1")]),
+        ("record_id=12", [("create", "12")]),  # a number means the id "12"
+        ("in_record_id=12,r2", [("delete", "r2"), ("create", "12"), ("create", "r2")]),
+        ("target.data.title=second", [("create", "r2")]),
+        ("like_target.data.title=first", [("update", "r1"), ("create", "r1")]),
+        ("uri=/buckets/b/collections/c/records/r2", [("delete", "r2"), ("create", "r2")]),
+    ],
+)
+def test_entries_can_be_filtered_on_their_fields(
+    busy: webtest.TestApp, query: str, expected: list[tuple[str, str]]
+) -> None:
     found = entries(busy, query)
     assert [(e["action"], e["record_id"]) for e in found] == expected
 
@@ -258,25 +308,31 @@ def test_entries_can_be_sorted_on_their_fields(busy: webtest.TestApp) -> None:
     assert by_uri == sorted(by_uri)
 
 
-@pytest.mark.parametrize(("query", "name", "description"), [
-    ("foo=1", "foo", "Unknown filter field 'foo'"),
-    ("gt_data.title=1", "gt_data.title", "Unknown filter field 'gt_data.title'"),
-    ("_sort=title", "_sort", "Unknown sort field 'title'"),
-    ("_fields=title", "Invalid _fields parameter", "Fields title do not exist"),
-    ("id=12", "id", "12 is not a string: {'id': ''}"),
-])
-def test_the_schema_is_strict(busy: webtest.TestApp, query: str, name: str,
-                              description: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "name", "description"),
+    [
+        ("foo=1", "foo", "Unknown filter field 'foo'"),
+        ("gt_data.title=1", "gt_data.title", "Unknown filter field 'gt_data.title'"),
+        ("_sort=title", "_sort", "Unknown sort field 'title'"),
+        ("_fields=title", "Invalid _fields parameter", "Fields title do not exist"),
+        ("id=12", "id", "12 is not a string: {'id': ''}"),
+    ],
+)
+def test_the_schema_is_strict(
+    busy: webtest.TestApp, query: str, name: str, description: str
+) -> None:
     resp = busy.get(f"{HISTORY}?{query}", headers=ALICE, status=400)
     body = assert_error(resp, 400, 107)
-    assert body["details"] == [{"location": "querystring", "name": name,
-                                "description": description}]
+    assert body["details"] == [
+        {"location": "querystring", "name": name, "description": description}
+    ]
 
 
 def test_fields_selects_top_level_and_nested_fields(busy: webtest.TestApp) -> None:
     found = entries(busy, "_fields=action,target.data.title&resource_name=record&_limit=1")
-    assert found == [{"id": found[0]["id"], "last_modified": found[0]["last_modified"],
-                      "action": "delete"}]  # a tombstone has no title
+    assert found == [
+        {"id": found[0]["id"], "last_modified": found[0]["last_modified"], "action": "delete"}
+    ]  # a tombstone has no title
     found = entries(busy, "_fields=action,target.data.title&action=update")
     assert found[0]["target"] == {"data": {"title": "first, again"}}
 
@@ -315,7 +371,8 @@ def test_head_answers_the_headers_of_get_without_a_count(busy: webtest.TestApp) 
 
 
 def test_the_etag_is_the_newest_entry_and_answers_conditional_requests(
-        busy: webtest.TestApp) -> None:
+    busy: webtest.TestApp,
+) -> None:
     resp = busy.get(HISTORY, headers=ALICE, status=200)
     assert resp.headers["ETag"] == f'"{resp.json["data"][0]["last_modified"]}"'
     busy.get(HISTORY, headers={**ALICE, "If-None-Match": resp.headers["ETag"]}, status=304)
@@ -332,8 +389,9 @@ def shared(world: webtest.TestApp) -> webtest.TestApp:
     world.put_json(G, {"data": {"members": []}}, headers=ALICE, status=201)
     record(world, "ra")
     record(world, "rb", permissions={"read": [userid("bob")]})
-    world.put_json(f"{B}/collections/pub", {"permissions": {"read": [EVERYONE]}},
-                   headers=ALICE, status=201)
+    world.put_json(
+        f"{B}/collections/pub", {"permissions": {"read": [EVERYONE]}}, headers=ALICE, status=201
+    )
     world.put_json(f"{B}/collections/pub/records/p", {"data": {}}, headers=ALICE, status=201)
     return world
 
@@ -341,14 +399,16 @@ def shared(world: webtest.TestApp) -> webtest.TestApp:
 def test_bucket_readers_and_writers_see_every_entry(shared: webtest.TestApp) -> None:
     everything = entries(shared)
     assert len(everything) == 7
-    shared.patch_json(B, {"permissions": {"read": [userid("bob")],
-                                          "write": [userid("carol")]}}, headers=ALICE)
+    shared.patch_json(
+        B, {"permissions": {"read": [userid("bob")], "write": [userid("carol")]}}, headers=ALICE
+    )
     assert entries(shared, headers=BOB) == entries(shared)
     assert entries(shared, headers=CAROL) == entries(shared)
 
 
 def test_others_see_the_entries_of_what_they_could_read_at_the_time(
-        shared: webtest.TestApp) -> None:
+    shared: webtest.TestApp,
+) -> None:
     bob_sees = summary(entries(shared, headers=BOB))
     assert bob_sees == [
         ("create", "/buckets/b/collections/pub/records/p"),
@@ -356,10 +416,11 @@ def test_others_see_the_entries_of_what_they_could_read_at_the_time(
         ("create", "/buckets/b/collections/c/records/rb"),
     ]
     # Being granted later does not reveal what happened before.
-    shared.patch_json(f"{C}/records/ra", {"permissions": {"read": [userid("bob")]}},
-                      headers=ALICE)
+    shared.patch_json(f"{C}/records/ra", {"permissions": {"read": [userid("bob")]}}, headers=ALICE)
     assert summary(entries(shared, headers=BOB))[0] == (
-        "update", "/buckets/b/collections/c/records/ra")
+        "update",
+        "/buckets/b/collections/c/records/ra",
+    )
     assert len(entries(shared, headers=BOB)) == 4
 
 
@@ -367,8 +428,10 @@ def test_collection_readers_see_the_collection_and_its_records(shared: webtest.T
     shared.patch_json(C, {"permissions": {"read": [userid("carol")]}}, headers=ALICE)
     record(shared, "rc")
     carol_sees = summary(entries(shared, headers=CAROL))
-    assert carol_sees[:2] == [("create", "/buckets/b/collections/c/records/rc"),
-                              ("update", "/buckets/b/collections/c")]
+    assert carol_sees[:2] == [
+        ("create", "/buckets/b/collections/c/records/rc"),
+        ("update", "/buckets/b/collections/c"),
+    ]
     assert ("create", "/buckets/b/groups/g") not in carol_sees
 
 
@@ -403,15 +466,20 @@ def test_history_read_principals_lets_read_every_history(make_app: Any) -> None:
     assert_error(resp, 404, 111, details={"id": "nope", "resource_name": "bucket"})
 
 
-def test_without_explicit_permissions_entries_follow_the_containers_acls(
-        make_app: Any) -> None:
+def test_without_explicit_permissions_entries_follow_the_containers_acls(make_app: Any) -> None:
     alice = userid("alice")
-    app = make_app(includes=PLUGINS, explicit_permissions=False, bucket_create_principals=alice,
-                   collection_create_principals=alice, record_create_principals=alice)
+    app = make_app(
+        includes=PLUGINS,
+        explicit_permissions=False,
+        bucket_create_principals=alice,
+        collection_create_principals=alice,
+        record_create_principals=alice,
+    )
     app.put_json(B, {"permissions": {"read": [userid("carol")]}}, headers=ALICE, status=201)
     app.put_json(C, {}, headers=ALICE, status=201)
-    app.put_json(f"{C}/records/r", {"permissions": {"read": [userid("bob")]}}, headers=ALICE,
-                 status=201)
+    app.put_json(
+        f"{C}/records/r", {"permissions": {"read": [userid("bob")]}}, headers=ALICE, status=201
+    )
     assert len(entries(app, headers=CAROL)) == 3
     assert_error(app.get(HISTORY, headers=BOB, status=403), 403, 121)
 
@@ -424,8 +492,10 @@ def test_bucket_writers_delete_the_matching_entries(busy: webtest.TestApp) -> No
     deleted = resp.json["data"]
     assert len(deleted) == 5 and all(e["deleted"] for e in deleted)
     assert resp.headers["ETag"] == f'"{max(e["last_modified"] for e in deleted)}"'
-    assert summary(entries(busy)) == [("create", "/buckets/b/collections/c"),
-                                      ("create", "/buckets/b")]
+    assert summary(entries(busy)) == [
+        ("create", "/buckets/b/collections/c"),
+        ("create", "/buckets/b"),
+    ]
     # Tombstones show up for a synchronising client.
     assert len(entries(busy, "_since=0")) == 7
 
@@ -471,14 +541,21 @@ def test_excluded_resources_are_not_recorded(make_app: Any) -> None:
     app.put_json(f"{C}/records/x", {}, headers=ALICE, status=201)
     app.put_json(f"{C}/records/y", {}, headers=ALICE, status=201)
     assert entries(app, path="/v1/buckets/quiet/history") == []
-    assert summary(entries(app)) == [("create", "/buckets/b/collections/c/records/y"),
-                                     ("create", "/buckets/b/collections/c"),
-                                     ("create", "/buckets/b")]
+    assert summary(entries(app)) == [
+        ("create", "/buckets/b/collections/c/records/y"),
+        ("create", "/buckets/b/collections/c"),
+        ("create", "/buckets/b"),
+    ]
     capability = app.get("/v1/").json["capabilities"]["history"]
     # Kinto shapes each as an object of ids (issue 10 item 16).
     assert capability["excluded_resources"] == [
-        dict(zip(("bucket", "collection", "record")[: uri.count("/") // 2],
-                 uri.split("/")[2::2], strict=True))
+        dict(
+            zip(
+                ("bucket", "collection", "record")[: uri.count("/") // 2],
+                uri.split("/")[2::2],
+                strict=True,
+            )
+        )
         for uri in excluded.split()
     ]
 
@@ -492,15 +569,15 @@ def test_excluded_user_ids_are_not_recorded(make_app: Any) -> None:
 
 @pytest.fixture
 def trimming(make_app: Any) -> webtest.TestApp:
-    app = make_app(includes=PLUGINS, **{"history.auto_trim_max_count": "2",
-                                        "history.auto_trim_threshold": "1"})
+    app = make_app(
+        includes=PLUGINS, **{"history.auto_trim_max_count": "2", "history.auto_trim_threshold": "1"}
+    )
     app.put_json(B, {"permissions": {"write": [userid("bob")]}}, headers=ALICE, status=201)
     app.put_json(C, {}, headers=ALICE, status=201)
     return app
 
 
-def test_trimming_keeps_the_newest_entries_of_each_resource_type(
-        trimming: webtest.TestApp) -> None:
+def test_trimming_keeps_the_newest_entries_of_each_resource_type(trimming: webtest.TestApp) -> None:
     for rid in ("r1", "r2", "r3"):
         record(trimming, rid)
     # 3 record entries: not yet beyond 2 + the threshold of 1.
@@ -515,9 +592,14 @@ def test_trimming_keeps_the_newest_entries_of_each_resource_type(
 
 
 def test_trimming_with_user_ids_only_trims_their_entries(make_app: Any) -> None:
-    app = make_app(includes=PLUGINS, **{"history.auto_trim_max_count": "1",
-                                        "history.auto_trim_threshold": "0",
-                                        "history.auto_trim_user_ids": userid("bob")})
+    app = make_app(
+        includes=PLUGINS,
+        **{
+            "history.auto_trim_max_count": "1",
+            "history.auto_trim_threshold": "0",
+            "history.auto_trim_user_ids": userid("bob"),
+        },
+    )
     app.put_json(B, {"permissions": {"write": [userid("bob")]}}, headers=ALICE, status=201)
     app.put_json(C, {}, headers=ALICE, status=201)
     for rid in ("a1", "a2", "a3"):
@@ -530,10 +612,13 @@ def test_trimming_with_user_ids_only_trims_their_entries(make_app: Any) -> None:
     assert capability["auto_trim_user_ids"] == [userid("bob")]
 
 
-@pytest.mark.parametrize("settings", [
-    {"history.auto_trim_max_count": "many"},
-    {"history.auto_trim_threshold": "-1"},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"history.auto_trim_max_count": "many"},
+        {"history.auto_trim_threshold": "-1"},
+    ],
+)
 def test_bad_trim_settings_stop_the_start(make_app: Any, settings: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):
         make_app(includes=PLUGINS, **settings)
@@ -542,8 +627,9 @@ def test_bad_trim_settings_stop_the_start(make_app: Any, settings: dict[str, str
 # -- snapshot --------------------------------------------------------------------------------
 
 
-def snapshot(app: webtest.TestApp, timestamp: int | str, headers: dict[str, str] = ALICE,
-             status: int = 200) -> Any:
+def snapshot(
+    app: webtest.TestApp, timestamp: int | str, headers: dict[str, str] = ALICE, status: int = 200
+) -> Any:
     return app.get(f"{B}/snapshot/collections/c@{timestamp}", headers=headers, status=status)
 
 
@@ -580,18 +666,21 @@ def test_a_snapshot_needs_read_on_the_bucket_or_the_collection(world: webtest.Te
 
 
 @pytest.mark.parametrize("timestamp", ["abc", "-1", "1.5"])
-def test_a_snapshot_at_an_invalid_timestamp_is_a_400(world: webtest.TestApp,
-                                                     timestamp: str) -> None:
+def test_a_snapshot_at_an_invalid_timestamp_is_a_400(
+    world: webtest.TestApp, timestamp: str
+) -> None:
     body = assert_error(snapshot(world, timestamp, status=400), 400, 107)
-    assert body["details"] == [{"location": "path", "name": "timestamp",
-                                "description": f"Invalid timestamp '{timestamp}'"}]
+    assert body["details"] == [
+        {"location": "path", "name": "timestamp", "description": f"Invalid timestamp '{timestamp}'"}
+    ]
 
 
 # -- cost ------------------------------------------------------------------------------------
 
 
 def test_recording_a_change_costs_at_most_three_statements(
-        world: webtest.TestApp, make_app: Any) -> None:
+    world: webtest.TestApp, make_app: Any
+) -> None:
     plain = make_app()
     plain.put_json("/v1/buckets/p", {}, headers=ALICE, status=201)
     plain.put_json("/v1/buckets/p/collections/c", {}, headers=ALICE, status=201)

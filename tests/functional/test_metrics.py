@@ -29,22 +29,32 @@ def scrape(app: webtest.TestApp) -> list[tuple[str, dict[str, str], float]]:
     """Every sample of the exposition, parsed by prometheus_client's own parser."""
     resp = app.get("/v1/__metrics__", status=200)
     assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return [(s.name, s.labels, s.value)
-            for family in text_string_to_metric_families(resp.text) for s in family.samples]
+    return [
+        (s.name, s.labels, s.value)
+        for family in text_string_to_metric_families(resp.text)
+        for s in family.samples
+    ]
 
 
 def count(app: webtest.TestApp, prefix: str = "kinto", **labels: str) -> float:
     """Requests counted with these labels (summed over the labels not given)."""
-    return sum(value for name, got, value in scrape(app)
-               if name == f"{prefix}_request_summary_total"
-               and all(got.get(k) == v for k, v in labels.items()))
+    return sum(
+        value
+        for name, got, value in scrape(app)
+        if name == f"{prefix}_request_summary_total"
+        and all(got.get(k) == v for k, v in labels.items())
+    )
 
 
-def duration(app: webtest.TestApp, suffix: str, prefix: str = "kinto",
-             **labels: str) -> list[tuple[dict[str, str], float]]:
-    return [(got, value) for name, got, value in scrape(app)
-            if name == f"{prefix}_request_duration_{suffix}"
-            and all(got.get(k) == v for k, v in labels.items())]
+def duration(
+    app: webtest.TestApp, suffix: str, prefix: str = "kinto", **labels: str
+) -> list[tuple[dict[str, str], float]]:
+    return [
+        (got, value)
+        for name, got, value in scrape(app)
+        if name == f"{prefix}_request_duration_{suffix}"
+        and all(got.get(k) == v for k, v in labels.items())
+    ]
 
 
 def test_the_plugin_advertises_its_capability(app):
@@ -79,8 +89,11 @@ def test_the_endpoint_is_the_route_pattern_not_the_url(app):
     app.put_json("/v1/buckets/a", {}, headers=ALICE, status=201)
     app.put_json("/v1/buckets/b", {}, headers=ALICE, status=201)
 
-    endpoints = {labels["endpoint"] for name, labels, _ in scrape(app)
-                 if name == "kinto_request_summary_total"}
+    endpoints = {
+        labels["endpoint"]
+        for name, labels, _ in scrape(app)
+        if name == "kinto_request_summary_total"
+    }
 
     assert endpoints == {"/buckets/{id}"}
 
@@ -90,18 +103,17 @@ def test_url_parts_are_labels_with_the_object_id_named_after_its_resource(app):
     app.put_json("/v1/buckets/blog/collections/articles", {}, headers=ALICE)
     app.put_json("/v1/buckets/blog/collections/articles/records/r1", {}, headers=ALICE)
 
-    assert count(app, method="put", bucket_id="blog", collection_id="articles",
-                 record_id="r1") == 1
-    assert count(app, method="put", bucket_id="blog", collection_id="articles",
-                 record_id="") == 1
+    assert count(app, method="put", bucket_id="blog", collection_id="articles", record_id="r1") == 1
+    assert count(app, method="put", bucket_id="blog", collection_id="articles", record_id="") == 1
 
 
 def test_no_url_labels_when_metrics_matchdict_fields_is_empty(make_app):
     app = make_app(includes=PLUGIN, metrics_matchdict_fields="")
     app.put_json("/v1/buckets/blog", {}, headers=ALICE)
 
-    labels = {frozenset(got) for name, got, _ in scrape(app)
-              if name == "kinto_request_summary_total"}
+    labels = {
+        frozenset(got) for name, got, _ in scrape(app) if name == "kinto_request_summary_total"
+    }
 
     assert labels == {frozenset({"method", "endpoint", "status"})}
 
@@ -123,7 +135,10 @@ def test_the_histogram_buckets_can_be_configured(make_app):
     app.get("/v1/")
 
     assert [labels["le"] for labels, _ in duration(app, "bucket", endpoint="/")] == [
-        "0.2", "2.0", "+Inf"]
+        "0.2",
+        "2.0",
+        "+Inf",
+    ]
 
 
 @pytest.mark.parametrize("prefix, expected", [("myapp", "myapp"), ("my-app.v2", "my_app_v2")])
@@ -154,7 +169,8 @@ def test_disabled_metrics_are_not_recorded(make_app):
     assert "kinto_request_summary_total" in names
     assert not any(name.startswith("kinto_request_duration") for name in names)
     assert app.get("/v1/").json["capabilities"]["prometheus"]["disabled_metrics"] == [
-        "request_duration"]
+        "request_duration"
+    ]
 
 
 @pytest.mark.parametrize("enabled, present", [("true", True), ("false", False)])
@@ -170,16 +186,24 @@ def test_created_timestamps_can_be_left_out(make_app, enabled, present):
 def test_batch_subrequests_are_counted_too(app):
     app.put_json("/v1/buckets/blog", {}, headers=ALICE)
 
-    app.post_json("/v1/batch", {"requests": [
-        {"method": "PUT", "path": "/buckets/blog/groups/g1", "body": {"data": {"members": []}}},
-        {"method": "GET", "path": "/buckets/blog/groups/nope"},
-    ]}, headers=ALICE)
+    app.post_json(
+        "/v1/batch",
+        {
+            "requests": [
+                {
+                    "method": "PUT",
+                    "path": "/buckets/blog/groups/g1",
+                    "body": {"data": {"members": []}},
+                },
+                {"method": "GET", "path": "/buckets/blog/groups/nope"},
+            ]
+        },
+        headers=ALICE,
+    )
 
     assert count(app, method="post", endpoint="/batch", status="200") == 1
-    assert count(app, method="put", endpoint="/buckets/{bucket_id}/groups/{id}",
-                 status="201") == 1
-    assert count(app, method="get", endpoint="/buckets/{bucket_id}/groups/{id}",
-                 status="404") == 1
+    assert count(app, method="put", endpoint="/buckets/{bucket_id}/groups/{id}", status="201") == 1
+    assert count(app, method="get", endpoint="/buckets/{bucket_id}/groups/{id}", status="404") == 1
 
 
 def test_backend_failures_are_counted_with_their_status(app, monkeypatch):
@@ -202,8 +226,9 @@ def test_each_app_counts_its_own_requests(make_app):
 
 
 def test_a_prometheus_scraper_is_served(app):
-    accept = ("application/openmetrics-text;version=1.0.0;q=0.5,"
-              "text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+    accept = (
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    )
 
     resp = app.get("/v1/__metrics__", headers={"Accept": accept}, status=200)
 

@@ -68,8 +68,12 @@ def template(pattern: str) -> str:
 
 
 def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(path, method, op) for path, item in doc["paths"].items()
-            for method, op in item.items() if method != "parameters"]
+    return [
+        (path, method, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method != "parameters"
+    ]
 
 
 def query_names(doc: dict[str, Any], operation: dict[str, Any]) -> set[str]:
@@ -97,12 +101,15 @@ def test_the_document_is_valid_openapi_3_with_every_plugin(full_app):
     assert (doc["info"]["title"], doc["info"]["version"]) == ("kinto", "1.23")
 
 
-@pytest.mark.parametrize("settings", [
-    {},
-    {"includes": ""},
-    {"readonly": True},
-    {"plural_bucket_delete_enabled": False, "object_record_patch_enabled": False},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"includes": ""},
+        {"readonly": True},
+        {"plural_bucket_delete_enabled": False, "object_record_patch_enabled": False},
+    ],
+)
 def test_the_document_is_valid_whatever_the_configuration(make_app, settings):
     validate(document(make_app(**settings)))
 
@@ -132,8 +139,13 @@ def test_every_plugin_route_appears_only_when_the_plugin_is_included(make_app, f
     full = set(document(full_app)["paths"])
 
     assert {"/", "/buckets", "/batch", "/__api__", "/contribute.json"} <= bare
-    for plugin_path in ("/__metrics__", "/__flush__", "/accounts", "/accounts/{id}",
-                        "/buckets/{bucket_id}/history"):
+    for plugin_path in (
+        "/__metrics__",
+        "/__flush__",
+        "/accounts",
+        "/accounts/{id}",
+        "/buckets/{bucket_id}/history",
+    ):
         if plugin_path in full:
             assert plugin_path not in bare
     assert "/__metrics__" in full
@@ -173,16 +185,21 @@ def test_plural_endpoints_document_the_querystring(full_app):
     doc = document(full_app)
     plurals = [r for r in routes(full_app) if r.name.endswith(":plural")]
 
-    assert {r.name for r in plurals} >= {"bucket:plural", "group:plural", "collection:plural",
-                                         "record:plural"}
+    assert {r.name for r in plurals} >= {
+        "bucket:plural",
+        "group:plural",
+        "collection:plural",
+        "record:plural",
+    }
     for route in plurals:
         item = doc["paths"][template(route.pattern)]
         for method in ("get", "head", "delete"):
             if method in item:
                 assert query_names(doc, item[method]) >= LIST_QUERY, (route.name, method)
     listing = doc["paths"]["/buckets/{bucket_id}/collections/{collection_id}/records"]["get"]
-    sort = next(resolve(doc, p) for p in listing["parameters"]
-                if resolve(doc, p)["name"] == "_sort")
+    sort = next(
+        resolve(doc, p) for p in listing["parameters"] if resolve(doc, p)["name"] == "_sort"
+    )
     assert sort["schema"]["type"] == "array" and sort["explode"] is False
 
 
@@ -210,8 +227,11 @@ def test_writes_document_the_data_and_permissions_envelope(full_app):
         body = resolve(doc, op["requestBody"]["content"]["application/json"]["schema"])
         assert set(body["properties"]) == {"data", "permissions"}, (path, method)
     patch = doc["paths"]["/buckets/{id}"]["patch"]["requestBody"]["content"]
-    assert set(patch) == {"application/json", "application/merge-patch+json",
-                          "application/json-patch+json"}
+    assert set(patch) == {
+        "application/json",
+        "application/merge-patch+json",
+        "application/json-patch+json",
+    }
 
 
 def test_responses_document_the_object_and_list_envelopes(app):
@@ -220,10 +240,14 @@ def test_responses_document_the_object_and_list_envelopes(app):
 
     listing = resolve(doc, records["get"]["responses"]["200"])
     created = resolve(doc, records["post"]["responses"]["201"])
-    assert resolve(doc, listing["content"]["application/json"]["schema"])["properties"][
-        "data"]["type"] == "array"
-    assert set(resolve(doc, created["content"]["application/json"]["schema"])[
-        "properties"]) == {"data", "permissions"}
+    assert (
+        resolve(doc, listing["content"]["application/json"]["schema"])["properties"]["data"]["type"]
+        == "array"
+    )
+    assert set(resolve(doc, created["content"]["application/json"]["schema"])["properties"]) == {
+        "data",
+        "permissions",
+    }
     assert {"ETag", "Next-Page"} <= set(listing["headers"])
     assert {"Total-Objects"} <= set(records["head"]["responses"]["200"]["headers"])
 
@@ -236,7 +260,8 @@ def test_every_operation_documents_the_error_envelope(full_app):
     for path, method, op in operations(doc):
         default = resolve(doc, op["responses"]["default"])
         assert default["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/Error"}, (path, method)
+            "$ref": "#/components/schemas/Error"
+        }, (path, method)
 
 
 def test_basic_auth_is_the_security_scheme_and_anonymous_access_is_allowed(app):
@@ -289,10 +314,13 @@ def test_real_responses_match_the_documented_schemas(full_app):
         (records, full_app.delete(base, headers=ALICE)),
         (record, full_app.get(f"{base}/nope", headers=ALICE, status=404)),
         (record, full_app.get(f"{base}/r1", status=401)),
-        ("/buckets", full_app.post_json("/v1/buckets", {"data": 1}, headers=ALICE,
-                                        status=400)),
-        ("/batch", full_app.post_json("/v1/batch", {"requests": [
-            {"path": "/buckets/blog"}]}, headers=ALICE)),
+        ("/buckets", full_app.post_json("/v1/buckets", {"data": 1}, headers=ALICE, status=400)),
+        (
+            "/batch",
+            full_app.post_json(
+                "/v1/batch", {"requests": [{"path": "/buckets/blog"}]}, headers=ALICE
+            ),
+        ),
     ]
 
     for path, resp in checks:
@@ -307,10 +335,10 @@ def test_a_route_added_with_plain_pyramid_is_described_with_its_view_methods():
 
     config = Configurator(settings=settings.load({}, environ={}))
     config.add_route("thing", "/v1/things/{name:[a-z]+}/*rest")
-    config.add_view(lambda request: {}, route_name="thing", request_method="POST",
-                    renderer="json")
-    config.add_view(lambda request: {}, route_name="thing", request_method=("GET", "PUT"),
-                    renderer="json")
+    config.add_view(lambda request: {}, route_name="thing", request_method="POST", renderer="json")
+    config.add_view(
+        lambda request: {}, route_name="thing", request_method=("GET", "PUT"), renderer="json"
+    )
     config.commit()
 
     doc = {**build(config.registry), "servers": [{"url": "/v1"}]}

@@ -31,7 +31,6 @@ R = f"{C}/records/r"
 TARGETS = {"bucket": B, "group": G, "collection": C, "record": R}
 
 
-
 @pytest.fixture
 def world(app: webtest.TestApp) -> webtest.TestApp:
     app.put_json(B, {}, headers=ALICE, status=201)

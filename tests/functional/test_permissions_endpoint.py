@@ -36,12 +36,10 @@ ALL_URIS = [EDITORS, DRAFTS, RECORD, ARTICLES, BLOG, "/"]
 
 def setup_blog(app: webtest.TestApp) -> webtest.TestApp:
     app.put_json(f"/v1{BLOG}", {}, headers=ALICE, status=201)
-    app.put_json(f"/v1{ARTICLES}", {"permissions": {"read": [BOB_ID]}}, headers=ALICE,
-                 status=201)
+    app.put_json(f"/v1{ARTICLES}", {"permissions": {"read": [BOB_ID]}}, headers=ALICE, status=201)
     app.put_json(f"/v1{RECORD}", {"data": {"title": "hello"}}, headers=ALICE, status=201)
     app.put_json(f"/v1{EDITORS}", {"data": {"members": [CAROL_ID]}}, headers=ALICE, status=201)
-    app.put_json(f"/v1{DRAFTS}", {"permissions": {"write": [EDITORS]}}, headers=ALICE,
-                 status=201)
+    app.put_json(f"/v1{DRAFTS}", {"permissions": {"write": [EDITORS]}}, headers=ALICE, status=201)
     return app
 
 
@@ -50,8 +48,9 @@ def app(make_app: Any) -> webtest.TestApp:
     return setup_blog(make_app(experimental_permissions_endpoint=True))
 
 
-def entries(app: webtest.TestApp, headers: dict[str, str] | None = None,
-            query: str = "") -> list[dict[str, Any]]:
+def entries(
+    app: webtest.TestApp, headers: dict[str, str] | None = None, query: str = ""
+) -> list[dict[str, Any]]:
     url = f"{PERMISSIONS}?{query}" if query else PERMISSIONS
     data: list[dict[str, Any]] = app.get(url, headers=headers or {}, status=200).json["data"]
     return data
@@ -86,18 +85,46 @@ def test_the_owner_gets_an_entry_per_object_with_implied_permissions(
 
     assert [e["uri"] for e in found] == ALL_URIS  # by uri, descending
     assert by_uri(found) == {
-        BLOG: {"uri": BLOG, "resource_name": "bucket", "permissions": BUCKET_WRITE,
-               "id": "blog", "bucket_id": "blog"},
-        ARTICLES: {"uri": ARTICLES, "resource_name": "collection",
-                   "permissions": COLLECTION_WRITE, "id": "articles", "bucket_id": "blog",
-                   "collection_id": "articles"},
-        DRAFTS: {"uri": DRAFTS, "resource_name": "collection", "permissions": COLLECTION_WRITE,
-                 "id": "drafts", "bucket_id": "blog", "collection_id": "drafts"},
-        EDITORS: {"uri": EDITORS, "resource_name": "group", "permissions": ["read", "write"],
-                  "id": "editors", "bucket_id": "blog", "group_id": "editors"},
-        RECORD: {"uri": RECORD, "resource_name": "record", "permissions": ["read", "write"],
-                 "id": "r1", "bucket_id": "blog", "collection_id": "articles",
-                 "record_id": "r1"},
+        BLOG: {
+            "uri": BLOG,
+            "resource_name": "bucket",
+            "permissions": BUCKET_WRITE,
+            "id": "blog",
+            "bucket_id": "blog",
+        },
+        ARTICLES: {
+            "uri": ARTICLES,
+            "resource_name": "collection",
+            "permissions": COLLECTION_WRITE,
+            "id": "articles",
+            "bucket_id": "blog",
+            "collection_id": "articles",
+        },
+        DRAFTS: {
+            "uri": DRAFTS,
+            "resource_name": "collection",
+            "permissions": COLLECTION_WRITE,
+            "id": "drafts",
+            "bucket_id": "blog",
+            "collection_id": "drafts",
+        },
+        EDITORS: {
+            "uri": EDITORS,
+            "resource_name": "group",
+            "permissions": ["read", "write"],
+            "id": "editors",
+            "bucket_id": "blog",
+            "group_id": "editors",
+        },
+        RECORD: {
+            "uri": RECORD,
+            "resource_name": "record",
+            "permissions": ["read", "write"],
+            "id": "r1",
+            "bucket_id": "blog",
+            "collection_id": "articles",
+            "record_id": "r1",
+        },
         "/": ROOT_ENTRY,
     }
 
@@ -106,9 +133,14 @@ def test_a_reader_sees_only_what_they_were_granted(app: webtest.TestApp) -> None
     found = entries(app, BOB)
 
     assert found == [
-        {"uri": ARTICLES, "resource_name": "collection", "permissions": ["read",
-                                                                         "read:attributes"],
-         "id": "articles", "bucket_id": "blog", "collection_id": "articles"},
+        {
+            "uri": ARTICLES,
+            "resource_name": "collection",
+            "permissions": ["read", "read:attributes"],
+            "id": "articles",
+            "bucket_id": "blog",
+            "collection_id": "articles",
+        },
         ROOT_ENTRY,
     ]
 
@@ -122,8 +154,9 @@ def test_permissions_held_through_a_group_are_listed(app: webtest.TestApp) -> No
 
 def test_anonymous_callers_see_what_everyone_may_do(app: webtest.TestApp) -> None:
     assert entries(app) == []
-    app.patch_json(f"/v1{RECORD}", {"permissions": {"read": ["system.Everyone"]}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        f"/v1{RECORD}", {"permissions": {"read": ["system.Everyone"]}}, headers=ALICE, status=200
+    )
 
     assert [(e["uri"], e["permissions"]) for e in entries(app)] == [(RECORD, ["read"])]
 
@@ -131,10 +164,12 @@ def test_anonymous_callers_see_what_everyone_may_do(app: webtest.TestApp) -> Non
 def test_creating_children_implies_reading_the_container_attributes(
     app: webtest.TestApp,
 ) -> None:
-    app.patch_json(f"/v1{BLOG}", {"permissions": {"group:create": [BOB_ID]}}, headers=ALICE,
-                   status=200)
-    app.patch_json(f"/v1{ARTICLES}", {"permissions": {"record:create": [BOB_ID]}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        f"/v1{BLOG}", {"permissions": {"group:create": [BOB_ID]}}, headers=ALICE, status=200
+    )
+    app.patch_json(
+        f"/v1{ARTICLES}", {"permissions": {"record:create": [BOB_ID]}}, headers=ALICE, status=200
+    )
 
     found = by_uri(entries(app, BOB))
 
@@ -152,8 +187,9 @@ def test_acl_entries_on_uris_that_name_no_object_are_skipped(app: webtest.TestAp
 
 
 def test_history_entries_are_not_listed(make_app: Any) -> None:
-    app = setup_blog(make_app(experimental_permissions_endpoint=True,
-                              includes="kinto_clone.plugins.history"))
+    app = setup_blog(
+        make_app(experimental_permissions_endpoint=True, includes="kinto_clone.plugins.history")
+    )
     history = app.get(f"/v1{BLOG}/history", headers=ALICE).json["data"]
     assert history  # each has an ACL of its own, which Alice holds
 
@@ -161,13 +197,15 @@ def test_history_entries_are_not_listed(make_app: Any) -> None:
 
 
 def test_settings_grant_permissions_on_every_object_of_a_kind(make_app: Any) -> None:
-    app = setup_blog(make_app(
-        experimental_permissions_endpoint=True,
-        bucket_write_principals=BOB_ID,
-        collection_read_principals=CAROL_ID,
-        group_create_principals=CAROL_ID,
-        record_read_principals=CAROL_ID,  # records are never enumerated
-    ))
+    app = setup_blog(
+        make_app(
+            experimental_permissions_endpoint=True,
+            bucket_write_principals=BOB_ID,
+            collection_read_principals=CAROL_ID,
+            group_create_principals=CAROL_ID,
+            record_read_principals=CAROL_ID,  # records are never enumerated
+        )
+    )
     app.put_json("/v1/buckets/other", {}, headers=ALICE, status=201)
     app.put_json("/v1/buckets/other/collections/c", {}, headers=ALICE, status=201)
 
@@ -176,46 +214,65 @@ def test_settings_grant_permissions_on_every_object_of_a_kind(make_app: Any) -> 
 
     assert bob[BLOG]["permissions"] == BUCKET_WRITE
     assert bob["/buckets/other"]["permissions"] == BUCKET_WRITE
-    assert set(carol) == {"/", BLOG, "/buckets/other", ARTICLES, DRAFTS,
-                          "/buckets/other/collections/c"}
+    assert set(carol) == {
+        "/",
+        BLOG,
+        "/buckets/other",
+        ARTICLES,
+        DRAFTS,
+        "/buckets/other/collections/c",
+    }
     assert carol["/buckets/other"]["permissions"] == ["group:create", "read:attributes"]
     assert carol["/buckets/other/collections/c"]["permissions"] == ["read", "read:attributes"]
     assert carol[DRAFTS]["permissions"] == COLLECTION_WRITE  # the group's ACE, merged
 
 
 def test_the_root_entry_follows_bucket_create_principals(make_app: Any) -> None:
-    app = setup_blog(make_app(experimental_permissions_endpoint=True,
-                              bucket_create_principals=ALICE_ID))
+    app = setup_blog(
+        make_app(experimental_permissions_endpoint=True, bucket_create_principals=ALICE_ID)
+    )
 
     assert ROOT_ENTRY in entries(app, ALICE)
     assert ROOT_ENTRY not in entries(app, BOB)
 
 
 def test_accounts_get_entries_and_sign_up_is_listed_on_the_root(make_app: Any) -> None:
-    app = make_app(experimental_permissions_endpoint=True,
-                   includes="kinto_clone.plugins.accounts",
-                   **{"multiauth.policies": "account",
-                      "multiauth.policy.account.use": "kinto.plugins.accounts.AccountsPolicy"},
-                   account_create_principals="system.Everyone", account_bcrypt_rounds=4)
+    app = make_app(
+        experimental_permissions_endpoint=True,
+        includes="kinto_clone.plugins.accounts",
+        **{
+            "multiauth.policies": "account",
+            "multiauth.policy.account.use": "kinto.plugins.accounts.AccountsPolicy",
+        },
+        account_create_principals="system.Everyone",
+        account_bcrypt_rounds=4,
+    )
     app.put_json("/v1/accounts/ann", {"data": {"password": "ann-secret"}}, status=201)
 
     found = entries(app, auth("ann", "ann-secret"))
 
     assert found == [
-        {"uri": "/accounts/ann", "resource_name": "account", "permissions": ["read", "write"],
-         "id": "ann", "account_id": "ann"},
+        {
+            "uri": "/accounts/ann",
+            "resource_name": "account",
+            "permissions": ["read", "write"],
+            "id": "ann",
+            "account_id": "ann",
+        },
         {"uri": "/", "resource_name": "root", "permissions": ["account:create", "bucket:create"]},
     ]
-    assert entries(app) == [{"uri": "/", "resource_name": "root",
-                             "permissions": ["account:create"]}]
+    assert entries(app) == [
+        {"uri": "/", "resource_name": "root", "permissions": ["account:create"]}
+    ]
 
 
 # Who may read it.
 
 
 def test_permissions_read_principals_restricts_the_endpoint(make_app: Any) -> None:
-    app = setup_blog(make_app(experimental_permissions_endpoint=True,
-                              permissions_read_principals=ALICE_ID))
+    app = setup_blog(
+        make_app(experimental_permissions_endpoint=True, permissions_read_principals=ALICE_ID)
+    )
 
     assert len(entries(app, ALICE)) == 6
     assert_error(app.get(PERMISSIONS, headers=BOB, status=403), 403, 121)
@@ -245,8 +302,9 @@ def test_permissions_read_principals_restricts_the_endpoint(make_app: Any) -> No
         ("_since=0&last_modified=1", ALL_URIS),  # entries have no timestamp
     ],
 )
-def test_entries_are_filtered_on_their_fields(app: webtest.TestApp, query: str,
-                                              uris: list[str]) -> None:
+def test_entries_are_filtered_on_their_fields(
+    app: webtest.TestApp, query: str, uris: list[str]
+) -> None:
     assert [e["uri"] for e in entries(app, ALICE, query)] == uris
 
 
@@ -267,8 +325,9 @@ def test_unknown_fields_and_bad_parameters_are_refused(
     resp = app.get(f"{PERMISSIONS}?{query}", headers=ALICE, status=400)
 
     body = assert_error(resp, 400, 107)
-    assert body["details"] == [{"location": "querystring", "name": name,
-                                "description": description}]
+    assert body["details"] == [
+        {"location": "querystring", "name": name, "description": description}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -328,8 +387,7 @@ def test_paginate_by_limits_pages(make_app: Any) -> None:
 
 
 def test_head_counts_the_matching_entries(app: webtest.TestApp) -> None:
-    resp = app.head(f"{PERMISSIONS}?resource_name=collection&_limit=1", headers=ALICE,
-                    status=200)
+    resp = app.head(f"{PERMISSIONS}?resource_name=collection&_limit=1", headers=ALICE, status=200)
 
     assert resp.body == b""
     assert resp.headers["Content-Type"] == "application/json"

@@ -80,7 +80,7 @@ def fill(app: webtest.TestApp, count: int, start: int = 0, **permissions: list[s
     numbers = list(range(start, start + count))
     for first in range(0, len(numbers), BATCH_SIZE):
         requests = []
-        for n in numbers[first:first + BATCH_SIZE]:
+        for n in numbers[first : first + BATCH_SIZE]:
             body: dict[str, Any] = {"data": {"n": n, "title": f"record {n}"}}
             if permissions:
                 body["permissions"] = permissions
@@ -116,18 +116,18 @@ def request_of(endpoint: str, app: webtest.TestApp) -> Callable[[], Any]:
         app.patch_json(record, {"data": {"title": "changed"}}, headers=ALICE, status=200)
         return lambda: app.get(f"{RECORDS}?_since={since}", headers=ALICE, status=200)
     if endpoint == "POST create":
-        return lambda: app.post_json(RECORDS, {"data": {"title": "new"}}, headers=ALICE,
-                                     status=201)
+        return lambda: app.post_json(RECORDS, {"data": {"title": "new"}}, headers=ALICE, status=201)
     if endpoint == "PATCH":
-        return lambda: app.patch_json(record, {"data": {"title": "patched"}}, headers=ALICE,
-                                      status=200)
+        return lambda: app.patch_json(
+            record, {"data": {"title": "patched"}}, headers=ALICE, status=200
+        )
     if endpoint == "DELETE":
         return lambda: app.delete(record, headers=ALICE, status=200)
     assert endpoint == "batch of 3 creates"
-    requests = [{"method": "POST", "path": RECORDS[3:], "body": {"data": {"n": n}}}
-                for n in range(3)]
-    return lambda: app.post_json("/v1/batch", {"requests": requests}, headers=ALICE,
-                                 status=200)
+    requests = [
+        {"method": "POST", "path": RECORDS[3:], "body": {"data": {"n": n}}} for n in range(3)
+    ]
+    return lambda: app.post_json("/v1/batch", {"requests": requests}, headers=ALICE, status=200)
 
 
 @pytest.mark.parametrize("endpoint", list(BUDGETS["sqlite"]))
@@ -140,7 +140,8 @@ def test_a_hot_endpoint_stays_within_its_statement_budget(
     statements = statements_of(blog, request)
 
     assert len(statements) <= budget, (
-        f"{endpoint} sent {len(statements)} statements (budget {budget}):\n{shown(statements)}")
+        f"{endpoint} sent {len(statements)} statements (budget {budget}):\n{shown(statements)}"
+    )
 
 
 def test_every_endpoint_has_a_budget_on_every_dialect() -> None:
@@ -198,8 +199,11 @@ def test_a_reader_of_1_percent_of_the_records_costs_at_most_2_more_than_the_owne
     owner = poll_costs(app, since, ALICE)
     reader = poll_costs(app, since, BOB)
 
-    over = {name: (owner[name], reader[name]) for name in POLLS
-            if reader[name] > owner[name] + PER_RECORD_ACL_EXTRA}
+    over = {
+        name: (owner[name], reader[name])
+        for name in POLLS
+        if reader[name] > owner[name] + PER_RECORD_ACL_EXTRA
+    }
     assert not over, f"(owner, reader) statements: {over}"
     # What was measured: Bob's list is the filtered one, not a 403 or the owner's list.
     for name, poll in POLLS.items():

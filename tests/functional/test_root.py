@@ -17,7 +17,6 @@ from tests.support import UNAUTHORIZED_BODY, assert_error, auth, default_bucket_
 ALICE = auth("alice")
 
 
-
 def basic(raw: bytes) -> dict[str, str]:
     """An Authorization header carrying ``raw`` base64-encoded, whatever it contains."""
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}

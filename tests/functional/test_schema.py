@@ -94,8 +94,9 @@ def test_naming_the_plugin_in_includes_does_not_turn_validation_on(make_app: Any
 
 
 def test_naming_the_plugin_in_includes_as_well_validates_once(make_app: Any) -> None:
-    app = make_app(experimental_collection_schema_validation=True,
-                   includes="kinto_clone.plugins.schema")
+    app = make_app(
+        experimental_collection_schema_validation=True, includes="kinto_clone.plugins.schema"
+    )
     assert app.app.registry.data_checks.count(check_schemas) == 1
 
 
@@ -120,8 +121,9 @@ def test_the_schema_version_sent_by_a_client_is_overwritten(app: webtest.TestApp
 def test_a_wrongly_typed_field_is_named_in_the_error(app: webtest.TestApp) -> None:
     resp = post(app, {"title": 1}, status=400)
 
-    assert resp.json == invalid_body("title", "1 is not of type 'string'",
-                                     "title in body: 1 is not of type 'string'")
+    assert resp.json == invalid_body(
+        "title", "1 is not of type 'string'", "title in body: 1 is not of type 'string'"
+    )
 
 
 def test_a_nested_error_names_the_innermost_field(app: webtest.TestApp) -> None:
@@ -147,8 +149,12 @@ def test_the_missing_field_is_named_even_when_it_is_not_the_last_required_one(
     app: webtest.TestApp,
 ) -> None:
     # Kinto names the last entry of `required` here ("body"), whatever is missing (§13.33).
-    app.patch_json(COLLECTION, {"data": {"schema": {**SCHEMA, "required": ["title", "body"]}}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        COLLECTION,
+        {"data": {"schema": {**SCHEMA, "required": ["title", "body"]}}},
+        headers=ALICE,
+        status=200,
+    )
 
     missing_title = post(app, {"body": "untitled"}, status=400).json
     missing_body = post(app, {"title": "empty"}, status=400).json
@@ -181,8 +187,12 @@ def test_patch_validates_the_merged_record(app: webtest.TestApp) -> None:
     resp = app.patch_json(url, {"data": {"body": 1}}, headers=ALICE, status=400)
     assert resp.json["details"][0]["name"] == "body"
     merge_patch = {"data": {"title": None}}
-    resp = app.patch(url, params=webtest.utils.dumps(merge_patch), headers={
-        **ALICE, "Content-Type": "application/merge-patch+json"}, status=400)
+    resp = app.patch(
+        url,
+        params=webtest.utils.dumps(merge_patch),
+        headers={**ALICE, "Content-Type": "application/merge-patch+json"},
+        status=400,
+    )
     assert resp.json == invalid_body("title", "'title' is a required property")
 
     resp = app.patch_json(url, {"data": {"body": "fine"}}, headers=ALICE, status=200)
@@ -193,8 +203,12 @@ def test_records_are_stamped_with_the_current_version_of_the_schema(
     app: webtest.TestApp,
 ) -> None:
     first = post(app, VALID).json["data"]
-    app.patch_json(COLLECTION, {"data": {"schema": {**SCHEMA, "required": ["body"]}}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        COLLECTION,
+        {"data": {"schema": {**SCHEMA, "required": ["body"]}}},
+        headers=ALICE,
+        status=200,
+    )
 
     second = post(app, {"body": "no title needed now"}).json["data"]
 
@@ -212,8 +226,9 @@ def test_an_empty_schema_accepts_anything_and_still_stamps_records(app: webtest.
 def test_a_collection_without_schema_takes_any_record_unstamped(app: webtest.TestApp) -> None:
     app.put_json(f"{BUCKET}/collections/free", {}, headers=ALICE, status=201)
 
-    record = app.post_json(f"{BUCKET}/collections/free/records", {"data": {"title": 1}},
-                           headers=ALICE, status=201).json["data"]
+    record = app.post_json(
+        f"{BUCKET}/collections/free/records", {"data": {"title": 1}}, headers=ALICE, status=201
+    ).json["data"]
 
     assert "schema" not in record
 
@@ -222,26 +237,36 @@ def test_a_collection_without_schema_takes_any_record_unstamped(app: webtest.Tes
 
 
 def test_managed_fields_are_not_validated(app: webtest.TestApp) -> None:
-    strict = {**SCHEMA, "additionalProperties": False,
-              "required": ["title", "id", "last_modified", "schema"]}
+    strict = {
+        **SCHEMA,
+        "additionalProperties": False,
+        "required": ["title", "id", "last_modified", "schema"],
+    }
     app.patch_json(COLLECTION, {"data": {"schema": strict}}, headers=ALICE, status=200)
 
-    app.put_json(f"{RECORDS}/r1", {"data": {**VALID, "last_modified": 123, "schema": 4}},
-                 headers=ALICE, status=201)
+    app.put_json(
+        f"{RECORDS}/r1",
+        {"data": {**VALID, "last_modified": 123, "schema": 4}},
+        headers=ALICE,
+        status=201,
+    )
     post(app, VALID, status=201)
     post(app, {**VALID, "extra": True}, status=400)
 
 
 def test_an_id_declared_by_the_schema_is_validated(app: webtest.TestApp) -> None:
-    with_id = {**SCHEMA, "properties": {**SCHEMA["properties"],
-                                        "id": {"type": "string", "pattern": "^post-"}}}
+    with_id = {
+        **SCHEMA,
+        "properties": {**SCHEMA["properties"], "id": {"type": "string", "pattern": "^post-"}},
+    }
     app.patch_json(COLLECTION, {"data": {"schema": with_id}}, headers=ALICE, status=200)
 
     app.put_json(f"{RECORDS}/post-1", {"data": VALID}, headers=ALICE, status=201)
     resp = app.put_json(f"{RECORDS}/page-1", {"data": VALID}, headers=ALICE, status=400)
 
-    assert resp.json == invalid_body("id", "'page-1' does not match '^post-'",
-                                     "id in body: 'page-1' does not match '^post-'")
+    assert resp.json == invalid_body(
+        "id", "'page-1' does not match '^post-'", "id in body: 'page-1' does not match '^post-'"
+    )
 
 
 def test_a_reference_that_does_not_resolve_is_reported_on_the_schema(
@@ -293,8 +318,7 @@ def test_records_are_validated_against_the_bucket_record_schema_too(
     app: webtest.TestApp,
 ) -> None:
     record_schema = {"type": "object", "required": ["author"]}
-    app.patch_json(BUCKET, {"data": {"record:schema": record_schema}}, headers=ALICE,
-                   status=200)
+    app.patch_json(BUCKET, {"data": {"record:schema": record_schema}}, headers=ALICE, status=200)
 
     post(app, {"title": 1, "author": "me"}, status=400)  # the collection schema first
     resp = post(app, VALID, status=400)
@@ -304,8 +328,9 @@ def test_records_are_validated_against_the_bucket_record_schema_too(
 
 
 def test_a_bucket_record_schema_alone_validates_without_stamping(app: webtest.TestApp) -> None:
-    app.patch_json(BUCKET, {"data": {"record:schema": {"required": ["author"]}}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        BUCKET, {"data": {"record:schema": {"required": ["author"]}}}, headers=ALICE, status=200
+    )
     app.put_json(f"{BUCKET}/collections/free", {}, headers=ALICE, status=201)
     records = f"{BUCKET}/collections/free/records"
 
@@ -323,18 +348,22 @@ def test_collections_are_validated_against_the_bucket_collection_schema(
         "properties": {"displayFields": {"type": "array", "items": {"type": "string"}}},
         "required": ["displayFields"],
     }
-    app.patch_json(BUCKET, {"data": {"collection:schema": collection_schema}}, headers=ALICE,
-                   status=200)
+    app.patch_json(
+        BUCKET, {"data": {"collection:schema": collection_schema}}, headers=ALICE, status=200
+    )
 
     resp = app.put_json(f"{BUCKET}/collections/c", {"data": {}}, headers=ALICE, status=400)
     assert resp.json == invalid_body("displayFields", "'displayFields' is a required property")
-    app.post_json(f"{BUCKET}/collections", {"data": {"displayFields": [1]}}, headers=ALICE,
-                  status=400)
-    created = app.put_json(f"{BUCKET}/collections/c", {"data": {"displayFields": ["title"]}},
-                           headers=ALICE, status=201).json["data"]
+    app.post_json(
+        f"{BUCKET}/collections", {"data": {"displayFields": [1]}}, headers=ALICE, status=400
+    )
+    created = app.put_json(
+        f"{BUCKET}/collections/c", {"data": {"displayFields": ["title"]}}, headers=ALICE, status=201
+    ).json["data"]
     assert "schema" not in created
-    app.patch_json(f"{BUCKET}/collections/c", {"data": {"displayFields": "title"}},
-                   headers=ALICE, status=400)
+    app.patch_json(
+        f"{BUCKET}/collections/c", {"data": {"displayFields": "title"}}, headers=ALICE, status=400
+    )
 
 
 def test_groups_are_validated_against_the_bucket_group_schema(app: webtest.TestApp) -> None:
@@ -343,20 +372,21 @@ def test_groups_are_validated_against_the_bucket_group_schema(app: webtest.TestA
         "properties": {"members": {"type": "array", "maxItems": 1}},
         "required": ["members", "title"],
     }
-    app.patch_json(BUCKET, {"data": {"group:schema": group_schema}}, headers=ALICE,
-                   status=200)
+    app.patch_json(BUCKET, {"data": {"group:schema": group_schema}}, headers=ALICE, status=200)
 
     # `members` defaults to [] before validation, as it is stored.
     resp = app.put_json(f"{GROUPS}/g", {"data": {}}, headers=ALICE, status=400)
     assert resp.json == invalid_body("title", "'title' is a required property")
-    app.put_json(f"{GROUPS}/g", {"data": {"title": "G", "members": ["a", "b"]}},
-                 headers=ALICE, status=400)
+    app.put_json(
+        f"{GROUPS}/g", {"data": {"title": "G", "members": ["a", "b"]}}, headers=ALICE, status=400
+    )
     app.put_json(f"{GROUPS}/g", {"data": {"title": "G"}}, headers=ALICE, status=201)
 
 
 def test_buckets_are_never_validated(app: webtest.TestApp) -> None:
-    app.patch_json(BUCKET, {"data": {"collection:schema": {"required": ["x"]}}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        BUCKET, {"data": {"collection:schema": {"required": ["x"]}}}, headers=ALICE, status=200
+    )
 
     app.patch_json(BUCKET, {"data": {"anything": 1}}, headers=ALICE, status=200)
 
@@ -365,8 +395,10 @@ def test_buckets_are_never_validated(app: webtest.TestApp) -> None:
 
 
 def test_an_invalid_record_in_a_batch_fails_alone(app: webtest.TestApp) -> None:
-    body = {"defaults": {"method": "POST", "path": "/buckets/blog/collections/articles/records"},
-            "requests": [{"body": {"data": VALID}}, {"body": {"data": {"title": 2}}}]}
+    body = {
+        "defaults": {"method": "POST", "path": "/buckets/blog/collections/articles/records"},
+        "requests": [{"body": {"data": VALID}}, {"body": {"data": {"title": 2}}}],
+    }
 
     responses = app.post_json("/v1/batch", body, headers=ALICE, status=200).json["responses"]
 

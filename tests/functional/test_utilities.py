@@ -33,9 +33,12 @@ def days_from_today(days: int) -> str:
 def publish_blog(app: webtest.TestApp, **collection: Any) -> None:
     """A bucket and a collection anyone may read, holding record r1."""
     app.put_json("/v1/buckets/blog", {}, headers=ALICE, status=201)
-    app.put_json("/v1/buckets/blog/collections/articles",
-                 {"data": collection, "permissions": {"read": ["system.Everyone"]}},
-                 headers=ALICE, status=201)
+    app.put_json(
+        "/v1/buckets/blog/collections/articles",
+        {"data": collection, "permissions": {"read": ["system.Everyone"]}},
+        headers=ALICE,
+        status=201,
+    )
     app.put_json(f"{RECORDS}/r1", {"data": {"title": "hello"}}, headers=ALICE, status=201)
 
 
@@ -55,25 +58,33 @@ def readonly(make_app: Any, backend_settings: dict[str, Any]) -> webtest.TestApp
     return make_app(readonly=True)
 
 
-@pytest.mark.parametrize("method, url", [
-    ("POST", "/v1/buckets"),
-    ("PUT", "/v1/buckets/blog"),
-    ("PATCH", "/v1/buckets/blog"),
-    ("DELETE", "/v1/buckets/blog"),
-    ("DELETE", "/v1/buckets"),
-    ("POST", RECORDS),
-    ("PUT", f"{RECORDS}/r2"),
-    ("PATCH", f"{RECORDS}/r1"),
-    ("DELETE", f"{RECORDS}/r1"),
-    ("DELETE", RECORDS),
-    ("POST", "/v1/batch"),
-    ("POST", "/v1/nowhere"),
-])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("POST", "/v1/buckets"),
+        ("PUT", "/v1/buckets/blog"),
+        ("PATCH", "/v1/buckets/blog"),
+        ("DELETE", "/v1/buckets/blog"),
+        ("DELETE", "/v1/buckets"),
+        ("POST", RECORDS),
+        ("PUT", f"{RECORDS}/r2"),
+        ("PATCH", f"{RECORDS}/r1"),
+        ("DELETE", f"{RECORDS}/r1"),
+        ("DELETE", RECORDS),
+        ("POST", "/v1/batch"),
+        ("POST", "/v1/nowhere"),
+    ],
+)
 def test_readonly_refuses_every_write_with_405_and_no_allow_header(make_app, method, url):
     app = make_app(readonly=True)
 
-    resp = app.request(url, method=method, body=b'{"data": {}}', headers={
-        **ALICE, "Content-Type": "application/json"}, expect_errors=True)
+    resp = app.request(
+        url,
+        method=method,
+        body=b'{"data": {}}',
+        headers={**ALICE, "Content-Type": "application/json"},
+        expect_errors=True,
+    )
 
     assert_error(resp, 405, 115, METHOD_NOT_ALLOWED, error="Method Not Allowed")
     assert "Allow" not in resp.headers
@@ -122,8 +133,9 @@ def test_readonly_preflights_offer_only_reads(make_app):
     preflight = {"Origin": "http://a.org", "Access-Control-Request-Method": "GET"}
 
     resp = app.options(RECORDS, headers=preflight)
-    refused = app.options(RECORDS, headers={**preflight, "Access-Control-Request-Method":
-                                            "POST"}, status=400)
+    refused = app.options(
+        RECORDS, headers={**preflight, "Access-Control-Request-Method": "POST"}, status=400
+    )
 
     assert comma_set(resp.headers["Access-Control-Allow-Methods"]) == {"GET", "HEAD", "OPTIONS"}
     assert_error(refused, 400, 107, "Access-Control-Request-Method in header: Method not allowed")
@@ -145,8 +157,9 @@ def alert(resp: Any) -> dict[str, Any]:
 
 
 def test_a_future_eos_date_sends_a_soft_eol_alert_on_every_response(make_app):
-    app = make_app(eos=days_from_today(30), eos_message="Moving soon",
-                   eos_url="https://example.com/eos")
+    app = make_app(
+        eos=days_from_today(30), eos_message="Moving soon", eos_url="https://example.com/eos"
+    )
     app.put_json("/v1/buckets/blog", {}, headers=ALICE, status=201)
 
     responses = [
@@ -159,16 +172,22 @@ def test_a_future_eos_date_sends_a_soft_eol_alert_on_every_response(make_app):
     ]
 
     for resp in responses:
-        assert alert(resp) == {"code": "soft-eol", "message": "Moving soon",
-                               "url": "https://example.com/eos"}, resp.status
+        assert alert(resp) == {
+            "code": "soft-eol",
+            "message": "Moving soon",
+            "url": "https://example.com/eos",
+        }, resp.status
     assert responses[0].json["eos"] == days_from_today(30)
 
 
 def test_the_alert_links_to_the_project_docs_when_no_eos_url_is_given(make_app):
     resp = make_app(eos=days_from_today(1)).get("/v1/")
 
-    assert alert(resp) == {"code": "soft-eol", "message": None,
-                           "url": "https://kinto.readthedocs.io/"}
+    assert alert(resp) == {
+        "code": "soft-eol",
+        "message": None,
+        "url": "https://kinto.readthedocs.io/",
+    }
     assert resp.headers["Alert"] == json.dumps(alert(resp), separators=(",", ":"))
 
 
@@ -176,25 +195,32 @@ def test_the_alert_links_to_the_project_docs_when_no_eos_url_is_given(make_app):
 def test_a_past_eos_date_makes_every_request_410_with_a_hard_eol_alert(make_app, eos):
     app = make_app(eos=eos, eos_message="bye", eos_url="http://eos.example")
     requests = [
-        ("GET", "/v1/"), ("GET", "/v1/__heartbeat__"), ("GET", "/v1/buckets"),
-        ("PUT", "/v1/buckets/blog"), ("POST", "/v1/batch"), ("GET", "/v1/nowhere"),
-        ("GET", "/buckets"), ("GET", "/v1/buckets/default"),
+        ("GET", "/v1/"),
+        ("GET", "/v1/__heartbeat__"),
+        ("GET", "/v1/buckets"),
+        ("PUT", "/v1/buckets/blog"),
+        ("POST", "/v1/batch"),
+        ("GET", "/v1/nowhere"),
+        ("GET", "/buckets"),
+        ("GET", "/v1/buckets/default"),
         ("OPTIONS", "/v1/buckets"),
     ]
 
     for method, url in requests:
         resp = app.request(url, method=method, headers=ALICE, expect_errors=True)
         assert_error(resp, 410, 202, GONE, error="Gone")
-        assert alert(resp) == {"code": "hard-eol", "message": "bye",
-                               "url": "http://eos.example"}
+        assert alert(resp) == {"code": "hard-eol", "message": "bye", "url": "http://eos.example"}
 
 
-@pytest.mark.parametrize("eos, code", [
-    ("2999-01-01T12:30:00", "soft-eol"),
-    ("2999-01-01T12:30:00+00:00", "soft-eol"),
-    ("2001-01-01T12:30:00+02:00", "hard-eol"),
-    ("20010101", "hard-eol"),
-])
+@pytest.mark.parametrize(
+    "eos, code",
+    [
+        ("2999-01-01T12:30:00", "soft-eol"),
+        ("2999-01-01T12:30:00+00:00", "soft-eol"),
+        ("2001-01-01T12:30:00+02:00", "hard-eol"),
+        ("20010101", "hard-eol"),
+    ],
+)
 def test_eos_may_be_a_date_and_time(make_app, eos, code):
     resp = make_app(eos=eos).get("/v1/", expect_errors=True)
 
@@ -229,8 +255,9 @@ def test_a_deprecated_to_parameter_sends_its_own_alert(make_app):
 
 
 @pytest.mark.parametrize("percentage, expected", [(100, 20), (0, 0)])
-def test_backoff_percentage_sends_backoff_on_that_share_of_responses(make_app, percentage,
-                                                                     expected):
+def test_backoff_percentage_sends_backoff_on_that_share_of_responses(
+    make_app, percentage, expected
+):
     app = make_app(backoff=30, backoff_percentage=percentage)
 
     sent = [app.get("/v1/").headers.get("Backoff") for _ in range(20)]
@@ -275,17 +302,20 @@ def test_other_errors_have_no_retry_after(app):
 # --- CORS origins -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("configured, origin, allowed", [
-    ("*", "http://anything.example", True),
-    ("http://a.example", "http://a.example", True),
-    ("http://a.example", "https://a.example", False),
-    ("http://a.example", "http://a.example.evil.com", False),
-    ("https://*.example.org", "https://api.example.org", True),
-    ("https://*.example.org", "https://example.org", False),
-    ("http://localhost:* https://prod.example", "http://localhost:3000", True),
-    ("http://localhost:*\nhttps://prod.example", "https://prod.example", True),
-    ("http://localhost:? ", "http://localhost:30", False),
-])
+@pytest.mark.parametrize(
+    "configured, origin, allowed",
+    [
+        ("*", "http://anything.example", True),
+        ("http://a.example", "http://a.example", True),
+        ("http://a.example", "https://a.example", False),
+        ("http://a.example", "http://a.example.evil.com", False),
+        ("https://*.example.org", "https://api.example.org", True),
+        ("https://*.example.org", "https://example.org", False),
+        ("http://localhost:* https://prod.example", "http://localhost:3000", True),
+        ("http://localhost:*\nhttps://prod.example", "https://prod.example", True),
+        ("http://localhost:? ", "http://localhost:30", False),
+    ],
+)
 def test_cors_origins_are_shell_patterns(make_app, configured, origin, allowed):
     app = make_app(cors_origins=configured)
     preflight = {"Origin": origin, "Access-Control-Request-Method": "GET"}
@@ -307,8 +337,10 @@ def test_cors_origins_are_shell_patterns(make_app, configured, origin, allowed):
 def test_a_preflight_max_age_follows_cors_max_age_seconds(make_app):
     app = make_app(cors_max_age_seconds=60)
 
-    resp = app.options("/v1/buckets", headers={"Origin": "http://a.example",
-                                               "Access-Control-Request-Method": "GET"})
+    resp = app.options(
+        "/v1/buckets",
+        headers={"Origin": "http://a.example", "Access-Control-Request-Method": "GET"},
+    )
 
     assert resp.headers["Access-Control-Max-Age"] == "60"
 
@@ -336,20 +368,29 @@ def test_a_disabled_object_method_leaves_the_others_working(make_app):
 
     assert comma_set(resp.headers["Allow"]) == {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
     app.put_json(f"{RECORDS}/r1", {"data": {"title": "bye"}}, headers=ALICE, status=200)
-    app.patch_json("/v1/buckets/blog/collections/articles", {"data": {"x": 1}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        "/v1/buckets/blog/collections/articles", {"data": {"x": 1}}, headers=ALICE, status=200
+    )
 
 
 def test_a_disabled_method_is_refused_in_a_batch_and_in_preflights(make_app):
     app = make_app(plural_record_post_enabled=False)
     publish_blog(app)
 
-    batch = app.post_json("/v1/batch", {"requests": [
-        {"method": "POST", "path": RECORDS.removeprefix("/v1"), "body": {"data": {}}}]},
-        headers=ALICE).json
-    preflight = app.options(RECORDS, headers={"Origin": "http://a.example",
-                                              "Access-Control-Request-Method": "POST"},
-                            status=400)
+    batch = app.post_json(
+        "/v1/batch",
+        {
+            "requests": [
+                {"method": "POST", "path": RECORDS.removeprefix("/v1"), "body": {"data": {}}}
+            ]
+        },
+        headers=ALICE,
+    ).json
+    preflight = app.options(
+        RECORDS,
+        headers={"Origin": "http://a.example", "Access-Control-Request-Method": "POST"},
+        status=400,
+    )
 
     assert batch["responses"][0]["status"] == 405
     assert_error(preflight, 400, 107)
@@ -380,8 +421,12 @@ def test_changing_cache_expires_applies_to_the_next_read(make_app):
     app = make_app()
     publish_blog(app, cache_expires=3600)
 
-    app.patch_json("/v1/buckets/blog/collections/articles", {"data": {"cache_expires": 10}},
-                   headers=ALICE, status=200)
+    app.patch_json(
+        "/v1/buckets/blog/collections/articles",
+        {"data": {"cache_expires": 10}},
+        headers=ALICE,
+        status=200,
+    )
 
     assert app.get(RECORDS).headers["Cache-Control"] == "max-age=10"
 
@@ -464,8 +509,7 @@ def test_cors_origins_from_the_environment_override_the_ini(make_app, monkeypatc
     app.get("/v1/", headers={"Origin": "http://ini.example"}, status=400)
 
 
-def test_a_method_switch_from_the_environment_applies_when_the_ini_names_it(make_app,
-                                                                           monkeypatch):
+def test_a_method_switch_from_the_environment_applies_when_the_ini_names_it(make_app, monkeypatch):
     monkeypatch.setenv("KINTO_PLURAL_BUCKET_DELETE_ENABLED", "false")
 
     app = make_app(plural_bucket_delete_enabled="true")
@@ -481,8 +525,7 @@ def test_contribute_json_describes_the_project(app):
 
     assert resp.content_type == "application/json"
     body = resp.json
-    assert set(body) >= {"name", "description", "repository", "participate", "bugs",
-                         "keywords"}
+    assert set(body) >= {"name", "description", "repository", "participate", "bugs", "keywords"}
     assert body["name"] == "kinto_clone"
     assert body["repository"]["url"].startswith("https://")
     assert body["participate"]["home"].startswith("https://")

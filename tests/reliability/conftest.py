@@ -49,8 +49,9 @@ def missing(what: str) -> None:
 class Session(requests.Session):
     """A session whose requests time out (REQUEST_TIMEOUT_SECONDS unless told)."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any,
-                **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", REQUEST_TIMEOUT_SECONDS)
         return super().request(method, url, *args, **kwargs)
 
@@ -76,7 +77,10 @@ def start_head(ini: Path, workdir: Path, name: str) -> tuple[subprocess.Popen[by
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             process = subprocess.Popen(
                 [*server_cli(), "start", "--ini", str(ini), "--port", str(port)],
-                cwd=workdir, env=server.server_environment(), stdout=out, stderr=err,
+                cwd=workdir,
+                env=server.server_environment(),
+                stdout=out,
+                stderr=err,
             )
         base_url = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + server.START_TIMEOUT_SECONDS
@@ -140,16 +144,15 @@ def render_nginx_conf(directory: Path, listen_port: int, head_ports: list[int]) 
     )
     text = _replace_once(text, r"^pid .*;$", f"pid {directory}/nginx.pid;")
     text = _replace_once(text, r"^error_log .*;$", f"error_log {directory}/error.log warn;")
-    text = _replace_once(
-        text, r"^\s*access_log .*;$", f"    access_log {directory}/access.log;"
-    )
+    text = _replace_once(text, r"^\s*access_log .*;$", f"    access_log {directory}/access.log;")
     temp_paths = "\n".join(
         f"    {kind}_temp_path {directory}/{kind}_temp;"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     text = _replace_once(text, r"^http \{$", "http {\n" + temp_paths)
     text = _replace_once(
-        text, r"^(\s*)proxy_pass http://kinto_clone;$",
+        text,
+        r"^(\s*)proxy_pass http://kinto_clone;$",
         r"\1proxy_pass http://kinto_clone;\n\1add_header X-Upstream $upstream_addr always;",
     )
     if os.geteuid() == 0:
@@ -219,10 +222,22 @@ class Cluster:
         assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off")
-        self._pg(["pg_ctl", "-D", self.datadir, "-w", "-t", "30", "-l",
-                  f"{self.datadir}/log", "-o", options, "start"])
+        options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg(
+            [
+                "pg_ctl",
+                "-D",
+                self.datadir,
+                "-w",
+                "-t",
+                "30",
+                "-l",
+                f"{self.datadir}/log",
+                "-o",
+                options,
+                "start",
+            ]
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with suppress(psycopg2.Error):

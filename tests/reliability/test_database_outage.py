@@ -60,11 +60,14 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def head(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[object, str]]:
     db_url = postgres.create_database(cluster.url, "kinto")
-    ini = server.write_ini(tmp_path / "kinto.ini", {
-        **server.BASE_SETTINGS,
-        **server.settings_for("postgresql", db_url),
-        "kinto.heartbeat_timeout_seconds": "3",
-    })
+    ini = server.write_ini(
+        tmp_path / "kinto.ini",
+        {
+            **server.BASE_SETTINGS,
+            **server.settings_for("postgresql", db_url),
+            "kinto.heartbeat_timeout_seconds": "3",
+        },
+    )
     server.migrate(ini, tmp_path)
     process, url = start_head(ini, tmp_path, "head")
     try:
@@ -83,8 +86,9 @@ def call(s: Session, method: str, url: str, **kwargs: object) -> Outcome:
         body = r.json()
     except ValueError:
         body = {"unparsable": r.text[:200]}
-    return Outcome(sent, time.monotonic(), method, r.status_code, body,
-                   r.headers.get("Retry-After"))
+    return Outcome(
+        sent, time.monotonic(), method, r.status_code, body, r.headers.get("Retry-After")
+    )
 
 
 def test_postgresql_outage_gives_503_then_recovers_without_restart(
@@ -94,8 +98,9 @@ def test_postgresql_outage_gives_503_then_recovers_without_restart(
     records = f"{base}/buckets/outage/collections/items/records"
     with Session() as s:
         s.headers.update(auth("owner"))
-        assert s.put(f"{base}/buckets/outage",
-                     json={"permissions": {"write": ["system.Authenticated"]}}).ok
+        assert s.put(
+            f"{base}/buckets/outage", json={"permissions": {"write": ["system.Authenticated"]}}
+        ).ok
         assert s.put(f"{base}/buckets/outage/collections/items").ok
 
     outcomes: list[Outcome] = []
@@ -120,8 +125,9 @@ def test_postgresql_outage_gives_503_then_recovers_without_restart(
                 outcomes.append(o)
                 time.sleep(0.01)
 
-    threads = [threading.Thread(target=load, args=(i,), name=f"load-{i}")
-               for i in range(LOAD_THREADS)]
+    threads = [
+        threading.Thread(target=load, args=(i,), name=f"load-{i}") for i in range(LOAD_THREADS)
+    ]
     for t in threads:
         t.start()
 
@@ -154,8 +160,10 @@ def test_postgresql_outage_gives_503_then_recovers_without_restart(
                         break
                     time.sleep(0.1)
                 else:
-                    pytest.fail(f"not served {RECOVER_WITHIN_SECONDS} s after PostgreSQL "
-                                f"came back ({mode} stop)")
+                    pytest.fail(
+                        f"not served {RECOVER_WITHIN_SECONDS} s after PostgreSQL "
+                        f"came back ({mode} stop)"
+                    )
             serving_since = time.monotonic()
             recoveries.append(serving_since - started)
             time.sleep(HEALTHY_SECONDS)
@@ -181,13 +189,13 @@ def test_postgresql_outage_gives_503_then_recovers_without_restart(
         assert o.retry_after is not None and int(o.retry_after) > 0
     # Sent and answered while the database was surely down: all 503, and there were some.
     during = [o for o in outcomes if any(d <= o.sent and o.done <= b for d, b in windows)]
-    assert during and all(o.status == 503 for o in during), \
-        sorted({o.status for o in during})
+    assert during and all(o.status == 503 for o in during), sorted({o.status for o in during})
     # Sent and answered while it was surely up (before a stop, or once a probe had been
     # served again): all successful, no lingering failure from a stale connection pool.
     healthy = [o for o in outcomes if any(lo <= o.sent and o.done <= hi for lo, hi in up)]
-    assert healthy and all(o.status in (200, 201) for o in healthy), \
-        [(o.status, o.body) for o in healthy if o.status not in (200, 201)][:3]
+    assert healthy and all(o.status in (200, 201) for o in healthy), [
+        (o.status, o.body) for o in healthy if o.status not in (200, 201)
+    ][:3]
 
     # The heartbeat told which backends failed, in time.
     for status, body, seconds in heartbeats:
@@ -209,8 +217,10 @@ def test_postgresql_outage_gives_503_then_recovers_without_restart(
             url, params = page.headers.get("Next-Page"), None
     lost = set(acknowledged) - stored
     assert not lost, f"{len(lost)} acknowledged records lost"
-    print(f"\noutage: {len(outcomes)} requests, {len(failures)} answered 503 errno 201 "
-          f"({len(during)} sent during the 2 outages, all 503), slowest answer "
-          f"{slowest:.2f} s, served again {', '.join(f'{r:.2f}' for r in recoveries)} s "
-          f"after PostgreSQL came back (fast stop, crash), {len(acknowledged)} acknowledged "
-          f"writes all kept")
+    print(
+        f"\noutage: {len(outcomes)} requests, {len(failures)} answered 503 errno 201 "
+        f"({len(during)} sent during the 2 outages, all 503), slowest answer "
+        f"{slowest:.2f} s, served again {', '.join(f'{r:.2f}' for r in recoveries)} s "
+        f"after PostgreSQL came back (fast stop, crash), {len(acknowledged)} acknowledged "
+        f"writes all kept"
+    )

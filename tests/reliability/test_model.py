@@ -63,8 +63,10 @@ EXAMPLES = int(os.environ.get("KINTO_CLONE_MODEL_EXAMPLES", 25))
 STEPS = int(os.environ.get("KINTO_CLONE_MODEL_STEPS", 30))
 # Shrinking a failure to a minimal sequence can take minutes; KINTO_CLONE_MODEL_SHRINK=0
 # reports the first failing sequence as found.
-PHASES = [Phase.generate, *([Phase.shrink] if os.environ.get(
-    "KINTO_CLONE_MODEL_SHRINK", "1") != "0" else [])]
+PHASES = [
+    Phase.generate,
+    *([Phase.shrink] if os.environ.get("KINTO_CLONE_MODEL_SHRINK", "1") != "0" else []),
+]
 
 EVERYONE = "system.Everyone"
 AUTHENTICATED = "system.Authenticated"
@@ -81,6 +83,7 @@ ERRNO = {304: None, 401: 104, 403: 121, 404: 110, 412: 114}
 
 
 # -- the reference model -----------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Record:
@@ -152,7 +155,8 @@ class Model:
             return {EVERYONE}
         found = {EVERYONE, AUTHENTICATED, IDS[user]}
         if self.group_members is not None and (
-                IDS[user] in self.group_members or AUTHENTICATED in self.group_members):
+            IDS[user] in self.group_members or AUTHENTICATED in self.group_members
+        ):
             found.add(GROUP)
         return found
 
@@ -171,7 +175,8 @@ class Model:
 
     def coll_attributes(self, principals: set[str]) -> bool:
         return IDS["owner"] in principals or self._coll(
-            principals, "read", "write", "record:create")
+            principals, "read", "write", "record:create"
+        )
 
     def may_create(self, principals: set[str]) -> bool:
         return IDS["owner"] in principals or self._coll(principals, "write", "record:create")
@@ -196,7 +201,8 @@ class Model:
         assert isinstance(last_modified, int), (what, last_modified)
         if self.list_ts is not None:
             assert last_modified > self.list_ts, (
-                f"{what}: timestamp {last_modified} not above the list's {self.list_ts}")
+                f"{what}: timestamp {last_modified} not above the list's {self.list_ts}"
+            )
         self.list_ts = last_modified
         self.written(last_modified)
 
@@ -207,13 +213,21 @@ class Model:
 
     def state(self) -> dict[str, Any]:
         """What a restore of the collection brings back: its ACL, its live records."""
-        return {"acl": acl_lists(self.coll_acl), "records": {
-            rid: (r.data, acl_lists(r.acl)) for rid, r in self.records.items() if not r.deleted}}
+        return {
+            "acl": acl_lists(self.coll_acl),
+            "records": {
+                rid: (r.data, acl_lists(r.acl)) for rid, r in self.records.items() if not r.deleted
+            },
+        }
 
     def remember_point(self) -> None:
         """After a record write that is the newest write of all: a point to restore to."""
-        if self.collection_exists and self.list_ts is not None and self.list_ts == self.newest \
-                and all(at != self.list_ts for at, _ in self.points):
+        if (
+            self.collection_exists
+            and self.list_ts is not None
+            and self.list_ts == self.newest
+            and all(at != self.list_ts for at, _ in self.points)
+        ):
             self.points.append((self.list_ts, copy.deepcopy(self.state())))
 
     def check_list_etag(self, headers: Any) -> None:
@@ -233,7 +247,12 @@ class Model:
 
     def expect(self, op: Op) -> Expect:
         if not self.collection_exists and op.kind not in (
-                "group_put", "group_delete", "coll_put", "coll_delete", "restore"):
+            "group_put",
+            "group_delete",
+            "coll_put",
+            "coll_delete",
+            "restore",
+        ):
             # Deleted with its records and their ACLs: only the bucket's owner passes the
             # permission check, and learns that the collection is missing (§5.3).
             if IDS["owner"] not in self.principals(op.user):
@@ -253,19 +272,25 @@ class Model:
             return True
         return value != "*" and value != f'"{current.last_modified}"'
 
-    def _object_check(self, op: Op, rid: str, principals: set[str]
-                      ) -> Callable[[dict[str, str], Any], None]:
+    def _object_check(
+        self, op: Op, rid: str, principals: set[str]
+    ) -> Callable[[dict[str, str], Any], None]:
         def check(headers: dict[str, str], body: Any) -> None:
             record = self.records[rid]
             assert body["data"] == record.body(rid), (str(op), body, record)
             shown = acl_lists(record.acl) if self.own_ace(record, principals, "write") else {}
             assert {k: sorted(v) for k, v in body["permissions"].items()} == shown, (
-                str(op), body["permissions"], shown)
+                str(op),
+                body["permissions"],
+                shown,
+            )
             assert header(headers, "ETag") == f'"{record.last_modified}"', (str(op), headers)
+
         return check
 
-    def _write(self, op: Op, rid: str, status: int, data: dict[str, Any] | None,
-               acl: dict[str, set[str]]) -> Expect:
+    def _write(
+        self, op: Op, rid: str, status: int, data: dict[str, Any] | None, acl: dict[str, set[str]]
+    ) -> Expect:
         """A successful write of record ``rid``: the new data (None: tombstone) and ACL."""
         principals = self.principals(op.user)
 
@@ -287,6 +312,7 @@ class Model:
             final.setdefault("write", set()).add(self.writer(op.user))
             self.records[real] = Record(dict(data), returned["last_modified"], acl=final)
             self._object_check(op, real, principals)(headers, body)
+
         return Expect(status, check)
 
     def expect_get(self, op: Op) -> Expect:
@@ -382,7 +408,9 @@ class Model:
             self.coll_acl.setdefault("write", set()).add(self.writer(op.user))
             assert body["data"]["id"] == "c", body
             assert {k: sorted(v) for k, v in body["permissions"].items()} == acl_lists(
-                self.coll_acl), (str(op), body)
+                self.coll_acl
+            ), (str(op), body)
+
         return Expect(200, check)
 
     def expect_coll_get(self, op: Op) -> Expect:
@@ -393,8 +421,8 @@ class Model:
         def check(headers: dict[str, str], body: Any) -> None:
             assert body["data"]["id"] == "c", body
             shown = acl_lists(self.coll_acl) if self._coll(principals, "write") else {}
-            assert {k: sorted(v) for k, v in body["permissions"].items()} == shown, (
-                str(op), body)
+            assert {k: sorted(v) for k, v in body["permissions"].items()} == shown, (str(op), body)
+
         return Expect(200, check)
 
     def expect_coll_delete(self, op: Op) -> Expect:
@@ -412,6 +440,7 @@ class Model:
             self.coll_acl = {}
             self.records = {}
             self.list_ts = None
+
         return Expect(200, check)
 
     def expect_coll_put(self, op: Op) -> Expect:
@@ -430,14 +459,15 @@ class Model:
             self.coll_acl.setdefault("write", set()).add(self.writer(op.user))
             assert body["data"]["id"] == "c", body
             assert {k: sorted(v) for k, v in body["permissions"].items()} == acl_lists(
-                self.coll_acl), (str(op), body)
+                self.coll_acl
+            ), (str(op), body)
+
         return Expect(200 if exists else 201, check)
 
     def expect_group_put(self, op: Op) -> Expect:
         principals = self.principals(op.user)
         exists = self.group_members is not None
-        writes = IDS["owner"] in principals or bool(self.group_acl.get("write", set())
-                                                      & principals)
+        writes = IDS["owner"] in principals or bool(self.group_acl.get("write", set()) & principals)
         if not (writes if exists else IDS["owner"] in principals):
             return self.refusal(op)
 
@@ -447,6 +477,7 @@ class Model:
                 self.group_acl = {}
             self.group_acl.setdefault("write", set()).add(self.writer(op.user))
             assert body["data"]["members"] == self.group_members, body
+
         return Expect(200 if exists else 201, check)
 
     def expect_group_delete(self, op: Op) -> Expect:
@@ -460,13 +491,17 @@ class Model:
             self.group_members = None
             self.group_acl = {}
             assert body["data"]["deleted"] is True, body
+
         return Expect(200, check)
 
     def _visible(self, principals: set[str], since: int | None) -> list[dict[str, Any]] | None:
         """What a list (since=None) or a ``_since`` poll shows; None: refused (§6.5)."""
         everything = self.coll_read(principals)
-        readable = [rid for rid, r in self.records.items() if not r.deleted and (
-            everything or self.own_ace(r, principals, "read", "write"))]
+        readable = [
+            rid
+            for rid, r in self.records.items()
+            if not r.deleted and (everything or self.own_ace(r, principals, "read", "write"))
+        ]
         if since is None:
             shown = readable
         elif everything:  # tombstones included
@@ -496,13 +531,17 @@ class Model:
             assert body["data"] == visible, (str(op), body["data"], visible)
             stamps = [obj["last_modified"] for obj in body["data"]]
             assert stamps == sorted(set(stamps), reverse=True), stamps
+
         return Expect(200, check)
 
     def expect_delete_all(self, op: Op) -> Expect:
         principals = self.principals(op.user)
         everything = self.coll_write(principals)
-        targets = [rid for rid, r in self.records.items() if not r.deleted and (
-            everything or self.own_ace(r, principals, "write"))]
+        targets = [
+            rid
+            for rid, r in self.records.items()
+            if not r.deleted and (everything or self.own_ace(r, principals, "write"))
+        ]
         if not targets and not everything and not self.may_create(principals):
             return self.refusal(op)
 
@@ -518,6 +557,7 @@ class Model:
                 assert tombstone == self.records[rid].body(rid), tombstone
             if got:
                 assert header(headers, "ETag") == f'"{max(stamps)}"', headers
+
         return Expect(200, check)
 
     def expect_restore(self, op: Op) -> Expect:
@@ -525,8 +565,9 @@ class Model:
         afterwards the live records, their ACLs and the collection's ACL are those of
         that point, written with new timestamps."""
         principals = self.principals(op.user)
-        allowed = self.coll_write(principals) if self.collection_exists else \
-            IDS["owner"] in principals
+        allowed = (
+            self.coll_write(principals) if self.collection_exists else IDS["owner"] in principals
+        )
         if not allowed:
             return self.refusal(op)
         at, then = op.arg
@@ -551,6 +592,7 @@ class Model:
                     data = {k: v for k, v in written.items() if k not in ("id", "last_modified")}
                     self.records[rid] = Record(data, written["last_modified"], acl=acl)
             assert self.state() == then, (str(op), self.state(), then)
+
         return Expect(200, check)
 
     # -- checking one answer --
@@ -559,14 +601,19 @@ class Model:
         expected = self.expect(op)
         STATS[f"{op.kind} {op.method} -> {status}"] += 1
         assert status == expected.status, (
-            f"{op}: got {status}, model expects {expected.status}: {body}")
+            f"{op}: got {status}, model expects {expected.status}: {body}"
+        )
         if status >= 400:
             if op.method == "HEAD":  # no body
                 return
             errno = expected.errno or ERRNO[status]
             assert body["code"] == status and body["errno"] == errno, (str(op), body)
-            if status == 412 and op.rid is not None and self.live(op.rid) is not None \
-                    and op.kind != "post":
+            if (
+                status == 412
+                and op.rid is not None
+                and self.live(op.rid) is not None
+                and op.kind != "post"
+            ):
                 assert body["details"]["existing"] == self.records[op.rid].body(op.rid), body
             return
         if expected.check is not None:
@@ -585,9 +632,13 @@ record_ids = st.sampled_from(POOL)
 values = st.integers(0, 9)
 grantees = st.lists(
     st.sampled_from([IDS["alice"], IDS["alice"], IDS["bob"], GROUP, AUTHENTICATED, EVERYONE]),
-    min_size=1, max_size=2, unique=True) | st.just([])
-members = st.lists(st.sampled_from([IDS["alice"], IDS["bob"], AUTHENTICATED]),
-                   max_size=2, unique=True)
+    min_size=1,
+    max_size=2,
+    unique=True,
+) | st.just([])
+members = st.lists(
+    st.sampled_from([IDS["alice"], IDS["bob"], AUTHENTICATED]), max_size=2, unique=True
+)
 record_perms = st.sampled_from(["read", "write"])
 collection_perms = st.sampled_from(["read", "write", "record:create"])
 if_match = st.sampled_from([None, None, "current", "stale", "star"])
@@ -606,8 +657,15 @@ def if_match_header(model: Model, rid: str, how: str | None) -> dict[str, str]:
 # Each builder: (model, drawn arguments) -> Op, so that If-Match values and ``_since``
 # timestamps come from the model state when the request is built.
 
-def build_put(model: Model, user: str | None, rid: str, value: int,
-              perms: dict[str, list[str]] | None, how: str | None) -> Op:
+
+def build_put(
+    model: Model,
+    user: str | None,
+    rid: str,
+    value: int,
+    perms: dict[str, list[str]] | None,
+    how: str | None,
+) -> Op:
     body: dict[str, Any] = {"data": {"v": value}}
     if perms is not None:
         body["permissions"] = perms
@@ -616,22 +674,44 @@ def build_put(model: Model, user: str | None, rid: str, value: int,
 
 
 def build_patch(model: Model, user: str | None, rid: str, value: int, how: str | None) -> Op:
-    return Op("patch", user, "PATCH", f"{RECORDS}/{rid}", {"data": {"w": value}},
-              if_match_header(model, rid, how), rid)
+    return Op(
+        "patch",
+        user,
+        "PATCH",
+        f"{RECORDS}/{rid}",
+        {"data": {"w": value}},
+        if_match_header(model, rid, how),
+        rid,
+    )
 
 
-def build_record_perms(model: Model, user: str | None, rid: str, perm: str,
-                       principals: list[str] | None, merge: bool = False) -> Op:
+def build_record_perms(
+    model: Model,
+    user: str | None,
+    rid: str,
+    perm: str,
+    principals: list[str] | None,
+    merge: bool = False,
+) -> Op:
     """PATCH one permission: a list replaces it; null is ignored in ``application/json``
     and clears it in ``application/merge-patch+json`` (§2.5)."""
     headers = {"Content-Type": "application/merge-patch+json"} if merge else {}
-    return Op("patch", user, "PATCH", f"{RECORDS}/{rid}",
-              {"permissions": {perm: principals}}, headers, rid, arg="merge" if merge else None)
+    return Op(
+        "patch",
+        user,
+        "PATCH",
+        f"{RECORDS}/{rid}",
+        {"permissions": {perm: principals}},
+        headers,
+        rid,
+        arg="merge" if merge else None,
+    )
 
 
 def build_delete(model: Model, user: str | None, rid: str, how: str | None) -> Op:
-    return Op("delete", user, "DELETE", f"{RECORDS}/{rid}", None,
-              if_match_header(model, rid, how), rid)
+    return Op(
+        "delete", user, "DELETE", f"{RECORDS}/{rid}", None, if_match_header(model, rid, how), rid
+    )
 
 
 def build_get(model: Model, user: str | None, rid: str, not_modified: bool) -> Op:
@@ -640,17 +720,21 @@ def build_get(model: Model, user: str | None, rid: str, not_modified: bool) -> O
     return Op("get", user, "GET", f"{RECORDS}/{rid}", None, headers, rid)
 
 
-def build_post(model: Model, user: str | None, rid: str | None, value: int,
-               star: bool) -> Op:
+def build_post(model: Model, user: str | None, rid: str | None, value: int, star: bool) -> Op:
     data: dict[str, Any] = {"v": value}
     if rid is not None:
         data["id"] = rid
-    return Op("post", user, "POST", RECORDS, {"data": data},
-              {"If-None-Match": "*"} if star else {}, rid)
+    return Op(
+        "post", user, "POST", RECORDS, {"data": data}, {"If-None-Match": "*"} if star else {}, rid
+    )
 
 
-def build_coll_perms(model: Model, user: str | None, perm: str | dict[str, list[str]],
-                     principals: list[str] | None = None) -> Op:
+def build_coll_perms(
+    model: Model,
+    user: str | None,
+    perm: str | dict[str, list[str]],
+    principals: list[str] | None = None,
+) -> Op:
     perms = perm if isinstance(perm, dict) else {perm: principals}
     return Op("coll_perms", user, "PATCH", COLLECTION, {"permissions": perms})
 
@@ -671,8 +755,9 @@ def build_since(model: Model, user: str | None, pick: int) -> Op:
 
 def build_restore(model: Model, user: str | None, pick: int) -> Op:
     at, then = model.points[pick % len(model.points)]
-    return Op("restore", user, "POST", f"{COLLECTION}/restore", {"data": {"at": at}},
-              arg=(at, then))
+    return Op(
+        "restore", user, "POST", f"{COLLECTION}/restore", {"data": {"at": at}}, arg=(at, then)
+    )
 
 
 def build_delete_all(model: Model, user: str | None) -> Op:
@@ -696,8 +781,13 @@ def build_group_delete(model: Model, user: str | None) -> Op:
 
 
 record_acls = st.fixed_dictionaries({"read": grantees}, optional={"write": grantees})
-put_args = st.tuples(users, record_ids, values, st.none() | record_acls,
-                     st.sampled_from([None, None, "current", "stale", "create"]))
+put_args = st.tuples(
+    users,
+    record_ids,
+    values,
+    st.none() | record_acls,
+    st.sampled_from([None, None, "current", "stale", "create"]),
+)
 patch_args = st.tuples(readers, record_ids, values, if_match)
 record_perms_args = st.tuples(users, record_ids, record_perms, grantees | st.none())
 delete_args = st.tuples(readers, record_ids, if_match)
@@ -725,6 +815,7 @@ batchable = st.one_of(
 
 # -- the state machine -------------------------------------------------------------------
 
+
 def make_machine(app: webtest.TestApp, url: str) -> type[RuleBasedStateMachine]:
     from kinto_clone import migration
 
@@ -742,21 +833,26 @@ def make_machine(app: webtest.TestApp, url: str) -> type[RuleBasedStateMachine]:
             headers = {**(auth(op.user) if op.user else {}), **op.headers}
             url = f"/v1{op.path}"
             if op.body is None:
-                resp = self.app.request(url, method=op.method, headers=headers,
-                                        expect_errors=True)
+                resp = self.app.request(url, method=op.method, headers=headers, expect_errors=True)
             else:
                 content_type = headers.pop("Content-Type", "application/json")
                 resp = getattr(self.app, f"{op.method.lower()}_json")(
-                    url, op.body, headers=headers, content_type=content_type,
-                    expect_errors=True)
+                    url, op.body, headers=headers, content_type=content_type, expect_errors=True
+                )
             body = resp.json if resp.body else ""
             self.model.check(op, resp.status_int, resp.headers, body)
 
-        @initialize(grants=st.dictionaries(collection_perms, grantees, max_size=2),
-                    group=st.none() | members,
-                    records=st.dictionaries(record_ids, record_acls, max_size=len(POOL)))
-        def share(self, grants: dict[str, list[str]], group: list[str] | None,
-                  records: dict[str, dict[str, list[str]]]) -> None:
+        @initialize(
+            grants=st.dictionaries(collection_perms, grantees, max_size=2),
+            group=st.none() | members,
+            records=st.dictionaries(record_ids, record_acls, max_size=len(POOL)),
+        )
+        def share(
+            self,
+            grants: dict[str, list[str]],
+            group: list[str] | None,
+            records: dict[str, dict[str, list[str]]],
+        ) -> None:
             """Each example starts from a different sharing: collection ACL, group g, some
             records with their own ACLs."""
             if grants:
@@ -802,8 +898,10 @@ def make_machine(app: webtest.TestApp, url: str) -> type[RuleBasedStateMachine]:
         def collection_get(self, user: str | None) -> None:
             self.send(build_coll_get(self.model, user))
 
-        @rule(user=st.sampled_from(["owner", "alice", None]),
-              recreate=st.sampled_from([True, True, True, False]))
+        @rule(
+            user=st.sampled_from(["owner", "alice", None]),
+            recreate=st.sampled_from([True, True, True, False]),
+        )
         def collection_delete(self, user: str | None, recreate: bool) -> None:
             """Delete collection c (hard-deleting its records), mostly re-creating it."""
             self.send(build_coll_delete(self.model, user))
@@ -859,9 +957,12 @@ def make_machine(app: webtest.TestApp, url: str) -> type[RuleBasedStateMachine]:
                 if op.body is not None:
                     sub["body"] = op.body
                 requests.append(sub)
-            resp = self.app.post_json("/v1/batch", {"requests": requests},
-                                      headers=auth(batch_user) if batch_user else {},
-                                      status=200)
+            resp = self.app.post_json(
+                "/v1/batch",
+                {"requests": requests},
+                headers=auth(batch_user) if batch_user else {},
+                status=200,
+            )
             STATS[f"batch of {len(ops)}"] += 1
             responses = resp.json["responses"]
             assert len(responses) == len(ops)
@@ -889,18 +990,28 @@ def model_backend(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 def test_random_request_sequences_follow_the_model(model_backend: str) -> None:
     from kinto_clone import main
 
-    backend = {"storage_backend": "kinto_clone.storage.sql", "storage_url": model_backend,
-               "permission_backend": "kinto_clone.permission.sql",
-               "permission_url": model_backend}
+    backend = {
+        "storage_backend": "kinto_clone.storage.sql",
+        "storage_url": model_backend,
+        "permission_backend": "kinto_clone.permission.sql",
+        "permission_url": model_backend,
+    }
     # With history: restores (issue 13) are among the requests.
     plugins = f"{DEFAULT_SETTINGS['includes']} kinto_clone.plugins.history"
     wsgi = main({}, **{**DEFAULT_SETTINGS, **backend, "includes": plugins})
     try:
         run_state_machine_as_test(
             make_machine(webtest.TestApp(wsgi), model_backend),
-            settings=settings(max_examples=EXAMPLES, stateful_step_count=STEPS,
-                              deadline=None, database=None, phases=PHASES, print_blob=True,
-                              suppress_health_check=list(HealthCheck)))
+            settings=settings(
+                max_examples=EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                database=None,
+                phases=PHASES,
+                print_blob=True,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
     finally:
         wsgi.registry.kinto_clone_close()
         print(f"\n{model_backend.split(':')[0]}: answers seen by kind, method and status")

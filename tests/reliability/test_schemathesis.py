@@ -35,8 +35,12 @@ from schemathesis.specs.openapi.checks import (
 from tests.support import auth
 
 MAX_EXAMPLES = int(os.environ.get("KINTO_CLONE_SCHEMATHESIS_EXAMPLES", "15"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -62,8 +66,9 @@ def _wsgi(make_app: Callable[..., webtest.TestApp]) -> Any:
     app.put_json("/v1/buckets/b", {}, headers=alice)
     app.put_json("/v1/buckets/b/collections/c", {}, headers=alice)
     app.put_json("/v1/buckets/b/groups/g", {"data": {"members": ["x"]}}, headers=alice)
-    app.put_json("/v1/buckets/b/collections/c/records/r", {"data": {"title": "t", "n": 1}},
-                 headers=alice)
+    app.put_json(
+        "/v1/buckets/b/collections/c/records/r", {"data": {"title": "t", "n": 1}}, headers=alice
+    )
     app.get("/v1/buckets/default", headers=alice)  # creates Alice's personal bucket
     return app.app
 
@@ -73,9 +78,14 @@ def _operation_labels() -> list[str]:
     from kinto_clone import main
     from tests.conftest import DEFAULT_SETTINGS
 
-    wsgi = main({}, **{**DEFAULT_SETTINGS,
-                       "storage_backend": "kinto_clone.storage.memory",
-                       "permission_backend": "kinto_clone.permission.memory"})
+    wsgi = main(
+        {},
+        **{
+            **DEFAULT_SETTINGS,
+            "storage_backend": "kinto_clone.storage.memory",
+            "permission_backend": "kinto_clone.permission.memory",
+        },
+    )
     try:
         schema = schemathesis.openapi.from_wsgi(SCHEMA_PATH, wsgi)
         return [result.ok().label for result in schema.get_all_operations()]
@@ -97,20 +107,22 @@ def test_every_route_is_in_the_document():
 def test_operation_conforms_to_the_document(backend, make_app, label):
     wsgi = _wsgi(make_app)
     schema = schemathesis.openapi.from_wsgi(SCHEMA_PATH, wsgi)
-    [operation] = [result.ok() for result in schema.get_all_operations()
-                   if result.ok().label == label]
+    [operation] = [
+        result.ok() for result in schema.get_all_operations() if result.ok().label == label
+    ]
     replacements = st.fixed_dictionaries(
-        {name: st.sampled_from(ids) for name, ids in KNOWN_IDS.items()})
+        {name: st.sampled_from(ids) for name, ids in KNOWN_IDS.items()}
+    )
 
     # Positive cases (valid per the document) and negative ones (invalid on purpose): both
     # must be answered without a 5xx and as documented. An operation without parameters
     # has no negative case; hypothesis then draws the positive ones only.
-    cases = st.one_of(operation.as_strategy(),
-                      operation.as_strategy(schemathesis.GenerationMode.NEGATIVE))
+    cases = st.one_of(
+        operation.as_strategy(), operation.as_strategy(schemathesis.GenerationMode.NEGATIVE)
+    )
 
     @SETTINGS
-    @given(case=cases, ids=replacements,
-           caller=st.sampled_from(CALLERS))
+    @given(case=cases, ids=replacements, caller=st.sampled_from(CALLERS))
     def run(case: Any, ids: dict[str, str | None], caller: dict[str, str]) -> None:
         for name, value in ids.items():
             if value is not None and case.path_parameters and name in case.path_parameters:

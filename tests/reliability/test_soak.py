@@ -43,11 +43,28 @@ RSS_GROWTH_ALLOWED = 0.20
 LIVE_RECORDS_PER_CLIENT = 40
 SAMPLE_EVERY_SECONDS = 0.25
 # Operation mix (weights).
-MIX = {"create": 20, "read": 20, "read_304": 5, "list": 15, "patch": 15, "patch_412": 3,
-       "delete": 10, "since": 10, "batch": 5}
-EXPECTED = {"create": {201}, "read": {200}, "read_304": {304}, "list": {200},
-            "patch": {200}, "patch_412": {412}, "delete": {200}, "since": {200},
-            "batch": {200}}
+MIX = {
+    "create": 20,
+    "read": 20,
+    "read_304": 5,
+    "list": 15,
+    "patch": 15,
+    "patch_412": 3,
+    "delete": 10,
+    "since": 10,
+    "batch": 5,
+}
+EXPECTED = {
+    "create": {201},
+    "read": {200},
+    "read_304": {304},
+    "list": {200},
+    "patch": {200},
+    "patch_412": {412},
+    "delete": {200},
+    "since": {200},
+    "batch": {200},
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +80,7 @@ def soak_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
             maintenance = postgres.server_url()
     name = f"kinto_clone_soak_{os.getpid()}"
     if maintenance is not None:
-        settings = server.settings_for("postgresql",
-                                       postgres.create_database(maintenance, name))
+        settings = server.settings_for("postgresql", postgres.create_database(maintenance, name))
     else:
         settings = server.settings_for("sqlite", f"sqlite:///{workdir}/kinto.sqlite")
     ini = server.write_ini(workdir / "kinto.ini", {**server.BASE_SETTINGS, **settings})
@@ -123,8 +139,12 @@ class Client:
         return self.rng.choice(list(self.live))
 
     def create(self, op: str) -> None:
-        r = self._send(op, "POST", self.records,
-                       json={"data": {"title": "x" * self.rng.randint(10, 500), "n": 0}})
+        r = self._send(
+            op,
+            "POST",
+            self.records,
+            json={"data": {"title": "x" * self.rng.randint(10, 500), "n": 0}},
+        )
         if r.status_code == 201:
             self.live[r.json()["data"]["id"]] = r.headers["ETag"]
 
@@ -145,17 +165,26 @@ class Client:
 
     def patch(self, op: str) -> None:
         rid = self._some_record()
-        r = self._send(op, "PATCH", f"{self.records}/{rid}",
-                       json={"data": {"n": self.rng.randint(0, 1000)}},
-                       headers={"If-Match": self.live[rid]})
+        r = self._send(
+            op,
+            "PATCH",
+            f"{self.records}/{rid}",
+            json={"data": {"n": self.rng.randint(0, 1000)}},
+            headers={"If-Match": self.live[rid]},
+        )
         if r.status_code == 200:
             self.live[rid] = r.headers["ETag"]
 
     def patch_412(self, op: str) -> None:
         rid = self._some_record()
         stale = f'"{int(self.live[rid].strip(chr(34))) - 1}"'
-        self._send(op, "PATCH", f"{self.records}/{rid}", json={"data": {"n": -1}},
-                   headers={"If-Match": stale})
+        self._send(
+            op,
+            "PATCH",
+            f"{self.records}/{rid}",
+            json={"data": {"n": -1}},
+            headers={"If-Match": stale},
+        )
 
     def delete(self, op: str) -> None:
         rid = self._some_record()
@@ -173,8 +202,7 @@ class Client:
 
     def batch(self, op: str) -> None:
         path = "/buckets/soak/collections/items/records"
-        requests_ = [{"method": "POST", "path": path, "body": {"data": {"n": i}}}
-                     for i in range(3)]
+        requests_ = [{"method": "POST", "path": path, "body": {"data": {"n": i}}} for i in range(3)]
         r = self._send(op, "POST", f"{self.base}/batch", json={"requests": requests_})
         if r.status_code != 200:
             return
@@ -196,8 +224,9 @@ def test_soak_mixed_traffic_no_errors_flat_memory(
     pid, base, backend = soak_server
     with Session() as s:
         s.headers.update(auth("soak0"))
-        assert s.put(f"{base}/buckets/soak",
-                     json={"permissions": {"write": ["system.Authenticated"]}}).ok
+        assert s.put(
+            f"{base}/buckets/soak", json={"permissions": {"write": ["system.Authenticated"]}}
+        ).ok
         assert s.put(f"{base}/buckets/soak/collections/items").ok
 
     start = time.monotonic()
@@ -232,23 +261,36 @@ def test_soak_mixed_traffic_no_errors_flat_memory(
         statuses.update(c.statuses)
         errors.extend(c.errors)
     everything = [v for values in latencies.values() for v in values]
-    thirds = [[rss for t, rss in samples if k * SECONDS / 3 <= t < (k + 1) * SECONDS / 3]
-              for k in range(3)]
+    thirds = [
+        [rss for t, rss in samples if k * SECONDS / 3 <= t < (k + 1) * SECONDS / 3]
+        for k in range(3)
+    ]
     second, last = statistics.mean(thirds[1]), statistics.mean(thirds[2])
     report = {
-        "backend": backend, "seconds": round(elapsed, 1), "clients": CLIENTS,
-        "requests": len(everything), "requests_per_second": round(len(everything) / elapsed),
+        "backend": backend,
+        "seconds": round(elapsed, 1),
+        "clients": CLIENTS,
+        "requests": len(everything),
+        "requests_per_second": round(len(everything) / elapsed),
         "p50_ms": round(percentile(everything, 0.50) * 1000, 2),
         "p99_ms": round(percentile(everything, 0.99) * 1000, 2),
         "per_operation": {
-            op: {"count": len(v), "p50_ms": round(percentile(v, 0.5) * 1000, 2),
-                 "p99_ms": round(percentile(v, 0.99) * 1000, 2)}
+            op: {
+                "count": len(v),
+                "p50_ms": round(percentile(v, 0.5) * 1000, 2),
+                "p99_ms": round(percentile(v, 0.99) * 1000, 2),
+            }
             for op, v in sorted(latencies.items())
         },
         "statuses": {f"{op} {status}": n for (op, status), n in sorted(statuses.items())},
-        "rss_kib": {"first": samples[0][1], "max": max(r for _, r in samples),
-                    "last": samples[-1][1], "second_third_mean": round(second),
-                    "last_third_mean": round(last), "samples": len(samples)},
+        "rss_kib": {
+            "first": samples[0][1],
+            "max": max(r for _, r in samples),
+            "last": samples[-1][1],
+            "second_third_mean": round(second),
+            "last_third_mean": round(last),
+            "samples": len(samples),
+        },
         "errors": errors[:10],
     }
     print("\nsoak:", json.dumps(report, indent=1))
@@ -256,6 +298,8 @@ def test_soak_mixed_traffic_no_errors_flat_memory(
         Path(os.environ["KINTO_CLONE_SOAK_REPORT"]).write_text(json.dumps(report, indent=1))
     assert not errors, errors[:10]
     assert last <= second * (1 + RSS_GROWTH_ALLOWED), (
-        f"RSS grew: second third {second:.0f} KiB, last third {last:.0f} KiB")
-    assert all(statuses[(op, s)] for op in MIX for s in EXPECTED[op]), \
+        f"RSS grew: second third {second:.0f} KiB, last third {last:.0f} KiB"
+    )
+    assert all(statuses[(op, s)] for op in MIX for s in EXPECTED[op]), (
         "an operation of the mix never ran"
+    )

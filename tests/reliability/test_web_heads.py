@@ -56,11 +56,14 @@ def heads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list
     db_url = postgres.create_database(maintenance, name)
     processes = []
     try:
-        ini = server.write_ini(workdir / "kinto.ini", {
-            **server.BASE_SETTINGS,
-            **server.settings_for("postgresql", db_url),
-            "kinto.storage_pool_size": "4",
-        })
+        ini = server.write_ini(
+            workdir / "kinto.ini",
+            {
+                **server.BASE_SETTINGS,
+                **server.settings_for("postgresql", db_url),
+                "kinto.storage_pool_size": "4",
+            },
+        )
         server.migrate(ini, workdir)  # once, for both heads
         urls = []
         for index in (1, 2):
@@ -94,8 +97,9 @@ def shared_collection(base: str, bucket: str, collection: str) -> str:
     """A bucket every authenticated user may write in; return the records URL."""
     with Session() as s:
         s.headers.update(users(1)[0])
-        r = s.put(f"{base}/buckets/{bucket}",
-                  json={"permissions": {"write": ["system.Authenticated"]}})
+        r = s.put(
+            f"{base}/buckets/{bucket}", json={"permissions": {"write": ["system.Authenticated"]}}
+        )
         assert r.status_code in (200, 201), r.text
         r = s.put(f"{base}/buckets/{bucket}/collections/{collection}")
         assert r.status_code in (200, 201), r.text
@@ -151,8 +155,11 @@ def test_no_lost_update_with_if_match_through_nginx(deployment: Deployment) -> N
                     errors.append(f"GET {current.status_code} {current.text}")
                     return
                 count = current.json()["data"]["count"]
-                r = s.patch(f"{records}/c", json={"data": {"count": count + 1}},
-                            headers={"If-Match": current.headers["ETag"]})
+                r = s.patch(
+                    f"{records}/c",
+                    json={"data": {"count": count + 1}},
+                    headers={"If-Match": current.headers["ETag"]},
+                )
                 heads_used.add(r.headers.get("X-Upstream", "?"))
                 if r.status_code == 200:
                     succeeded[index] += 1
@@ -162,17 +169,21 @@ def test_no_lost_update_with_if_match_through_nginx(deployment: Deployment) -> N
                     errors.append(f"PATCH {r.status_code} {r.text}")
                     return
 
-    run_threads([
-        threading.Thread(target=worker, args=(i, h), name=f"counter-{i}")
-        for i, h in enumerate(users(threads_count))
-    ])
+    run_threads(
+        [
+            threading.Thread(target=worker, args=(i, h), name=f"counter-{i}")
+            for i, h in enumerate(users(threads_count))
+        ]
+    )
     assert not errors, errors[:5]
     with Session() as s:
         s.headers.update(users(1)[0])
         final = s.get(f"{records}/c").json()["data"]["count"]
     total = sum(succeeded)
-    print(f"\ncounter: {total} acknowledged increments, {sum(conflicts)} 412 retries, "
-          f"heads {sorted(heads_used)}")
+    print(
+        f"\ncounter: {total} acknowledged increments, {sum(conflicts)} 412 retries, "
+        f"heads {sorted(heads_used)}"
+    )
     assert final == total
     assert total == threads_count * increments_each, "the time budget ran out"
     assert sum(conflicts) > 0, "no concurrent conflict happened: the test proved nothing"
@@ -203,16 +214,22 @@ def test_if_match_conflict_across_heads_exactly_one_wins(
             s.headers.update(headers)
             for n in range(rounds):
                 barrier.wait()
-                r = s.patch(f"{head_records[index]}/x",
-                            json={"data": {"round": n, "by": index}},
-                            headers={"If-Match": shared["etag"]})
+                r = s.patch(
+                    f"{head_records[index]}/x",
+                    json={"data": {"round": n, "by": index}},
+                    headers={"If-Match": shared["etag"]},
+                )
                 outcomes[index].append((r.status_code, n))
                 if r.status_code == 200:
                     shared["etag"] = r.headers["ETag"]
                 barrier.wait()  # both answered; the winner's ETag is the next round's
 
-    run_threads([threading.Thread(target=contender, args=(i, h), name=f"contender-{i}")
-                 for i, h in enumerate((alice, bob))])
+    run_threads(
+        [
+            threading.Thread(target=contender, args=(i, h), name=f"contender-{i}")
+            for i, h in enumerate((alice, bob))
+        ]
+    )
     wins = [0, 0]
     for n in range(rounds):
         statuses = sorted(outcomes[i][n][0] for i in (0, 1))
@@ -232,8 +249,9 @@ class Poll:
     pages: int = 0
 
 
-def poll_once(s: Session, records: str, since: int | None, poll: Poll,
-              errors: list[str]) -> int | None:
+def poll_once(
+    s: Session, records: str, since: int | None, poll: Poll, errors: list[str]
+) -> int | None:
     """One sync: GET ?_since, following Next-Page; return the next ``_since`` (the ETag of
     the first page), or None on an error."""
     params = {"_limit": "3"}
@@ -253,8 +271,7 @@ def poll_once(s: Session, records: str, since: int | None, poll: Poll,
             in_this_poll.add(record["id"])
             if since is not None and record["last_modified"] <= since:
                 errors.append(f"{record} not newer than _since={since}")
-            poll.seen.append((record["id"], record["last_modified"],
-                              bool(record.get("deleted"))))
+            poll.seen.append((record["id"], record["last_modified"], bool(record.get("deleted"))))
         next_page = r.headers.get("Next-Page")
         if not next_page:
             break
@@ -302,8 +319,7 @@ def test_since_from_either_head_sees_every_change_exactly_once(
                 if expected == 201:
                     live.append(data["id"])
                 with acked_lock:
-                    acked.append((data["id"], data["last_modified"],
-                                  bool(data.get("deleted"))))
+                    acked.append((data["id"], data["last_modified"], bool(data.get("deleted"))))
 
     poll = Poll()
 
@@ -333,8 +349,12 @@ def test_since_from_either_head_sees_every_change_exactly_once(
 
     poll_thread = threading.Thread(target=poller, name="poller")
     poll_thread.start()
-    run_threads([threading.Thread(target=writer, args=(i, h), name=f"writer-{i}")
-                 for i, h in enumerate(users(writers))])
+    run_threads(
+        [
+            threading.Thread(target=writer, args=(i, h), name=f"writer-{i}")
+            for i, h in enumerate(users(writers))
+        ]
+    )
     writing.clear()
     poll_thread.join(JOIN_SECONDS)
     assert not poll_thread.is_alive(), "the poller did not finish"
@@ -367,8 +387,10 @@ def test_since_from_either_head_sees_every_change_exactly_once(
         assert not errors, errors[:5]
         assert {rid: lm for rid, lm, _ in fresh.seen} == live
         assert len(fresh.seen) == len(live) and fresh.pages > 1
-    print(f"\n_since: {len(acked)} acknowledged writes on {len(last_acked)} records, "
-          f"{poll.polls} polls ({poll.pages} pages) alternating heads, "
-          f"{len(poll.seen)} versions seen, 0 duplicates, 0 missing")
+    print(
+        f"\n_since: {len(acked)} acknowledged writes on {len(last_acked)} records, "
+        f"{poll.polls} polls ({poll.pages} pages) alternating heads, "
+        f"{len(poll.seen)} versions seen, 0 duplicates, 0 missing"
+    )
     assert len(acked) == writers * ops_each, "the time budget ran out"
     assert poll.polls > 4, "too few polls to interleave with the writes"

@@ -36,9 +36,13 @@ def includeme(config: Configurator) -> None:
     # The security policy is built after the plugins (kinto_clone/__init__.py).
     security.POLICY_FACTORIES[options.POLICY] = AccountsPolicy
     config.include("kinto_clone.plugins.accounts.views")
-    add_capability(config, "accounts", "Manage user accounts.",
-                   "https://kinto.readthedocs.io/en/latest/api/1.x/accounts.html",
-                   validation_enabled=False)
+    add_capability(
+        config,
+        "accounts",
+        "Manage user accounts.",
+        "https://kinto.readthedocs.io/en/latest/api/1.x/accounts.html",
+        validation_enabled=False,
+    )
 
 
 __all__ = ["AccountsAuthenticationPolicy", "AccountsPolicy", "includeme"]

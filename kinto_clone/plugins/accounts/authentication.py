@@ -159,7 +159,8 @@ class AccountsPolicy:
         # POLICY_FACTORIES outlives an application: another one may have registered us.
         if PLUGIN not in settings.get("includes", ()):
             raise ConfigurationError(
-                f"The account policy needs the accounts plugin in kinto.includes ({PLUGIN})")
+                f"The account policy needs the accounts plugin in kinto.includes ({PLUGIN})"
+            )
         self.settings = settings
 
     def __call__(self, request: Request) -> Identity | None:

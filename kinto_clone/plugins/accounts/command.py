@@ -32,8 +32,10 @@ Prompt = Callable[[str], str]
 def ask_username(username: str | None, prompt: Prompt) -> str:
     while username is None or not ACCOUNT_ID.match(username):
         if username is not None:
-            print(f"{username!r} is not a valid user name: it must match "
-                  f"{ACCOUNT_ID.pattern}", file=sys.stderr)
+            print(
+                f"{username!r} is not a valid user name: it must match {ACCOUNT_ID.pattern}",
+                file=sys.stderr,
+            )
         username = prompt("Username: ")
     return username
 

@@ -179,4 +179,3 @@ class AccountContext:
     def raise_400_if_foreign(self, account_id: str | None) -> None:
         if self.is_foreign(account_id, set(self.request.principals)):
             raise invalid("body", "data.id", "Username and account ID do not match.")
-

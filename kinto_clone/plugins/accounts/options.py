@@ -53,7 +53,8 @@ def bcrypt_rounds(settings: Mapping[str, Any]) -> int:
     rounds = settings.get("account_bcrypt_rounds", DEFAULT_BCRYPT_ROUNDS)
     if not isinstance(rounds, int) or isinstance(rounds, bool) or not 4 <= rounds <= 31:
         raise ConfigurationError(
-            f"Setting 'account_bcrypt_rounds' must be an integer from 4 to 31, not {rounds!r}")
+            f"Setting 'account_bcrypt_rounds' must be an integer from 4 to 31, not {rounds!r}"
+        )
     return rounds
 
 
@@ -61,24 +62,28 @@ def _cache_ttl(settings: Mapping[str, Any]) -> float:
     ttl = settings.get("account_cache_ttl_seconds", DEFAULT_CACHE_TTL_SECONDS)
     if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl < 0:
         raise ConfigurationError(
-            f"Setting 'account_cache_ttl_seconds' must be a number >= 0, not {ttl!r}")
+            f"Setting 'account_cache_ttl_seconds' must be a number >= 0, not {ttl!r}"
+        )
     return float(ttl)
 
 
 def _policy_order(settings: Mapping[str, Any]) -> bool:
     """Check the policy list; return whether basicauth comes after the account policy."""
-    kinds = [policy_kind(dict(settings), name)
-             for name in as_list(settings.get("multiauth.policies"))]
+    kinds = [
+        policy_kind(dict(settings), name) for name in as_list(settings.get("multiauth.policies"))
+    ]
     if POLICY not in kinds:
         raise ConfigurationError(
             "The accounts plugin needs the account policy in 'multiauth.policies', e.g. "
             "'multiauth.policies = account' with "
-            "'multiauth.policy.account.use = kinto.plugins.accounts.AccountsPolicy'")
+            "'multiauth.policy.account.use = kinto.plugins.accounts.AccountsPolicy'"
+        )
     account_at = kinds.index(POLICY)
     if "basicauth" in kinds[:account_at]:
         raise ConfigurationError(
             "In 'multiauth.policies', basicauth must come after the account policy: it "
-            "accepts any credentials, so the account policy would never be asked")
+            "accepts any credentials, so the account policy would never be asked"
+        )
     return "basicauth" in kinds[account_at:]
 
 
@@ -88,7 +93,8 @@ def check_principals(settings: Mapping[str, Any]) -> None:
     if missing:
         raise ConfigurationError(
             "Every principal of 'account_create_principals' but system.Everyone must also "
-            f"be in 'account_write_principals'; missing: {', '.join(sorted(missing))}")
+            f"be in 'account_write_principals'; missing: {', '.join(sorted(missing))}"
+        )
 
 
 def check(settings: Mapping[str, Any]) -> AccountsOptions:

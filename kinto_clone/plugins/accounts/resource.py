@@ -40,8 +40,12 @@ def validate_account(data: dict[str, Any]) -> None:
     try:
         _AccountData(unknown="preserve").deserialize(data)
     except colander.Invalid as exc:
-        raise ValidationError([detail("body", f"data.{name}", description)
-                               for name, description in exc.asdict().items()]) from exc
+        raise ValidationError(
+            [
+                detail("body", f"data.{name}", description)
+                for name, description in exc.asdict().items()
+            ]
+        ) from exc
 
 
 def _posted_id_required() -> str:
@@ -49,8 +53,15 @@ def _posted_id_required() -> str:
     raise invalid("body", "data.id", "Required")
 
 
-ACCOUNT = ResourceType("account", "accounts", None, ("read", "write"),
-                       _posted_id_required, validate_account, ACCOUNT_ID)
+ACCOUNT = ResourceType(
+    "account",
+    "accounts",
+    None,
+    ("read", "write"),
+    _posted_id_required,
+    validate_account,
+    ACCOUNT_ID,
+)
 
 
 def account_uri(account_id: str) -> str:
@@ -66,7 +77,7 @@ def username_of(userid: str | None) -> str | None:
     """``alice`` for ``account:alice``; None for anonymous and other policies' users."""
     if userid is None or not userid.startswith(PRINCIPAL_PREFIX):
         return None
-    return userid[len(PRINCIPAL_PREFIX):]
+    return userid[len(PRINCIPAL_PREFIX) :]
 
 
 def with_hashed_password(
@@ -97,6 +108,15 @@ def store_account(backends: Backends, account_id: str, password_hash: str) -> di
     uri = account_uri(account_id)
     current = get_account(backends, account_id)
     acl = backends.permission.get_objects_permissions([uri]).get(uri, {})
-    stored, _ = objects.replace(backends, ACCOUNT, ACCOUNT_PARENT, account_id, current, acl,
-                                {"password": password_hash}, None, owner(account_id))
+    stored, _ = objects.replace(
+        backends,
+        ACCOUNT,
+        ACCOUNT_PARENT,
+        account_id,
+        current,
+        acl,
+        {"password": password_hash},
+        None,
+        owner(account_id),
+    )
     return stored

@@ -47,13 +47,24 @@ def _written(request: Request, obj: dict[str, Any], acl: ACL, status: int = 200)
     return {"permissions": objects.acl_lists(acl), "data": obj}
 
 
-def _changed(request: Request, action: str, old: dict[str, Any] | None,
-             new: dict[str, Any], acl: ACL) -> None:
+def _changed(
+    request: Request, action: str, old: dict[str, Any] | None, new: dict[str, Any], acl: ACL
+) -> None:
     uri = account_uri(new["id"])
-    notify(request, ResourceChange(
-        action=action, resource_name=ACCOUNT.name, parent_id=ACCOUNT_PARENT, uri=uri,
-        user_id=request.authenticated_userid, ids=ids_of(uri), old=old, new=new,
-        permissions=objects.acl_lists(acl)))
+    notify(
+        request,
+        ResourceChange(
+            action=action,
+            resource_name=ACCOUNT.name,
+            parent_id=ACCOUNT_PARENT,
+            uri=uri,
+            user_id=request.authenticated_userid,
+            ids=ids_of(uri),
+            old=old,
+            new=new,
+            permissions=objects.acl_lists(acl),
+        ),
+    )
 
 
 def create_account(request: Request) -> Any:
@@ -69,8 +80,9 @@ def create_account(request: Request) -> Any:
         raise invalid_id()
     ctx.raise_400_if_foreign(account_id)
     existing = ctx.sibling
-    raise_412_if_modified(request.headers, existing,
-                          existing["last_modified"] if existing else None)
+    raise_412_if_modified(
+        request.headers, existing, existing["last_modified"] if existing else None
+    )
     if existing is not None:  # an existing id: the caller may read it, so here it is
         acl = ctx.acl(account_uri(account_id))
         shown = objects.acl_lists(acl) if is_writer(acl, request.principals) else {}
@@ -79,9 +91,15 @@ def create_account(request: Request) -> Any:
     to_store = with_hashed_password(data, None, _passwords(request).hash)
     try:
         # The ignore: envelope() without allow_null gives permission lists, never None.
-        obj, acl = objects.create(request.registry.backends, ACCOUNT, ACCOUNT_PARENT,
-                                  account_id, to_store, permissions or {},  # type: ignore[arg-type]
-                                  owner(account_id))
+        obj, acl = objects.create(
+            request.registry.backends,
+            ACCOUNT,
+            ACCOUNT_PARENT,
+            account_id,
+            to_store,
+            permissions or {},  # type: ignore[arg-type]
+            owner(account_id),
+        )
     except UnicityError as exc:  # created by a concurrent request meanwhile
         set_timestamp_headers(request.response, exc.existing["last_modified"])
         return {"permissions": {}, "data": exc.existing}
@@ -99,14 +117,21 @@ def put_account(request: Request) -> Any:
         raise invalid("body", "id", "Object id does not match existing object")
     ctx.raise_400_if_foreign(account_id)
     current = ctx.current
-    raise_412_if_modified(request.headers, current,
-                          current["last_modified"] if current else None)
+    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
     if data is not None:
         data = with_hashed_password(data, current, _passwords(request).hash)
     # The ignore: envelope() without allow_null gives permission lists, never None.
-    obj, acl = objects.replace(request.registry.backends, ACCOUNT, ACCOUNT_PARENT, account_id,
-                               current, ctx.acl(), data, permissions,  # type: ignore[arg-type]
-                               owner(account_id))
+    obj, acl = objects.replace(
+        request.registry.backends,
+        ACCOUNT,
+        ACCOUNT_PARENT,
+        account_id,
+        current,
+        ctx.acl(),
+        data,
+        permissions,  # type: ignore[arg-type]
+        owner(account_id),
+    )
     _changed(request, "create" if current is None else "update", current, obj, acl)
     return _written(request, obj, acl, status=201 if current is None else 200)
 
@@ -122,8 +147,16 @@ def patch_account(request: Request) -> Any:
     raise_412_if_modified(request.headers, current, current["last_modified"])
     sent, changes = merge.apply(media, json_body(request), current, ctx.acl(), ACCOUNT)
     to_store = with_hashed_password(sent, current, _passwords(request).hash)
-    stored, acl = objects.patch(request.registry.backends, ACCOUNT, ACCOUNT_PARENT, current,
-                                ctx.acl(), to_store, changes, owner(current["id"]))
+    stored, acl = objects.patch(
+        request.registry.backends,
+        ACCOUNT,
+        ACCOUNT_PARENT,
+        current,
+        ctx.acl(),
+        to_store,
+        changes,
+        owner(current["id"]),
+    )
     _changed(request, "update", current, stored, acl)
     if behavior != "full":
         set_timestamp_headers(request.response, stored["last_modified"])
@@ -138,8 +171,15 @@ def forget_changed_logins(request: Request, change: ResourceChange) -> None:
 
 
 def includeme(config: Configurator) -> None:
-    register_resource(config, "account", "/accounts", AccountContext, {
-        "plural POST": create_account, "object PUT": put_account,
-        "object PATCH": patch_account,
-    })
+    register_resource(
+        config,
+        "account",
+        "/accounts",
+        AccountContext,
+        {
+            "plural POST": create_account,
+            "object PUT": put_account,
+            "object PATCH": patch_account,
+        },
+    )
     config.registry.listeners.append(forget_changed_logins)

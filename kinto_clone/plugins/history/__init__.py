@@ -33,6 +33,10 @@ def includeme(config: Configurator) -> None:
     config.include("kinto_clone.plugins.history.restore_views")
     # 412s with the base version of If-Match and the fields changed since (merge412.py).
     config.include("kinto_clone.plugins.history.merge412")
-    add_capability(config, "history", "Track changes on data.",
-                   "http://kinto.readthedocs.io/en/latest/api/1.x/history.html",
-                   **options.capability())
+    add_capability(
+        config,
+        "history",
+        "Track changes on data.",
+        "http://kinto.readthedocs.io/en/latest/api/1.x/history.html",
+        **options.capability(),
+    )

@@ -51,8 +51,9 @@ def now_iso() -> str:
 def build_entry(change: ResourceChange, date: str) -> dict[str, Any]:
     """The stored entry: the change, its object's ids (``bucket_id`` only on bucket
     entries: the others live in that bucket) and the object with its ACL."""
-    ids = {k: v for k, v in change.ids.items()
-           if k != "bucket_id" or change.resource_name == "bucket"}
+    ids = {
+        k: v for k, v in change.ids.items() if k != "bucket_id" or change.resource_name == "bucket"
+    }
     return {
         "id": str(uuid.uuid4()),
         "uri": change.uri,
@@ -103,7 +104,8 @@ class HistoryListener:
         readers = self._readers(request, change, chain)
         if readers:
             backends.permission.add_object_permissions(
-                entry_uri(bucket, entry["id"]), {"read": readers})
+                entry_uri(bucket, entry["id"]), {"read": readers}
+            )
         if self.options.trims:
             self._trim(backends, bucket, change)
 
@@ -112,8 +114,9 @@ class HistoryListener:
         collection (for collection and record entries) and, with explicit permissions,
         of a group or record itself, as they are after the change."""
         acls = _acls(request, chain[:-1])
-        acls[change.uri] = {perm: set(principals) for perm, principals
-                            in change.permissions.items()}
+        acls[change.uri] = {
+            perm: set(principals) for perm, principals in change.permissions.items()
+        }
         counted = chain
         if not self.options.explicit_permissions and change.resource_name in ("group", "record"):
             counted = chain[:-1]
@@ -139,7 +142,8 @@ class HistoryListener:
         if excess <= options.trim_threshold:
             return
         trimmed = backends.storage.delete_all(
-            HISTORY, bucket, dataclasses.replace(query, sorting=OLDEST_FIRST, limit=excess))
+            HISTORY, bucket, dataclasses.replace(query, sorting=OLDEST_FIRST, limit=excess)
+        )
         forget_entries(backends, bucket, (t["id"] for t in trimmed))
 
 

@@ -74,12 +74,12 @@ class HistoryOptions:
         return extra
 
 
-_LEVELS = {"buckets": "bucket", "collections": "collection", "groups": "group",
-           "records": "record"}
+_LEVELS = {"buckets": "bucket", "collections": "collection", "groups": "group", "records": "record"}
 
 
 def _uri_parts(uri: str) -> dict[str, str]:
     """``/buckets/a/collections/b`` as Kinto shows it: ``{"bucket": "a", "collection": "b"}``."""
     parts = uri.strip("/").split("/")
-    return {_LEVELS.get(kind, kind): name for kind, name in zip(parts[::2], parts[1::2],
-                                                                  strict=False)}
+    return {
+        _LEVELS.get(kind, kind): name for kind, name in zip(parts[::2], parts[1::2], strict=False)
+    }

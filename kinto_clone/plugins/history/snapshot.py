@@ -31,23 +31,28 @@ def collection_at(
     ``timestamp``, newest first."""
     bucket = f"/buckets/{bucket_id}"
     current, _ = storage.list_objects(
-        "record", f"{bucket}/collections/{collection_id}",
-        ListQuery(include_deleted=True, limit=None))
-    unchanged = [r for r in current
-                 if r["last_modified"] <= timestamp and not _is_tombstone(r)]
+        "record",
+        f"{bucket}/collections/{collection_id}",
+        ListQuery(include_deleted=True, limit=None),
+    )
+    unchanged = [r for r in current if r["last_modified"] <= timestamp and not _is_tombstone(r)]
     changed = [r["id"] for r in current if r["last_modified"] > timestamp]
     if not changed:
         return _by_newest(unchanged)
-    entries, _ = storage.list_objects("history", bucket, ListQuery(
-        filters=(
-            Filter("resource_name", "record"),
-            Filter("collection_id", collection_id),
-            Filter("record_id", changed, Op.IN),
-            Filter("target.data.last_modified", timestamp, Op.MAX),
+    entries, _ = storage.list_objects(
+        "history",
+        bucket,
+        ListQuery(
+            filters=(
+                Filter("resource_name", "record"),
+                Filter("collection_id", collection_id),
+                Filter("record_id", changed, Op.IN),
+                Filter("target.data.last_modified", timestamp, Op.MAX),
+            ),
+            sorting=NEWEST_FIRST,
+            limit=None,
         ),
-        sorting=NEWEST_FIRST,
-        limit=None,
-    ))
+    )
     restored: dict[str, dict[str, Any]] = {}
     for entry in entries:
         restored.setdefault(entry["record_id"], entry["target"]["data"])

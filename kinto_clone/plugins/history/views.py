@@ -38,20 +38,33 @@ from kinto_clone.views.http import (
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
 
-FIELDS = frozenset({
-    "uri", "date", "action", "resource_name", "user_id", "target",
-    "bucket_id", "collection_id", "group_id", "record_id", "restore",
-})
+FIELDS = frozenset(
+    {
+        "uri",
+        "date",
+        "action",
+        "resource_name",
+        "user_id",
+        "target",
+        "bucket_id",
+        "collection_id",
+        "group_id",
+        "record_id",
+        "restore",
+    }
+)
 # Ids are strings: ``?record_id=12`` means the record "12" (a JSON number otherwise).
 STRING_FIELDS = frozenset({"bucket_id", "collection_id", "record_id"})
 _TIMESTAMP = re.compile(r"[0-9]+")
 _DEPRECATED_TO = (
     '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
     'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
-    '#list-of-available-url-parameters"}')
+    '#list-of-available-url-parameters"}'
+)
 
 
 # -- route contexts --------------------------------------------------------------------------
+
 
 class _BucketContext:
     """The bucket of the URL and the ACLs of the URL's containers, loaded with the
@@ -99,8 +112,9 @@ class HistoryContext(_BucketContext):
         bucket's writers; entries carry no ``write`` ACE (§10.1)."""
         principals = self.load()
         settings = self.request.registry.settings
-        if authz.settings_grant(settings, HISTORY, permission, principals) or \
-                self.holds("bucket", permission, principals):
+        if authz.settings_grant(settings, HISTORY, permission, principals) or self.holds(
+            "bucket", permission, principals
+        ):
             return True
         if permission != "read":
             return False
@@ -128,17 +142,23 @@ class SnapshotContext(_BucketContext):
         """Reading the collection's records: its readers and the bucket's (§6.2)."""
         principals = self.load()
         settings = self.request.registry.settings
-        return authz.settings_grant(settings, "record", "read", principals) or \
-            self.holds("collection", "read", principals)
+        return authz.settings_grant(settings, "record", "read", principals) or self.holds(
+            "collection", "read", principals
+        )
 
 
 # -- history ---------------------------------------------------------------------------------
 
+
 def _list_params(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
     parsed = querying.parse_list_params(
-        list(request.GET.items()), now_ms=now_ms(), paginate_by=settings["paginate_by"],
-        max_fetch_size=settings["storage_max_fetch_size"], known_fields=FIELDS)
+        list(request.GET.items()),
+        now_ms=now_ms(),
+        paginate_by=settings["paginate_by"],
+        max_fetch_size=settings["storage_max_fetch_size"],
+        known_fields=FIELDS,
+    )
     if parsed.deprecated_to:
         request.response.headers["Alert"] = _DEPRECATED_TO
     filters = tuple(_ids_as_strings(f) for f in parsed.query.filters)
@@ -171,8 +191,7 @@ def list_history(request: Request) -> Any:
     ctx: HistoryContext = request.context
     ctx.require_bucket()
     parsed = _list_params(request)
-    query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by,
-                                limit=parsed.limit + 1)
+    query = dataclasses.replace(parsed.query, readable_by=ctx.readable_by, limit=parsed.limit + 1)
     page, timestamp = ctx.backends.storage.list_objects(HISTORY, ctx.parent_id, query)
     if not page:
         _refuse_if_nothing_readable(ctx)
@@ -203,17 +222,20 @@ def delete_history(request: Request) -> Any:
     deleted = storage.delete_all(HISTORY, ctx.parent_id, query)
     forget_entries(ctx.backends, ctx.parent_id, (t["id"] for t in deleted))
     if len(deleted) == parsed.limit and storage.count(
-            HISTORY, ctx.parent_id, dataclasses.replace(query, limit=None)):
+        HISTORY, ctx.parent_id, dataclasses.replace(query, limit=None)
+    ):
         # What matched and was not deleted yet is the next page.
         token = querying.encode_token(deleted[-1], query.sorting, len(deleted))
         request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
     expose(request, "Next-Page", "Last-Modified", "ETag")
-    set_timestamp_headers(request.response,
-                          max((t["last_modified"] for t in deleted), default=timestamp))
+    set_timestamp_headers(
+        request.response, max((t["last_modified"] for t in deleted), default=timestamp)
+    )
     return {"data": deleted}
 
 
 # -- snapshot --------------------------------------------------------------------------------
+
 
 def get_snapshot(request: Request) -> Any:
     ctx: SnapshotContext = request.context
@@ -226,16 +248,23 @@ def get_snapshot(request: Request) -> Any:
 
 # -- registration ----------------------------------------------------------------------------
 
+
 def includeme(config: Configurator) -> None:
-    history = Service(name="history", path="/buckets/{bucket_id}/history",
-                      factory=HistoryContext, description="Changes in a bucket")
+    history = Service(
+        name="history",
+        path="/buckets/{bucket_id}/history",
+        factory=HistoryContext,
+        description="Changes in a bucket",
+    )
     history.add_view("GET", list_history, permission="read", renderer="kinto_json")
     if not config.registry.settings["readonly"]:
         history.add_view("DELETE", delete_history, permission="write", renderer="kinto_json")
     snapshot = Service(
         name="history_snapshot",
         path="/buckets/{bucket_id}/snapshot/collections/{collection_id}@{timestamp}",
-        factory=SnapshotContext, description="A collection's records at a past timestamp")
+        factory=SnapshotContext,
+        description="A collection's records at a past timestamp",
+    )
     snapshot.add_view("GET", get_snapshot, permission="read", renderer="kinto_json")
     config.add_cornice_service(history)
     config.add_cornice_service(snapshot)
