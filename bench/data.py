@@ -77,6 +77,7 @@ class DataSet:
     log: Callable[[str], None] = print
     http_max: int = 10_000  # bigger collections are inserted with SQL (PostgreSQL only)
     analyze: bool = True  # False (--no-analyze): measured as loaded, without statistics
+    w1_records: int = 0  # records in W1's collection before W1 creates (--w1-records)
 
     def client(self, auth: str = ALICE) -> Client:
         return Client(self.server.base_url, auth)
@@ -114,7 +115,10 @@ class DataSet:
             201,
             what="PUT w2 record",
         )
-        for coll, n in self.sizes.items():
+        loads = dict(self.sizes)
+        if self.w1_records:
+            loads["w1"] = self.w1_records
+        for coll, n in loads.items():
             t_coll = time.monotonic()
             if n <= self.http_max or (n <= 10_000 and not self.server.spec.uses_pg):
                 self.load_http(coll, n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections import Counter
@@ -165,7 +166,11 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, {args.runs} run(s) x "
         f"{args.duration:g} s per workload (median), warm-up {args.warmup:g} s, "
         f"{MODES[bool(getattr(args, 'interleave', False))]}; "
-        f"waitress 1 process x 4 threads; total {elapsed / 60:.1f} min.",
+        f"waitress 1 process x 4 threads; "
+        f"{'never ANALYZEd (--no-analyze)' if args.no_analyze else 'ANALYZEd before each workload'}"
+        f"{f', W1 into {args.w1_records}+ records' if args.w1_records else ''}; "
+        f"total {elapsed / 60:.1f} min; load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),

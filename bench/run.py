@@ -2,7 +2,7 @@
 same data, same bounded workloads; one markdown table (also written to bench/out/latest.md).
 
     .venv/bin/python bench/run.py [--quick] [--servers kinto,ours] [--backend postgresql|memory]
-                                  [--duration 8] [--runs 3] [--with-1m]
+                                  [--duration 8] [--runs 3] [--with-1m] [--w1-records N]
 
 Servers run one at a time (the machine has 2 cores). See bench/README.md.
 """
@@ -57,6 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="run all of one server, then all of the other (default on "
         "PostgreSQL: alternate the servers run by run, restarting them)",
+    )
+    p.add_argument(
+        "--w1-records",
+        type=int,
+        default=0,
+        help="W1 creates into a collection already holding this many records "
+        "(loaded like the others: HTTP up to --http-load-max, SQL above); default 0 "
+        "(W1 starts from an empty collection)",
     )
     p.add_argument("--no-setup", action="store_true", help="skip bench/setup.sh")
     p.add_argument(

@@ -10,6 +10,7 @@ server runs at any time. The memory backend loses its data on restart: it runs s
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -27,10 +28,17 @@ class Contender:
         self.name, self.args, self.log = name, args, log
         self.server = Server(ServerSpec(name, args.backend))
         self.ds = DataSet(
-            self.server, sizes, log=log, http_max=args.http_load_max, analyze=not args.no_analyze
+            self.server,
+            sizes,
+            log=log,
+            http_max=args.http_load_max,
+            analyze=not args.no_analyze,
+            w1_records=args.w1_records,
         )
         only = set(args.only.split(",")) if args.only else None
-        self.workloads = [w for w in all_workloads(sizes) if only is None or w.key in only]
+        self.workloads = [
+            w for w in all_workloads(sizes, args.w1_records) if only is None or w.key in only
+        ]
         self.rows: dict[str, dict] = {
             w.key: {"label": w.label, "unit": w.unit, "samples": [], "problems": []}
             for w in self.workloads
@@ -140,7 +148,8 @@ class Contender:
             self.log(
                 f"[{self.name}] {wl.key} run {i + 1}: {s.units / s.duration_s:.1f} "
                 f"{wl.unit} p50 {s.p50_ms or 0:.1f} ms p99 {s.p99_ms or 0:.1f} ms "
-                f"statuses {dict(s.statuses)} {_short_extra(s)}"
+                f"statuses {dict(s.statuses)} {_short_extra(s)} "
+                f"load {os.getloadavg()[0]:.2f}"
             )
 
     windows_per_round = 1

@@ -52,7 +52,7 @@ def wrk_workload(
 # --- W1: create -----------------------------------------------------------------------
 
 
-def w1(clients: int) -> Workload:
+def w1(clients: int, base: int = 0) -> Workload:
     state: dict = {}
 
     def pre(ds: DataSet) -> None:
@@ -75,7 +75,8 @@ def w1(clients: int) -> Workload:
 
     return Workload(
         f"W1c{clients}",
-        f"W1 create, {clients} client{'s' * (clients > 1)}",
+        f"W1 create, {clients} client{'s' * (clients > 1)}"
+        + (f", into {base}+ records" if base else ""),
         "req/s",
         run,
         pre,
@@ -426,9 +427,16 @@ def w7(clients: int = 4) -> Workload:
     return wl
 
 
-def all_workloads(sizes: dict[str, int]) -> list[Workload]:
+def all_workloads(sizes: dict[str, int], w1_records: int = 0) -> list[Workload]:
     n10k = sizes["c10k"]
-    out = [w1(1), w1(16), w2(), w3_first(n10k, None), w3_first(n10k, "rnd"), w3_walk(n10k)]
+    out = [
+        w1(1, w1_records),
+        w1(16, w1_records),
+        w2(),
+        w3_first(n10k, None),
+        w3_first(n10k, "rnd"),
+        w3_walk(n10k),
+    ]
     out += [w4(coll, n) for coll, n in sizes.items()]
     out += [w5_distinct(), w5_shared(), w6(n10k), w7()]
     return out
