@@ -25,6 +25,8 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     # Plugins subscribe to writes and check data here (events.py).
     config.registry.listeners = []
     config.registry.data_checks = []
+    # Plugins with tables of their own empty them when POST /__flush__ runs (plugins/flush.py).
+    config.registry.flush_hooks = []
     # Storage and permission backends, built once (backends.py).
     config.registry.backends = backends.load(app_settings)
     config.registry.kinto_clone_close = config.registry.backends.close

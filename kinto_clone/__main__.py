@@ -30,11 +30,12 @@ kinto.includes = kinto_clone.plugins.default_bucket
 kinto.bucket_create_principals = system.Authenticated
 multiauth.policies = basicauth
 
+# uvicorn in front of the application: the API and the live change streams
+# (Accept: text/event-stream) on one origin. `use = egg:waitress#main` serves the API alone.
 [server:main]
-use = egg:waitress#main
+use = egg:kinto_clone#stream
 host = {host}
 port = %(http_port)s
-threads = 4
 
 [loggers]
 keys = root, kinto_clone
@@ -217,7 +218,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="database URL (sqlite:///path or postgresql://...)")
     p.add_argument("--host", default="127.0.0.1")
     add("migrate", cmd_migrate, "create or migrate the database schema")
-    p = add("start", cmd_start, "serve the API with waitress")
+    p = add("start", cmd_start, "serve the API and its change streams")
     p.add_argument("--port", type=int, default=8888)
     p = add(
         "purge-deleted",

@@ -131,6 +131,18 @@ def test_an_installed_server_is_initialised_migrated_and_started(
             f"http://127.0.0.1:{port}/v1/buckets/installed", auth=("alice", "secret"), timeout=10
         )
         assert created.status_code == 201, created.text
+        # `init` writes an ini whose server also serves the change streams, on the same port.
+        collection = f"http://127.0.0.1:{port}/v1/buckets/installed/collections/tasks"
+        requests.put(collection, auth=("alice", "secret"), timeout=10).raise_for_status()
+        with requests.get(
+            f"{collection}/records",
+            auth=("alice", "secret"),
+            headers={"Accept": "text/event-stream"},
+            stream=True,
+            timeout=10,
+        ) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -4,7 +4,8 @@
 
 Enabled by ``kinto.includes = kinto_clone.plugins.flush`` (Kinto's name
 ``kinto.plugins.flush`` is an alias). It wipes every bucket, collection, group, record,
-tombstone and timestamp, every ACE and every group membership, in one transaction, and
+tombstone and timestamp, every ACE and every group membership, and what plugins keep
+beside them (``registry.flush_hooks``: attachments), in one transaction, and
 answers ``202 {}``. That is how Kinto behaves and what client test suites (kinto-http,
 Kinto.js) expect of a test server. Never include it on a server holding data you want to
 keep. In readonly mode it answers 405 like every other write.
@@ -32,6 +33,8 @@ def post_flush(request: Request) -> Any:
     if request.registry.settings["readonly"]:
         raise MethodNotAllowed()
     backends = request.registry.backends
+    for hook in request.registry.flush_hooks:
+        hook(request)
     backends.storage.flush()
     backends.permission.flush()
     _forget_logins(request.registry)

@@ -270,6 +270,22 @@ def test_deleting_a_record_its_collection_or_bucket_removes_its_files(
     assert links(ready) == len(kept)
 
 
+def test_flush_removes_every_file_and_link_and_a_new_record_starts_clean(
+    make_app: Any,
+) -> None:
+    app = world(make_app(includes=f"{PLUGIN} kinto_clone.plugins.flush"))
+    location = post(app, status=201).json["location"]
+    post(app, f"{RECORDS}/r2", content=b"second", filename="s.txt", status=201)
+
+    assert app.post("/v1/__flush__", status=202).json == {}
+
+    assert stored(app) == [] and links(app) == 0
+    download(app, location, status=404)
+    world(app)
+    assert post(app, status=201).json["location"] != ""
+    assert links(app) == 1
+
+
 def test_keep_old_files_keeps_them_after_every_removal(make_app: Any) -> None:
     app = world(make_app(includes=PLUGIN, **{"attachment.keep_old_files": "true"}))
     first = post(app, status=201).json["location"]

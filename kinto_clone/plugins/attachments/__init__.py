@@ -101,6 +101,12 @@ class Attachments:
                 keep = self._rules(record_uri).keep_old_files
                 self.store.release(file_name, keep, current_actions())
 
+    def on_flush(self, request: Request) -> None:
+        """``POST /__flush__`` deletes every bucket: their files go as a bucket delete's do."""
+        for record_uri, file_name in self.links.remove_under(""):
+            keep = self._rules(record_uri).keep_old_files
+            self.store.release(file_name, keep, current_actions())
+
     def check_data(self, request: Request, context: Any, data: dict[str, Any]) -> None:
         """A record's attachment metadata changes only through the attachment endpoint."""
         if request.attachment_write or getattr(context, "resource", None) is None:
@@ -167,6 +173,7 @@ def includeme(config: Configurator) -> None:
     registry.attachments = plugin
     registry.listeners.append(plugin.on_change)
     registry.data_checks.append(plugin.check_data)
+    registry.flush_hooks.append(plugin.on_flush)
     registry.heartbeats = {**getattr(registry, "heartbeats", {}), "attachments": store}
     views.register(config, serve_files=isinstance(store, DatabaseFiles))
     if isinstance(store, FolderFiles):
