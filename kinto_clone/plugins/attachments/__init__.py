@@ -97,13 +97,14 @@ class Attachments:
             ):
                 self.unlink(request, change.uri, self._rules(change.uri))
         elif name in ("collection", "bucket") and change.action == "delete":
-            for record_uri, file_name in self.links.remove_under(change.uri):
-                keep = self._rules(record_uri).keep_old_files
-                self.store.release(file_name, keep, current_actions())
+            self._unlink_under(change.uri)
 
     def on_flush(self, request: Request) -> None:
         """``POST /__flush__`` deletes every bucket: their files go as a bucket delete's do."""
-        for record_uri, file_name in self.links.remove_under(""):
+        self._unlink_under("")
+
+    def _unlink_under(self, uri: str) -> None:
+        for record_uri, file_name in self.links.remove_under(uri):
             keep = self._rules(record_uri).keep_old_files
             self.store.release(file_name, keep, current_actions())
 
