@@ -235,16 +235,6 @@ DELIBERATE.append(
 
 PENDING: list[Entry] = [
     Entry(
-        "etag-on-permissions-and-412",
-        "ETag and Last-Modified on /permissions and on a 412 for a missing object.",
-        "issue 10 item 11",
-        lambda x, d: (
-            d.where in (("headers", "ETag"), ("headers", "Last-Modified"))
-            and d.ours is MISSING
-            and (x.path == "/permissions" or x.status() == (412, 412))
-        ),
-    ),
-    Entry(
         "heartbeat-cache",
         '/__heartbeat__ has "cache": true when a cache backend is configured.',
         "issue 10 item 13",
