@@ -7,11 +7,14 @@ Each expected answer was read from the real Kinto 26.5.0 (memory backend, the se
 from __future__ import annotations
 
 import json
+import sys
+import types
 from typing import Any
 
 import pytest
 import webtest
 
+from kinto_clone.cache import Cache
 from tests.support import assert_error, auth, default_bucket_id, userid
 
 ALICE = auth("alice")
@@ -483,6 +486,72 @@ def test_item_11_a_412_on_a_missing_object_in_a_batch_carries_its_lists_timestam
     assert sub["status"] == 412
     assert sub["headers"]["ETag"] == etag
     assert sub["headers"]["Last-Modified"].endswith(" GMT")
+
+
+# -- item 13: the cache backend, and the heartbeat's "cache" ---------------------------------
+
+
+class FailingCache(Cache):
+    """A cache backend of one's own that loses what it is given (an unreachable server)."""
+
+    def get(self, key: str) -> str | None:
+        return None
+
+    def set(self, key: str, value: str, ttl_seconds: float) -> None:
+        pass
+
+    def delete(self, key: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def test_item_13_the_heartbeat_checks_a_configured_cache_backend(make_app: Any) -> None:
+    app = make_app(cache_backend="kinto.core.cache.memory")
+    resp = app.get("/v1/__heartbeat__", status=200)
+    assert resp.json == {"storage": True, "permission": True, "cache": True}
+    # The heartbeat's key is gone afterwards: it set, read and deleted one of its own.
+    cache = app.app.registry.backends.cache
+    assert cache._entries == {}
+
+
+def test_item_13_without_a_cache_backend_the_heartbeat_has_no_cache(app: webtest.TestApp) -> None:
+    assert app.get("/v1/__heartbeat__").json == {"storage": True, "permission": True}
+
+
+def test_item_13_a_cache_backend_that_fails_makes_the_heartbeat_fail(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.ModuleType("tests_failing_cache")
+    module.load_from_config = lambda settings: FailingCache()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    app = make_app(cache_backend=module.__name__)
+    resp = app.get("/v1/__heartbeat__", status=503)
+    assert resp.json == {"storage": True, "permission": True, "cache": False}
+
+
+def test_item_13_account_logins_are_kept_in_the_cache_backend_and_flushed_with_it(
+    make_app: Any,
+) -> None:
+    app = make_app(
+        cache_backend="kinto_clone.cache.memory",
+        includes="kinto_clone.plugins.accounts kinto_clone.plugins.flush",
+        **{
+            "multiauth.policies": "account",
+            "account_create_principals": "system.Everyone",
+            "account_bcrypt_rounds": 4,
+        },
+    )
+    cache = app.app.registry.backends.cache
+    app.put_json("/v1/accounts/ann", {"data": {"password": "s3cret"}}, status=201)
+    who = auth("ann", "s3cret")
+    assert app.get("/v1/", headers=who).json["user"]["id"] == "account:ann"
+    key = app.app.registry.account_passwords.cache_key("ann")  # an HMAC of the name
+    assert "ann" not in key
+    assert cache.get(key) not in (None, "s3cret")  # the verified login (an HMAC too)
+    app.post("/v1/__flush__", status=202)
+    assert cache.get(key) is None
 
 
 # -- item 14: redirects as Kinto sends them --------------------------------------------------
