@@ -49,10 +49,10 @@ from kinto_clone.storage import (
 )
 from kinto_clone.storage import sql_fields as fields
 from kinto_clone.storage import sql_lists as lists
-from kinto_clone.storage.sql_lists import MANAGED_FIELDS, plural
+from kinto_clone.storage.sql_lists import MANAGED_FIELDS
 from kinto_clone.tables import LIST_KEY_SEPARATOR, list_key, objects, timestamps
 
-__all__ = ["SQLStorage", "now_ms", "plural"]
+__all__ = ["SQLStorage", "now_ms"]
 
 Condition = ColumnElement[bool]
 
