@@ -67,7 +67,7 @@ LIST_TIMESTAMP = (
     .label("list_timestamp")
 )
 # The number of live objects of the whole list: its timestamps row keeps it; when that row
-# has none (NULL: see `_Statements` in sql.py), they are counted.
+# has none (NULL: see `Statements` in sql_statements.py), they are counted.
 LIST_COUNT = sa.func.coalesce(STORED_COUNT.scalar_subquery(), LIVE_COUNT)
 
 
