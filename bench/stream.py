@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import run_wrk  # noqa: E402
-from servers import OURS_PYTHON, ROOT, free_port, pg_url, recreate_database  # noqa: E402
+from servers import Server, ServerSpec  # noqa: E402
 
 DB = "bench_stream"
 ALICE = "Basic " + base64.b64encode(b"alice:alicepassword").decode()
@@ -54,97 +53,21 @@ def raise_nofile() -> None:
 
 # --- the server -------------------------------------------------------------------------
 
+STREAM_SETTINGS = {"kinto.stream_max_per_user": "100000", "kinto.stream_heartbeat_seconds": "15"}
 
-class Server:
-    def __init__(self, runner: str, workdir: Path) -> None:
-        self.port = free_port()
-        self.ini = workdir / f"{runner}.ini"
-        server = (
-            "use = egg:kinto_clone#stream"
-            if runner == "stream"
-            else "use = egg:waitress#main\nthreads = 4"
-        )
-        self.ini.write_text(f"""[app:main]
-use = egg:kinto_clone
-kinto.storage_backend = kinto_clone.storage.sql
-kinto.storage_url = {pg_url(DB)}
-kinto.permission_backend = kinto_clone.permission.sql
-kinto.permission_url = {pg_url(DB)}
-kinto.userid_hmac_secret = bench
-kinto.includes = kinto_clone.plugins.default_bucket
-kinto.bucket_create_principals = system.Authenticated
-multiauth.policies = basicauth
-kinto.stream_max_per_user = 100000
-kinto.stream_heartbeat_seconds = 15
 
-[server:main]
-{server}
-host = 127.0.0.1
-port = %(http_port)s
+def start_server(front: str, workdir: Path, fresh: bool) -> Server:
+    """Ours on the bench database, behind ``front`` ("waitress" or "stream")."""
+    spec = ServerSpec(
+        "ours", "postgresql", db=DB, front=front, settings=STREAM_SETTINGS, workdir=workdir
+    )
+    server = Server(spec)
+    server.start(fresh=fresh)
+    return server
 
-[loggers]
-keys = root
-[handlers]
-keys = console
-[formatters]
-keys = plain
-[logger_root]
-level = WARNING
-handlers = console
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = plain
-[formatter_plain]
-format = %(asctime)s %(levelname)s [%(name)s] %(message)s
-""")
-        self.log = open(workdir / f"{runner}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                str(OURS_PYTHON),
-                "-m",
-                "kinto_clone",
-                "start",
-                "--ini",
-                str(self.ini),
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=self.log,
-        )
-        import requests
 
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/__heartbeat__", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not start: {(workdir / f'{runner}.log').read_text()}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def cpu_s(self) -> float:
-        with open(f"/proc/{self.process.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def rss_kb(self) -> int:
-        with open(f"/proc/{self.process.pid}/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def url(server: Server) -> str:
+    return server.base_url + "/v1"
 
 
 # --- data -------------------------------------------------------------------------------
@@ -269,14 +192,14 @@ async def phase(
     server: Server, paths: list[str], collections: list[str], rate: float, seconds: float
 ) -> dict[str, float]:
     receipts = Receipts()
-    tasks, open_s = await open_streams(server.port, paths, receipts)
+    tasks, open_s = await open_streams(server.spec.port, paths, receipts)
     await asyncio.sleep(1.0)
-    cpu0, t0 = server.cpu_s(), time.monotonic()
+    cpu0, t0 = server.cpu_seconds(), time.monotonic()
     written = await asyncio.to_thread(
-        writer_thread, server.url, collections, rate, seconds, receipts
+        writer_thread, url(server), collections, rate, seconds, receipts
     )
     await asyncio.sleep(2.0)  # the last events arrive
-    cpu, wall = server.cpu_s() - cpu0, time.monotonic() - t0
+    cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -300,13 +223,13 @@ async def phase(
 async def idle(server: Server, count: int, collections: int, seconds: float) -> dict[str, float]:
     rss0 = server.rss_kb()
     paths = [f"/buckets/bench/collections/c{i % collections}/records" for i in range(count)]
-    tasks, open_s = await open_streams(server.port, paths, None)
+    tasks, open_s = await open_streams(server.spec.port, paths, None)
     await asyncio.sleep(2.0)
     rss1 = server.rss_kb()
-    cpu0, t0 = server.cpu_s(), time.monotonic()
+    cpu0, t0 = server.cpu_seconds(), time.monotonic()
     await asyncio.sleep(5.0)
-    idle_cpu = (server.cpu_s() - cpu0) / (time.monotonic() - t0)
-    w2_rps, w2_p99 = await asyncio.to_thread(w2, server.url, seconds)
+    idle_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    w2_rps, w2_p99 = await asyncio.to_thread(w2, url(server), seconds)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -333,21 +256,21 @@ def main() -> int:
     args = parser.parse_args()
     raise_nofile()
     workdir = Path(tempfile.mkdtemp(prefix="bench-stream-"))
-    recreate_database(DB)
     out: dict[str, dict[str, float]] = {}
-    # Migrate through a waitress ini (the same database), and measure waitress' W2.
+    # A fresh database, migrated, and waitress' W2 on it; then the stream front on it.
     ini_server = None
     try:
-        _write_migrate(workdir)
-        ini_server = Server("waitress", workdir)
-        setup(ini_server.url, args.collections)
-        out["waitress"] = dict(zip(("w2", "w2_p99"), w2(ini_server.url, args.seconds), strict=True))
+        ini_server = start_server("waitress", workdir, fresh=True)
+        setup(url(ini_server), args.collections)
+        out["waitress"] = dict(
+            zip(("w2", "w2_p99"), w2(url(ini_server), args.seconds), strict=True)
+        )
     finally:
         if ini_server is not None:
             ini_server.stop()
-    server = Server("stream", workdir)
+    server = start_server("stream", workdir, fresh=False)
     try:
-        rps, p99 = w2(server.url, args.seconds)
+        rps, p99 = w2(url(server), args.seconds)
         out["no streams"] = {"w2": rps, "w2_p99": p99, "rss_mb": server.rss_kb() / 1024}
         out["idle"] = asyncio.run(idle(server, args.idle, args.collections, args.seconds))
         out["one"] = asyncio.run(
@@ -370,20 +293,6 @@ def main() -> int:
     print(json.dumps(out, indent=1), file=sys.stderr)
     print(report(out, args))
     return 0
-
-
-def _write_migrate(workdir: Path) -> None:
-    ini = workdir / "migrate.ini"
-    ini.write_text(
-        f"[app:main]\nuse = egg:kinto_clone\nkinto.storage_backend = "
-        f"kinto_clone.storage.sql\nkinto.storage_url = {pg_url(DB)}\n"
-    )
-    subprocess.run(
-        [str(OURS_PYTHON), "-m", "kinto_clone", "migrate", "--ini", str(ini)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
 
 
 def report(out: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
