@@ -26,7 +26,7 @@ from kinto_clone.permission import sql as sql_permission
 from kinto_clone.storage import Filter, ListQuery, Op, ReadableBy, Sort, Storage
 from kinto_clone.storage import sql_lists as lists
 from kinto_clone.storage import sql_statements as catalogue
-from kinto_clone.storage.loader import _statement as loader_statement
+from kinto_clone.storage.sql_loader import _statement as loader_statement
 from kinto_clone.tables import LIST_KEY_SEPARATOR, access_control_entries, objects
 
 R, P = "record", "/buckets/b/collections/c"
