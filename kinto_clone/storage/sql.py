@@ -46,10 +46,10 @@ from kinto_clone.storage import (
 )
 from kinto_clone.storage import sql_lists as lists
 from kinto_clone.storage import sql_statements as catalogue
-from kinto_clone.storage.sql_lists import MANAGED_FIELDS, plural
+from kinto_clone.storage.sql_lists import MANAGED_FIELDS
 from kinto_clone.tables import LIST_KEY_SEPARATOR, objects, timestamps
 
-__all__ = ["SQLStorage", "now_ms", "plural"]
+__all__ = ["SQLStorage", "now_ms"]
 
 
 def now_ms() -> int:
