@@ -102,7 +102,7 @@ Case = tuple[str, Any, dict[str, Any]]
 
 
 def list_pages(postgresql: bool) -> list[Case]:
-    readable = ReadableBy(frozenset({"bob", "carol"}), ("read", "write"))
+    readable = ReadableBy(frozenset({"bob", "carol"}), ("read", "write"), f"{P}/records")
     queries = {
         "default order": ListQuery(limit=2),
         "_since poll with tombstones": ListQuery(
