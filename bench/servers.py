@@ -103,6 +103,10 @@ class ServerSpec:
     port: int = 0
     db: str = ""
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
+    # ours only: "stream" serves through uvicorn (egg:kinto_clone#stream, issue 12) instead
+    # of waitress; `settings` are extra lines of [app:main].
+    front: str = "waitress"
+    settings: str = ""
 
     @property
     def uses_pg(self) -> bool:
@@ -116,6 +120,9 @@ class ServerSpec:
             port = {self.port}
             threads = 4
             """)
+        if self.front == "stream":
+            server = server.replace("egg:waitress#main", "egg:kinto_clone#stream")
+            server = server.replace("threads = 4\n", "")
         if self.name == "kinto":
             if self.uses_pg:
                 url = pg_url(self.db)
@@ -163,7 +170,7 @@ kinto.includes = kinto_clone.plugins.default_bucket
 multiauth.policies = basicauth
 kinto.bucket_create_principals = system.Authenticated
 """
-        return app + "\n" + server + LOGGING
+        return app + self.settings + "\n" + server + LOGGING
 
     def commands(self, ini: Path) -> tuple[list[str] | None, list[str]]:
         if self.name == "kinto":
