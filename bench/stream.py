@@ -55,7 +55,7 @@ from servers import BENCH, KINTO_VENV, ROOT, Meter, Server, ServerSpec  # noqa: 
 from sse_clients import Clients, raise_nofile  # noqa: E402
 
 ALICE = "Basic " + base64.b64encode(b"alice:alicepassword").decode()
-STREAM_SETTINGS = "kinto.stream_max_per_user = 1000000\n"
+STREAM_SETTINGS = {"kinto.stream_max_per_user": "1000000"}
 W2_PATH = "/v1/buckets/bench/collections/w2/records/r1"
 
 
@@ -72,12 +72,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def rss_kb(server: Server) -> int:
-    assert server.proc is not None
-    with open(f"/proc/{server.proc.pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 # --- data and W2 ------------------------------------------------------------------------
@@ -150,11 +144,11 @@ def quiet(server: Server, max_seconds: float = 30) -> None:
 
 
 def open_idle(server: Server, clients: Clients, paths: list[str], args: Any) -> dict[str, Any]:
-    rss0 = rss_kb(server)
+    rss0 = server.rss_kb()
     with Meter(server) as meter:
         opened = clients.open(paths, args.concurrency)
     time.sleep(2)
-    rss1 = rss_kb(server)
+    rss1 = server.rss_kb()
     clients.collect()  # the reset: what follows is the idle window's
     with Meter(server) as idle:
         time.sleep(args.idle_seconds)
