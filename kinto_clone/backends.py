@@ -18,15 +18,18 @@ from typing import Any
 from kinto_clone.db import Database, open_databases
 from kinto_clone.errors import ConfigurationError
 from kinto_clone.permission import Permission
+from kinto_clone.permission.sql import SQLPermission
 from kinto_clone.storage import Storage
-from kinto_clone.storage.loader import SQLLoader
+from kinto_clone.storage.loader import Loader, PlainLoader
+from kinto_clone.storage.sql import SQLStorage
+from kinto_clone.storage.sql_loader import SQLLoader
 
 
 @dataclass
 class Backends:
     storage: Storage
     permission: Permission
-    loader: SQLLoader  # one-statement load of a URL's chain, ACLs and the caller's groups
+    loader: Loader  # a URL's chain, its ACLs and the caller's groups, in one call
     databases: dict[str, Database]
 
     def close(self) -> None:
@@ -87,6 +90,11 @@ def load(settings: dict[str, Any]) -> Backends:
                 f"{settings[f'{kind}_backend']!r} gave a {type(backend).__name__}, "
                 f"not a {interface.__name__}"
             )
-    return Backends(
-        storage=storage, permission=permission, loader=SQLLoader(db), databases=databases
+    # The one-statement loader reads the SQL backends' tables; any other pair of backends
+    # is loaded through their plain calls.
+    loader: Loader = (
+        SQLLoader(db)
+        if isinstance(storage, SQLStorage) and isinstance(permission, SQLPermission)
+        else PlainLoader(storage, permission)
     )
+    return Backends(storage=storage, permission=permission, loader=loader, databases=databases)
