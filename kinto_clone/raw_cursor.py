@@ -13,7 +13,9 @@ which sends them on its cursor). A statement with an IN list bound as one expand
 parameter (rare: ``in_values`` avoids them) is compiled again for each call.
 
 Readers of backends need none of this: they call ``Database.execute`` and read ``Rows``
-as they would read a SQLAlchemy ``Result``.
+as they would read a SQLAlchemy ``Result``. ``tests/contract/test_raw_cursor.py`` pins the
+rows, row counts and errors to those of SQLAlchemy's own ``Connection.execute`` for the
+statement shapes the backends use, on every backend.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ FIELDS = frozenset(
     }
 )
 DEFAULT_SORT = Sort("uri", descending=True)
+TIMESTAMP_LIST = "permissions"  # the list whose timestamp is the ETag, as Kinto names it
 ROOT = "root"
 _SETTING_NAME = re.compile(r"(\w+?)_(create|read|write)_principals")
 
@@ -55,6 +56,12 @@ class Page:
     entries: list[Entry]  # projected on ``_fields``
     total: int  # every entry matching the filters
     next_token: str | None
+
+
+def timestamp(backends: Backends) -> int:
+    """As Kinto's: the timestamp of a list of its own that nothing writes, taken at the
+    first read (after a flush); only informational, so no 304 or 412 is derived from it."""
+    return backends.storage.resource_timestamp(TIMESTAMP_LIST, "")
 
 
 def implied(table: Inheritance, resource_name: str, permission: str) -> frozenset[str]:

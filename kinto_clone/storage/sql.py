@@ -93,10 +93,14 @@ def _object(row: Row[Any]) -> dict[str, Any]:
 class SQLStorage(Storage):
     """The Storage contract over ``tables.objects`` and ``tables.timestamps``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, fold_writes: bool = True) -> None:
+        """``fold_writes=False``: every write takes the general two-step path (bump the
+        list, then write), also where the catalogue has a folded one-statement form
+        (``tests/contract/test_folded_writes.py`` compares both)."""
         self.db = db
         self._postgresql = db.dialect == "postgresql"
         self._sql = catalogue.statements(self._postgresql)
+        self._folded = self._sql.folded if fold_writes else {}
 
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
@@ -297,7 +301,7 @@ class SQLStorage(Storage):
         there)."""
         params = {"object_id": object_id, "object_data": data}
         if stamp is None:
-            folded = self._sql.folded.get(kind)
+            folded = self._folded.get(kind)
             if folded is not None:
                 return self._run(folded, resource_name, parent_id, now=now_ms(), **params).scalar()
             bump = self._sql.bumps[kind]

@@ -13,7 +13,9 @@ upserts the list's row in ``timestamps`` and returns the new value (no row when 
 guard says there is nothing to write), then ``writes[kind]`` writes the object with it.
 That is the general path, two statements. ``folded[kind]`` is the fast lane of PostgreSQL:
 the same bump as a CTE of the same write, which skips a round trip (SQLite has no
-INSERT/UPDATE inside WITH: there ``folded`` is empty).
+INSERT/UPDATE inside WITH: there ``folded`` is empty). ``tests/contract/
+test_folded_writes.py`` pins it to the two-step path (``SQLStorage(fold_writes=False)``):
+same answers, objects, timestamps, list timestamps and counts.
 """
 
 from __future__ import annotations

@@ -16,7 +16,13 @@ from pyramid.settings import asbool
 
 from kinto_clone.authorization import settings_grant
 from kinto_clone.resources import permission_entries
-from kinto_clone.views.http import expose, next_page_url, now_ms, set_cache_headers
+from kinto_clone.views.http import (
+    expose,
+    next_page_url,
+    now_ms,
+    set_cache_headers,
+    set_timestamp_headers,
+)
 from kinto_clone.views.root import add_capability
 
 SETTING = "experimental_permissions_endpoint"
@@ -53,8 +59,17 @@ def list_permissions(request: Request) -> Any:
         registry.backends, registry.resource_types, registry.settings, request.principals
     )
     found = permission_entries.page_of(entries, parsed)
-    expose(request, "Next-Page", "Total-Objects", "Total-Records", "Cache-Control")
+    expose(
+        request,
+        "Next-Page",
+        "Total-Objects",
+        "Total-Records",
+        "Cache-Control",
+        "ETag",
+        "Last-Modified",
+    )
     set_cache_headers(request, None)
+    set_timestamp_headers(request.response, permission_entries.timestamp(registry.backends))
     if request.method == "HEAD":
         headers = request.response.headers
         headers["Total-Objects"] = headers["Total-Records"] = str(found.total)

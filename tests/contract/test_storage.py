@@ -48,14 +48,6 @@ def listing(storage: Storage, **query: Any) -> list[str]:
     return ids(page)
 
 
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The storage's clock, stopped at ``clock[0]`` (tests move it by assigning)."""
-    clock = [1_600_000_000_000]
-    monkeypatch.setattr(sql_storage, "now_ms", lambda: clock[0])
-    yield clock
-
-
 # ---------------------------------------------------------------------------------------
 # Objects
 
