@@ -20,13 +20,14 @@ from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA, refused_before_invalid
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
-from kinto_clone.events import ResourceChange, check_data, ids_of, notify
+from kinto_clone.events import check_data, notify_write
 from kinto_clone.preconditions import (
     latest_for_write,
     raise_304_if_not_modified,
     raise_412_if_modified,
 )
 from kinto_clone.resources import merge, objects, querying
+from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
 from kinto_clone.views.http import (
@@ -37,14 +38,6 @@ from kinto_clone.views.http import (
     set_cache_headers,
     set_timestamp_headers,
 )
-
-PATHS = {
-    "bucket": "/buckets",
-    "group": "/buckets/{bucket_id}/groups",
-    "collection": "/buckets/{bucket_id}/collections",
-    "record": "/buckets/{bucket_id}/collections/{collection_id}/records",
-}
-
 
 # -- shared steps --------------------------------------------------------------------------
 
@@ -103,23 +96,7 @@ def _changed(
     new: dict[str, Any],
     acl: dict[str, set[str]] | None = None,
 ) -> None:
-    if not request.registry.listeners:
-        return
-    uri = f"{ctx.parent_id}/{ctx.resource.plural}/{new['id']}"
-    notify(
-        request,
-        ResourceChange(
-            action=action,
-            resource_name=ctx.resource.name,
-            parent_id=ctx.parent_id,
-            uri=uri,
-            user_id=request.authenticated_userid,
-            ids=ids_of(uri),
-            old=old,
-            new=new,
-            permissions=objects.acl_lists(acl or {}),
-        ),
-    )
+    notify_write(request, action, ctx.resource, ctx.parent_id, old, new, acl)
 
 
 def _object_response(
@@ -285,7 +262,7 @@ def create_object(request: Request) -> Any:
 
 
 def existing_uri(ctx: RouteContext, obj: dict[str, Any]) -> str:
-    return f"{ctx.parent_id}/{ctx.resource.plural}/{obj['id']}"
+    return object_uri(ctx.resource, ctx.parent_id, obj["id"])
 
 
 # -- object endpoints ----------------------------------------------------------------------
@@ -410,14 +387,19 @@ PERMISSIONS = {"GET": "read", "POST": "create", "PUT": "write", "PATCH": "write"
 
 def register_resource(
     config: Configurator,
-    name: str,
-    path: str,
-    factory: type,
+    resource: ResourceType,
+    factory: type = RouteContext,
     views: dict[str, Callable[[Request], Any]] | None = None,
-) -> None:
-    """The plural and object services of a resource (``path`` and ``path/{id}``), with the
-    generic views unless ``views`` overrides some, honouring readonly and the
-    ``{plural|object}_{resource}_{method}_enabled`` switches."""
+) -> ResourceType:
+    """The one registration of a resource type: into the app's topology
+    (``registry.resource_types``), then, unless only the server writes its objects, its
+    plural and object services (``Topology.path`` and ``path/{id}``), with the generic
+    views unless ``views`` overrides some, honouring readonly and the
+    ``{plural|object}_{resource}_{method}_enabled`` switches. Returns the bound type."""
+    bound = config.registry.resource_types.add(resource)
+    if resource.server_written:
+        return bound
+    name, path = resource.name, config.registry.resource_types.path(resource.name)
     settings = config.registry.settings
     services = {
         "plural": Service(name=f"{name}:plural", path=path, factory=factory),
@@ -432,8 +414,10 @@ def register_resource(
         services[kind].add_view(method, view, permission=PERMISSIONS[method], renderer="kinto_json")
     for service in services.values():
         config.add_cornice_service(service)
+    return bound
 
 
 def includeme(config: Configurator) -> None:
-    for name, path in PATHS.items():
-        register_resource(config, name, path, RouteContext)
+    """Kinto's four types; plugins register theirs the same way."""
+    for resource in CORE.declared():
+        register_resource(config, resource)
