@@ -23,7 +23,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from tests.differential.compare import MISSING, Diff
 from tests.differential.generator import NO_BODY, USERS, Step
@@ -259,18 +259,6 @@ PENDING += [
             )
         ),
         ends_sequence=True,
-    ),
-    Entry(
-        "redirect-location-not-encoded",
-        "The trailing-slash redirect of a path with a space or non-ASCII character: Kinto "
-        "percent-encodes Location, ours does not.",
-        "FINDINGS F9",
-        lambda x, d: (
-            d.where == ("headers", "Location")
-            and isinstance(d.kinto, str)
-            and unquote(d.kinto) == d.ours
-            and d.kinto != d.ours
-        ),
     ),
     Entry(
         "bad-precondition-before-missing-parent",

@@ -623,6 +623,20 @@ def test_item_14_redirects_to_a_trailing_slash_or_without_one_are_cacheable_for_
 
 
 @pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/buckets/%C3%A9/collections/a%20b/", "/v1/buckets/%C3%A9/collections/a%20b"),
+        ("/buckets/%C3%A9'(x)", "/v1/buckets/%C3%A9'(x)"),
+        ("/v1/buckets/a:b@c!$&'()*+,;=/?_fields=s,n", "/v1/buckets/a:b@c!$&'()*+,;=?_fields=s,n"),
+    ],
+)
+def test_f9_a_redirect_location_is_percent_encoded_as_kintos(
+    app: webtest.TestApp, path: str, location: str
+) -> None:
+    assert app.get(path, status=307).location == f"http://localhost{location}"
+
+
+@pytest.mark.parametrize(
     "accept", ["application/json", "application/*", "application/json;q=0.5, text/html;q=0.1"]
 )
 def test_item_14_a_redirect_asked_for_json_has_kintos_json_body(
