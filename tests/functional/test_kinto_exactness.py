@@ -465,6 +465,31 @@ def test_f16_repeated_fields_and_sort_take_each_value_whole(
     assert [r["n"] for r in listed] == [0, 1, 2]
 
 
+# -- FINDINGS F19, F14: a method no view serves under /buckets/default --------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/buckets/default"),
+        ("POST", "/v1/buckets/default/collections/c1"),
+        ("POST", "/v1/buckets/default/collections/c1/records/r1"),
+        ("PUT", "/v1/buckets/default/collections"),
+        ("PATCH", "/v1/buckets/default/collections/c1/records"),
+    ],
+)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/json"])
+def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_creates_nothing(
+    app: webtest.TestApp, method: str, path: str, content_type: str | None
+) -> None:
+    headers = {**BOB} if content_type is None else {**BOB, "Content-Type": content_type}
+    resp = app.request(path, method=method, body=b"{}", headers=headers, expect_errors=True)
+    assert_error(resp, 405, 115)
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(bucket, headers=BOB, status=403)  # it does not exist: bob may not read it
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
+
+
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
 
 
