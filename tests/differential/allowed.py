@@ -274,19 +274,6 @@ PENDING += [
         ),
     ),
     Entry(
-        "json-patch-validated-after-existence",
-        "A JSON-patch with an invalid operation on a missing record: Kinto 400 errno 107 "
-        "(the body first), ours 404 errno 110 (what issue 10 item 7 fixed for other bodies).",
-        "FINDINGS F20",
-        _whole(
-            lambda x: (
-                x.status() == (400, 404)
-                and x.step.content_type == "application/json-patch+json"
-                and x.details_location(x.kinto) == "body"
-            )
-        ),
-    ),
-    Entry(
         "too-long-parent-named",
         "A request under a parent whose id is over 256 characters: ours answers 404 errno "
         "111 naming that parent before anything else; Kinto goes on as for any missing "

@@ -490,6 +490,41 @@ def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_cre
     app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
 
 
+# -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
+
+JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
+BAD_PATCH = [{"op": "add", "path": "/data/x", "value": 1}, {"op": "bad", "path": "/data/id"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/buckets/priv/collections/c1/records/missing", {}),
+        ("/v1/buckets/priv/collections/c1/records/r1", {"If-Match": '"123"'}),
+        ("/v1/buckets/priv/collections/c1", {"If-Match": '"123"'}),
+    ],
+)
+def test_f20_an_invalid_json_patch_operation_is_400_before_404_and_412(
+    private: webtest.TestApp, path: str, headers: dict[str, str]
+) -> None:
+    resp = private.patch(
+        path,
+        json.dumps(BAD_PATCH).encode(),
+        headers={**ALICE, **JSON_PATCH_CT, **headers},
+        status=400,
+    )
+    assert_error(resp, 400, 107)
+    assert resp.json["details"][0] == {
+        "location": "body",
+        "name": "1.op",
+        "description": '"bad" is not one of test, add, remove, replace, move, copy',
+    }
+    # A caller without permission is refused first, as before.
+    private.patch(
+        path, json.dumps(BAD_PATCH).encode(), headers={**BOB, **JSON_PATCH_CT}, status=403
+    )
+
+
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
 
 
