@@ -68,6 +68,10 @@ INHERITANCE: Mapping[tuple[str, str], tuple[tuple[str, str], ...]] = MappingProx
     }
 )
 
+# The permissions that give read on a record, on whichever level they are held (a record,
+# its collection, its bucket): what an access-revoked tombstone follows.
+RECORD_READ_GRANTING: frozenset[str] = frozenset(p for _, p in INHERITANCE[("record", "read")])
+
 # Permissions held directly on an object that let a caller see it in a list of its siblings.
 LISTING_PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {

@@ -28,6 +28,8 @@ class Backends:
     permission: Permission
     loader: SQLLoader  # one-statement load of a URL's chain, ACLs and the caller's groups
     databases: dict[str, Database]
+    # Record access-revoked tombstones (setting revocation_tombstones; README "Revocations").
+    revocations: bool = True
 
     def close(self) -> None:
         for db in self.databases.values():
@@ -88,5 +90,9 @@ def load(settings: dict[str, Any]) -> Backends:
                 f"not a {interface.__name__}"
             )
     return Backends(
-        storage=storage, permission=permission, loader=SQLLoader(db), databases=databases
+        storage=storage,
+        permission=permission,
+        loader=SQLLoader(db),
+        databases=databases,
+        revocations=bool(settings.get("revocation_tombstones", True)),
     )

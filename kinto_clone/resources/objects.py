@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kinto_clone.authorization import RECORD_READ_GRANTING
 from kinto_clone.backends import Backends
 from kinto_clone.permission import ACL
 from kinto_clone.resources.types import CHILDREN, RESOURCES, ResourceType, object_uri
@@ -49,6 +50,9 @@ def _write_acl(
         for p in set(acl) | set(current)
         if acl.get(p, set()) != current.get(p, set())
     }
+    lost = _readers(current) - _readers(acl)
+    if lost and backends.revocations:
+        backends.storage.record_revocations(uri, lost)
     if any(current.get(p, set()) - set(principals) for p, principals in changed.items()):
         backends.permission.replace_object_permissions(uri, changed)
     elif changed:  # only additions (a new object, a writer added): one INSERT
@@ -58,12 +62,27 @@ def _write_acl(
     return {p: s for p, s in acl.items() if s}
 
 
+def _readers(acl: ACL) -> set[str]:
+    """The principals an ACL lets read records (the object's own, or all below it)."""
+    return {principal for p in RECORD_READ_GRANTING for principal in acl.get(p, ())}
+
+
+def _leave_group(backends: Backends, group_uri: str, members: set[str] | None = None) -> None:
+    """``members`` (None: all, the group goes) lose what the group granted."""
+    if backends.revocations and members != set():
+        backends.storage.record_group_left(group_uri, members)
+    if members is None:
+        backends.permission.remove_principal(group_uri)
+        return
+    for member in members:
+        backends.permission.remove_user_principal(member, group_uri)
+
+
 def _sync_members(
     backends: Backends, group_uri: str, old: list[str] | None, new: list[str] | None
 ) -> None:
     old_set, new_set = set(old or ()), set(new or ())
-    for member in old_set - new_set:
-        backends.permission.remove_user_principal(member, group_uri)
+    _leave_group(backends, group_uri, old_set - new_set)
     for member in new_set - old_set:
         backends.permission.add_user_principal(member, group_uri)
 
@@ -174,7 +193,7 @@ def _delete_children(backends: Backends, resource: ResourceType, uri: str) -> No
     if resource.name == "bucket":
         groups, _ = backends.storage.list_objects("group", uri, ListQuery(limit=None))
         for group in groups:
-            backends.permission.remove_principal(object_uri(RESOURCES["group"], uri, group["id"]))
+            _leave_group(backends, object_uri(RESOURCES["group"], uri, group["id"]))
     if resource.name in CHILDREN:
         backends.storage.delete_tree(uri)
     backends.permission.delete_object_permissions(uri, with_children=resource.name in CHILDREN)
@@ -191,7 +210,7 @@ def delete(
     tombstone = backends.storage.delete(resource.name, parent_id, object_id, last_modified)
     uri = object_uri(resource, parent_id, object_id)
     if resource.name == "group":
-        backends.permission.remove_principal(uri)
+        _leave_group(backends, uri)
     _delete_children(backends, resource, uri)
     return tombstone
 
@@ -204,6 +223,6 @@ def delete_list(
     for tombstone in tombstones:
         uri = object_uri(resource, parent_id, tombstone["id"])
         if resource.name == "group":
-            backends.permission.remove_principal(uri)
+            _leave_group(backends, uri)
         _delete_children(backends, resource, uri)
     return tombstones

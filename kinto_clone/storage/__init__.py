@@ -232,6 +232,43 @@ class Storage(abc.ABC):
     def heartbeat(self) -> bool:
         """True when the backend answers."""
 
+    # -- access revoked (README, "Revocations"). A backend without them records nothing
+    # and its polls and streams carry no revocation tombstones.
+
+    def record_revocations(self, uri: str, principals: Iterable[str]) -> None:
+        """``principals`` (users, system principals, group URIs) lost the ACEs granting
+        read that they held on ``uri`` (a record, a collection, a bucket). Recorded for
+        each live record then covered and each user then holding the principal, with a
+        timestamp of the record's list (which it bumps). Before the ACEs change."""
+        return None
+
+    def record_group_left(self, group_uri: str, members: Iterable[str] | None) -> None:
+        """``members`` (None: every member, the group is deleted) lose what the group's
+        ACEs granted; as ``record_revocations``. Before the memberships are removed."""
+        return None
+
+    def revoked_since(
+        self,
+        resource_name: str,
+        parent_id: str,
+        since: int,
+        before: int | None,
+        lasting: Iterable[str],
+        readable_by: ReadableBy,
+    ) -> list[dict[str, Any]]:
+        """Tombstones ``{id, last_modified, deleted, revoked}`` of the list's objects that
+        one of ``lasting`` (a caller's user id and system principals) lost read access
+        to after ``since`` (and before ``before``) and that ``readable_by`` does not read
+        now; one per object, oldest first."""
+        return []
+
+    def revoked_between(
+        self, resource_name: str, parent_id: str, since: int, upto: int | None
+    ) -> list[tuple[str, int, str]]:
+        """``(id, timestamp, principal)`` of every revocation of the list in ``(since,
+        upto]`` (None: no bound), oldest first (the stream decides per subscriber)."""
+        return []
+
     def lock_list(self, resource_name: str, parent_id: str) -> bool:
         """Make the other writers of the list wait until this transaction ends; True when
         that took a lock, False when every write transaction is serialised anyway (SQLite's

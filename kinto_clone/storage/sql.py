@@ -44,12 +44,14 @@ from kinto_clone.storage import (
     ListQuery,
     ObjectNotFoundError,
     Page,
+    ReadableBy,
     Storage,
     UnicityError,
 )
 from kinto_clone.storage import sql_fields as fields
 from kinto_clone.storage import sql_lists as lists
 from kinto_clone.storage.sql_lists import MANAGED_FIELDS, plural
+from kinto_clone.storage.sql_revocations import SQLRevocations
 from kinto_clone.tables import LIST_KEY_SEPARATOR, list_key, objects, timestamps
 
 __all__ = ["SQLStorage", "now_ms", "plural"]
@@ -272,6 +274,11 @@ class SQLStorage(Storage):
         self.db = db
         self._postgresql = db.dialect == "postgresql"
         self._sql = _statements(self._postgresql)
+        self._revocations = SQLRevocations(db, self._lock, now_ms)
+
+    def _lock(self, resource_name: str, parent_id: str) -> int:
+        """Lock the list's timestamps row (until commit on PostgreSQL); its timestamp."""
+        return int(self._run(self._sql.lock, resource_name, parent_id, now=now_ms()).scalar_one())
 
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
@@ -592,6 +599,7 @@ class SQLStorage(Storage):
         }
         for stmt in self._sql.delete_tree:
             self.db.execute(stmt, bounds)
+        self._revocations.forget_tree(uri_prefix)
 
     @db_errors
     def purge_deleted(
@@ -634,9 +642,40 @@ class SQLStorage(Storage):
     def flush(self) -> None:
         self.db.execute(sa.delete(objects))
         self.db.execute(sa.delete(timestamps))
+        self._revocations.flush()
 
     def heartbeat(self) -> bool:
         return self.db.ping()
+
+    # -- access revoked: storage/sql_revocations.py ------------------------------------------
+
+    @db_errors
+    def record_revocations(self, uri: str, principals: Iterable[str]) -> None:
+        self._revocations.lost(uri, principals)
+
+    @db_errors
+    def record_group_left(self, group_uri: str, members: Iterable[str] | None) -> None:
+        self._revocations.left_group(group_uri, members)
+
+    @db_errors
+    def revoked_since(
+        self,
+        resource_name: str,
+        parent_id: str,
+        since: int,
+        before: int | None,
+        lasting: Iterable[str],
+        readable_by: ReadableBy,
+    ) -> list[dict[str, Any]]:
+        return self._revocations.revoked_since(
+            resource_name, parent_id, since, before, lasting, readable_by
+        )
+
+    @db_errors
+    def revoked_between(
+        self, resource_name: str, parent_id: str, since: int, upto: int | None
+    ) -> list[tuple[str, int, str]]:
+        return self._revocations.revoked_between(resource_name, parent_id, since, upto)
 
     @db_errors
     def lock_list(self, resource_name: str, parent_id: str) -> bool:
