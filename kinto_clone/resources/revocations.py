@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kinto_clone import json
-from kinto_clone.authorization import AUTHENTICATED, EVERYONE
+from kinto_clone.authorization import lasting_principals
 from kinto_clone.storage import ListQuery, Op, ReadableBy, Sort, Storage
 
 
@@ -40,14 +40,6 @@ def poll_bounds(query: ListQuery) -> tuple[int, int | None] | None:
         else:
             return None
     return None if since is None else (since, before)
-
-
-def lasting_principals(userid: str | None) -> list[str]:
-    """The principals a caller holds for good, whom revocations are recorded for (groups
-    are recorded as their members of the moment)."""
-    if userid is None:
-        return [EVERYONE]
-    return [userid, AUTHENTICATED, EVERYONE]
 
 
 def revoked(

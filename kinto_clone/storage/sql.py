@@ -20,8 +20,8 @@ page is empty: the list timestamp then comes from ``resource_timestamp``, on Pos
 from a statement that also checks that the page is still empty);
 ``resource_timestamp`` 1 (3 the first time); ``create``, ``update``, ``delete`` 1 on
 PostgreSQL (the bump is a CTE of the write), 2 on SQLite, and 2 to 4 when the client
-supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 3 (with the lists' revocations);
-``purge_deleted`` 1.
+supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 3 (with the
+lists' revocations); ``purge_deleted`` 1.
 """
 
 from __future__ import annotations
