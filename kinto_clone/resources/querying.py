@@ -33,6 +33,7 @@ from kinto_clone.storage import Filter, ListQuery, Op, Sort
 ID_FIELD = "id"
 MODIFIED_FIELD = "last_modified"
 DELETED_FIELD = "deleted"
+REVOKED_FIELD = "revoked"  # marks an access-revoked tombstone (README, "Revocations")
 
 MAX_LIMIT = 2**63
 # Filter timestamps may run ahead of the server clock by at most a day (§2.3).
@@ -559,6 +560,7 @@ def _is_tombstone(obj: Mapping[str, Any]) -> bool:
         ID_FIELD,
         MODIFIED_FIELD,
         DELETED_FIELD,
+        REVOKED_FIELD,
     }
 
 
@@ -588,11 +590,13 @@ def project_fields(obj: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]
     """``obj`` reduced to ``id``, ``last_modified`` and ``fields`` (dotted: nested).
 
     ``author.name`` gives ``{"author": {"name": ...}}``; a missing field is left out;
-    tombstones keep their ``deleted`` marker.
+    tombstones keep their ``deleted`` (and ``revoked``) marker.
     """
     projected = {k: obj[k] for k in (ID_FIELD, MODIFIED_FIELD) if k in obj}
     if _is_tombstone(obj):
         projected[DELETED_FIELD] = True
+        if obj.get(REVOKED_FIELD):  # an access-revoked one (resources/revocations.py)
+            projected[REVOKED_FIELD] = True
     for field in fields:
         _copy_path(obj, projected, field.split("."))
     return projected

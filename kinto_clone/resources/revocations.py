@@ -17,6 +17,12 @@ from typing import Any
 
 from kinto_clone import json
 from kinto_clone.authorization import lasting_principals
+from kinto_clone.resources.querying import (
+    DELETED_FIELD,
+    ID_FIELD,
+    MODIFIED_FIELD,
+    REVOKED_FIELD,
+)
 from kinto_clone.storage import ListQuery, Op, ReadableBy, Sort, Storage
 
 
@@ -42,6 +48,16 @@ def poll_bounds(query: ListQuery) -> tuple[int, int | None] | None:
     return None if since is None else (since, before)
 
 
+def tombstone(object_id: str, timestamp: int) -> dict[str, Any]:
+    """An access-revoked tombstone, as polls and streams show it."""
+    return {
+        ID_FIELD: object_id,
+        MODIFIED_FIELD: timestamp,
+        DELETED_FIELD: True,
+        REVOKED_FIELD: True,
+    }
+
+
 def revoked(
     storage: Storage,
     resource_name: str,
@@ -56,9 +72,10 @@ def revoked(
     if bounds is None or readable_by is None:
         return []
     since, before = bounds
-    return storage.revoked_since(
+    found = storage.revoked_since(
         resource_name, parent_id, since, before, lasting_principals(userid), readable_by
     )
+    return [tombstone(object_id, timestamp) for object_id, timestamp in found]
 
 
 def merged(

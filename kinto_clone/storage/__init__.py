@@ -255,11 +255,11 @@ class Storage(abc.ABC):
         before: int | None,
         lasting: Iterable[str],
         readable_by: ReadableBy,
-    ) -> list[dict[str, Any]]:
-        """Tombstones ``{id, last_modified, deleted, revoked}`` of the list's objects that
-        one of ``lasting`` (a caller's user id and system principals) lost read access
-        to after ``since`` (and before ``before``) and that ``readable_by`` does not read
-        now; one per object, oldest first."""
+    ) -> list[tuple[str, int]]:
+        """``(id, timestamp)`` of the list's objects that one of ``lasting`` (a caller's
+        user id and system principals) lost read access to after ``since`` (and before
+        ``before``) and that ``readable_by`` does not read now; one per object (its
+        newest loss), oldest first."""
         return []
 
     def revoked_between(

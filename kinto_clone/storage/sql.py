@@ -666,7 +666,7 @@ class SQLStorage(Storage):
         before: int | None,
         lasting: Iterable[str],
         readable_by: ReadableBy,
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[str, int]]:
         return self._revocations.revoked_since(
             resource_name, parent_id, since, before, lasting, readable_by
         )

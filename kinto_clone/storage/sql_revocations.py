@@ -207,7 +207,7 @@ class SQLRevocations:
         before: int | None,
         lasting: Iterable[str],
         readable_by: ReadableBy,
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[str, int]]:
         prefix = f"{parent_id}/{plural(resource_name)}/"
         readable_now = sa.exists().where(
             aces.c.object_id == sa.literal(prefix, sa.Text) + revocations.c.id,
@@ -229,10 +229,7 @@ class SQLRevocations:
         )
         if before is not None:
             stmt = stmt.where(revocations.c.last_modified < before)
-        return [
-            {"id": row.id, "last_modified": row.last_modified, "deleted": True, "revoked": True}
-            for row in self.db.execute(stmt)
-        ]
+        return [(row.id, row.last_modified) for row in self.db.execute(stmt)]
 
     def revoked_between(
         self, resource_name: str, parent_id: str, since: int, upto: int | None

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kinto_clone.authorization import lasting_principals
+from kinto_clone.resources.querying import REVOKED_FIELD
 from kinto_clone.storage import BackendError
 from kinto_clone.stream import sse
 from kinto_clone.stream.filters import RoundPermissions, principals_of
@@ -319,7 +320,7 @@ class Hub:
                     continue
                 position = timestamp
                 readable = permissions.may_read(principals, change["id"])
-                if change.get("revoked"):
+                if change.get(REVOKED_FIELD):
                     # Theirs only if they lost it then and cannot read it now.
                     lost = found.revoked[timestamp] & lasting_principals(subscriber.userid)
                     if readable or not lost:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from kinto_clone import db
 from kinto_clone.authorization import AUTHENTICATED
 from kinto_clone.permission import ACL
+from kinto_clone.resources.revocations import tombstone
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 from kinto_clone.tables import timestamps, user_principals
 
@@ -109,12 +110,7 @@ class StreamReader:
         tombstones: dict[int, dict[str, Any]] = {}
         who: dict[int, set[str]] = {}
         for record_id, timestamp, principal in found:
-            tombstones[timestamp] = {
-                "id": record_id,
-                "last_modified": timestamp,
-                "deleted": True,
-                "revoked": True,
-            }
+            tombstones[timestamp] = tombstone(record_id, timestamp)
             who.setdefault(timestamp, set()).add(principal)
         return list(tombstones.values()), who
 

@@ -234,6 +234,9 @@ def test_tombstones_follow_the_page_order_and_only_the_first_page(
     assert [o["id"] for o in oldest_first.json["data"]] == ["a", "b"]
     filtered = shared.get(f"{RECORDS}?_since={since}&title=b", headers=BOB).json["data"]
     assert [o["id"] for o in filtered] == ["b"]
+    fields = shared.get(f"{RECORDS}?_since={since}&_fields=title", headers=BOB).json["data"]
+    assert fields[1] == {**newest_first[1]}  # the tombstone keeps its markers
+    assert fields[0] == {"id": "b", "last_modified": newest_first[0]["last_modified"], "title": "b"}
 
 
 def test_the_setting_off_gives_kintos_answers(make_app: Any) -> None:
