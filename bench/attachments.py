@@ -31,7 +31,7 @@ import requests
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from servers import OURS_PYTHON, ROOT, free_port, pg_url, recreate_database  # noqa: E402
+from servers import ROOT, Server, ServerSpec  # noqa: E402
 
 AUTH = ("alice", "secret")
 RECORDS = "/buckets/bench/collections/files/records"
@@ -53,73 +53,24 @@ def _reset_peak(pid: int) -> int:
     return _status_kb(pid, "VmRSS")
 
 
-def _ini(workdir: Path, backend: str, max_size: int) -> Path:
-    if backend == "memory":
-        storage = (
-            "kinto.storage_backend = kinto_clone.storage.memory\n"
-            "kinto.permission_backend = kinto_clone.permission.memory\n"
-        )
-    else:
-        if backend == "sqlite":
-            url = f"sqlite:///{workdir}/kinto.sqlite"
-        else:
-            recreate_database(DATABASE)
-            url = pg_url(DATABASE)
-        storage = (
-            f"kinto.storage_backend = kinto_clone.storage.sql\nkinto.storage_url = {url}\n"
-            f"kinto.permission_backend = kinto_clone.permission.sql\n"
-            f"kinto.permission_url = {url}\n"
-        )
-    ini = workdir / "kinto.ini"
-    ini.write_text(
-        "[app:main]\nuse = egg:kinto_clone\n"
-        + storage
-        + "kinto.userid_hmac_secret = bench\nmultiauth.policies = basicauth\n"
-        "kinto.bucket_create_principals = system.Authenticated\n"
-        "kinto.includes = kinto_attachment\nattachment.extensions = any\n"
-        f"attachment.max_size_bytes = {max_size}\n\n"
-        "[server:main]\nuse = egg:waitress#main\nhost = 127.0.0.1\nport = %(http_port)s\n"
-    )
-    if backend != "memory":
-        subprocess.run(
-            [str(OURS_PYTHON), "-m", "kinto_clone", "migrate", "--ini", str(ini)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-    return ini
+def start_server(backend: str, workdir: Path, max_size: int) -> Server:
+    """Ours on ``backend`` with the attachments plugin, files in the database."""
+    settings = {
+        "kinto.includes": "kinto_attachment",
+        "attachment.extensions": "any",
+        "attachment.max_size_bytes": str(max_size),
+    }
+    server = Server(ServerSpec("ours", backend, db=DATABASE, settings=settings, workdir=workdir))
+    server.start(fresh=True)
+    return server
 
 
 def run(backend: str, size: int, rounds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        ini = _ini(workdir, backend, max_size=size * 2)
-        port = free_port()
-        with open(workdir / "server.log", "wb") as log:
-            process = subprocess.Popen(
-                [
-                    str(OURS_PYTHON),
-                    "-m",
-                    "kinto_clone",
-                    "start",
-                    "--ini",
-                    str(ini),
-                    "--port",
-                    str(port),
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=log,
-            )
-        base = f"http://127.0.0.1:{port}/v1"
+        server = start_server(backend, Path(tmp), max_size=size * 2)
+        base = server.base_url + "/v1"
+        pid = server.proc.pid
         try:
-            for _ in range(200):
-                try:
-                    if requests.get(f"{base}/__lbheartbeat__", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.05)
             http = requests.Session()
             http.auth = AUTH
             http.put(f"{base}/buckets/bench", json={}).raise_for_status()
@@ -128,7 +79,7 @@ def run(backend: str, size: int, rounds: int) -> dict[str, float]:
             http.post(
                 f"{base}{RECORDS}/warm/attachment", files={"attachment": ("warm.bin", warm)}
             ).raise_for_status()
-            baseline = _reset_peak(process.pid)
+            baseline = _reset_peak(pid)
             uploaded: list[tuple[str, str]] = []
             upload_seconds = 0.0
             for n in range(rounds):
@@ -140,8 +91,8 @@ def run(backend: str, size: int, rounds: int) -> dict[str, float]:
                 upload_seconds += time.perf_counter() - started
                 resp.raise_for_status()
                 uploaded.append((resp.json()["location"], hashlib.sha256(content).hexdigest()))
-            upload_peak = _status_kb(process.pid, "VmHWM")
-            _reset_peak(process.pid)
+            upload_peak = _status_kb(pid, "VmHWM")
+            _reset_peak(pid)
             download_seconds = 0.0
             for location, digest in uploaded:
                 started = time.perf_counter()
@@ -152,10 +103,9 @@ def run(backend: str, size: int, rounds: int) -> dict[str, float]:
                         sha.update(block)
                 download_seconds += time.perf_counter() - started
                 assert sha.hexdigest() == digest, "downloaded file differs"
-            download_peak = _status_kb(process.pid, "VmHWM")
+            download_peak = _status_kb(pid, "VmHWM")
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            server.stop()
     total_mb = size * rounds / 1e6
     return {
         "upload_mb_s": total_mb / upload_seconds,

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,92 +95,96 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The storage settings of each (server, backend); a SQL backend's ``{url}`` is filled in.
+BACKENDS: dict[tuple[str, str], dict[str, str]] = {
+    ("kinto", "postgresql"): {
+        "kinto.storage_backend": "kinto.core.storage.postgresql",
+        "kinto.storage_url": "{url}",
+        "kinto.permission_backend": "kinto.core.permission.postgresql",
+        "kinto.permission_url": "{url}",
+        "kinto.cache_backend": "kinto.core.cache.postgresql",
+        "kinto.cache_url": "{url}",
+    },
+    ("kinto", "memory"): {
+        "kinto.storage_backend": "kinto.core.storage.memory",
+        "kinto.permission_backend": "kinto.core.permission.memory",
+        "kinto.cache_backend": "kinto.core.cache.memory",
+    },
+    ("ours", "postgresql"): {
+        "kinto.storage_backend": "kinto_clone.storage.sql",
+        "kinto.storage_url": "{url}",
+        "kinto.permission_backend": "kinto_clone.permission.sql",
+        "kinto.permission_url": "{url}",
+    },
+    ("ours", "memory"): {
+        "kinto.storage_backend": "kinto_clone.storage.memory",
+        "kinto.permission_backend": "kinto_clone.permission.memory",
+    },
+}
+BACKENDS["ours", "sqlite"] = BACKENDS["ours", "postgresql"]
+
+
 @dataclass
 class ServerSpec:
-    name: str  # "kinto" or "ours"
-    backend: str  # "postgresql" or "memory"
+    """What to start: ``name`` "kinto" or "ours", ``backend`` "postgresql" or "memory" (and
+    "sqlite" for ours: a file in ``workdir``). ``front`` "stream" puts ours behind uvicorn
+    (``egg:kinto_clone#stream``) instead of waitress; ``settings`` override app settings
+    (full ini names)."""
+
+    name: str
+    backend: str
     port: int = 0
     db: str = ""
+    front: str = "waitress"
+    settings: dict[str, str] = field(default_factory=dict)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
 
     @property
     def uses_pg(self) -> bool:
         return self.backend == "postgresql"
 
+    @property
+    def label(self) -> str:
+        return self.name if self.front == "waitress" else f"{self.name}-{self.front}"
+
+    def url(self) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.workdir}/{self.name}.sqlite"
+        return pg_url(self.db)
+
+    def app_settings(self) -> dict[str, str]:
+        package = "kinto" if self.name == "kinto" else "kinto_clone"
+        backends = BACKENDS[self.name, self.backend]
+        url = self.url() if "{url}" in backends.get("kinto.storage_url", "") else ""
+        return {
+            "use": f"egg:{package}",
+            "kinto.includes": f"{package}.plugins.default_bucket",
+            **{key: value.format(url=url) for key, value in backends.items()},
+            "kinto.userid_hmac_secret": "bench",
+            "multiauth.policies": "basicauth",
+            "kinto.bucket_create_principals": "system.Authenticated",
+            **self.settings,
+        }
+
     def ini(self) -> str:
-        server = textwrap.dedent(f"""\
-            [server:main]
-            use = egg:waitress#main
-            host = 127.0.0.1
-            port = {self.port}
-            threads = 4
-            """)
-        if self.name == "kinto":
-            if self.uses_pg:
-                url = pg_url(self.db)
-                backends = f"""\
-kinto.storage_backend = kinto.core.storage.postgresql
-kinto.storage_url = {url}
-kinto.permission_backend = kinto.core.permission.postgresql
-kinto.permission_url = {url}
-kinto.cache_backend = kinto.core.cache.postgresql
-kinto.cache_url = {url}
-"""
-            else:
-                backends = """\
-kinto.storage_backend = kinto.core.storage.memory
-kinto.permission_backend = kinto.core.permission.memory
-kinto.cache_backend = kinto.core.cache.memory
-"""
-            app = f"""\
-[app:main]
-use = egg:kinto
-kinto.includes = kinto.plugins.default_bucket
-{backends}kinto.userid_hmac_secret = bench
-multiauth.policies = basicauth
-kinto.bucket_create_principals = system.Authenticated
-"""
+        app = "".join(f"{key} = {value}\n" for key, value in self.app_settings().items())
+        if self.front == "stream":
+            server = "use = egg:kinto_clone#stream\n"
         else:
-            if self.uses_pg:
-                url = pg_url(self.db)
-                backends = f"""\
-kinto.storage_backend = kinto_clone.storage.sql
-kinto.storage_url = {url}
-kinto.permission_backend = kinto_clone.permission.sql
-kinto.permission_url = {url}
-"""
-            else:
-                backends = """\
-kinto.storage_backend = kinto_clone.storage.memory
-kinto.permission_backend = kinto_clone.permission.memory
-"""
-            app = f"""\
-[app:main]
-use = egg:kinto_clone
-kinto.includes = kinto_clone.plugins.default_bucket
-{backends}kinto.userid_hmac_secret = bench
-multiauth.policies = basicauth
-kinto.bucket_create_principals = system.Authenticated
-"""
-        return app + "\n" + server + LOGGING
+            server = "use = egg:waitress#main\nthreads = 4\n"
+        return (
+            f"[app:main]\n{app}\n[server:main]\n{server}host = 127.0.0.1\n"
+            f"port = {self.port}\n" + LOGGING
+        )
 
     def commands(self, ini: Path) -> tuple[list[str] | None, list[str]]:
+        """The migrate command (None when there is nothing to create) and the start one."""
         if self.name == "kinto":
-            kinto = str(KINTO_VENV / "bin" / "kinto")
-            migrate = [kinto, "migrate", "--ini", str(ini)] if self.uses_pg else None
-            return migrate, [kinto, "start", "--ini", str(ini), "--port", str(self.port)]
-        py = str(OURS_PYTHON)
-        migrate = [py, "-m", "kinto_clone", "migrate", "--ini", str(ini)]
-        return migrate, [
-            py,
-            "-m",
-            "kinto_clone",
-            "start",
-            "--ini",
-            str(ini),
-            "--port",
-            str(self.port),
-        ]
+            cli = [str(KINTO_VENV / "bin" / "kinto")]
+        else:
+            cli = [str(OURS_PYTHON), "-m", "kinto_clone"]
+        migrate = [*cli, "migrate", "--ini", str(ini)] if self.backend != "memory" else None
+        return migrate, [*cli, "start", "--ini", str(ini), "--port", str(self.port)]
 
 
 class Server:
@@ -190,7 +193,7 @@ class Server:
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
         self.proc: subprocess.Popen | None = None
-        self.log_path = spec.workdir / f"{spec.name}.log"
+        self.log_path = spec.workdir / f"{spec.label}.log"
 
     @property
     def base_url(self) -> str:
@@ -204,7 +207,9 @@ class Server:
             spec.db = spec.db or f"bench_{spec.name}"
             if fresh:
                 recreate_database(spec.db)
-        ini = spec.workdir / f"{spec.name}.ini"
+        elif spec.backend == "sqlite" and fresh:
+            Path(spec.url().removeprefix("sqlite:///")).unlink(missing_ok=True)
+        ini = spec.workdir / f"{spec.label}.ini"
         ini.write_text(spec.ini())
         migrate, start = spec.commands(ini)
         env = dict(os.environ, PYTHONUNBUFFERED="1", KINTO_INI=str(ini))
@@ -256,6 +261,13 @@ class Server:
 
     def peak_rss_kb(self) -> int:
         return max((_status_kb(pid, "VmHWM") for pid in self.pids()), default=0)
+
+    def rss_kb(self) -> int:
+        return sum(_status_kb(pid, "VmRSS") for pid in self.pids())
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server's process tree so far."""
+        return sum(_ticks(self.pids()).values()) / CLK_TCK
 
     def stop(self) -> None:
         if not self.proc or self.proc.poll() is not None:

@@ -24,7 +24,7 @@ from pyramid.response import Response
 from kinto_clone.body import json_body_or_none
 from kinto_clone.checks import BODY_MEDIA
 from kinto_clone.errors import MethodNotAllowed, Unauthorized, ValidationError, detail, invalid
-from kinto_clone.events import ResourceChange, ids_of, notify
+from kinto_clone.events import notify_write
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
 from kinto_clone.storage import UnicityError
@@ -46,9 +46,10 @@ def default_bucket_id(settings: dict[str, Any], userid: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 
-def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> bool:
+def _ensure(request: Request, name: str, parent_id: str, object_id: str) -> bool:
     """Create the object if it does not exist; True when this request created it."""
     backends = request.registry.backends
+    resource = request.registry.resource_types[name]  # bound: its children's lists start
     if backends.storage.get_many([(resource.name, parent_id, object_id)]):
         return False
     try:
@@ -58,21 +59,7 @@ def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> 
     except UnicityError:
         return False  # created by a concurrent request
     # Implicit creations are changes like any other (the history plugin records them).
-    uri = object_uri(resource, parent_id, object_id)
-    notify(
-        request,
-        ResourceChange(
-            action="create",
-            resource_name=resource.name,
-            parent_id=parent_id,
-            uri=uri,
-            user_id=request.authenticated_userid,
-            ids=ids_of(uri),
-            old=None,
-            new=created,
-            permissions=objects.acl_lists(acl),
-        ),
-    )
+    notify_write(request, "create", resource, parent_id, None, created, acl)
     return True
 
 
@@ -96,7 +83,7 @@ def rewrite(request: Request) -> bool:
     rest = match.group("rest") or ""
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
-        created = _ensure(request, BUCKET, "", bucket_id)
+        created = _ensure(request, BUCKET.name, "", bucket_id)
     collection = _COLLECTION.match(rest)
     if collection is not None:
         is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
@@ -106,7 +93,10 @@ def rewrite(request: Request) -> bool:
                 raise invalid("path", None, "Invalid collection id")
             created = (
                 _ensure(
-                    request, COLLECTION, object_uri(BUCKET, "", bucket_id), collection.group("cid")
+                    request,
+                    COLLECTION.name,
+                    object_uri(BUCKET, "", bucket_id),
+                    collection.group("cid"),
                 )
                 or created
             )

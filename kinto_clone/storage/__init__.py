@@ -68,17 +68,20 @@ class Sort:
 class ReadableBy:
     """Keep only objects on which one of ``principals`` holds one of ``permissions``.
 
-    The ACE is looked up on the object's own URI (``parent_id + "/" + plural + "/" + id``)
-    in the permission backend's tables, inside the same query as the data.
+    The ACE is looked up on the object's own URI, ``list_uri + "/" + id``, in the
+    permission backend's tables, inside the same query as the data. ``list_uri`` is the
+    list's URI (``/buckets/b/collections/c/records``): the resource layer builds it from
+    the resource type, so a storage backend knows no resource names.
     """
 
     principals: frozenset[str]
     permissions: tuple[str, ...]
+    list_uri: str
 
 
 @dataclass(frozen=True)
 class ListQuery:
-    """What a plural request asks of a list; built by ``resources/querying.py``.
+    """What a plural request asks of a list; built by ``resources/querying/``.
 
     ``after`` is the keyset of the last object of the previous page (the decoded
     pagination token): ``{sort field: value}``, a missing key meaning the field was absent.

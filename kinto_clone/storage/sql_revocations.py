@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from kinto_clone.authorization import RECORD_READ_GRANTING
 from kinto_clone.db import Database, in_values
 from kinto_clone.storage import ReadableBy
-from kinto_clone.storage.sql_lists import PROBED, SCANNED, plural
+from kinto_clone.storage.sql_lists import PROBED, SCANNED
 from kinto_clone.tables import (
     LIST_KEY_SEPARATOR,
     objects,
@@ -208,7 +208,7 @@ class SQLRevocations:
         lasting: Iterable[str],
         readable_by: ReadableBy,
     ) -> list[tuple[str, int]]:
-        prefix = f"{parent_id}/{plural(resource_name)}/"
+        prefix = readable_by.list_uri + "/"
         readable_now = sa.exists().where(
             aces.c.object_id == sa.literal(prefix, sa.Text) + revocations.c.id,
             in_values(aces.c.permission, sorted(readable_by.permissions)),

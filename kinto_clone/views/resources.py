@@ -20,13 +20,14 @@ from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA, refused_before_invalid
 from kinto_clone.context import RouteContext, lists_nothing
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
-from kinto_clone.events import ResourceChange, check_data, ids_of, notify
+from kinto_clone.events import check_data, notify_write
 from kinto_clone.preconditions import (
     latest_for_write,
     raise_304_if_not_modified,
     raise_412_if_modified,
 )
 from kinto_clone.resources import merge, objects, querying, revocations
+from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import ListQuery, UnicityError
 from kinto_clone.views.http import (
@@ -37,14 +38,6 @@ from kinto_clone.views.http import (
     set_cache_headers,
     set_timestamp_headers,
 )
-
-PATHS = {
-    "bucket": "/buckets",
-    "group": "/buckets/{bucket_id}/groups",
-    "collection": "/buckets/{bucket_id}/collections",
-    "record": "/buckets/{bucket_id}/collections/{collection_id}/records",
-}
-
 
 # -- shared steps --------------------------------------------------------------------------
 
@@ -89,6 +82,12 @@ def _latest(
     )
 
 
+def _list_timestamp(request: Request, ctx: RouteContext) -> Callable[[], int]:
+    """The timestamp of the object's list, for a 412 on an object that does not exist."""
+    storage = request.registry.backends.storage
+    return lambda: storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
+
+
 def _changed(
     request: Request,
     ctx: RouteContext,
@@ -97,23 +96,7 @@ def _changed(
     new: dict[str, Any],
     acl: dict[str, set[str]] | None = None,
 ) -> None:
-    if not request.registry.listeners:
-        return
-    uri = f"{ctx.parent_id}/{ctx.resource.plural}/{new['id']}"
-    notify(
-        request,
-        ResourceChange(
-            action=action,
-            resource_name=ctx.resource.name,
-            parent_id=ctx.parent_id,
-            uri=uri,
-            user_id=request.authenticated_userid,
-            ids=ids_of(uri),
-            old=old,
-            new=new,
-            permissions=objects.acl_lists(acl or {}),
-        ),
-    )
+    notify_write(request, action, ctx.resource, ctx.parent_id, old, new, acl)
 
 
 def _object_response(
@@ -273,7 +256,10 @@ def create_object(request: Request) -> Any:
     object_id = data.get("id", None)
     existing = ctx.sibling
     raise_412_if_modified(
-        request.headers, existing, existing["last_modified"] if existing else None
+        request.headers,
+        existing,
+        existing["last_modified"] if existing else None,
+        list_timestamp=_list_timestamp(request, ctx),
     )
     if existing is not None:  # POST with the id of an object that exists: return it.
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
@@ -297,7 +283,7 @@ def create_object(request: Request) -> Any:
 
 
 def existing_uri(ctx: RouteContext, obj: dict[str, Any]) -> str:
-    return f"{ctx.parent_id}/{ctx.resource.plural}/{obj['id']}"
+    return object_uri(ctx.resource, ctx.parent_id, obj["id"])
 
 
 # -- object endpoints ----------------------------------------------------------------------
@@ -327,7 +313,12 @@ def put_object(request: Request) -> Any:
     data, permissions = envelope(json_body(request), ctx.resource.permissions)
     _require_parents(ctx)
     current = _latest(request, ctx, ctx.current)
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
+    raise_412_if_modified(
+        request.headers,
+        current,
+        current["last_modified"] if current else None,
+        list_timestamp=_list_timestamp(request, ctx),
+    )
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
     if data is not None:
@@ -353,7 +344,12 @@ def patch_object(request: Request) -> Any:
     media = check_content_type(request, BODY_MEDIA["PATCH"])
     behavior = merge.response_behavior(request.headers)
     obj = _latest(request, ctx, _existing(ctx))
-    raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
+    raise_412_if_modified(
+        request.headers,
+        obj,
+        obj["last_modified"] if obj else None,
+        list_timestamp=_list_timestamp(request, ctx),
+    )
     assert obj is not None  # with If-Match, a vanished object is a 412 above
     new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
     sent = dict(new_data)  # before the data checks complete it (diff compares to this)
@@ -378,7 +374,12 @@ def patch_object(request: Request) -> Any:
 def delete_object(request: Request) -> Any:
     ctx: RouteContext = request.context
     obj = _latest(request, ctx, _existing(ctx))
-    raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
+    raise_412_if_modified(
+        request.headers,
+        obj,
+        obj["last_modified"] if obj else None,
+        list_timestamp=_list_timestamp(request, ctx),
+    )
     assert obj is not None  # with If-Match, a vanished object is a 412 above
     forced = querying.native_value(request.GET.get("last_modified", "null"))
     if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):
@@ -407,14 +408,19 @@ PERMISSIONS = {"GET": "read", "POST": "create", "PUT": "write", "PATCH": "write"
 
 def register_resource(
     config: Configurator,
-    name: str,
-    path: str,
-    factory: type,
+    resource: ResourceType,
+    factory: type = RouteContext,
     views: dict[str, Callable[[Request], Any]] | None = None,
-) -> None:
-    """The plural and object services of a resource (``path`` and ``path/{id}``), with the
-    generic views unless ``views`` overrides some, honouring readonly and the
-    ``{plural|object}_{resource}_{method}_enabled`` switches."""
+) -> ResourceType:
+    """The one registration of a resource type: into the app's topology
+    (``registry.resource_types``), then, unless only the server writes its objects, its
+    plural and object services (``Topology.path`` and ``path/{id}``), with the generic
+    views unless ``views`` overrides some, honouring readonly and the
+    ``{plural|object}_{resource}_{method}_enabled`` switches. Returns the bound type."""
+    bound = config.registry.resource_types.add(resource)
+    if resource.server_written:
+        return bound
+    name, path = resource.name, config.registry.resource_types.path(resource.name)
     settings = config.registry.settings
     services = {
         "plural": Service(name=f"{name}:plural", path=path, factory=factory),
@@ -429,8 +435,10 @@ def register_resource(
         services[kind].add_view(method, view, permission=PERMISSIONS[method], renderer="kinto_json")
     for service in services.values():
         config.add_cornice_service(service)
+    return bound
 
 
 def includeme(config: Configurator) -> None:
-    for name, path in PATHS.items():
-        register_resource(config, name, path, RouteContext)
+    """Kinto's four types; plugins register theirs the same way."""
+    for resource in CORE.declared():
+        register_resource(config, resource)

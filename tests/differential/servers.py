@@ -36,6 +36,7 @@ SHARED: dict[str, str] = {
     "kinto.userid_hmac_secret": SECRET,
     "kinto.bucket_create_principals": "system.Authenticated",
     "multiauth.policies": "basicauth",
+    "kinto.cache_backend": "kinto.core.cache.memory",
 }
 
 
@@ -66,7 +67,6 @@ def kinto_ini(path: Path, db_url: str, settings: Mapping[str, str]) -> Path:
         f"kinto.storage_url = {db_url}",
         "kinto.permission_backend = kinto.core.permission.postgresql",
         f"kinto.permission_url = {db_url}",
-        "kinto.cache_backend = kinto.core.cache.memory",
         "",
         "[server:main]",
         "use = egg:waitress#main",

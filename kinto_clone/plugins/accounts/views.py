@@ -17,7 +17,7 @@ from pyramid.request import Request
 from kinto_clone.authorization import is_writer
 from kinto_clone.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
 from kinto_clone.errors import NotFound, invalid, invalid_id
-from kinto_clone.events import ResourceChange, ids_of, notify
+from kinto_clone.events import ResourceChange, notify_write
 from kinto_clone.permission import ACL
 from kinto_clone.plugins.accounts.authentication import Passwords
 from kinto_clone.plugins.accounts.context import AccountContext
@@ -50,21 +50,7 @@ def _written(request: Request, obj: dict[str, Any], acl: ACL, status: int = 200)
 def _changed(
     request: Request, action: str, old: dict[str, Any] | None, new: dict[str, Any], acl: ACL
 ) -> None:
-    uri = account_uri(new["id"])
-    notify(
-        request,
-        ResourceChange(
-            action=action,
-            resource_name=ACCOUNT.name,
-            parent_id=ACCOUNT_PARENT,
-            uri=uri,
-            user_id=request.authenticated_userid,
-            ids=ids_of(uri),
-            old=old,
-            new=new,
-            permissions=objects.acl_lists(acl),
-        ),
-    )
+    notify_write(request, action, ACCOUNT, ACCOUNT_PARENT, old, new, acl)
 
 
 def create_account(request: Request) -> Any:
@@ -173,8 +159,7 @@ def forget_changed_logins(request: Request, change: ResourceChange) -> None:
 def includeme(config: Configurator) -> None:
     register_resource(
         config,
-        "account",
-        "/accounts",
+        ACCOUNT,
         AccountContext,
         {
             "plural POST": create_account,

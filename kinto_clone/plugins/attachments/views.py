@@ -26,7 +26,6 @@ from kinto_clone.plugins.attachments import download, openapi, upload
 from kinto_clone.plugins.attachments.context import AttachmentContext
 from kinto_clone.preconditions import raise_412_if_modified
 from kinto_clone.resources import objects
-from kinto_clone.resources.types import RESOURCES
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
 from kinto_clone.views.http import application_url, set_timestamp_headers
@@ -36,8 +35,6 @@ from kinto_clone.views.resources import _changed, _existing, _latest, _require_p
 if TYPE_CHECKING:
     from kinto_clone.plugins.attachments import Attachments
 
-RECORD = RESOURCES["record"]
-RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 FILE_PATH = "/attachments/{hash}"
 
 
@@ -52,7 +49,7 @@ def post_attachment(request: Request) -> Any:
     ids = request.matchdict
     rules = plugin.options.rules_for(ids["bucket_id"], ids["collection_id"])
     posted = upload.parse(request, rules)
-    data, permissions = envelope(posted.body, RECORD.permissions)
+    data, permissions = envelope(posted.body, ctx.resource.permissions)
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
     _require_parents(ctx)
@@ -111,7 +108,13 @@ def _write(
     if current is None:
         try:
             obj, acl = objects.create(
-                backends, RECORD, ctx.parent_id, ctx.object_id or "", data, permissions, writer
+                backends,
+                ctx.resource,
+                ctx.parent_id,
+                ctx.object_id or "",
+                data,
+                permissions,
+                writer,
             )
             _changed(request, ctx, "create", None, obj, acl)
             return obj, True
@@ -119,7 +122,7 @@ def _write(
             current = exc.existing
     changes = {perm: list(principals or []) for perm, principals in permissions.items()}
     obj, acl = objects.patch(
-        backends, RECORD, ctx.parent_id, current, ctx.acl(), data, changes, writer
+        backends, ctx.resource, ctx.parent_id, current, ctx.acl(), data, changes, writer
     )
     _changed(request, ctx, "update", current, obj, acl)
     return obj, False
@@ -134,7 +137,9 @@ def get_file(request: Request) -> Response:
 def register(config: Configurator, serve_files: bool) -> None:
     settings = config.registry.settings
     attachment = Service(
-        name="record:attachment", path=RECORD_PATH + "/attachment", factory=AttachmentContext
+        name="record:attachment",
+        path=config.registry.resource_types.path("record") + "/{id}/attachment",
+        factory=AttachmentContext,
     )
     if not settings["readonly"]:
         attachment.add_view("POST", post_attachment, permission="write", renderer="kinto_json")

@@ -1,12 +1,4 @@
-"""The querystring of plural endpoints, as pure functions (``kinto-api.md`` §4).
-
-``parse_list_params`` turns ``request.GET.items()`` into a :class:`ListQuery` (filters,
-sorting, limit, keyset of the previous page) plus what the view needs for its headers.
-``parse_fields`` and ``project_fields`` serve ``_fields``; ``encode_token`` and
-``decode_token`` are the two halves of the ``Next-Page`` continuation token.
-
-Nothing here sees a request or a database: the caller passes the clock (``now_ms``) and
-the settings, which keeps every rule testable with plain tables of cases.
+"""The parameters of a plural request: ``parse_list_params`` and ``parse_fields``.
 
 Validation happens in two passes, like Kinto's: first the reserved parameters that have a
 type (``_limit``, ``_since``, ``_before``, ``_to``, ``id``, ``last_modified``), whose
@@ -16,30 +8,29 @@ errors are all reported together; then the filters, ``_sort``, ``_fields`` and
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
-import math
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from kinto_clone.errors import ValidationError, detail
-from kinto_clone.json import too_deep
+from kinto_clone.resources.querying.token import keyset, read_token
+from kinto_clone.resources.querying.values import (
+    ID_FIELD,
+    INTEGER_TEXT,
+    MAX_LIMIT,
+    MODIFIED_FIELD,
+    as_timestamp,
+    has_nul,
+    int_or_none,
+    invalid_value,
+    is_int,
+    is_timestamp,
+    native_value,
+    querystring_error,
+)
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
-
-ID_FIELD = "id"
-MODIFIED_FIELD = "last_modified"
-DELETED_FIELD = "deleted"
-REVOKED_FIELD = "revoked"  # marks an access-revoked tombstone (README, "Revocations")
-
-MAX_LIMIT = 2**63
-# Filter timestamps may run ahead of the server clock by at most a day (§2.3).
-TIMESTAMP_HORIZON_MS = 24 * 60 * 60 * 1000
-TOKEN_NONCE_PREFIX = "pagination-token-"
-MAX_FILTER_DEPTH = 128
 
 DEFAULT_SORTING: tuple[Sort, ...] = (Sort(MODIFIED_FIELD, descending=True),)
 
@@ -48,7 +39,6 @@ _OPERATOR_PARAM = re.compile(
     r"(lt|min|max|not|eq|gt|in|exclude|like|has|contains_any|contains)_([\w.]+)"
 )
 _SORT_ITEM = re.compile(r"[-+]?[\w.]+")
-_INTEGER_TEXT = re.compile(r"-?[0-9]+", re.ASCII)
 
 # ``_since`` means "newer than", ``_before`` and its deprecated alias ``_to`` "older than".
 _POLLING_PARAMS = {"_since": Op.GT, "_before": Op.LT, "_to": Op.LT}
@@ -73,87 +63,6 @@ class ParsedList:
     more object than this to know whether there is a next page."""
     token_nonce: str | None = None
     """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
-
-
-# ---------------------------------------------------------------------------------------
-# Values
-
-
-def native_value(raw: str) -> Any:
-    """The JSON value of ``raw`` (``1``, ``true``, ``null``, ``"3"``, ``[1,2]``), else ``raw``.
-
-    Non-finite numbers (``NaN``, ``Infinity``, ``1e400``) are not JSON: they stay strings,
-    and so do values nested deeper than ``MAX_FILTER_DEPTH`` (the SQL of a filter walks them).
-    """
-    try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
-        return raw
-    return raw if too_deep(value, MAX_FILTER_DEPTH) else value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
-
-
-def _is_timestamp(value: Any, now_ms: int) -> bool:
-    return _is_int(value) and 0 <= value < now_ms + TIMESTAMP_HORIZON_MS
-
-
-def _as_timestamp(value: Any, now_ms: int) -> int | None:
-    """``value`` as a filter timestamp (int or ETag-style quoted int), None if invalid.
-
-    A fraction is truncated (``lt_last_modified=1.5`` is ``< 1``), as Kinto does."""
-    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
-        value = _int_or_none(value)
-    elif isinstance(value, float):
-        value = int(value)
-    return value if _is_timestamp(value, now_ms) else None
-
-
-def _int_or_none(text: str) -> int | None:
-    """``int(text)``, None past Python's 4300 digits (a ValueError, else a 500)."""
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def _querystring_error(name: str | None, description: str) -> ValidationError:
-    return ValidationError([detail("querystring", name, description)])
-
-
-def _invalid_value(param: str) -> ValidationError:
-    return _querystring_error(param, f"Invalid value for {param}")
-
-
-# ---------------------------------------------------------------------------------------
-# Parameters
 
 
 def _repeated_typed(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
@@ -186,12 +95,12 @@ def _schema_integer(raw: str) -> int | None:
     is None. Booleans, other strings and non-finite numbers raise _NotANumber.
     """
     value = native_value(raw)
-    if value is None or _is_int(value):
+    if value is None or is_int(value):
         return value
     if isinstance(value, float):
         return int(value)
-    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
-        number = _int_or_none(value)
+    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
+        number = int_or_none(value)
         if number is not None:
             return number
     # Kinto quotes the string it was given (``"1.5"`` for ``_since="1.5"``), else the raw text.
@@ -295,7 +204,7 @@ def _parse_filter(
     op, field = (Op(match.group(1)), match.group(2)) if match else (Op.EQ, param)
 
     if not _is_known(field, known_fields):
-        raise _querystring_error(param, f"Unknown filter field '{param}'")
+        raise querystring_error(param, f"Unknown filter field '{param}'")
 
     # Reserved names typed by the first pass. ``id=`` filters on the empty id (which no
     # object has) and ``id=null`` (or ``0``, ``[]``) matches nothing; an empty or null
@@ -306,7 +215,7 @@ def _parse_filter(
         value: Any = reserved.id_value
     elif param == MODIFIED_FIELD:
         if reserved.integers.get(MODIFIED_FIELD) is None:
-            raise _invalid_value(param)
+            raise invalid_value(param)
         value = reserved.integers[MODIFIED_FIELD]
     elif op in _LIST_OPS:
         value = [native_value(item) for item in raw.split(",")]
@@ -317,30 +226,30 @@ def _parse_filter(
     else:
         value = native_value(raw)
 
-    if "\x00" in param or "\x00" in raw or _has_nul(value):
-        raise _querystring_error(param, "Invalid character 0x00")
+    if "\x00" in param or "\x00" in raw or has_nul(value):
+        raise querystring_error(param, "Invalid character 0x00")
 
     if field in (ID_FIELD, MODIFIED_FIELD) and op in _ARRAY_OPS:
-        raise _querystring_error(param, f"Field '{field}' is not an array")
+        raise querystring_error(param, f"Field '{field}' is not an array")
 
     if field == ID_FIELD and id_field_is_string:
         # Ids are strings: a number would never match, and backends compare ids as text.
         if op in _LIST_OPS and not all(isinstance(v, str) for v in value):
-            raise _invalid_value(param)
+            raise invalid_value(param)
         if op in _SCALAR_ID_OPS and not isinstance(value, str):
-            raise _invalid_value(param)
+            raise invalid_value(param)
 
     if field == MODIFIED_FIELD:
         if op in _LIST_OPS:
-            if not all(_is_timestamp(v, now_ms) for v in value):
-                raise _invalid_value(param)
+            if not all(is_timestamp(v, now_ms) for v in value):
+                raise invalid_value(param)
         else:
-            value = _as_timestamp(value, now_ms)
+            value = as_timestamp(value, now_ms)
             if value is None:
-                raise _invalid_value(param)
+                raise invalid_value(param)
 
     if op is Op.LIKE and not isinstance(value, str):
-        raise _invalid_value(param)
+        raise invalid_value(param)
 
     return Filter(field, value, op)
 
@@ -352,8 +261,8 @@ def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
         # "everything" (null sorts first), so we say "nothing" the way every backend
         # agrees on: `last_modified IN ()`.
         return Filter(MODIFIED_FIELD, [], Op.IN)
-    if not _is_timestamp(value, now_ms):
-        raise _invalid_value(param)
+    if not is_timestamp(value, now_ms):
+        raise invalid_value(param)
     return Filter(MODIFIED_FIELD, value, _POLLING_PARAMS[param])
 
 
@@ -366,7 +275,7 @@ def _parse_sorting(raw: str | None, known_fields: frozenset[str] | None) -> tupl
         descending = item.startswith("-")
         field = item[1:] if item[0] in "+-" else item
         if not _is_known(field, known_fields):
-            raise _querystring_error("_sort", f"Unknown sort field '{field}'")
+            raise querystring_error("_sort", f"Unknown sort field '{field}'")
         sorting.append(Sort(field, descending))
     if not any(s.field == MODIFIED_FIELD for s in sorting):
         # A unique-per-list tie-breaker makes the keyset of the pagination token exact.
@@ -383,7 +292,7 @@ def _parse_fields_value(
     unknown = list(dict.fromkeys(f for f in fields if not _is_known(f, known_fields)))
     if unknown:
         description = f"Fields {','.join(unknown)} do not exist"
-        raise _querystring_error("Invalid _fields parameter", description)
+        raise querystring_error("Invalid _fields parameter", description)
     return fields
 
 
@@ -418,7 +327,7 @@ def parse_list_params(
     for param, raw in values.items():
         if param in _POLLING_PARAMS:
             if param not in reserved.integers:  # empty: no timestamp, never "everything"
-                raise _invalid_value(param)
+                raise invalid_value(param)
             filters.append(_polling_filter(param, reserved.integers[param], now_ms))
         elif param.startswith("_"):
             continue
@@ -444,8 +353,8 @@ def parse_list_params(
     nonce: str | None = None
     token = values.get("_token")
     if token:
-        last_object, nonce = _read_token(token, now_ms)
-        after = _keyset(last_object, sorting)
+        last_object, nonce = read_token(token, now_ms)
+        after = keyset(last_object, sorting)
 
     query = ListQuery(
         filters=tuple(filters),
@@ -472,131 +381,3 @@ def effective_limit(requested: int | None, paginate_by: int | None, max_fetch_si
     if paginate_by:
         candidates.append(paginate_by)
     return min(candidates)
-
-
-# ---------------------------------------------------------------------------------------
-# Pagination token
-
-
-def _lookup(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    """``(found, value)`` of a dotted path."""
-    current: Any = obj
-    for key in path.split("."):
-        if not isinstance(current, Mapping) or key not in current:
-            return False, None
-        current = current[key]
-    return True, current
-
-
-def _keyset(last_object: Mapping[str, Any], sorting: Sequence[Sort]) -> dict[str, Any]:
-    return {s.field: last_object[s.field] for s in sorting if s.field in last_object}
-
-
-def encode_token(
-    last_object: dict[str, Any],
-    sorting: Sequence[Sort],
-    offset: int,
-    nonce: str | None = None,
-) -> str:
-    """The ``_token`` that continues after ``last_object`` (the last object of a page).
-
-    Base64 (standard, padded) of ``{"last_object": {sort field: value}, "offset": n,
-    "nonce": "pagination-token-<uuid4>"}``. Dotted sort fields are looked up in the object
-    and stored under their dotted name; fields the object lacks are left out.
-    """
-    keyset: dict[str, Any] = {}
-    for sort in sorting:
-        found, value = _lookup(last_object, sort.field)
-        if found:
-            keyset[sort.field] = value
-    payload = {
-        "last_object": keyset,
-        "offset": offset,
-        "nonce": nonce or f"{TOKEN_NONCE_PREFIX}{uuid.uuid4()}",
-    }
-    text = json.dumps(payload, separators=(",", ":"))
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def _read_token(token: str, now_ms: int) -> tuple[dict[str, Any], str | None]:
-    """Validated ``(last_object, nonce)`` of a token; the nonce is None if not a string."""
-    invalid = _querystring_error(None, "_token has invalid content")
-    try:
-        text = base64.b64decode(token.encode("ascii"), validate=True).decode("utf-8")
-        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
-        raise invalid from None
-    if not isinstance(payload, dict):
-        raise invalid
-    last_object, offset = payload.get("last_object"), payload.get("offset")
-    if not isinstance(last_object, dict) or not _is_int(offset) or offset < 0:
-        raise invalid
-    for key, value in last_object.items():
-        # Keyset values are compared with columns: only scalars, never NUL (PostgreSQL).
-        if "\x00" in key or not _is_scalar(value) or _has_nul(value):
-            raise invalid
-    if MODIFIED_FIELD in last_object and not _is_timestamp(last_object[MODIFIED_FIELD], now_ms):
-        raise invalid
-    nonce = payload.get("nonce")
-    return last_object, nonce if isinstance(nonce, str) else None
-
-
-def decode_token(token: str, sorting: Sequence[Sort], now_ms: int) -> dict[str, Any]:
-    """The ``after`` keyset of a ``_token``, restricted to the current sort fields.
-
-    Raises ValidationError ``querystring: _token has invalid content`` for anything that
-    is not a token we could have written (§4.3).
-    """
-    last_object, _nonce = _read_token(token, now_ms)
-    return _keyset(last_object, sorting)
-
-
-# ---------------------------------------------------------------------------------------
-# _fields
-
-
-def _is_tombstone(obj: Mapping[str, Any]) -> bool:
-    return obj.get(DELETED_FIELD) is True and set(obj) <= {
-        ID_FIELD,
-        MODIFIED_FIELD,
-        DELETED_FIELD,
-        REVOKED_FIELD,
-    }
-
-
-def _copy_path(source: Mapping[str, Any], target: dict[str, Any], path: Sequence[str]) -> None:
-    """Copy ``source[path]`` into ``target``, building fresh dicts along the way.
-
-    ``target`` only ever holds dicts we created or whole values of ``source``; we never
-    write inside the latter, so the source object is not mutated.
-    """
-    head, rest = path[0], path[1:]
-    if head not in source:
-        return
-    value = source[head]
-    if not rest:
-        target[head] = value
-        return
-    existing = target.get(head)
-    if existing is value or not isinstance(value, Mapping):
-        return  # the whole value is already there, or there is nothing below
-    branch: dict[str, Any] = existing if isinstance(existing, dict) else {}
-    _copy_path(value, branch, rest)
-    if branch:
-        target[head] = branch
-
-
-def project_fields(obj: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
-    """``obj`` reduced to ``id``, ``last_modified`` and ``fields`` (dotted: nested).
-
-    ``author.name`` gives ``{"author": {"name": ...}}``; a missing field is left out;
-    tombstones keep their ``deleted`` (and ``revoked``) marker.
-    """
-    projected = {k: obj[k] for k in (ID_FIELD, MODIFIED_FIELD) if k in obj}
-    if _is_tombstone(obj):
-        projected[DELETED_FIELD] = True
-        if obj.get(REVOKED_FIELD):  # an access-revoked one (resources/revocations.py)
-            projected[REVOKED_FIELD] = True
-    for field in fields:
-        _copy_path(obj, projected, field.split("."))
-    return projected
