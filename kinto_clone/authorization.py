@@ -22,10 +22,6 @@ AUTHENTICATED = "system.Authenticated"
 # has its own: ``registry.resource_types.inheritance``.
 INHERITANCE: Inheritance = CORE.inheritance
 
-# The permissions that give read on a record, on whichever level they are held (a record,
-# its collection, its bucket): what an access-revoked tombstone follows.
-RECORD_READ_GRANTING: frozenset[str] = frozenset(p for _, p in INHERITANCE[("record", "read")])
-
 
 def bound_permissions(
     resource_name: str,

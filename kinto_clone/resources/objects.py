@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kinto_clone.authorization import RECORD_READ_GRANTING
 from kinto_clone.backends import Backends
 from kinto_clone.permission import ACL
-from kinto_clone.resources.types import ResourceType, object_uri
+from kinto_clone.resources import revocations
+from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.storage import ListQuery, UnicityError
 
 
@@ -50,9 +50,6 @@ def _write_acl(
         for p in set(acl) | set(current)
         if acl.get(p, set()) != current.get(p, set())
     }
-    lost = _readers(current) - _readers(acl)
-    if lost and backends.revocations:
-        backends.storage.record_revocations(uri, lost)
     if any(current.get(p, set()) - set(principals) for p, principals in changed.items()):
         backends.permission.replace_object_permissions(uri, changed)
     elif changed:  # only additions (a new object, a writer added): one INSERT
@@ -60,11 +57,6 @@ def _write_acl(
             uri, {p: set(principals) - current.get(p, set()) for p, principals in changed.items()}
         )
     return {p: s for p, s in acl.items() if s}
-
-
-def _readers(acl: ACL) -> set[str]:
-    """The principals an ACL lets read records (the object's own, or all below it)."""
-    return {principal for p in RECORD_READ_GRANTING for principal in acl.get(p, ())}
 
 
 def create(
@@ -137,6 +129,9 @@ def replace(
     if permissions:
         changes = {perm: list(permissions.get(perm, [])) for perm in resource.permissions}
     acl = _write_acl(backends, uri, current_acl, changes, writer)
+    revocations.record_lost(
+        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
+    )
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     if current is None:
@@ -164,6 +159,9 @@ def patch(
     stored = backends.storage.update(resource.name, parent_id, object_id, obj)
     uri = object_uri(resource, parent_id, object_id)
     acl = _write_acl(backends, uri, current_acl, permission_changes, writer)
+    revocations.record_lost(
+        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
+    )
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     return stored, acl

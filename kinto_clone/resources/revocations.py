@@ -1,4 +1,12 @@
-"""Access-revoked tombstones in a ``_since`` poll (README, "Revocations").
+"""Access-revoked tombstones (README, "Revocations"): what is recorded when read access
+goes, and what a ``_since`` poll shows of it.
+
+Recorded (``record_lost``, ``group_left``): a principal who loses an ACE granting read on
+records (``read`` or ``write``, on a record, its collection or its bucket) loses the
+records it covers; a member who leaves a group (or whose group is deleted) loses what the
+group's ACEs covered. The storage backend records it for each record and user
+(``Storage.record_revocations``); whether the user still reads the record another way is
+decided when they poll.
 
 A caller who may read only some objects of a list (``readable_by``) and who lost read
 access to some of them since ``_since`` gets, besides the page, a tombstone for each of
@@ -13,10 +21,11 @@ them in the page's order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from kinto_clone import json
-from kinto_clone.authorization import lasting_principals
+from kinto_clone.permission import ACL
 from kinto_clone.resources.querying import (
     DELETED_FIELD,
     ID_FIELD,
@@ -24,6 +33,67 @@ from kinto_clone.resources.querying import (
     REVOKED_FIELD,
 )
 from kinto_clone.storage import ListQuery, Op, ReadableBy, Sort, Storage
+
+if TYPE_CHECKING:
+    from kinto_clone.backends import Backends
+    from kinto_clone.resources.types import ResourceType, Topology
+
+
+RECORD = "record"
+
+
+def _covers_records(resource: ResourceType) -> bool:
+    return any(child.name == RECORD or _covers_records(child) for child in resource.children)
+
+
+def read_granting(topology: Topology) -> frozenset[str]:
+    """The permissions that give read on a record, on whichever level they are held (the
+    record, its collection, its bucket): ``read`` and ``write``, from the table."""
+    return frozenset(p for _, p in topology.inheritance[(RECORD, "read")])
+
+
+def readers_lost(topology: Topology, before: ACL, after: ACL) -> set[str]:
+    """The principals an ACL change stops letting read records (the object itself, or
+    all records below it)."""
+    granting = read_granting(topology)
+
+    def readers(acl: ACL) -> set[str]:
+        return {principal for p in granting for principal in acl.get(p, ())}
+
+    return readers(before) - readers(after)
+
+
+def record_lost(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    object_id: str,
+    principals: Iterable[str],
+) -> None:
+    """``principals`` lost the ACEs granting read on records that they held on this
+    object (before the ACL is stored)."""
+    lost = set(principals)
+    if not lost or not backends.revocations:
+        return
+    if resource.name == RECORD:
+        backends.storage.record_revocations(RECORD, parent_id, lost, object_id)
+    elif _covers_records(resource):
+        uri = f"{resource.list_uri(parent_id)}/{object_id}"
+        backends.storage.record_revocations(RECORD, uri, lost)
+
+
+def group_left(
+    backends: Backends, topology: Topology, group_uri: str, members: set[str] | None
+) -> None:
+    """``members`` (None: all of them, the group is deleted) leave the group: they lose
+    what its ACEs granted. Before the memberships are removed."""
+    if members == set() or not backends.revocations:
+        return
+    granted = backends.permission.get_accessible_objects([group_uri], read_granting(topology))
+    for uri in sorted(granted):
+        parsed = topology.parse_uri(uri)
+        if parsed is not None:
+            record_lost(backends, *parsed, members if members is not None else {group_uri})
 
 
 def _is_int(value: Any) -> bool:
@@ -64,7 +134,7 @@ def revoked(
     parent_id: str,
     query: ListQuery,
     readable_by: ReadableBy | None,
-    userid: str | None,
+    lasting: Iterable[str],
 ) -> list[dict[str, Any]]:
     """The caller's revocation tombstones for this poll, oldest first (none when the
     poll is not one they belong to, or the caller reads the whole list)."""
@@ -72,9 +142,7 @@ def revoked(
     if bounds is None or readable_by is None:
         return []
     since, before = bounds
-    found = storage.revoked_since(
-        resource_name, parent_id, since, before, lasting_principals(userid), readable_by
-    )
+    found = storage.revoked_since(resource_name, parent_id, since, before, lasting, readable_by)
     return [tombstone(object_id, timestamp) for object_id, timestamp in found]
 
 

@@ -238,16 +238,19 @@ class Storage(abc.ABC):
     # -- access revoked (README, "Revocations"). A backend without them records nothing
     # and its polls and streams carry no revocation tombstones.
 
-    def record_revocations(self, uri: str, principals: Iterable[str]) -> None:
-        """``principals`` (users, system principals, group URIs) lost the ACEs granting
-        read that they held on ``uri`` (a record, a collection, a bucket). Recorded for
-        each live record then covered and each user then holding the principal, with a
-        timestamp of the record's list (which it bumps). Before the ACEs change."""
-        return None
-
-    def record_group_left(self, group_uri: str, members: Iterable[str] | None) -> None:
-        """``members`` (None: every member, the group is deleted) lose what the group's
-        ACEs granted; as ``record_revocations``. Before the memberships are removed."""
+    def record_revocations(
+        self,
+        resource_name: str,
+        scope: str,
+        principals: Iterable[str],
+        object_id: str | None = None,
+    ) -> None:
+        """``principals`` (user ids, system principals, group URIs) lost read access to
+        the object ``object_id`` of the list ``(resource_name, scope)``, or (None) to
+        every live object of the lists of ``resource_name`` whose parent is ``scope`` or
+        under ``scope + "/"``. Recorded for each such object and each user then holding
+        a principal (a group: its members of that moment), with a timestamp of the
+        object's list, which it bumps. Before the ACEs or memberships change."""
         return None
 
     def revoked_since(

@@ -434,12 +434,14 @@ class SQLStorage(Storage):
     # -- access revoked: storage/sql_revocations.py ------------------------------------------
 
     @db_errors
-    def record_revocations(self, uri: str, principals: Iterable[str]) -> None:
-        self._revocations.lost(uri, principals)
-
-    @db_errors
-    def record_group_left(self, group_uri: str, members: Iterable[str] | None) -> None:
-        self._revocations.left_group(group_uri, members)
+    def record_revocations(
+        self,
+        resource_name: str,
+        scope: str,
+        principals: Iterable[str],
+        object_id: str | None = None,
+    ) -> None:
+        self._revocations.lost(resource_name, scope, principals, object_id)
 
     @db_errors
     def revoked_since(

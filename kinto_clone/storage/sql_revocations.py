@@ -1,27 +1,26 @@
 """The SQL of access-revoked tombstones (``tables.revocations``), for both dialects.
 
-Written when a change takes read access away (``resources/objects.py`` calls
-``Storage.record_revocations`` and ``Storage.record_group_left``), in the writer's
-transaction; read by ``_since`` polls and by the stream. README, "Revocations".
+Written when a change takes read access away (``resources/revocations.py`` calls
+``Storage.record_revocations``), in the writer's transaction; read by ``_since`` polls and
+by the stream. README, "Revocations". Like every storage module it knows no resource
+names: the resource layer says which lists (a list, or the lists of one resource name at
+or under a URI) and which object.
 
-Writing. A lost access is ``(URI whose ACL lost a read-granting ACE, principals)``. The
-URI is a record, a collection (all its records) or a bucket (the records of all its
-collections). The principals are stored as users: a group is replaced by its members
-of that moment, so that a caller's principals "at that time" are always the ones a
-caller has for good (their user id, ``system.Authenticated``, ``system.Everyone``), and
-a member who joins later learns nothing. For each record list concerned:
+Writing. The principals are stored as users: a principal that is a URI (a group) is
+replaced by its members of that moment, so that a caller's principals "at that time"
+are always the ones a caller has for good (their user id, ``system.Authenticated``,
+``system.Everyone``), and a member who joins later learns nothing. For each list:
 
 1. the list's ``timestamps`` row is locked and read (as every write of the list does:
    writers of the list queue behind it, on PostgreSQL until commit);
-2. every live record of the scope gets a row per principal, with a timestamp of its own
+2. every live object of the scope gets a row per principal, with a timestamp of its own
    from the list's sequence: ``max(now, list + 1) + rank - 1``, as a plural DELETE
-   numbers its tombstones; an earlier row of that record and principal is moved;
+   numbers its tombstones; an earlier row of that object and principal is moved;
 3. the list's timestamp becomes the greatest of them, so a poll's ETag covers them (and
    on PostgreSQL the row's trigger announces the list to the streams, migration 0005).
 
-That is 3 statements per record list, plus 1 to find a bucket's lists and 1 to read a
-group's members; nothing at all when no read-granting ACE goes, so ordinary writes are
-unchanged.
+That is 3 statements per list, plus 1 to find the lists under a URI and 1 to read a
+group's members.
 
 Reading. ``revoked_since`` is the poll's one statement: the rows of the list newer than
 ``_since`` for the caller's lasting principals, minus the objects the caller may read now
@@ -39,7 +38,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from kinto_clone.authorization import RECORD_READ_GRANTING
 from kinto_clone.db import Database, in_values
 from kinto_clone.storage import ReadableBy
 from kinto_clone.storage.sql_lists import PROBED, SCANNED
@@ -52,29 +50,14 @@ from kinto_clone.tables import (
 )
 from kinto_clone.tables import access_control_entries as aces
 
-RECORD = "record"
-READ_GRANTING = sorted(RECORD_READ_GRANTING)
 _PARENT = sa.bindparam("list_parent", type_=sa.Text)
 _RESOURCE = sa.bindparam("list_resource", type_=sa.Text)
 _BASE = sa.bindparam("base", type_=sa.BigInteger)
 
 
 def is_group(principal: str) -> bool:
-    return principal.startswith("/buckets/") and "/groups/" in principal
-
-
-def record_lists_under(uri: str) -> tuple[str, str | None] | None:
-    """What a read-granting ACE on ``uri`` covers among records: ``(collection URI,
-    record id or None for all)``, ``(bucket URI + "/collections/", None)`` meaning every
-    collection of the bucket, or None (a group, a URI of something else)."""
-    parts = uri.split("/")
-    if len(parts) == 3 and parts[1] == "buckets":
-        return uri + "/collections/", None
-    if len(parts) == 5 and parts[1] == "buckets" and parts[3] == "collections":
-        return uri, None
-    if len(parts) == 7 and parts[3] == "collections" and parts[5] == "records":
-        return "/".join(parts[:5]), parts[6]
-    return None
+    """A principal that is an object's URI: a group (user ids never start with "/")."""
+    return principal.startswith("/")
 
 
 @functools.lru_cache(maxsize=64)
@@ -128,34 +111,30 @@ class SQLRevocations:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def lost(self, uri: str, principals: Iterable[str]) -> None:
-        """``principals`` (users, system principals, groups) lost the read-granting ACEs
-        they held on ``uri``."""
-        scope = record_lists_under(uri)
-        if scope is None:
-            return
+    def lost(
+        self, resource_name: str, scope: str, principals: Iterable[str], object_id: str | None
+    ) -> None:
+        """``principals`` (users, system principals, groups) lost read on ``object_id`` of
+        the list ``(resource_name, scope)``, or (``object_id`` None) on every object of the
+        lists of ``resource_name`` at or under the URI ``scope``."""
         users = self._users(principals)
-        if users:
-            self._revoke(scope, users)
-
-    def left_group(self, group_uri: str, members: Iterable[str] | None) -> None:
-        """``members`` (None: all of them, the group is being deleted) leave the group:
-        they lose what its ACEs granted. Before the memberships are removed."""
-        if members is None:
-            stmt = sa.select(user_principals.c.user_id).where(
-                user_principals.c.principal == group_uri
-            )
-            members = list(self.db.execute(stmt).scalars())
-        users = sorted(set(members))
         if not users:
             return
-        granted = sa.select(aces.c.object_id).where(
-            aces.c.principal == group_uri, in_values(aces.c.permission, READ_GRANTING)
+        if object_id is not None:
+            self._revoke_in_list(resource_name, scope, object_id, users)
+            return
+        stmt = sa.select(timestamps.c.parent_id).where(
+            timestamps.c.resource_name == resource_name,
+            sa.or_(
+                timestamps.c.parent_id == scope,
+                sa.and_(
+                    timestamps.c.parent_id >= scope + "/",
+                    timestamps.c.parent_id < scope + "0",  # "0" follows "/"
+                ),
+            ),
         )
-        for uri in sorted(set(self.db.execute(granted).scalars())):
-            scope = record_lists_under(uri)
-            if scope is not None:
-                self._revoke(scope, users)
+        for parent_id in sorted(self.db.execute(stmt).scalars()):
+            self._revoke_in_list(resource_name, parent_id, None, users)
 
     def _users(self, principals: Iterable[str]) -> list[str]:
         """Groups replaced by their members of this moment."""
@@ -169,25 +148,14 @@ class SQLRevocations:
             users.update(self.db.execute(stmt).scalars())
         return sorted(users)
 
-    def _revoke(self, scope: tuple[str, str | None], users: list[str]) -> None:
-        where, object_id = scope
-        if where.endswith("/"):  # every collection of a bucket
-            stmt = sa.select(timestamps.c.parent_id).where(
-                timestamps.c.resource_name == RECORD,
-                timestamps.c.parent_id >= where,
-                timestamps.c.parent_id < where[:-1] + "0",  # "0" follows "/"
-            )
-            for parent_id in sorted(self.db.execute(stmt).scalars()):
-                self._revoke_in_list(parent_id, None, users)
-        else:
-            self._revoke_in_list(where, object_id, users)
-
-    def _revoke_in_list(self, parent_id: str, object_id: str | None, users: list[str]) -> None:
-        base = max(self._now(), self._lock(RECORD, parent_id) + 1)
+    def _revoke_in_list(
+        self, resource_name: str, parent_id: str, object_id: str | None, users: list[str]
+    ) -> None:
+        base = max(self._now(), self._lock(resource_name, parent_id) + 1)
         params: dict[str, Any] = {
             "list_parent": parent_id,
-            "list_resource": RECORD,
-            "list_key": parent_id + LIST_KEY_SEPARATOR + RECORD,
+            "list_resource": resource_name,
+            "list_key": parent_id + LIST_KEY_SEPARATOR + resource_name,
             "base": base,
             "object_id": object_id,
             **{f"p{i}": user for i, user in enumerate(users)},

@@ -15,7 +15,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from kinto_clone import json
-from kinto_clone.authorization import is_writer
+from kinto_clone.authorization import is_writer, lasting_principals
 from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA, refused_before_invalid
 from kinto_clone.context import RouteContext, lists_nothing
@@ -194,7 +194,7 @@ def _revoked(request: Request, ctx: RouteContext, query: ListQuery) -> list[dict
         ctx.parent_id,
         query,
         ctx.readable_by,
-        request.authenticated_userid,
+        lasting_principals(request.authenticated_userid),
     )
 
 
