@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import webtest
 
+from tests.querycount import recorded_statements
 from tests.support import auth, userid
 
 ALICE = auth("alice")
@@ -267,3 +268,51 @@ def test_a_collection_deleted_forgets_its_revocations(shared: webtest.TestApp) -
     put(shared, "z", read=[BOB_ID])
 
     assert [o["id"] for o in poll(shared, since).json["data"]] == ["z"]
+
+
+# -- cost --------------------------------------------------------------------------------------
+
+
+def costs(app: webtest.TestApp) -> dict[str, int]:
+    """Statements of the requests revocations could touch, on a fresh collection."""
+    app.put_json(BUCKET, {}, headers=ALICE, status=201)
+    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    for n in range(3):
+        put(app, f"r{n}", read=[BOB_ID])
+    since = synced(app)
+    put(app, "r0", read=[BOB_ID])
+    measured: dict[str, Any] = {
+        "owner _since poll": lambda: poll(app, since, ALICE, status=200),
+        "reader _since poll, nothing lost": lambda: poll(app, since, status=200),
+        "PATCH keeping the ACL": lambda: app.patch_json(
+            f"{RECORDS}/r1", {"data": {"n": 1}}, headers=ALICE, status=200
+        ),
+        "PATCH removing a reader": lambda: app.patch_json(
+            f"{RECORDS}/r1", {"permissions": {"read": []}}, headers=ALICE, status=200
+        ),
+        "reader _since poll, one lost": lambda: poll(app, since, status=200),
+    }
+    found = {}
+    for name, request in measured.items():
+        with recorded_statements(app) as statements:
+            request()
+        found[name] = len(statements)
+    app.delete(BUCKET, headers=ALICE)  # SQLite and PostgreSQL: both apps share the database
+    return found
+
+
+def test_revocations_cost_nothing_but_a_probe_for_partial_readers_and_3_per_loss(
+    make_app: Any,
+) -> None:
+    on, off = costs(make_app()), costs(make_app(revocation_tombstones=False))
+
+    extra = {name: on[name] - off[name] for name in on}
+
+    print(f"\nstatements with / without revocation tombstones: {on} / {off}")
+    assert extra == {
+        "owner _since poll": 0,  # reads the whole list: nothing to look up
+        "reader _since poll, nothing lost": 1,  # one indexed probe
+        "PATCH keeping the ACL": 0,
+        "PATCH removing a reader": 3,  # lock the list's row, the rows, its timestamp
+        "reader _since poll, one lost": 1,
+    }
