@@ -65,22 +65,30 @@ class ParsedList:
     """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
 
 
-def _repeated_typed(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
-    """Typed parameters given more than once: ``_since=1&_since=2`` is a list to Kinto's
-    schema, so no number (a 400, never one of the values: a plural DELETE runs on it)."""
-    seen: dict[str, list[str]] = {}
-    for name, value in params:
-        if name.strip() in _TYPED:
-            seen.setdefault(name.strip(), []).append(value)
-    return {name: values for name, values in seen.items() if len(values) > 1}
+Raw = str | list[str]  # a parameter's value; a list when the name is repeated
 
 
-def _last_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Names stripped; a repeated name keeps its first position and its last value."""
-    values: dict[str, str] = {}
+def _grouped(params: Sequence[tuple[str, str]]) -> dict[str, Raw]:
+    """Names stripped; a name given more than once is the list of its values, as Kinto's
+    schema reads it (never one of them: a plural DELETE would run on it). Each reader
+    says what such a list means: a 400 for a number or a string (``_since``, ``_token``,
+    ``id``), whole names for ``_fields`` and ``_sort``, a list value for a filter."""
+    values: dict[str, Raw] = {}
     for name, value in params:
-        values[name.strip()] = value
+        name = name.strip()
+        if name not in values:
+            values[name] = value
+        else:
+            previous = values[name]
+            values[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
     return values
+
+
+def _items(raw: Raw | None) -> list[str]:
+    """``a,b`` is two items; a repeated parameter is one item per value, whole."""
+    if raw is None:
+        return []
+    return raw if isinstance(raw, list) else raw.split(",")
 
 
 class _NotANumber(ValueError):
@@ -130,11 +138,7 @@ class _Reserved:
     id_value: str | None = None
 
 
-def _validate_reserved(
-    values: Mapping[str, str],
-    id_field_is_string: bool,
-    repeated: Mapping[str, list[str]] | None = None,
-) -> _Reserved:
+def _validate_reserved(values: Mapping[str, Raw], id_field_is_string: bool) -> _Reserved:
     """First pass: type-check the reserved parameters, reporting every error at once.
 
     An empty value (``""``, ``[]``, ``{}``, or a blank ``_limit``) counts as absent here,
@@ -145,10 +149,10 @@ def _validate_reserved(
     reserved = _Reserved()
 
     for name in _TYPED:
-        if repeated and name in repeated:
-            errors.append(detail("querystring", name, f'"{repeated[name]!r}" is not a number'))
-            continue
         raw = values.get(name)
+        if isinstance(raw, list):
+            errors.append(detail("querystring", name, f'"{raw!r}" is not a number'))
+            continue
         if raw is None or _is_empty(raw) or (name == "_limit" and not raw.strip()):
             continue
         try:
@@ -164,12 +168,18 @@ def _validate_reserved(
         else:
             reserved.integers[name] = number
 
-    if id_field_is_string and ID_FIELD in values:
-        value = native_value(values[ID_FIELD])
+    for name in ("_token", ID_FIELD) if id_field_is_string else ("_token",):
+        raw = values.get(name)
+        if isinstance(raw, list):
+            description = f"{raw!r} is not a string: {{'{name}': ''}}"
+            errors.append(detail("querystring", name, description))
+
+    raw_id = values.get(ID_FIELD)
+    if id_field_is_string and isinstance(raw_id, str):
+        value = native_value(raw_id)
         if isinstance(value, str):
             reserved.id_value = value
         elif value:  # an empty or false value is no id at all: it matches nothing
-            # Kinto's schema library words it so, dict repr included (§4.1).
             # Kinto's schema library words it so, dict repr included (§4.1).
             description = f"{value} is not a string: {{'id': ''}}"
             errors.append(detail("querystring", ID_FIELD, description))
@@ -192,7 +202,7 @@ def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
 
 def _parse_filter(
     param: str,
-    raw: str,
+    raw: Raw,
     reserved: _Reserved,
     *,
     now_ms: int,
@@ -217,6 +227,8 @@ def _parse_filter(
         if reserved.integers.get(MODIFIED_FIELD) is None:
             raise invalid_value(param)
         value = reserved.integers[MODIFIED_FIELD]
+    elif isinstance(raw, list):
+        value = _repeated_filter_value(param, op, raw)
     elif op in _LIST_OPS:
         value = [native_value(item) for item in raw.split(",")]
     elif op in _ARRAY_OPS:
@@ -226,7 +238,7 @@ def _parse_filter(
     else:
         value = native_value(raw)
 
-    if "\x00" in param or "\x00" in raw or has_nul(value):
+    if "\x00" in param or any("\x00" in item for item in _items(raw)) or has_nul(value):
         raise querystring_error(param, "Invalid character 0x00")
 
     if field in (ID_FIELD, MODIFIED_FIELD) and op in _ARRAY_OPS:
@@ -254,6 +266,20 @@ def _parse_filter(
     return Filter(field, value, op)
 
 
+def _repeated_filter_value(param: str, op: Op, raw: list[str]) -> Any:
+    """A filter given more than once, read as Kinto reads the list: ``in``/``exclude``
+    take each value whole (``in_n=1&in_n=2,3``: 1 or "2,3"); ``has`` is true; ``like``
+    is a 400; every other operator compares with the list of the values as sent
+    (``s=a&s=b`` matches ``["a", "b"]``, ``n=1&n=2`` no number)."""
+    if op in _LIST_OPS:
+        return [native_value(item) for item in raw]
+    if op is Op.HAS:
+        return True
+    if op is Op.LIKE:
+        raise invalid_value(param)
+    return list(raw)
+
+
 def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
     if value is None:
         # `_since=null` is accepted and matches nothing (§4.2, §13.8). Kinto compares with
@@ -266,10 +292,10 @@ def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
     return Filter(MODIFIED_FIELD, value, _POLLING_PARAMS[param])
 
 
-def _parse_sorting(raw: str | None, known_fields: frozenset[str] | None) -> tuple[Sort, ...]:
+def _parse_sorting(raw: Raw | None, known_fields: frozenset[str] | None) -> tuple[Sort, ...]:
     """``_sort=f1,-f2,+f3``; malformed items are dropped, ``-last_modified`` breaks ties."""
     sorting: list[Sort] = []
-    for item in (raw or "").split(","):
+    for item in _items(raw):
         if not _SORT_ITEM.fullmatch(item):
             continue
         descending = item.startswith("-")
@@ -284,9 +310,9 @@ def _parse_sorting(raw: str | None, known_fields: frozenset[str] | None) -> tupl
 
 
 def _parse_fields_value(
-    raw: str | None, known_fields: frozenset[str] | None
+    raw: Raw | None, known_fields: frozenset[str] | None
 ) -> tuple[str, ...] | None:
-    fields = tuple(f for f in (raw or "").split(",") if f)
+    fields = tuple(f for f in _items(raw) if f)
     if not fields:
         return None
     unknown = list(dict.fromkeys(f for f in fields if not _is_known(f, known_fields)))
@@ -300,7 +326,7 @@ def parse_fields(
     params: Sequence[tuple[str, str]], known_fields: frozenset[str] | None = None
 ) -> tuple[str, ...] | None:
     """``_fields`` of an object GET: the requested names, None when absent or empty."""
-    return _parse_fields_value(_last_values(params).get("_fields"), known_fields)
+    return _parse_fields_value(_grouped(params).get("_fields"), known_fields)
 
 
 def parse_list_params(
@@ -314,13 +340,13 @@ def parse_list_params(
 ) -> ParsedList:
     """Validate the querystring of a plural request and build its ListQuery.
 
-    ``params`` are ``request.GET.items()``: a repeated name keeps its last value.
+    ``params`` are ``request.GET.items()``: a repeated name is the list of its values.
     ``known_fields`` makes the schema strict (history, permissions): unknown filter, sort
     and ``_fields`` names are rejected; None accepts any name. ``id_field_is_string=False``
     lifts the "ids are strings" checks. Raises ValidationError (400 errno 107).
     """
-    values = _last_values(params)
-    reserved = _validate_reserved(values, id_field_is_string, _repeated_typed(params))
+    values = _grouped(params)
+    reserved = _validate_reserved(values, id_field_is_string)
 
     filters: list[Filter] = []
     include_deleted = False
@@ -352,7 +378,7 @@ def parse_list_params(
     after: dict[str, Any] | None = None
     nonce: str | None = None
     token = values.get("_token")
-    if token:
+    if isinstance(token, str) and token:  # a repeated one was refused above
         last_object, nonce = read_token(token, now_ms)
         after = keyset(last_object, sorting)
 
