@@ -2,30 +2,25 @@
 
 Validation happens in two passes, like Kinto's: first the reserved parameters that have a
 type (``_limit``, ``_since``, ``_before``, ``_to``, ``id``, ``last_modified``), whose
-errors are all reported together; then the filters, ``_sort``, ``_fields`` and
-``_token``, which stop at the first error.
+errors are all reported together (``reserved.py``); then, here, the filters, ``_sort``,
+``_fields`` and ``_token``, which stop at the first error.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kinto_clone.errors import ValidationError, detail
+from kinto_clone.resources.querying.reserved import Reserved, repeated_typed, validate_reserved
 from kinto_clone.resources.querying.token import keyset, read_token
 from kinto_clone.resources.querying.values import (
     ID_FIELD,
-    INTEGER_TEXT,
-    MAX_LIMIT,
     MODIFIED_FIELD,
     as_timestamp,
     has_nul,
-    int_or_none,
     invalid_value,
-    is_int,
     is_timestamp,
     native_value,
     querystring_error,
@@ -65,121 +60,12 @@ class ParsedList:
     """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
 
 
-def _repeated_typed(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
-    """Typed parameters given more than once: ``_since=1&_since=2`` is a list to Kinto's
-    schema, so no number (a 400, never one of the values: a plural DELETE runs on it)."""
-    seen: dict[str, list[str]] = {}
-    for name, value in params:
-        if name.strip() in _TYPED:
-            seen.setdefault(name.strip(), []).append(value)
-    return {name: values for name, values in seen.items() if len(values) > 1}
-
-
 def _last_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Names stripped; a repeated name keeps its first position and its last value."""
     values: dict[str, str] = {}
     for name, value in params:
         values[name.strip()] = value
     return values
-
-
-class _NotANumber(ValueError):
-    def __init__(self, shown: str) -> None:
-        super().__init__(shown)
-        self.description = f'"{shown}" is not a number'
-
-
-def _schema_integer(raw: str) -> int | None:
-    """An integer parameter, read as Kinto's schema reads it: a JSON number (a fraction is
-    truncated: ``1.5`` is 1, ``1e3`` is 1000) or a string of digits (``"123"``); ``null``
-    is None. Booleans, other strings and non-finite numbers raise _NotANumber.
-    """
-    value = native_value(raw)
-    if value is None or is_int(value):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
-        number = int_or_none(value)
-        if number is not None:
-            return number
-    # Kinto quotes the string it was given (``"1.5"`` for ``_since="1.5"``), else the raw text.
-    raise _NotANumber(value if isinstance(value, str) else raw)
-
-
-def _is_empty(raw: str) -> bool:
-    return native_value(raw) in ("", [], {})
-
-
-def _bounds_error(name: str, value: int) -> dict[str, Any] | None:
-    if value < 0:
-        return detail("querystring", name, f"{value} is less than minimum value 0")
-    if name == "_limit" and value > MAX_LIMIT:
-        return detail("querystring", name, f"{value} is greater than maximum value {MAX_LIMIT}")
-    return None
-
-
-@dataclass
-class _Reserved:
-    """The typed reserved parameters once the first pass accepted them."""
-
-    limit: int | None = None
-    # _since, _before, _to and last_modified when given and not empty; None is a JSON null.
-    integers: dict[str, int | None] = dataclasses.field(default_factory=dict)
-    # ``id`` when it is a string; None for ``id=null`` and other empty values.
-    id_value: str | None = None
-
-
-def _validate_reserved(
-    values: Mapping[str, str],
-    id_field_is_string: bool,
-    repeated: Mapping[str, list[str]] | None = None,
-) -> _Reserved:
-    """First pass: type-check the reserved parameters, reporting every error at once.
-
-    An empty value (``""``, ``[]``, ``{}``, or a blank ``_limit``) counts as absent here,
-    as for Kinto's schema; the second pass then refuses an empty timestamp parameter
-    (``Invalid value for _since``), so that it never means "everything".
-    """
-    errors: list[dict[str, Any]] = []
-    reserved = _Reserved()
-
-    for name in _TYPED:
-        if repeated and name in repeated:
-            errors.append(detail("querystring", name, f'"{repeated[name]!r}" is not a number'))
-            continue
-        raw = values.get(name)
-        if raw is None or _is_empty(raw) or (name == "_limit" and not raw.strip()):
-            continue
-        try:
-            number = _schema_integer(raw)
-        except _NotANumber as exc:
-            errors.append(detail("querystring", name, exc.description))
-            continue
-        error = None if number is None else _bounds_error(name, number)
-        if error is not None:
-            errors.append(error)
-        elif name == "_limit":
-            reserved.limit = number
-        else:
-            reserved.integers[name] = number
-
-    if id_field_is_string and ID_FIELD in values:
-        value = native_value(values[ID_FIELD])
-        if isinstance(value, str):
-            reserved.id_value = value
-        elif value:  # an empty or false value is no id at all: it matches nothing
-            # Kinto's schema library words it so, dict repr included (§4.1).
-            # Kinto's schema library words it so, dict repr included (§4.1).
-            description = f"{value} is not a string: {{'id': ''}}"
-            errors.append(detail("querystring", ID_FIELD, description))
-
-    if errors:
-        raise ValidationError(errors)
-    return reserved
-
-
-_TYPED = ("_limit", "_since", "_before", "_to", MODIFIED_FIELD)
 
 
 def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
@@ -193,7 +79,7 @@ def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
 def _parse_filter(
     param: str,
     raw: str,
-    reserved: _Reserved,
+    reserved: Reserved,
     *,
     now_ms: int,
     known_fields: frozenset[str] | None,
@@ -226,6 +112,24 @@ def _parse_filter(
     else:
         value = native_value(raw)
 
+    value = _checked_value(
+        param, raw, field, op, value, now_ms=now_ms, id_field_is_string=id_field_is_string
+    )
+    return Filter(field, value, op)
+
+
+def _checked_value(
+    param: str,
+    raw: str,
+    field: str,
+    op: Op,
+    value: Any,
+    *,
+    now_ms: int,
+    id_field_is_string: bool,
+) -> Any:
+    """The value of a filter once refused when invalid for its field and operator (a
+    ``last_modified`` becomes an integer timestamp)."""
     if "\x00" in param or "\x00" in raw or has_nul(value):
         raise querystring_error(param, "Invalid character 0x00")
 
@@ -251,7 +155,7 @@ def _parse_filter(
     if op is Op.LIKE and not isinstance(value, str):
         raise invalid_value(param)
 
-    return Filter(field, value, op)
+    return value
 
 
 def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
@@ -303,6 +207,34 @@ def parse_fields(
     return _parse_fields_value(_last_values(params).get("_fields"), known_fields)
 
 
+def _parse_filters(
+    values: Mapping[str, str],
+    reserved: Reserved,
+    now_ms: int,
+    known_fields: frozenset[str] | None,
+    id_field_is_string: bool,
+) -> tuple[Filter, ...]:
+    """Second pass: the polling parameters and the filters, in the querystring's order
+    (names starting with ``_`` are no filters)."""
+    filters: list[Filter] = []
+    for param, raw in values.items():
+        if param in _POLLING_PARAMS:
+            if param not in reserved.integers:  # empty: no timestamp, never "everything"
+                raise invalid_value(param)
+            filters.append(_polling_filter(param, reserved.integers[param], now_ms))
+        elif not param.startswith("_"):
+            parsed = _parse_filter(
+                param,
+                raw,
+                reserved,
+                now_ms=now_ms,
+                known_fields=known_fields,
+                id_field_is_string=id_field_is_string,
+            )
+            filters.append(parsed)
+    return tuple(filters)
+
+
 def parse_list_params(
     params: Sequence[tuple[str, str]],
     *,
@@ -320,29 +252,11 @@ def parse_list_params(
     lifts the "ids are strings" checks. Raises ValidationError (400 errno 107).
     """
     values = _last_values(params)
-    reserved = _validate_reserved(values, id_field_is_string, _repeated_typed(params))
+    reserved = validate_reserved(values, id_field_is_string, repeated_typed(params))
 
-    filters: list[Filter] = []
-    include_deleted = False
-    for param, raw in values.items():
-        if param in _POLLING_PARAMS:
-            if param not in reserved.integers:  # empty: no timestamp, never "everything"
-                raise invalid_value(param)
-            filters.append(_polling_filter(param, reserved.integers[param], now_ms))
-        elif param.startswith("_"):
-            continue
-        else:
-            parsed = _parse_filter(
-                param,
-                raw,
-                reserved,
-                now_ms=now_ms,
-                known_fields=known_fields,
-                id_field_is_string=id_field_is_string,
-            )
-            filters.append(parsed)
-        # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
-        include_deleted = include_deleted or filters[-1].field == MODIFIED_FIELD
+    filters = _parse_filters(values, reserved, now_ms, known_fields, id_field_is_string)
+    # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
+    include_deleted = any(f.field == MODIFIED_FIELD for f in filters)
 
     sorting = _parse_sorting(values.get("_sort"), known_fields)
     fields = _parse_fields_value(values.get("_fields"), known_fields)
@@ -357,7 +271,7 @@ def parse_list_params(
         after = keyset(last_object, sorting)
 
     query = ListQuery(
-        filters=tuple(filters),
+        filters=filters,
         sorting=sorting,
         limit=limit,
         after=after,
