@@ -15,10 +15,10 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from kinto_clone import json
-from kinto_clone.authorization import is_writer
+from kinto_clone.authorization import is_writer, lasting_principals
 from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA, refused_before_invalid
-from kinto_clone.context import RouteContext
+from kinto_clone.context import RouteContext, lists_nothing
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
 from kinto_clone.events import check_data, notify_write
 from kinto_clone.preconditions import (
@@ -26,10 +26,10 @@ from kinto_clone.preconditions import (
     raise_304_if_not_modified,
     raise_412_if_modified,
 )
-from kinto_clone.resources import merge, objects, querying
+from kinto_clone.resources import merge, objects, querying, revocations
 from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.schemas import envelope
-from kinto_clone.storage import UnicityError
+from kinto_clone.storage import ListQuery, UnicityError
 from kinto_clone.views.http import (
     cache_expires,
     expose,
@@ -161,7 +161,12 @@ def list_objects(request: Request) -> Any:
         total=request.registry.settings["total_records_on_get"],
     )
     page, timestamp, encoded = found.objects, found.timestamp, found.encoded
-    _refuse_unlisted(request, ctx, len(page))
+    revoked = _revoked(request, ctx, page_query)
+    if revoked and not page and lists_nothing(ctx):
+        # They lost all they could read here: their tombstones, and nothing of the list.
+        timestamp = revoked[-1]["last_modified"]
+    else:
+        _refuse_unlisted(request, ctx, len(page))
     _list_preconditions(request, timestamp)
     if found.total is not None:
         _set_total(request, found.total)
@@ -170,11 +175,27 @@ def list_objects(request: Request) -> Any:
         last = json.loads(page[-1]) if encoded else page[-1]
         token = querying.encode_token(last, query.sorting, len(page))
         request.response.headers["Next-Page"] = next_page_url(request, parsed.limit, token)
+    if revoked:
+        page, encoded = revocations.merged(page, encoded, revoked, query.sorting), False
     if encoded:
         return {"data": [json.raw(text) for text in page]}
     if parsed.fields is not None:
         page = [querying.project_fields(obj, parsed.fields) for obj in page]
     return {"data": page}
+
+
+def _revoked(request: Request, ctx: RouteContext, query: ListQuery) -> list[dict[str, Any]]:
+    """The caller's access-revoked tombstones of a ``_since`` poll (README, "Revocations")."""
+    if not request.registry.backends.revocations:
+        return []
+    return revocations.revoked(
+        request.registry.backends.storage,
+        ctx.resource.name,
+        ctx.parent_id,
+        query,
+        ctx.readable_by,
+        lasting_principals(request.authenticated_userid),
+    )
 
 
 def _set_total(request: Request, total: int) -> None:

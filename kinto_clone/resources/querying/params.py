@@ -13,15 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kinto_clone.resources.querying.reserved import Reserved, repeated_typed, validate_reserved
+from kinto_clone.resources.querying.reserved import Reserved, validate_reserved
 from kinto_clone.resources.querying.token import keyset, read_token
 from kinto_clone.resources.querying.values import (
     ID_FIELD,
     MODIFIED_FIELD,
+    Raw,
     as_timestamp,
+    grouped,
     has_nul,
     invalid_value,
     is_timestamp,
+    items,
     native_value,
     querystring_error,
 )
@@ -60,14 +63,6 @@ class ParsedList:
     """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
 
 
-def _last_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Names stripped; a repeated name keeps its first position and its last value."""
-    values: dict[str, str] = {}
-    for name, value in params:
-        values[name.strip()] = value
-    return values
-
-
 def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
     """Strict schemas know root fields; dotted paths below a known root are accepted."""
     if known_fields is None:
@@ -78,7 +73,7 @@ def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
 
 def _parse_filter(
     param: str,
-    raw: str,
+    raw: Raw,
     reserved: Reserved,
     *,
     now_ms: int,
@@ -103,6 +98,8 @@ def _parse_filter(
         if reserved.integers.get(MODIFIED_FIELD) is None:
             raise invalid_value(param)
         value = reserved.integers[MODIFIED_FIELD]
+    elif isinstance(raw, list):
+        value = _repeated_filter_value(param, op, raw)
     elif op in _LIST_OPS:
         value = [native_value(item) for item in raw.split(",")]
     elif op in _ARRAY_OPS:
@@ -120,7 +117,7 @@ def _parse_filter(
 
 def _checked_value(
     param: str,
-    raw: str,
+    raw: Raw,
     field: str,
     op: Op,
     value: Any,
@@ -130,7 +127,7 @@ def _checked_value(
 ) -> Any:
     """The value of a filter once refused when invalid for its field and operator (a
     ``last_modified`` becomes an integer timestamp)."""
-    if "\x00" in param or "\x00" in raw or has_nul(value):
+    if "\x00" in param or any("\x00" in item for item in items(raw)) or has_nul(value):
         raise querystring_error(param, "Invalid character 0x00")
 
     if field in (ID_FIELD, MODIFIED_FIELD) and op in _ARRAY_OPS:
@@ -158,6 +155,20 @@ def _checked_value(
     return value
 
 
+def _repeated_filter_value(param: str, op: Op, raw: list[str]) -> Any:
+    """A filter given more than once, read as Kinto reads the list: ``in``/``exclude``
+    take each value whole (``in_n=1&in_n=2,3``: 1 or "2,3"); ``has`` is true; ``like``
+    is a 400; every other operator compares with the list of the values as sent
+    (``s=a&s=b`` matches ``["a", "b"]``, ``n=1&n=2`` no number)."""
+    if op in _LIST_OPS:
+        return [native_value(item) for item in raw]
+    if op is Op.HAS:
+        return True
+    if op is Op.LIKE:
+        raise invalid_value(param)
+    return list(raw)
+
+
 def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
     if value is None:
         # `_since=null` is accepted and matches nothing (§4.2, §13.8). Kinto compares with
@@ -170,10 +181,10 @@ def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
     return Filter(MODIFIED_FIELD, value, _POLLING_PARAMS[param])
 
 
-def _parse_sorting(raw: str | None, known_fields: frozenset[str] | None) -> tuple[Sort, ...]:
+def _parse_sorting(raw: Raw | None, known_fields: frozenset[str] | None) -> tuple[Sort, ...]:
     """``_sort=f1,-f2,+f3``; malformed items are dropped, ``-last_modified`` breaks ties."""
     sorting: list[Sort] = []
-    for item in (raw or "").split(","):
+    for item in items(raw):
         if not _SORT_ITEM.fullmatch(item):
             continue
         descending = item.startswith("-")
@@ -188,9 +199,9 @@ def _parse_sorting(raw: str | None, known_fields: frozenset[str] | None) -> tupl
 
 
 def _parse_fields_value(
-    raw: str | None, known_fields: frozenset[str] | None
+    raw: Raw | None, known_fields: frozenset[str] | None
 ) -> tuple[str, ...] | None:
-    fields = tuple(f for f in (raw or "").split(",") if f)
+    fields = tuple(f for f in items(raw) if f)
     if not fields:
         return None
     unknown = list(dict.fromkeys(f for f in fields if not _is_known(f, known_fields)))
@@ -204,11 +215,11 @@ def parse_fields(
     params: Sequence[tuple[str, str]], known_fields: frozenset[str] | None = None
 ) -> tuple[str, ...] | None:
     """``_fields`` of an object GET: the requested names, None when absent or empty."""
-    return _parse_fields_value(_last_values(params).get("_fields"), known_fields)
+    return _parse_fields_value(grouped(params).get("_fields"), known_fields)
 
 
 def _parse_filters(
-    values: Mapping[str, str],
+    values: Mapping[str, Raw],
     reserved: Reserved,
     now_ms: int,
     known_fields: frozenset[str] | None,
@@ -246,13 +257,13 @@ def parse_list_params(
 ) -> ParsedList:
     """Validate the querystring of a plural request and build its ListQuery.
 
-    ``params`` are ``request.GET.items()``: a repeated name keeps its last value.
+    ``params`` are ``request.GET.items()``: a repeated name is the list of its values.
     ``known_fields`` makes the schema strict (history, permissions): unknown filter, sort
     and ``_fields`` names are rejected; None accepts any name. ``id_field_is_string=False``
     lifts the "ids are strings" checks. Raises ValidationError (400 errno 107).
     """
-    values = _last_values(params)
-    reserved = validate_reserved(values, id_field_is_string, repeated_typed(params))
+    values = grouped(params)
+    reserved = validate_reserved(values, id_field_is_string)
 
     filters = _parse_filters(values, reserved, now_ms, known_fields, id_field_is_string)
     # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
@@ -266,7 +277,7 @@ def parse_list_params(
     after: dict[str, Any] | None = None
     nonce: str | None = None
     token = values.get("_token")
-    if token:
+    if isinstance(token, str) and token:  # a repeated one was refused above
         last_object, nonce = read_token(token, now_ms)
         after = keyset(last_object, sorting)
 

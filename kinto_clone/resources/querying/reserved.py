@@ -1,15 +1,15 @@
 """First pass over a plural request's querystring: its typed reserved parameters.
 
-``_limit``, ``_since``, ``_before``, ``_to``, ``last_modified`` (integers) and ``id`` (a
-string) are type-checked together, and every error among them is reported at once, as
-Kinto's schema does; ``params.py`` then reads the filters, ``_sort``, ``_fields`` and
-``_token``, stopping at the first error.
+``_limit``, ``_since``, ``_before``, ``_to``, ``last_modified`` (integers), ``id`` and
+``_token`` (strings) are type-checked together, and every error among them is reported at
+once, as Kinto's schema does; ``params.py`` then reads the filters, ``_sort``, ``_fields``
+and ``_token``, stopping at the first error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,20 +19,11 @@ from kinto_clone.resources.querying.values import (
     INTEGER_TEXT,
     MAX_LIMIT,
     MODIFIED_FIELD,
+    Raw,
     int_or_none,
     is_int,
     native_value,
 )
-
-
-def repeated_typed(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
-    """Typed parameters given more than once: ``_since=1&_since=2`` is a list to Kinto's
-    schema, so no number (a 400, never one of the values: a plural DELETE runs on it)."""
-    seen: dict[str, list[str]] = {}
-    for name, value in params:
-        if name.strip() in _TYPED:
-            seen.setdefault(name.strip(), []).append(value)
-    return {name: values for name, values in seen.items() if len(values) > 1}
 
 
 class _NotANumber(ValueError):
@@ -82,11 +73,7 @@ class Reserved:
     id_value: str | None = None
 
 
-def validate_reserved(
-    values: Mapping[str, str],
-    id_field_is_string: bool,
-    repeated: Mapping[str, list[str]] | None = None,
-) -> Reserved:
+def validate_reserved(values: Mapping[str, Raw], id_field_is_string: bool) -> Reserved:
     """First pass: type-check the reserved parameters, reporting every error at once.
 
     An empty value (``""``, ``[]``, ``{}``, or a blank ``_limit``) counts as absent here,
@@ -97,10 +84,10 @@ def validate_reserved(
     reserved = Reserved()
 
     for name in _TYPED:
-        if repeated and name in repeated:
-            errors.append(detail("querystring", name, f'"{repeated[name]!r}" is not a number'))
-            continue
         raw = values.get(name)
+        if isinstance(raw, list):
+            errors.append(detail("querystring", name, f'"{raw!r}" is not a number'))
+            continue
         if raw is None or _is_empty(raw) or (name == "_limit" and not raw.strip()):
             continue
         try:
@@ -116,12 +103,18 @@ def validate_reserved(
         else:
             reserved.integers[name] = number
 
-    if id_field_is_string and ID_FIELD in values:
-        value = native_value(values[ID_FIELD])
+    for name in ("_token", ID_FIELD) if id_field_is_string else ("_token",):
+        raw = values.get(name)
+        if isinstance(raw, list):
+            description = f"{raw!r} is not a string: {{'{name}': ''}}"
+            errors.append(detail("querystring", name, description))
+
+    raw_id = values.get(ID_FIELD)
+    if id_field_is_string and isinstance(raw_id, str):
+        value = native_value(raw_id)
         if isinstance(value, str):
             reserved.id_value = value
         elif value:  # an empty or false value is no id at all: it matches nothing
-            # Kinto's schema library words it so, dict repr included (§4.1).
             # Kinto's schema library words it so, dict repr included (§4.1).
             description = f"{value} is not a string: {{'id': ''}}"
             errors.append(detail("querystring", ID_FIELD, description))
