@@ -525,6 +525,39 @@ def test_f20_an_invalid_json_patch_operation_is_400_before_404_and_412(
     )
 
 
+# -- FINDINGS F18: under a missing parent, a read meets the 404 before its headers -------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/buckets/priv/collections/nope/records/r1"),
+        ("HEAD", "/v1/buckets/priv/collections/nope/records/r1"),
+        ("GET", "/v1/buckets/priv/collections/nope/records"),
+        ("HEAD", "/v1/buckets/priv/collections/nope/records"),
+        ("DELETE", "/v1/buckets/priv/collections/nope/records"),
+    ],
+)
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+def test_f18_a_missing_parent_comes_before_a_bad_precondition_header(
+    private: webtest.TestApp, method: str, path: str, header: str
+) -> None:
+    resp = private.request(
+        path, method=method, headers={**ALICE, header: "bad"}, expect_errors=True
+    )
+    assert resp.status_int == 404
+    if method != "HEAD":
+        assert_error(resp, 404, 111)
+        assert resp.json["details"] == {"id": "nope", "resource_name": "collection"}
+    # Whoever may not read the bucket is refused first; an object of an existing
+    # collection still has its header read before its existence.
+    who = private.request(path, method=method, headers={**BOB, header: "bad"}, expect_errors=True)
+    assert who.status_int == 403
+    private.get(
+        "/v1/buckets/priv/collections/c1/records/nope", headers={**ALICE, header: "bad"}, status=400
+    )
+
+
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
 
 
