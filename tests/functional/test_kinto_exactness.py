@@ -490,6 +490,18 @@ def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_cre
     app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
 
 
+def test_f14_in_a_batch_a_405_under_the_default_bucket_still_creates_it_as_kintos(
+    app: webtest.TestApp,
+) -> None:
+    # Kinto's batch creates the personal bucket and collection before its subrequest
+    # meets the 405 (outside a batch it creates nothing, above).
+    request = {"method": "POST", "path": "/buckets/default/collections/c1", "body": {}}
+    resp = app.post_json("/v1/batch", {"requests": [request]}, headers=BOB)
+    assert resp.json["responses"][0]["status"] == 405
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=200)
+
+
 # -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
 
 JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
