@@ -88,6 +88,33 @@ def raise_412_if_modified(
         raise PreconditionFailed(existing, timestamp)
 
 
+def raise_412_if_object_modified(
+    headers: Any,
+    current: dict[str, Any] | None,
+    list_timestamp: Callable[[], int] | None = None,
+) -> None:
+    """``raise_412_if_modified`` for one object (None: it does not exist)."""
+    last_modified = current["last_modified"] if current else None
+    raise_412_if_modified(headers, current, last_modified, list_timestamp=list_timestamp)
+
+
+def raise_412_or_latest(
+    storage: Any,
+    resource_name: str,
+    parent_id: str,
+    object_id: str,
+    headers: Any,
+    loaded: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The object a write targets, as ``latest_for_write`` reads it, once its
+    preconditions hold (else 412): what every PUT, PATCH and DELETE of an object calls."""
+    current = latest_for_write(storage, resource_name, parent_id, object_id, headers, loaded)
+    raise_412_if_object_modified(
+        headers, current, lambda: storage.resource_timestamp(resource_name, parent_id)
+    )
+    return current
+
+
 def raise_304_if_not_modified(headers: Any, timestamp: int | None) -> None:
     """If-None-Match with the current ETag on a read."""
     if timestamp is not None and parse_condition(headers, "If-None-Match") == timestamp:
