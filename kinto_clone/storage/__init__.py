@@ -81,7 +81,7 @@ class ReadableBy:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """What a plural request asks of a list; built by ``resources/querying.py``.
+    """What a plural request asks of a list; built by ``resources/querying/``.
 
     ``after`` is the keyset of the last object of the previous page (the decoded
     pagination token): ``{sort field: value}``, a missing key meaning the field was absent.

@@ -91,11 +91,6 @@ def _posted_id(x: Exchange) -> str:
     return str(data.get("id", "")) if isinstance(data, dict) else ""
 
 
-def _repeated(x: Exchange) -> set[str]:
-    names = [name for name, _ in x.step.query]
-    return {name for name in names if names.count(name) > 1}
-
-
 DELIBERATE: list[Entry] = [
     Entry(
         "wording",
@@ -276,22 +271,6 @@ PENDING += [
             and unquote(d.kinto) == d.ours
             and d.kinto != d.ours
         ),
-    ),
-    Entry(
-        "repeated-string-parameter",
-        "A repeated string, list or filter parameter (_token=abc&_token=, _fields=s,n&"
-        "_fields=n, like_s=a&like_s=a): Kinto reads the list (a 400 for _token and filters, "
-        "the fields of every value for _fields), "
-        "ours reads the last value. F10's fix covers only the number parameters; a plural "
-        "DELETE then deletes on ours.",
-        "FINDINGS F16",
-        _whole(
-            lambda x: (
-                bool(_repeated(x) & {"_token", "_fields", "_sort"})
-                or (bool(_repeated(x)) and x.status()[0] == 400 and x.status()[1] != 400)
-            )
-        ),
-        ends_sequence=True,
     ),
     Entry(
         "bad-precondition-before-missing-parent",

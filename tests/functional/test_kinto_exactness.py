@@ -413,6 +413,58 @@ def test_item_10_a_trailing_slash_redirect_keeps_the_default_alias(
     assert resp.location.endswith("/v1/buckets/default/collections/tasks/records")
 
 
+# -- FINDINGS F16: a repeated parameter is the list of its values, as Kinto reads it --------
+
+# On the 3 records of ``three_records``, as Kinto 26.5.0 answers: records listed (and
+# deleted), or the parameter a 400 names. Never one of the values read alone.
+REPEATED_PARAMETERS: list[tuple[str, int | str]] = [
+    ("_token=abc&_token=", "_token"),
+    ("_token=&_token=", "_token"),
+    ("id=r1&id=r1", "id"),
+    ("like_s=x&like_s=x", "like_s"),
+    ("s=x&s=x", 0),
+    ("n=1&n=1", 0),
+    ("gt_n=0&gt_n=0", 0),
+    ("contains_a=1&contains_a=1", 0),
+    ("in_n=0&in_n=1", 2),
+    ("exclude_n=0&exclude_n=1", 1),
+    ("has_n=false&has_n=false", 3),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), REPEATED_PARAMETERS)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_f16_a_repeated_parameter_is_read_as_the_list_of_its_values(
+    three_records: webtest.TestApp, method: str, query: str, expected: int | str
+) -> None:
+    resp = three_records.request(
+        f"{RECORDS}?{query}", method=method, headers=ALICE, expect_errors=True
+    )
+    left = len(three_records.get(RECORDS, headers=ALICE).json["data"])
+    if isinstance(expected, str):
+        assert_error(resp, 400, 107)
+        assert resp.json["details"][0]["name"] == expected
+        assert left == 3
+    else:
+        assert resp.status_int == 200
+        assert len(resp.json["data"]) == expected
+        assert left == (3 - expected if method == "DELETE" else 3)
+
+
+def test_f16_repeated_fields_and_sort_take_each_value_whole(
+    three_records: webtest.TestApp,
+) -> None:
+    listed = three_records.get(f"{RECORDS}?_fields=n&_fields=s", headers=ALICE).json["data"]
+    assert all(set(r) == {"id", "last_modified", "n", "s"} for r in listed)
+    # A value with a comma is one name (that no record has), not two.
+    listed = three_records.get(f"{RECORDS}?_fields=n&_fields=s,a", headers=ALICE).json["data"]
+    assert all(set(r) == {"id", "last_modified", "n"} for r in listed)
+    record = three_records.get(f"{RECORDS}/r1?_fields=n&_fields=a", headers=ALICE).json["data"]
+    assert set(record) == {"id", "last_modified", "n", "a"}
+    listed = three_records.get(f"{RECORDS}?_sort=n&_sort=-n", headers=ALICE).json["data"]
+    assert [r["n"] for r in listed] == [0, 1, 2]
+
+
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
 
 
