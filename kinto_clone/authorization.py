@@ -64,6 +64,14 @@ def settings_grant(
     return False
 
 
+def lasting_principals(userid: str | None) -> frozenset[str]:
+    """The principals a caller holds for good: access-revoked tombstones are recorded for
+    these (a group's loss for each of its members of the moment)."""
+    if userid is None:
+        return frozenset({EVERYONE})
+    return frozenset({userid, AUTHENTICATED, EVERYONE})
+
+
 def is_writer(acl: ACL, principals: set[str]) -> bool:
     """Whether the caller may see an object's ``permissions``: a writer of that exact object."""
     return bool(acl.get("write", set()) & principals)

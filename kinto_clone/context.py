@@ -200,13 +200,17 @@ class RouteContext:
         return self._may_create(principals)
 
 
-def raise_401_403_if_nothing_listed(ctx: Any) -> None:
+def lists_nothing(ctx: Any) -> bool:
     """A caller let in to a list only for the objects they hold permissions on (§6.5),
-    who holds none there and may not create either: 401/403. Any route context."""
+    who holds none there and may not create either. Any route context."""
     if ctx.readable_by is None or ctx.may_create(ctx.request.principals):
-        return
-    if ctx.backends.storage.count(
+        return False
+    return not ctx.backends.storage.count(
         ctx.resource.name, ctx.parent_id, ListQuery(readable_by=ctx.readable_by)
-    ):
-        return
-    raise Unauthorized() if ctx.request.authenticated_userid is None else Forbidden()
+    )
+
+
+def raise_401_403_if_nothing_listed(ctx: Any) -> None:
+    """401/403 for a caller who ``lists_nothing``."""
+    if lists_nothing(ctx):
+        raise Unauthorized() if ctx.request.authenticated_userid is None else Forbidden()

@@ -75,12 +75,16 @@ def rewrite(request: Request) -> bool:
     userid = request.authenticated_userid
     if userid is None:
         raise Unauthorized()
+    bucket_id = default_bucket_id(request.registry.settings, userid)
+    rest = match.group("rest") or ""
+    if not _served(request.method, rest):
+        # No view serves the method there: a 405, and Kinto creates nothing for it.
+        request.path_info = f"/v1/buckets/{bucket_id}{rest}"
+        return False
     if request.method in BODY_MEDIA and request.body and not request.content_type:
         # Kinto forwards the alias as a new request, which needs its Content-Type.
         message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
         raise ValidationError([detail("header", "Content-Type", message)], code=415)
-    bucket_id = default_bucket_id(request.registry.settings, userid)
-    rest = match.group("rest") or ""
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
         created = _ensure(request, BUCKET.name, "", bucket_id)
@@ -104,6 +108,23 @@ def rewrite(request: Request) -> bool:
         _replace_alias_in_body(request, bucket_id)
     request.path_info = f"/v1/buckets/{bucket_id}{rest}"
     return created
+
+
+# The levels of a path below the bucket: plural (collections, groups, records) and
+# object ones alternate, and the methods each serves.
+_PLURAL_LEVELS = ("collections", "groups", "records")
+_OBJECT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+_PLURAL_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
+
+
+def _served(method: str, rest: str) -> bool:
+    """Whether a view serves ``method`` on ``/buckets/default{rest}`` (True for paths
+    that are no object or list: those are left to their routes)."""
+    segments = [s for s in rest.strip("/").split("/") if s]
+    if len(segments) > 4 or any(s not in _PLURAL_LEVELS for s in segments[::2]):
+        return True
+    plural = len(segments) % 2 == 1
+    return method in (_PLURAL_METHODS if plural else _OBJECT_METHODS)
 
 
 def _replace_alias_in_body(request: Request, bucket_id: str) -> None:

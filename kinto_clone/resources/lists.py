@@ -9,11 +9,12 @@ the last object shown (``querying.encode_token``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kinto_clone import json
-from kinto_clone.resources import objects, querying
+from kinto_clone.resources import objects, querying, revocations
 from kinto_clone.resources.types import ResourceType
 from kinto_clone.storage import ReadableBy
 
@@ -28,6 +29,8 @@ class ListPage:
     total: int | None  # objects matching the filters the caller may read, when asked
     next_token: str | None
     encoded: bool = False
+    found: int = 0  # live objects read (the page and one more), access-revoked ones aside
+    revoked_timestamp: int | None = None  # the newest access-revoked tombstone's
 
 
 def timestamp(backends: Backends, resource: ResourceType, parent_id: str) -> int:
@@ -56,21 +59,39 @@ def read_page(
     readable_by: ReadableBy | None,
     *,
     total: bool,
+    lasting: Iterable[str] = (),
 ) -> ListPage:
     """GET: a page, each object as the database wrote its JSON when no ``_fields``
-    applies (``encoded``), with the total when ``total``."""
+    applies (``encoded``), with the total when ``total``; in a ``_since`` poll, with the
+    access-revoked tombstones of the ``lasting`` principals (when the backends record
+    them: ``revocations.py``)."""
     query = dataclasses.replace(parsed.query, readable_by=readable_by, limit=parsed.limit + 1)
     found = backends.storage.list_page(
         resource.name, parent_id, query, encoded=parsed.fields is None, total=total
     )
-    page, token = found.objects, None
+    revoked = []
+    if backends.revocations:
+        revoked = revocations.revoked(
+            backends.storage, resource.name, parent_id, query, readable_by, lasting
+        )
+    page, encoded, token = found.objects, found.encoded, None
     if len(page) > parsed.limit:
         page = page[: parsed.limit]
-        last = json.loads(page[-1]) if found.encoded else page[-1]
+        last = json.loads(page[-1]) if encoded else page[-1]
         token = querying.encode_token(last, query.sorting, len(page))
-    if not found.encoded and parsed.fields is not None:
+    if revoked:
+        page, encoded = revocations.merged(page, encoded, revoked, query.sorting), False
+    if not encoded and parsed.fields is not None:
         page = [querying.project_fields(obj, parsed.fields) for obj in page]
-    return ListPage(page, found.timestamp, found.total, token, found.encoded)
+    return ListPage(
+        page,
+        found.timestamp,
+        found.total,
+        token,
+        encoded,
+        found=len(found.objects),
+        revoked_timestamp=revoked[-1]["last_modified"] if revoked else None,
+    )
 
 
 def delete_page(

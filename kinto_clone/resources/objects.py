@@ -12,7 +12,8 @@ from typing import Any
 
 from kinto_clone.backends import Backends
 from kinto_clone.permission import ACL
-from kinto_clone.resources.types import ResourceType, object_uri
+from kinto_clone.resources import revocations
+from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.storage import ListQuery, UnicityError
 
 
@@ -157,6 +158,9 @@ def replace(
     if permissions:
         changes = {perm: list(permissions.get(perm, [])) for perm in resource.permissions}
     acl = _write_acl(backends, uri, current_acl, changes, writer)
+    revocations.record_lost(
+        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
+    )
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     if current is None:
@@ -184,6 +188,9 @@ def patch(
     stored = backends.storage.update(resource.name, parent_id, object_id, obj)
     uri = object_uri(resource, parent_id, object_id)
     acl = _write_acl(backends, uri, current_acl, permission_changes, writer)
+    revocations.record_lost(
+        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
+    )
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     return stored, acl

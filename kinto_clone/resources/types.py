@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 
 from kinto_clone.errors import ValidationError, detail
+from kinto_clone.resources import revocations
 from kinto_clone.schemas import MAX_PRINCIPAL_LENGTH
 
 if TYPE_CHECKING:
@@ -292,14 +293,17 @@ def sync_members(
 ) -> None:
     """A group's members are principals of its users (``permission`` backend)."""
     old_set, new_set = set((old or {}).get("members") or ()), set(new.get("members") or ())
-    for member in old_set - new_set:
+    left = old_set - new_set
+    revocations.group_left(backends, CORE, group_uri, left)
+    for member in left:
         backends.permission.remove_user_principal(member, group_uri)
     for member in new_set - old_set:
         backends.permission.add_user_principal(member, group_uri)
 
 
 def forget_principal(backends: Backends, group_uri: str) -> None:
-    """A deleted group is nobody's principal any more."""
+    """A deleted group is nobody's principal any more: its members lose what it granted."""
+    revocations.group_left(backends, CORE, group_uri, None)
     backends.permission.remove_principal(group_uri)
 
 

@@ -14,9 +14,10 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from kinto_clone import json
+from kinto_clone.authorization import lasting_principals
 from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA
-from kinto_clone.context import RouteContext
+from kinto_clone.context import RouteContext, lists_nothing
 from kinto_clone.errors import invalid
 from kinto_clone.events import check_data
 from kinto_clone.preconditions import (
@@ -51,7 +52,9 @@ def list_objects(request: Request) -> Any:
         total, timestamp = lists.count(
             backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by
         )
-        steps.list_preconditions(request, ctx, total, timestamp)
+        if not total:
+            ctx.raise_401_403_if_nothing_listed()
+        steps.list_preconditions(request, timestamp)
         request.response.content_type, request.response.charset = "application/json", None
         steps.set_total(request, total)
         return request.response
@@ -62,8 +65,15 @@ def list_objects(request: Request) -> Any:
         parsed,
         ctx.readable_by,
         total=settings["total_records_on_get"],
+        lasting=lasting_principals(request.authenticated_userid),
     )
-    steps.list_preconditions(request, ctx, len(page.objects), page.timestamp)
+    timestamp = page.timestamp
+    if page.revoked_timestamp is not None and not page.found and lists_nothing(ctx):
+        # They lost all they could read here: their tombstones, and nothing of the list.
+        timestamp = page.revoked_timestamp
+    elif not page.found:
+        ctx.raise_401_403_if_nothing_listed()
+    steps.list_preconditions(request, timestamp)
     steps.set_total(request, page.total)
     if page.next_token is not None:
         request.response.headers["Next-Page"] = next_page_url(

@@ -120,11 +120,8 @@ def set_total(request: Request, total: int | None) -> None:
     expose(request, "Total-Objects", "Total-Records")
 
 
-def list_preconditions(request: Request, ctx: Any, found: int, timestamp: int) -> None:
-    """A caller let in only for what they hold ACEs on who finds nothing and may not
-    create here is refused (§6.5); then the list's ETag, 412 and 304."""
-    if not found:
-        ctx.raise_401_403_if_nothing_listed()
+def list_preconditions(request: Request, timestamp: int) -> None:
+    """The list's ETag, then its 412 and 304."""
     set_timestamp_headers(request.response, timestamp)
     raise_412_if_modified(request.headers, None, timestamp, plural=True)
     raise_304_if_not_modified(request.headers, timestamp)

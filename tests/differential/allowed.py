@@ -23,7 +23,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from tests.differential.compare import MISSING, Diff
 from tests.differential.generator import NO_BODY, USERS, Step
@@ -261,18 +261,6 @@ PENDING += [
         ends_sequence=True,
     ),
     Entry(
-        "redirect-location-not-encoded",
-        "The trailing-slash redirect of a path with a space or non-ASCII character: Kinto "
-        "percent-encodes Location, ours does not.",
-        "FINDINGS F9",
-        lambda x, d: (
-            d.where == ("headers", "Location")
-            and isinstance(d.kinto, str)
-            and unquote(d.kinto) == d.ours
-            and d.kinto != d.ours
-        ),
-    ),
-    Entry(
         "bad-precondition-before-missing-parent",
         "A request under a missing collection with a bad If-Match/If-None-Match (a HEAD of "
         "a record, a plural DELETE): Kinto 404 (the parent first), ours 400 (the header).",
@@ -282,27 +270,6 @@ PENDING += [
                 x.status() == (404, 400)
                 and _conditional(x)
                 and (x.method == "HEAD" or x.details_location(x.ours) == "header")
-            )
-        ),
-    ),
-    Entry(
-        "content-type-before-method",
-        "POST on an object URL without a JSON Content-Type: Kinto 405 errno 115 (no view "
-        "serves the method), ours 415 (the Content-Type checked first).",
-        "FINDINGS F19",
-        _whole(lambda x: x.method == "POST" and x.status() == (405, 415)),
-        ends_sequence=True,
-    ),
-    Entry(
-        "json-patch-validated-after-existence",
-        "A JSON-patch with an invalid operation on a missing record: Kinto 400 errno 107 "
-        "(the body first), ours 404 errno 110 (what issue 10 item 7 fixed for other bodies).",
-        "FINDINGS F20",
-        _whole(
-            lambda x: (
-                x.status() == (400, 404)
-                and x.step.content_type == "application/json-patch+json"
-                and x.details_location(x.kinto) == "body"
             )
         ),
     ),
@@ -339,34 +306,14 @@ PENDING += [
         "FINDINGS F15",
         _whole(lambda x: x.status() == (412, 400) and bool(x.step.query)),
     ),
-    Entry(
-        "root-principals-order",
-        "GET / user.principals: Kinto lists system.Everyone before system.Authenticated.",
-        "FINDINGS F5",
-        lambda x, d: x.path == "/" and d.where[:3] == ("body", "user", "principals"),
-    ),
 ]
 
 
 # Issue 10 item 3 (the personal bucket rolled back after a failed request) was one, fixed
 # by 32e7c58. FINDINGS F13 (a 503 on PostgreSQL) showed in none of 500 sequences after the
-# merges, so its entry is gone.
-HAZARDS: list[Entry] = [
-    Entry(
-        "default-bucket-kept-after-405",
-        "A 405, or a 400 on the path, under /buckets/default creates and keeps the personal "
-        "bucket (and collection) on ours; Kinto creates nothing before the path is valid "
-        "and a view serves the method.",
-        "FINDINGS F14",
-        lambda x, d: (
-            x.path.startswith("/buckets/default")
-            and (
-                x.status() == (405, 405)
-                or (x.status() == (400, 400) and x.details_location(x.kinto) == "path")
-            )
-        ),
-    ),
-]
+# merges, so its entry is gone; FINDINGS F14 (a 405 under /buckets/default kept the
+# personal bucket) is fixed too.
+HAZARDS: list[Entry] = []
 
 ENTRIES = DELIBERATE + PENDING
 

@@ -465,6 +465,66 @@ def test_f16_repeated_fields_and_sort_take_each_value_whole(
     assert [r["n"] for r in listed] == [0, 1, 2]
 
 
+# -- FINDINGS F19, F14: a method no view serves under /buckets/default --------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/buckets/default"),
+        ("POST", "/v1/buckets/default/collections/c1"),
+        ("POST", "/v1/buckets/default/collections/c1/records/r1"),
+        ("PUT", "/v1/buckets/default/collections"),
+        ("PATCH", "/v1/buckets/default/collections/c1/records"),
+    ],
+)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/json"])
+def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_creates_nothing(
+    app: webtest.TestApp, method: str, path: str, content_type: str | None
+) -> None:
+    headers = {**BOB} if content_type is None else {**BOB, "Content-Type": content_type}
+    resp = app.request(path, method=method, body=b"{}", headers=headers, expect_errors=True)
+    assert_error(resp, 405, 115)
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(bucket, headers=BOB, status=403)  # it does not exist: bob may not read it
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
+
+
+# -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
+
+JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
+BAD_PATCH = [{"op": "add", "path": "/data/x", "value": 1}, {"op": "bad", "path": "/data/id"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/buckets/priv/collections/c1/records/missing", {}),
+        ("/v1/buckets/priv/collections/c1/records/r1", {"If-Match": '"123"'}),
+        ("/v1/buckets/priv/collections/c1", {"If-Match": '"123"'}),
+    ],
+)
+def test_f20_an_invalid_json_patch_operation_is_400_before_404_and_412(
+    private: webtest.TestApp, path: str, headers: dict[str, str]
+) -> None:
+    resp = private.patch(
+        path,
+        json.dumps(BAD_PATCH).encode(),
+        headers={**ALICE, **JSON_PATCH_CT, **headers},
+        status=400,
+    )
+    assert_error(resp, 400, 107)
+    assert resp.json["details"][0] == {
+        "location": "body",
+        "name": "1.op",
+        "description": '"bad" is not one of test, add, remove, replace, move, copy',
+    }
+    # A caller without permission is refused first, as before.
+    private.patch(
+        path, json.dumps(BAD_PATCH).encode(), headers={**BOB, **JSON_PATCH_CT}, status=403
+    )
+
+
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
 
 
@@ -620,6 +680,20 @@ def test_item_14_redirects_to_a_trailing_slash_or_without_one_are_cacheable_for_
     assert resp.headers["Cache-Control"] == "max-age=3600"
     assert resp.headers["Expires"].endswith(" GMT")
     assert resp.content_type == "text/html"
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/buckets/%C3%A9/collections/a%20b/", "/v1/buckets/%C3%A9/collections/a%20b"),
+        ("/buckets/%C3%A9'(x)", "/v1/buckets/%C3%A9'(x)"),
+        ("/v1/buckets/a:b@c!$&'()*+,;=/?_fields=s,n", "/v1/buckets/a:b@c!$&'()*+,;=?_fields=s,n"),
+    ],
+)
+def test_f9_a_redirect_location_is_percent_encoded_as_kintos(
+    app: webtest.TestApp, path: str, location: str
+) -> None:
+    assert app.get(path, status=307).location == f"http://localhost{location}"
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,7 @@ def test_each_event_is_checked_against_the_permissions_of_that_moment(
         assert stream.status == 200  # bob may read one record: the GET answers 200 too
         assert requests.get(url, headers=BOB, timeout=10).json()["data"] == [early]
         stream.next()
-        create(url, ALICE, {"secret": 1})
+        secret = create(url, ALICE, {"secret": 1})
         shared = create(url, ALICE, {"shared": 1}, {"read": [userid("bob")]})
         assert [e.data["data"] for e in stream.changes(1)] == [shared]
         # The collection is made readable by a group bob is then added to: mid-stream.
@@ -221,8 +221,13 @@ def test_each_event_is_checked_against_the_permissions_of_that_moment(
         put(f"{base}/buckets/{b}/groups/friends", ALICE, {"data": {"members": [userid("bob")]}})
         via_group = create(url, ALICE, {"group": 1})
         assert [e.data["data"] for e in stream.changes(1)] == [via_group]
-        # Out of the group again: nothing more, not even tombstones of the collection.
+        # Out of the group again: a revocation tombstone for each record he read through
+        # it and reads no more (not those of his own ACL), then nothing of the collection.
         put(f"{base}/buckets/{b}/groups/friends", ALICE, {"data": {"members": []}})
+        lost = stream.changes(2)
+        assert sorted(e.data["data"]["id"] for e in lost) == sorted([secret["id"], via_group["id"]])
+        assert {e.event for e in lost} == {"delete"}
+        assert all(e.data["data"]["revoked"] for e in lost)
         create(url, ALICE, {"secret": 2})
         requests.delete(f"{url}/{via_group['id']}", headers=ALICE, timeout=10)
         # The ACL of one record, changed mid-stream.
@@ -230,6 +235,16 @@ def test_each_event_is_checked_against_the_permissions_of_that_moment(
             f"{url}/{shared['id']}", json={"permissions": {"read": []}}, headers=ALICE, timeout=10
         )
         assert r.status_code == 200
+        [revoked] = stream.changes(1)
+        assert revoked.data == {
+            "action": "delete",
+            "data": {
+                "id": shared["id"],
+                "last_modified": int(revoked.id),
+                "deleted": True,
+                "revoked": True,
+            },
+        }
         assert stream.quiet(1.0) == []
 
 
@@ -241,8 +256,21 @@ def test_a_collection_acl_removed_mid_stream_stops_the_events(stream_server: Ser
         one = create(url, ALICE, {"n": 1})
         assert [e.data["data"] for e in stream.changes(1)] == [one]
         put(f"{base}/buckets/{b}/collections/c", ALICE, {"permissions": {"read": []}})
+        [revoked] = stream.changes(1)  # what he held goes, as a tombstone
+        assert revoked.data["data"] == {
+            "id": one["id"],
+            "last_modified": int(revoked.id),
+            "deleted": True,
+            "revoked": True,
+        }
         create(url, ALICE, {"n": 2})
         assert stream.quiet(1.0) == []
+    # A reconnection from before the revocation replays it, exactly once.
+    with EventStream(url, BOB, last_event_id=str(one["last_modified"])) as again:
+        assert again.status == 200  # he lost all: only his tombstone shows
+        again.next()
+        assert [e.id for e in again.changes(1)] == [revoked.id]
+        assert again.quiet(1.0) == []
 
 
 def test_the_default_bucket_alias_streams_the_callers_own_collection(stream_server: Served) -> None:

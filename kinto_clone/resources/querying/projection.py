@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kinto_clone.resources.querying.values import DELETED_FIELD, ID_FIELD, MODIFIED_FIELD
+from kinto_clone.resources.querying.values import (
+    DELETED_FIELD,
+    ID_FIELD,
+    MODIFIED_FIELD,
+    REVOKED_FIELD,
+)
 
 
 def _is_tombstone(obj: Mapping[str, Any]) -> bool:
@@ -13,6 +18,7 @@ def _is_tombstone(obj: Mapping[str, Any]) -> bool:
         ID_FIELD,
         MODIFIED_FIELD,
         DELETED_FIELD,
+        REVOKED_FIELD,
     }
 
 
@@ -42,11 +48,13 @@ def project_fields(obj: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]
     """``obj`` reduced to ``id``, ``last_modified`` and ``fields`` (dotted: nested).
 
     ``author.name`` gives ``{"author": {"name": ...}}``; a missing field is left out;
-    tombstones keep their ``deleted`` marker.
+    tombstones keep their ``deleted`` (and ``revoked``) marker.
     """
     projected = {k: obj[k] for k in (ID_FIELD, MODIFIED_FIELD) if k in obj}
     if _is_tombstone(obj):
         projected[DELETED_FIELD] = True
+        if obj.get(REVOKED_FIELD):  # an access-revoked one (resources/revocations.py)
+            projected[REVOKED_FIELD] = True
     for field in fields:
         _copy_path(obj, projected, field.split("."))
     return projected

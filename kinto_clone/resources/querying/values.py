@@ -16,6 +16,7 @@ from kinto_clone.json import too_deep
 ID_FIELD = "id"
 MODIFIED_FIELD = "last_modified"
 DELETED_FIELD = "deleted"
+REVOKED_FIELD = "revoked"  # marks an access-revoked tombstone (README, "Revocations")
 
 MAX_LIMIT = 2**63
 # Filter timestamps may run ahead of the server clock by at most a day (§2.3).
