@@ -144,6 +144,54 @@ def test_removing_everyone_or_authenticated_revokes_it_for_their_callers(
         assert revoked_ids(poll(shared, anonymous_since, {})) == ["public"]
 
 
+def test_a_bucket_acl_removed_revokes_the_records_of_each_of_its_collections(
+    shared: webtest.TestApp,
+) -> None:
+    other = f"{BUCKET}/collections/notes/records"
+    shared.patch_json(BUCKET, {"permissions": {"read": [BOB_ID]}}, headers=ALICE)
+    shared.put_json(f"{BUCKET}/collections/notes", {}, headers=ALICE, status=201)
+    put(shared, "task")
+    shared.put_json(f"{other}/note", {"data": {}}, headers=ALICE, status=201)
+    task_since = synced(shared)
+    note_since = etag(shared.get(other, headers=BOB, status=200))
+
+    shared.patch_json(BUCKET, {"permissions": {"read": []}}, headers=ALICE)
+
+    assert revoked_ids(poll(shared, task_since)) == ["task"]
+    notes = shared.get(f"{other}?_since={note_since}", headers=BOB, status=200)
+    assert revoked_ids(notes) == ["note"]
+
+
+def test_access_given_back_then_taken_again_gives_a_second_tombstone(
+    shared: webtest.TestApp,
+) -> None:
+    put(shared, "r", read=[BOB_ID])
+    since = synced(shared)
+    shared.patch_json(f"{RECORDS}/r", {"permissions": {"read": []}}, headers=ALICE)
+    first = poll(shared, since)
+    assert revoked_ids(first) == ["r"]
+
+    shared.patch_json(f"{RECORDS}/r", {"permissions": {"read": [BOB_ID]}}, headers=ALICE)
+    back = poll(shared, etag(first))
+    assert [o["id"] for o in back.json["data"]] == ["r"] and revoked_ids(back) == []
+    shared.patch_json(f"{RECORDS}/r", {"permissions": {"read": []}}, headers=ALICE)
+
+    assert revoked_ids(poll(shared, etag(back))) == ["r"]
+
+
+def test_a_record_deleted_after_its_reader_lost_it_keeps_his_tombstone(
+    shared: webtest.TestApp,
+) -> None:
+    put(shared, "mine", read=[BOB_ID])
+    put(shared, "gone", read=[BOB_ID])
+    since = synced(shared)
+    shared.patch_json(f"{RECORDS}/gone", {"permissions": {"read": []}}, headers=ALICE)
+
+    shared.delete(f"{RECORDS}/gone", headers=ALICE)
+
+    assert revoked_ids(poll(shared, since)) == ["gone"]
+
+
 # -- what must not show ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ the real server (uvicorn in front of the WSGI application), on every backend."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,6 +320,42 @@ def test_a_bucket_stream_sends_the_records_of_every_collection_the_caller_may_re
     ]
     with EventStream(f"{base}/buckets/{b}/collections", CAROL) as nobody:
         assert nobody.status == 403
+
+
+def test_a_bucket_stream_sends_the_revocations_of_each_collection(
+    stream_server: Served,
+) -> None:
+    base, b = stream_server.url, stream_server.bucket
+    bob = userid("bob")
+    put(f"{base}/buckets/{b}", ALICE, {"permissions": {"read": [bob]}})
+    put(f"{base}/buckets/{b}/collections/one", ALICE)
+    put(f"{base}/buckets/{b}/collections/two", ALICE)
+    first = create(records_url(base, b, "one"), ALICE, {"n": 1})
+    second = create(records_url(base, b, "two"), ALICE, {"n": 2}, {"read": [bob]})
+    time.sleep(0.6)  # past the settle time: a bucket stream starts after these two
+    with EventStream(f"{base}/buckets/{b}/collections", BOB) as stream:
+        stream.next()
+        put(f"{base}/buckets/{b}/collections/one", ALICE, {"permissions": {"read": [bob]}})
+        put(f"{base}/buckets/{b}", ALICE, {"permissions": {"read": []}})
+        # Still read: "one" through its collection, "two" through its own ACL; then not.
+        assert stream.quiet(1.5) == []
+        put(f"{base}/buckets/{b}/collections/one", ALICE, {"permissions": {"read": []}})
+        r = requests.patch(
+            f"{records_url(base, b, 'two')}/{second['id']}",
+            json={"permissions": {"read": []}},
+            headers=ALICE,
+            timeout=10,
+        )
+        assert r.status_code == 200
+        events = stream.changes(2)
+    assert sorted((e.data["collection_id"], e.data["data"]["id"]) for e in events) == [
+        ("one", first["id"]),
+        ("two", second["id"]),
+    ]
+    assert all(e.event == "delete" and e.data["data"]["revoked"] for e in events)
+    assert all(
+        e.id == f"{e.data['collection_id']}:{e.data['data']['last_modified']}" for e in events
+    )
 
 
 def test_a_bucket_stream_resumes_from_its_last_event_id(stream_server: Served) -> None:

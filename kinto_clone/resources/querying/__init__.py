@@ -9,9 +9,10 @@ Nothing here sees a request or a database: the caller passes the clock (``now_ms
 the settings, which keeps every rule testable with plain tables of cases.
 
 The package's modules, each one concern: ``values.py`` (JSON values, integers,
-timestamps, the 400 errors), ``params.py`` (the two passes of validation, filters,
-sorting, limits), ``token.py`` (the pagination token), ``projection.py`` (``_fields``).
-Callers import what they need from the package itself.
+timestamps, the 400 errors), ``reserved.py`` (the first pass: typed reserved
+parameters), ``params.py`` (the second: filters, sorting, limits, and the result),
+``token.py`` (the pagination token), ``projection.py`` (``_fields``). Callers import
+what they need from the package itself.
 """
 
 from kinto_clone.resources.querying.params import (

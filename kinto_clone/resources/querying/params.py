@@ -2,31 +2,29 @@
 
 Validation happens in two passes, like Kinto's: first the reserved parameters that have a
 type (``_limit``, ``_since``, ``_before``, ``_to``, ``id``, ``last_modified``), whose
-errors are all reported together; then the filters, ``_sort``, ``_fields`` and
-``_token``, which stop at the first error.
+errors are all reported together (``reserved.py``); then, here, the filters, ``_sort``,
+``_fields`` and ``_token``, which stop at the first error.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kinto_clone.errors import ValidationError, detail
+from kinto_clone.resources.querying.reserved import Reserved, validate_reserved
 from kinto_clone.resources.querying.token import keyset, read_token
 from kinto_clone.resources.querying.values import (
     ID_FIELD,
-    INTEGER_TEXT,
-    MAX_LIMIT,
     MODIFIED_FIELD,
+    Raw,
     as_timestamp,
+    grouped,
     has_nul,
-    int_or_none,
     invalid_value,
-    is_int,
     is_timestamp,
+    items,
     native_value,
     querystring_error,
 )
@@ -65,133 +63,6 @@ class ParsedList:
     """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
 
 
-Raw = str | list[str]  # a parameter's value; a list when the name is repeated
-
-
-def _grouped(params: Sequence[tuple[str, str]]) -> dict[str, Raw]:
-    """Names stripped; a name given more than once is the list of its values, as Kinto's
-    schema reads it (never one of them: a plural DELETE would run on it). Each reader
-    says what such a list means: a 400 for a number or a string (``_since``, ``_token``,
-    ``id``), whole names for ``_fields`` and ``_sort``, a list value for a filter."""
-    values: dict[str, Raw] = {}
-    for name, value in params:
-        name = name.strip()
-        if name not in values:
-            values[name] = value
-        else:
-            previous = values[name]
-            values[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-    return values
-
-
-def _items(raw: Raw | None) -> list[str]:
-    """``a,b`` is two items; a repeated parameter is one item per value, whole."""
-    if raw is None:
-        return []
-    return raw if isinstance(raw, list) else raw.split(",")
-
-
-class _NotANumber(ValueError):
-    def __init__(self, shown: str) -> None:
-        super().__init__(shown)
-        self.description = f'"{shown}" is not a number'
-
-
-def _schema_integer(raw: str) -> int | None:
-    """An integer parameter, read as Kinto's schema reads it: a JSON number (a fraction is
-    truncated: ``1.5`` is 1, ``1e3`` is 1000) or a string of digits (``"123"``); ``null``
-    is None. Booleans, other strings and non-finite numbers raise _NotANumber.
-    """
-    value = native_value(raw)
-    if value is None or is_int(value):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
-        number = int_or_none(value)
-        if number is not None:
-            return number
-    # Kinto quotes the string it was given (``"1.5"`` for ``_since="1.5"``), else the raw text.
-    raise _NotANumber(value if isinstance(value, str) else raw)
-
-
-def _is_empty(raw: str) -> bool:
-    return native_value(raw) in ("", [], {})
-
-
-def _bounds_error(name: str, value: int) -> dict[str, Any] | None:
-    if value < 0:
-        return detail("querystring", name, f"{value} is less than minimum value 0")
-    if name == "_limit" and value > MAX_LIMIT:
-        return detail("querystring", name, f"{value} is greater than maximum value {MAX_LIMIT}")
-    return None
-
-
-@dataclass
-class _Reserved:
-    """The typed reserved parameters once the first pass accepted them."""
-
-    limit: int | None = None
-    # _since, _before, _to and last_modified when given and not empty; None is a JSON null.
-    integers: dict[str, int | None] = dataclasses.field(default_factory=dict)
-    # ``id`` when it is a string; None for ``id=null`` and other empty values.
-    id_value: str | None = None
-
-
-def _validate_reserved(values: Mapping[str, Raw], id_field_is_string: bool) -> _Reserved:
-    """First pass: type-check the reserved parameters, reporting every error at once.
-
-    An empty value (``""``, ``[]``, ``{}``, or a blank ``_limit``) counts as absent here,
-    as for Kinto's schema; the second pass then refuses an empty timestamp parameter
-    (``Invalid value for _since``), so that it never means "everything".
-    """
-    errors: list[dict[str, Any]] = []
-    reserved = _Reserved()
-
-    for name in _TYPED:
-        raw = values.get(name)
-        if isinstance(raw, list):
-            errors.append(detail("querystring", name, f'"{raw!r}" is not a number'))
-            continue
-        if raw is None or _is_empty(raw) or (name == "_limit" and not raw.strip()):
-            continue
-        try:
-            number = _schema_integer(raw)
-        except _NotANumber as exc:
-            errors.append(detail("querystring", name, exc.description))
-            continue
-        error = None if number is None else _bounds_error(name, number)
-        if error is not None:
-            errors.append(error)
-        elif name == "_limit":
-            reserved.limit = number
-        else:
-            reserved.integers[name] = number
-
-    for name in ("_token", ID_FIELD) if id_field_is_string else ("_token",):
-        raw = values.get(name)
-        if isinstance(raw, list):
-            description = f"{raw!r} is not a string: {{'{name}': ''}}"
-            errors.append(detail("querystring", name, description))
-
-    raw_id = values.get(ID_FIELD)
-    if id_field_is_string and isinstance(raw_id, str):
-        value = native_value(raw_id)
-        if isinstance(value, str):
-            reserved.id_value = value
-        elif value:  # an empty or false value is no id at all: it matches nothing
-            # Kinto's schema library words it so, dict repr included (§4.1).
-            description = f"{value} is not a string: {{'id': ''}}"
-            errors.append(detail("querystring", ID_FIELD, description))
-
-    if errors:
-        raise ValidationError(errors)
-    return reserved
-
-
-_TYPED = ("_limit", "_since", "_before", "_to", MODIFIED_FIELD)
-
-
 def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
     """Strict schemas know root fields; dotted paths below a known root are accepted."""
     if known_fields is None:
@@ -203,7 +74,7 @@ def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
 def _parse_filter(
     param: str,
     raw: Raw,
-    reserved: _Reserved,
+    reserved: Reserved,
     *,
     now_ms: int,
     known_fields: frozenset[str] | None,
@@ -238,7 +109,25 @@ def _parse_filter(
     else:
         value = native_value(raw)
 
-    if "\x00" in param or any("\x00" in item for item in _items(raw)) or has_nul(value):
+    value = _checked_value(
+        param, raw, field, op, value, now_ms=now_ms, id_field_is_string=id_field_is_string
+    )
+    return Filter(field, value, op)
+
+
+def _checked_value(
+    param: str,
+    raw: Raw,
+    field: str,
+    op: Op,
+    value: Any,
+    *,
+    now_ms: int,
+    id_field_is_string: bool,
+) -> Any:
+    """The value of a filter once refused when invalid for its field and operator (a
+    ``last_modified`` becomes an integer timestamp)."""
+    if "\x00" in param or any("\x00" in item for item in items(raw)) or has_nul(value):
         raise querystring_error(param, "Invalid character 0x00")
 
     if field in (ID_FIELD, MODIFIED_FIELD) and op in _ARRAY_OPS:
@@ -263,7 +152,7 @@ def _parse_filter(
     if op is Op.LIKE and not isinstance(value, str):
         raise invalid_value(param)
 
-    return Filter(field, value, op)
+    return value
 
 
 def _repeated_filter_value(param: str, op: Op, raw: list[str]) -> Any:
@@ -295,7 +184,7 @@ def _polling_filter(param: str, value: int | None, now_ms: int) -> Filter:
 def _parse_sorting(raw: Raw | None, known_fields: frozenset[str] | None) -> tuple[Sort, ...]:
     """``_sort=f1,-f2,+f3``; malformed items are dropped, ``-last_modified`` breaks ties."""
     sorting: list[Sort] = []
-    for item in _items(raw):
+    for item in items(raw):
         if not _SORT_ITEM.fullmatch(item):
             continue
         descending = item.startswith("-")
@@ -312,7 +201,7 @@ def _parse_sorting(raw: Raw | None, known_fields: frozenset[str] | None) -> tupl
 def _parse_fields_value(
     raw: Raw | None, known_fields: frozenset[str] | None
 ) -> tuple[str, ...] | None:
-    fields = tuple(f for f in _items(raw) if f)
+    fields = tuple(f for f in items(raw) if f)
     if not fields:
         return None
     unknown = list(dict.fromkeys(f for f in fields if not _is_known(f, known_fields)))
@@ -326,7 +215,35 @@ def parse_fields(
     params: Sequence[tuple[str, str]], known_fields: frozenset[str] | None = None
 ) -> tuple[str, ...] | None:
     """``_fields`` of an object GET: the requested names, None when absent or empty."""
-    return _parse_fields_value(_grouped(params).get("_fields"), known_fields)
+    return _parse_fields_value(grouped(params).get("_fields"), known_fields)
+
+
+def _parse_filters(
+    values: Mapping[str, Raw],
+    reserved: Reserved,
+    now_ms: int,
+    known_fields: frozenset[str] | None,
+    id_field_is_string: bool,
+) -> tuple[Filter, ...]:
+    """Second pass: the polling parameters and the filters, in the querystring's order
+    (names starting with ``_`` are no filters)."""
+    filters: list[Filter] = []
+    for param, raw in values.items():
+        if param in _POLLING_PARAMS:
+            if param not in reserved.integers:  # empty: no timestamp, never "everything"
+                raise invalid_value(param)
+            filters.append(_polling_filter(param, reserved.integers[param], now_ms))
+        elif not param.startswith("_"):
+            parsed = _parse_filter(
+                param,
+                raw,
+                reserved,
+                now_ms=now_ms,
+                known_fields=known_fields,
+                id_field_is_string=id_field_is_string,
+            )
+            filters.append(parsed)
+    return tuple(filters)
 
 
 def parse_list_params(
@@ -345,30 +262,12 @@ def parse_list_params(
     and ``_fields`` names are rejected; None accepts any name. ``id_field_is_string=False``
     lifts the "ids are strings" checks. Raises ValidationError (400 errno 107).
     """
-    values = _grouped(params)
-    reserved = _validate_reserved(values, id_field_is_string)
+    values = grouped(params)
+    reserved = validate_reserved(values, id_field_is_string)
 
-    filters: list[Filter] = []
-    include_deleted = False
-    for param, raw in values.items():
-        if param in _POLLING_PARAMS:
-            if param not in reserved.integers:  # empty: no timestamp, never "everything"
-                raise invalid_value(param)
-            filters.append(_polling_filter(param, reserved.integers[param], now_ms))
-        elif param.startswith("_"):
-            continue
-        else:
-            parsed = _parse_filter(
-                param,
-                raw,
-                reserved,
-                now_ms=now_ms,
-                known_fields=known_fields,
-                id_field_is_string=id_field_is_string,
-            )
-            filters.append(parsed)
-        # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
-        include_deleted = include_deleted or filters[-1].field == MODIFIED_FIELD
+    filters = _parse_filters(values, reserved, now_ms, known_fields, id_field_is_string)
+    # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
+    include_deleted = any(f.field == MODIFIED_FIELD for f in filters)
 
     sorting = _parse_sorting(values.get("_sort"), known_fields)
     fields = _parse_fields_value(values.get("_fields"), known_fields)
@@ -383,7 +282,7 @@ def parse_list_params(
         after = keyset(last_object, sorting)
 
     query = ListQuery(
-        filters=tuple(filters),
+        filters=filters,
         sorting=sorting,
         limit=limit,
         after=after,

@@ -1,6 +1,8 @@
-"""The values of a querystring: JSON values, integers, timestamps, and its 400 errors.
+"""The values of a querystring: its parameters grouped by name (``grouped``), JSON
+values, integers, timestamps, and its 400 errors.
 
-Shared by the parameters (``params.py``) and the pagination token (``token.py``).
+Shared by both passes (``reserved.py``, ``params.py``) and the pagination token
+(``token.py``).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 from kinto_clone.errors import ValidationError, detail
@@ -98,3 +101,29 @@ def querystring_error(name: str | None, description: str) -> ValidationError:
 
 def invalid_value(param: str) -> ValidationError:
     return querystring_error(param, f"Invalid value for {param}")
+
+
+Raw = str | list[str]  # a parameter's value; a list when the name is repeated
+
+
+def grouped(params: Sequence[tuple[str, str]]) -> dict[str, Raw]:
+    """Names stripped; a name given more than once is the list of its values, as Kinto's
+    schema reads it (never one of them: a plural DELETE would run on it). Each reader
+    says what such a list means: a 400 for a number or a string (``_since``, ``_token``,
+    ``id``), whole names for ``_fields`` and ``_sort``, a list value for a filter."""
+    values: dict[str, Raw] = {}
+    for name, value in params:
+        name = name.strip()
+        if name not in values:
+            values[name] = value
+        else:
+            previous = values[name]
+            values[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    return values
+
+
+def items(raw: Raw | None) -> list[str]:
+    """``a,b`` is two items; a repeated parameter is one item per value, whole."""
+    if raw is None:
+        return []
+    return raw if isinstance(raw, list) else raw.split(",")
