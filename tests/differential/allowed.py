@@ -106,7 +106,7 @@ DELIBERATE: list[Entry] = [
     Entry(
         "redirect-page-wording",
         "The HTML page of a trailing-slash redirect is our own; clients follow Location.",
-        "README: 'the HTML page of a redirect'",
+        "README: 'the page, text or JSON `message`'",
         lambda x, d: (
             x.status()[0] == x.status()[1]
             and 300 <= x.status()[0] < 400
@@ -209,6 +209,23 @@ DELIBERATE.append(
                 and (x.method == "HEAD" or x.errno() == (111, 121))
             )
         ),
+    )
+)
+DELIBERATE.append(
+    Entry(
+        "empty-exclude-id-on-shared-list",
+        "An empty exclude_id (exclude_id=, exclude_id=,) excludes nothing, also for a "
+        "caller who sees only the objects they hold permissions on (Kinto lists, counts and "
+        "deletes nothing for that caller, everything for one who may read the whole list).",
+        "README: 'An empty `exclude_id` excludes nothing'",
+        _whole(
+            lambda x: (
+                x.param("exclude_id") is not None
+                and not any(str(x.param("exclude_id")).split(","))
+                and x.status() == (200, 200)
+            )
+        ),
+        ends_sequence=True,
     )
 )
 DELIBERATE.append(

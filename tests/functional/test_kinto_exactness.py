@@ -797,6 +797,21 @@ def test_item_18_a_limit_with_a_fraction_is_truncated(three_records: webtest.Tes
 # -- deliberate differences we keep (README "Where we differ from Kinto on purpose") ------
 
 
+@pytest.mark.parametrize("query", ["exclude_id=", "exclude_id=,"])
+def test_keep_an_empty_exclude_id_excludes_nothing_on_a_shared_list(
+    three_records: webtest.TestApp, query: str
+) -> None:
+    # Bob may write r1 only: he sees (and deletes) r1, with or without the parameter.
+    put(three_records, f"{RECORDS}/r1", {"permissions": {"write": [userid("bob")]}})
+    listed = three_records.get(f"{RECORDS}?{query}", headers=BOB).json["data"]
+    assert [r["id"] for r in listed] == ["r1"]
+    head = three_records.head(f"{RECORDS}?{query}", headers=BOB)
+    assert head.headers["Total-Records"] == "1"
+    deleted = three_records.delete(f"{RECORDS}?{query}", headers=BOB).json["data"]
+    assert [r["id"] for r in deleted] == ["r1"]
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 2
+
+
 def test_keep_if_match_zero_is_a_real_precondition(private: webtest.TestApp) -> None:
     path = "/v1/buckets/priv/collections/c1/records/r1"
     resp = private.put_json(path, {"data": {}}, headers={**ALICE, "If-Match": '"0"'}, status=412)
