@@ -87,6 +87,35 @@ def create(
     return created, acl
 
 
+def create_unless_raced(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    object_id: str,
+    data: dict[str, Any],
+    permissions: Mapping[str, list[str]],
+    writer: str | None,
+    *,
+    data_given: bool = True,
+) -> tuple[dict[str, Any], ACL, bool]:
+    """``create``; an object created meanwhile by a concurrent request is returned
+    instead, with False and no ACL (this request wrote nothing)."""
+    try:
+        obj, acl = create(
+            backends,
+            resource,
+            parent_id,
+            object_id,
+            data,
+            permissions,
+            writer,
+            data_given=data_given,
+        )
+    except UnicityError as exc:
+        return exc.existing, {}, False
+    return obj, acl, True
+
+
 def _start_child_lists(backends: Backends, resource: ResourceType, uri: str) -> None:
     """Store the child lists' timestamps now, in this write transaction, so that their
     first read never has to write (a SQLite read transaction cannot always upgrade)."""

@@ -24,13 +24,12 @@ from kinto_clone.errors import invalid
 from kinto_clone.events import check_data
 from kinto_clone.plugins.attachments import download, openapi, upload
 from kinto_clone.plugins.attachments.context import AttachmentContext
-from kinto_clone.preconditions import raise_412_if_modified
 from kinto_clone.resources import objects
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
+from kinto_clone.views import steps
 from kinto_clone.views.http import application_url, set_timestamp_headers
 from kinto_clone.views.openapi import describe
-from kinto_clone.views.resources import _changed, _existing, _latest, _require_parents, _writer
 
 if TYPE_CHECKING:
     from kinto_clone.plugins.attachments import Attachments
@@ -52,9 +51,8 @@ def post_attachment(request: Request) -> Any:
     data, permissions = envelope(posted.body, ctx.resource.permissions)
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
-    _require_parents(ctx)
-    current = _latest(request, ctx, ctx.current)
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
+    steps.require_parents(ctx)
+    current = steps.latest_or_412(request, ctx, ctx.current)
     name = plugin.save(request, posted.upload, rules, ids)
     metadata = {
         "filename": posted.upload.filename,
@@ -78,9 +76,7 @@ def post_attachment(request: Request) -> Any:
 def delete_attachment(request: Request) -> Any:
     ctx: AttachmentContext = request.context
     plugin = _plugin(request)
-    current = _latest(request, ctx, _existing(ctx))
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
-    assert current is not None  # with If-Match, a vanished record is a 412 above
+    current = steps.latest_or_412(request, ctx, steps.existing(ctx))
     ids = request.matchdict
     plugin.unlink(
         request, ctx.uri, plugin.options.rules_for(ids["bucket_id"], ids["collection_id"])
@@ -104,7 +100,7 @@ def _write(
     request.attachment_write = True
     check_data(request, ctx, data)
     backends = request.registry.backends
-    writer = _writer(request)
+    writer = steps.writer(request)
     if current is None:
         try:
             obj, acl = objects.create(
@@ -116,7 +112,7 @@ def _write(
                 permissions,
                 writer,
             )
-            _changed(request, ctx, "create", None, obj, acl)
+            steps.changed(request, ctx, "create", None, obj, acl)
             return obj, True
         except UnicityError as exc:  # created by a concurrent request meanwhile
             current = exc.existing
@@ -124,7 +120,7 @@ def _write(
     obj, acl = objects.patch(
         backends, ctx.resource, ctx.parent_id, current, ctx.acl(), data, changes, writer
     )
-    _changed(request, ctx, "update", current, obj, acl)
+    steps.changed(request, ctx, "update", current, obj, acl)
     return obj, False
 
 
