@@ -13,7 +13,7 @@ from pyramid.request import Request
 
 from kinto_clone.authorization import is_writer
 from kinto_clone.checks import refused_before_invalid, require_parents
-from kinto_clone.errors import Forbidden, NotFound, Unauthorized
+from kinto_clone.errors import NotFound
 from kinto_clone.events import notify_write
 from kinto_clone.preconditions import (
     raise_304_if_not_modified,
@@ -35,10 +35,6 @@ def writer(request: Request) -> str | None:
     if not request.registry.settings["explicit_permissions"]:
         return None
     return request.authenticated_userid or "system.Everyone"
-
-
-def refusal(request: Request) -> Exception:
-    return Unauthorized() if request.authenticated_userid is None else Forbidden()
 
 
 def existing(ctx: Any) -> dict[str, Any]:
