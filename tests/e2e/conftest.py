@@ -9,29 +9,24 @@ parametrisation of tests/conftest.py (and ``KINTO_CLONE_TEST_BACKENDS``) applies
 - ``shared_live_server``: one such server for a whole module, for tests that name their
   objects apart and so need no fresh state; starting a server takes seconds. A module may
   set ``LIVE_SERVER_SETTINGS`` (full ini names) to configure it (plugins, policies...).
+- ``durable_ini``: for tests that stop and restart servers (``server.running``) on the
+  same data: a migrated ini on a fresh SQLite file or PostgreSQL database (one test per
+  durable backend, memory keeps nothing: ``durable_settings``), with the module's
+  ``LIVE_SERVER_SETTINGS``.
 
-Both give the base URL, ``http://127.0.0.1:<port>/v1``.
+The first two give the base URL, ``http://127.0.0.1:<port>/v1``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from tests import postgres, server
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
+from tests import server
+from tests.conftest import selected_backends
 
 
 @contextmanager
@@ -41,31 +36,13 @@ def _server_on(
     workdir: Path,
     extra: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
-    extra = dict(extra or {})
-    if backend == "memory":
-        with server.serve(workdir, {**server.settings_for("memory"), **extra}) as url:
-            yield url
-    elif backend == "sqlite":
-        settings = server.settings_for("sqlite", f"sqlite:///{workdir}/kinto.sqlite")
-        with server.serve(workdir, {**settings, **extra}) as url:
-            yield url
-    else:
-        # The session database of tests/conftest.py says where PostgreSQL is (and skips, or
-        # fails on CI, without one). The live server gets a database of its own, created from
-        # the maintenance database: another test session on the same server may drop and
-        # recreate the session database at any time. The name carries our process id for the
-        # same reason, and the fixture scope because a module's shared server may outlive
-        # other tests' ones.
-        session_url = request.getfixturevalue("postgresql_url")
-        maintenance_url = session_url.rsplit("/", 1)[0] + "/postgres"
-        name = f"kinto_clone_e2e_{os.getpid()}_{request.scope}"
-        db_url = postgres.create_database(maintenance_url, name)
-        try:
-            settings = server.settings_for("postgresql", db_url)
-            with server.serve(workdir, {**settings, **extra}) as url:
-                yield url
-        finally:
-            _drop_database(maintenance_url, name)
+    # The database name carries the fixture scope: a module's shared server may outlive
+    # other tests' ones.
+    with (
+        server.database_settings(backend, request, workdir, f"e2e_{request.scope}") as settings,
+        server.serve(workdir, {**settings, **(extra or {})}) as url,
+    ):
+        yield url
 
 
 @pytest.fixture
@@ -83,3 +60,20 @@ def shared_live_server(
     extra = getattr(request.module, "LIVE_SERVER_SETTINGS", None)
     with _server_on(backend, request, tmp_path_factory.mktemp("live-server"), extra) as url:
         yield url
+
+
+@pytest.fixture(params=[b for b in selected_backends() if b != "memory"])
+def durable_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The ini settings of a fresh database of each durable backend (SQLite, PostgreSQL)."""
+    name = f"durable_{request.module.__name__.rsplit('.', 1)[-1]}"
+    with server.database_settings(request.param, request, tmp_path, name) as settings:
+        yield settings
+
+
+@pytest.fixture
+def durable_ini(
+    durable_settings: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> Path:
+    """A migrated ini on ``durable_settings``, with the module's ``LIVE_SERVER_SETTINGS``."""
+    extra = getattr(request.module, "LIVE_SERVER_SETTINGS", {})
+    return server.migrated_ini(tmp_path, {**durable_settings, **extra})

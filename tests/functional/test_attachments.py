@@ -19,10 +19,8 @@ import webtest
 
 from kinto_clone import db
 from kinto_clone.settings import ConfigurationError
-from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
+from tests.support import ALICE, BOB, FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 RECORDS = f"{C}/records"

@@ -22,10 +22,8 @@ from kinto_clone import main
 from kinto_clone.errors import ValidationError, detail
 from kinto_clone.storage import BackendError
 from tests.conftest import DEFAULT_SETTINGS
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB_ID, assert_error
 
-ALICE = auth("alice")
-BOB_ID = userid("bob")
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"

@@ -12,13 +12,19 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, default_bucket_id, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
-ALICE_ID = userid("alice")
-BOB_ID = userid("bob")
+from tests.support import (
+    ALICE,
+    ALICE_ID,
+    BOB,
+    BOB_ID,
+    CAROL,
+    METHOD_NOT_ALLOWED_BODY,
+    PRECONDITION_FAILED_BODY,
+    assert_error,
+    default_bucket_id,
+    not_found_body,
+    userid,
+)
 
 BUCKET = "/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -221,19 +227,9 @@ def test_a_missing_object_and_a_disallowed_method_keep_their_error_bodies(
         blog, {"path": f"{RECORDS}/nope"}, {"method": "TRACE", "path": BUCKET}
     )
     assert missing["status"] == 404
-    assert missing["body"] == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "nope", "resource_name": "record"},
-    }
+    assert missing["body"] == not_found_body("record", "nope")
     assert trace["status"] == 405
-    assert trace["body"] == {
-        "code": 405,
-        "errno": 115,
-        "error": "Method Not Allowed",
-        "message": "Method not allowed on this endpoint.",
-    }
+    assert trace["body"] == METHOD_NOT_ALLOWED_BODY
 
 
 def test_an_empty_list_of_requests_is_an_empty_list_of_responses(app: webtest.TestApp) -> None:
@@ -742,10 +738,7 @@ def test_if_match_inside_a_subrequest(blog: webtest.TestApp) -> None:
     for resp in (stale, stale_delete):
         assert resp["status"] == 412
         assert resp["body"] == {
-            "code": 412,
-            "errno": 114,
-            "error": "Precondition Failed",
-            "message": "Resource was modified meanwhile",
+            **PRECONDITION_FAILED_BODY,
             "details": {"existing": ok["body"]["data"]},
         }
         assert resp["headers"]["ETag"] == ok["headers"]["ETag"]

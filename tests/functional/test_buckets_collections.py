@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
+from tests.support import (
+    ALICE,
+    BOB,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    auth,
+    not_found_body,
+    userid,
+)
 
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
@@ -209,12 +215,7 @@ def test_a_collection_is_created_read_updated_and_deleted(bucket: webtest.TestAp
     resp = bucket.delete(C, headers=ALICE, status=200)
     assert resp.json["data"]["deleted"] is True
     resp = bucket.get(C, headers=ALICE, status=404)
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "c", "resource_name": "collection"},
-    }
+    assert resp.json == not_found_body("collection", "c")
 
 
 def test_deleting_a_collection_deletes_its_records(bucket: webtest.TestApp) -> None:

@@ -11,30 +11,21 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
-BOB_ID = userid("bob")
+from tests.support import (
+    ALICE,
+    BOB,
+    BOB_ID,
+    CAROL,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    auth,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
 RECORD = f"{RECORDS}/r1"
-
-UNAUTHORIZED = {
-    "code": 401,
-    "errno": 104,
-    "error": "Unauthorized",
-    "message": "Please authenticate yourself to use this endpoint.",
-}
-FORBIDDEN = {
-    "code": 403,
-    "errno": 121,
-    "error": "Forbidden",
-    "message": "This user cannot access this resource.",
-}
 
 
 def record_url(record_id: str) -> str:
@@ -248,7 +239,7 @@ def test_anonymous_requests_without_permission_are_401_with_a_basic_challenge(
     resp = send(blog, method, url, body)
 
     assert resp.status_int == 401
-    assert resp.json == UNAUTHORIZED
+    assert resp.json == UNAUTHORIZED_BODY
     assert resp.headers.getall("WWW-Authenticate") == ['Basic realm="Realm"']
     assert snapshot(blog) == before
 
@@ -259,13 +250,13 @@ def test_anonymous_requests_without_permission_are_401_with_a_basic_challenge(
 def test_unusable_credentials_count_as_anonymous(blog, authorization):
     resp = blog.get(RECORD, headers={"Authorization": authorization}, status=401)
 
-    assert resp.json == UNAUTHORIZED
+    assert resp.json == UNAUTHORIZED_BODY
 
 
 def test_any_basic_credentials_authenticate_so_a_wrong_password_is_a_stranger(blog):
     resp = blog.get(RECORD, headers=auth("alice", "wrong"), status=403)
 
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
 
 
 @pytest.mark.parametrize(
@@ -278,7 +269,7 @@ def test_authenticated_strangers_get_403_without_a_challenge(blog, method, url, 
     resp = send(blog, method, url, body, headers=BOB)
 
     assert resp.status_int == 403
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
     assert "WWW-Authenticate" not in resp.headers
     assert snapshot(blog) == before
 
@@ -292,7 +283,7 @@ def test_a_reader_cannot_write(blog):
         ("PATCH", RECORD, {"data": {"title": "x"}}),
         ("DELETE", RECORD, None),
     ):
-        assert send(blog, method, url, body, headers=BOB).json == FORBIDDEN
+        assert send(blog, method, url, body, headers=BOB).json == FORBIDDEN_BODY
     assert snapshot(blog) == before
     blog.get(RECORD, headers=BOB, status=200)
 
@@ -305,7 +296,7 @@ def test_posting_an_existing_id_without_read_permission_is_forbidden(blog):
 
     resp = blog.post_json(RECORDS, {"data": {"id": "r1"}}, headers=BOB, status=403)
 
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
     assert snapshot(blog) == before
 
 
@@ -345,13 +336,13 @@ def test_a_missing_record_is_404_for_whoever_can_read_its_collection(blog, metho
 def test_a_missing_record_is_403_for_strangers_and_401_for_anonymous(blog, method):
     body = {"data": {"a": 1}} if method == "PATCH" else None
 
-    assert send(blog, method, record_url("abc"), body, headers=CAROL).json == FORBIDDEN
-    assert send(blog, method, record_url("abc"), body).json == UNAUTHORIZED
+    assert send(blog, method, record_url("abc"), body, headers=CAROL).json == FORBIDDEN_BODY
+    assert send(blog, method, record_url("abc"), body).json == UNAUTHORIZED_BODY
 
 
 def test_a_missing_bucket_is_403_even_for_a_user_allowed_to_create_it(blog):
-    assert blog.get("/v1/buckets/nope", headers=ALICE, status=403).json == FORBIDDEN
-    assert blog.get("/v1/buckets/nope", status=401).json == UNAUTHORIZED
+    assert blog.get("/v1/buckets/nope", headers=ALICE, status=403).json == FORBIDDEN_BODY
+    assert blog.get("/v1/buckets/nope", status=401).json == UNAUTHORIZED_BODY
     blog.put_json("/v1/buckets/nope/collections/c", {}, headers=ALICE, status=403)
     blog.get("/v1/buckets/nope/collections/c/records", headers=ALICE, status=403)
     blog.get("/v1/buckets/bad.id/collections", headers=ALICE, status=403)
@@ -364,7 +355,7 @@ def test_a_missing_collection_or_group_is_404_for_the_bucket_owner_and_403_for_o
     assert collection.json == not_found("collection", "nope")
     assert group.json == not_found("group", "nope")
     assert "message" not in collection.json
-    assert blog.get(f"{BUCKET}/collections/nope", headers=BOB, status=403).json == FORBIDDEN
+    assert blog.get(f"{BUCKET}/collections/nope", headers=BOB, status=403).json == FORBIDDEN_BODY
 
 
 def test_a_plural_endpoint_under_a_missing_parent_is_404_errno_111(blog):
@@ -373,8 +364,8 @@ def test_a_plural_endpoint_under_a_missing_parent_is_404_errno_111(blog):
     resp = blog.get(url, headers=ALICE, status=404)
 
     assert resp.json == not_found("collection", "nope", errno=111)
-    assert blog.get(url, headers=BOB, status=403).json == FORBIDDEN
-    assert blog.get(url, status=401).json == UNAUTHORIZED
+    assert blog.get(url, headers=BOB, status=403).json == FORBIDDEN_BODY
+    assert blog.get(url, status=401).json == UNAUTHORIZED_BODY
     blog.post_json(url, {"data": {}}, headers=ALICE, status=404)
     blog.get(f"{BUCKET}/collections", headers=ALICE, status=200)
     blog.get(f"{BUCKET}/collections/nope", headers=ALICE, status=404)
@@ -386,7 +377,7 @@ def test_creating_with_put_needs_the_create_permission_on_the_parent(blog):
 
     resp = blog.put_json(record_url("new"), {"data": {}}, headers=BOB, status=403)
 
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
     assert snapshot(blog) == before
     blog.patch_json(
         COLLECTION, {"permissions": {"record:create": [BOB_ID]}}, headers=ALICE, status=200
@@ -407,4 +398,4 @@ def test_record_creators_can_list_only_their_own_records(blog):
 
 def test_authenticated_users_can_list_buckets_but_anonymous_cannot(blog):
     assert blog.get("/v1/buckets", headers=BOB, status=200).json == {"data": []}
-    assert blog.get("/v1/buckets", status=401).json == UNAUTHORIZED
+    assert blog.get("/v1/buckets", status=401).json == UNAUTHORIZED_BODY

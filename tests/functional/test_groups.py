@@ -12,11 +12,7 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
+from tests.support import ALICE, BOB, CAROL, assert_error, auth, not_found_body, userid
 
 B = "/v1/buckets/b"
 GROUPS = f"{B}/groups"
@@ -66,12 +62,7 @@ def test_a_group_is_created_read_updated_and_deleted(bucket: webtest.TestApp) ->
     assert tombstone["id"] == "readers"
     assert tombstone["deleted"] is True
     resp = bucket.get(f"{GROUPS}/readers", headers=ALICE, status=404)
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "readers", "resource_name": "group"},
-    }
+    assert resp.json == not_found_body("group", "readers")
 
 
 def test_a_group_without_members_gets_an_empty_member_list(bucket: webtest.TestApp) -> None:

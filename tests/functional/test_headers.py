@@ -16,22 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
+from tests.support import ALICE, BOB, BOB_ID, PRECONDITION_FAILED_BODY, assert_error, auth
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
 
-PRECONDITION_FAILED = {
-    "code": 412,
-    "errno": 114,
-    "error": "Precondition Failed",
-    "message": "Resource was modified meanwhile",
-}
 BASE_EXPOSED = {"Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type"}
 CACHE_EXPOSED = {"Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma"}
 CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none';"
@@ -184,7 +174,7 @@ def test_if_none_match_star_on_an_existing_object_is_412_and_changes_nothing(blo
     else:
         resp = getattr(blog, method)(record_url("r1"), headers=headers, status=412)
 
-    assert resp.json == {**PRECONDITION_FAILED, "details": {"existing": stored}}
+    assert resp.json == {**PRECONDITION_FAILED_BODY, "details": {"existing": stored}}
     assert_timestamp_headers(resp, stored["last_modified"])
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
@@ -202,7 +192,7 @@ def test_if_none_match_star_on_post_fails_only_for_an_existing_id(blog):
     headers = {**ALICE, "If-None-Match": "*"}
 
     clash = blog.post_json(RECORDS, {"data": {"id": "r1", "a": 2}}, headers=headers, status=412)
-    assert clash.json == {**PRECONDITION_FAILED, "details": {"existing": stored}}
+    assert clash.json == {**PRECONDITION_FAILED_BODY, "details": {"existing": stored}}
 
     blog.post_json(RECORDS, {"data": {"id": "r2"}}, headers=headers, status=201)
     blog.post_json(RECORDS, {"data": {}}, headers=headers, status=201)
@@ -217,7 +207,7 @@ def test_if_none_match_star_on_a_plural_endpoint_is_always_412(blog, method):
     resp = getattr(blog, method)(RECORDS, headers={**ALICE, "If-None-Match": "*"}, status=412)
 
     if method != "head":
-        assert resp.json == PRECONDITION_FAILED
+        assert resp.json == PRECONDITION_FAILED_BODY
     assert resp.headers["ETag"] == current.headers["ETag"]
     assert [r["id"] for r in blog.get(RECORDS, headers=ALICE).json["data"]] == ["r1"]
 
@@ -225,7 +215,7 @@ def test_if_none_match_star_on_a_plural_endpoint_is_always_412(blog, method):
 def test_if_none_match_star_on_an_empty_plural_endpoint_is_412(blog):
     resp = blog.get(RECORDS, headers={**ALICE, "If-None-Match": "*"}, status=412)
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
 
 
 # --- If-Match -----------------------------------------------------------------------------
@@ -259,7 +249,7 @@ def test_if_match_with_a_stale_etag_is_412_with_the_existing_object(blog, method
     else:
         resp = getattr(blog, method)(record_url("r1"), headers=headers, status=412)
 
-    assert resp.json == {**PRECONDITION_FAILED, "details": {"existing": stored}}
+    assert resp.json == {**PRECONDITION_FAILED_BODY, "details": {"existing": stored}}
     assert_timestamp_headers(resp, stored["last_modified"])
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
@@ -270,7 +260,7 @@ def test_if_match_on_a_missing_object_is_412_without_details(blog, value):
         record_url("r1"), {"data": {"a": 1}}, headers={**ALICE, "If-Match": value}, status=412
     )
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     blog.get(record_url("r1"), headers=ALICE, status=404)
 
 
@@ -284,7 +274,7 @@ def test_post_with_if_match_and_no_existing_id_always_fails(blog, value):
         RECORDS, {"data": {"a": 1}}, headers={**ALICE, "If-Match": header}, status=412
     )
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     assert [r["id"] for r in blog.get(RECORDS, headers=ALICE).json["data"]] == ["r1"]
 
 
@@ -295,7 +285,7 @@ def test_if_match_on_a_plural_get_compares_with_the_list_timestamp(blog):
     blog.get(RECORDS, headers={**ALICE, "If-Match": current.headers["ETag"]}, status=200)
     resp = blog.get(RECORDS, headers={**ALICE, "If-Match": '"1234"'}, status=412)
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     assert resp.headers["ETag"] == current.headers["ETag"]
     assert resp.headers["Last-Modified"] == current.headers["Last-Modified"]
 
@@ -307,7 +297,7 @@ def test_a_plural_delete_with_a_stale_if_match_deletes_nothing(blog):
 
     resp = blog.delete(RECORDS, headers={**ALICE, "If-Match": stale}, status=412)
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     assert len(blog.get(RECORDS, headers=ALICE).json["data"]) == 2
 
 

@@ -16,11 +16,8 @@ import webtest
 
 from kinto_clone.settings import ConfigurationError
 from tests.querycount import recorded_statements
-from tests.support import assert_error, auth, default_bucket_id, userid
+from tests.support import ALICE, BOB, CAROL, assert_error, default_bucket_id, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
 ANONYMOUS: dict[str, str] = {}
 EVERYONE = "system.Everyone"
 

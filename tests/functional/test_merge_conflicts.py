@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB, assert_error, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 R = f"{C}/records/r"

@@ -14,13 +14,7 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-ALICE_ID = userid("alice")
-BOB_ID = userid("bob")
-CAROL_ID = userid("carol")
+from tests.support import ALICE, ALICE_ID, BOB, BOB_ID, CAROL_ID, assert_error, not_found_body
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -582,12 +576,7 @@ def test_every_format_is_a_404_on_a_missing_object(
     blog: webtest.TestApp, content_type: str, body: Any
 ) -> None:
     resp = patch(blog, body, content_type, status=404, url=f"{COLLECTION}/records/nope")
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "nope", "resource_name": "record"},
-    }
+    assert resp.json == not_found_body("record", "nope")
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,8 @@ import pytest
 import webtest
 
 from tests.querycount import recorded_statements
-from tests.support import auth, userid
+from tests.support import ALICE, BOB, BOB_ID
 
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"

@@ -16,9 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import webtest
 
-from tests.support import assert_error, auth
-
-ALICE = auth("alice")
+from tests.support import ALICE, assert_error
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"

@@ -13,13 +13,17 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-ALICE_ID = userid("alice")
-BOB_ID = userid("bob")
-CAROL_ID = userid("carol")
+from tests.support import (
+    ALICE,
+    ALICE_ID,
+    BOB,
+    BOB_ID,
+    CAROL_ID,
+    METHOD_NOT_ALLOWED_BODY,
+    assert_error,
+    auth,
+    not_found_body,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -31,12 +35,6 @@ INVALID_ID_BODY = {
     "error": "Invalid parameters",
     "message": "path: Invalid object id",
     "details": [{"location": "path", "name": None, "description": "Invalid object id"}],
-}
-METHOD_NOT_ALLOWED_BODY = {
-    "code": 405,
-    "errno": 115,
-    "error": "Method Not Allowed",
-    "message": "Method not allowed on this endpoint.",
 }
 
 
@@ -308,12 +306,7 @@ def test_a_deleted_record_is_404_errno_110_with_details_and_no_message(blog, met
         resp = getattr(blog, method)(record_url("r1"), headers=ALICE, status=404)
 
     body = assert_error(resp, 404, 110, details={"id": "r1", "resource_name": "record"})
-    assert body == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "r1", "resource_name": "record"},
-    }
+    assert body == not_found_body("record", "r1")
 
 
 def test_a_deleted_record_is_hidden_from_plain_listings_but_kept_as_a_tombstone(blog):

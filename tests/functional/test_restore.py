@@ -17,10 +17,8 @@ import pytest
 import webtest
 
 from tests import server
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB, assert_error, auth, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 RECORDS = f"{C}/records"

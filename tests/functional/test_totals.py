@@ -15,11 +15,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import auth, userid
+from tests.support import ALICE, BOB, BOB_ID, auth
 
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/tasks"
 RECORDS = f"{COLLECTION}/records"
