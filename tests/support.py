@@ -70,6 +70,23 @@ ALICE, BOB, CAROL = auth("alice"), auth("bob"), auth("carol")
 ALICE_ID, BOB_ID, CAROL_ID = userid("alice"), userid("bob"), userid("carol")
 
 
+# Alice's blog: the bucket and collection most functional tests write in (``blog`` in
+# tests/functional/conftest.py).
+BLOG = "/v1/buckets/blog"
+ARTICLES = f"{BLOG}/collections/articles"
+
+
+def create_collection(
+    app: Any, collection: str = ARTICLES, headers: dict[str, str] = ALICE, **body: Any
+) -> Any:
+    """PUT the bucket of ``collection`` (a ``/v1/buckets/B/collections/C`` URL), then the
+    collection with ``body``, as the user of ``headers``: 201 each. Returns ``app``."""
+    bucket = collection.split("/collections/")[0]
+    app.put_json(bucket, {}, headers=headers, status=201)
+    app.put_json(collection, body, headers=headers, status=201)
+    return app
+
+
 def default_bucket_id(principal: str, secret: str = "") -> str:
     """Kinto's personal bucket id: HMAC-SHA256(secret, principal)[:32] as a UUID."""
     h = hmac.new(secret.encode(), principal.encode(), hashlib.sha256).hexdigest()[:32]

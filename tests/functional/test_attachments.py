@@ -19,7 +19,15 @@ import webtest
 
 from kinto_clone import db
 from kinto_clone.settings import ConfigurationError
-from tests.support import ALICE, BOB, FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, userid
+from tests.support import (
+    ALICE,
+    BOB,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    create_collection,
+    userid,
+)
 
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
@@ -36,8 +44,7 @@ def app(make_app: Any) -> webtest.TestApp:
 
 
 def world(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
+    create_collection(app, C)
     return app
 
 

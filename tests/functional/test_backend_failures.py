@@ -22,7 +22,7 @@ from kinto_clone import main
 from kinto_clone.errors import ValidationError, detail
 from kinto_clone.storage import BackendError
 from tests.conftest import DEFAULT_SETTINGS
-from tests.support import ALICE, BOB_ID, assert_error
+from tests.support import ALICE, BOB_ID, assert_error, create_collection
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -238,8 +238,7 @@ class FailingACLWrites:
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     app.put_json(f"{RECORDS}/r0", {"data": {"title": "original"}}, headers=ALICE, status=201)
     return app
 

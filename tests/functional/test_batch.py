@@ -33,13 +33,6 @@ RECORDS = f"{COLLECTION}/records"
 METHODS_MESSAGE = '"FOO" is not one of GET, HEAD, DELETE, TRACE, POST, PUT, PATCH'
 
 
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(f"/v1{BUCKET}", {}, headers=ALICE, status=201)
-    app.put_json(f"/v1{COLLECTION}", {}, headers=ALICE, status=201)
-    return app
-
-
 def batch(
     app: webtest.TestApp,
     body: dict[str, Any],

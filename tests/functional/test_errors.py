@@ -20,6 +20,7 @@ from tests.support import (
     UNAUTHORIZED_BODY,
     assert_error,
     auth,
+    create_collection,
 )
 
 BUCKET = "/v1/buckets/blog"
@@ -34,8 +35,7 @@ def record_url(record_id: str) -> str:
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {"data": {"cache_expires": 10}}, headers=ALICE, status=201)
+    create_collection(app, data={"cache_expires": 10})
     app.put_json(RECORD, {"data": {"title": "original", "n": 1}}, headers=ALICE, status=201)
     return app
 

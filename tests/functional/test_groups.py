@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import ALICE, BOB, CAROL, assert_error, auth, not_found_body, userid
+from tests.support import (
+    ALICE,
+    BOB,
+    CAROL,
+    assert_error,
+    auth,
+    create_collection,
+    not_found_body,
+    userid,
+)
 
 B = "/v1/buckets/b"
 GROUPS = f"{B}/groups"
@@ -23,8 +32,7 @@ READERS = "/buckets/b/groups/readers"  # the principal: a URI without the /v1 pr
 
 @pytest.fixture
 def bucket(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
+    create_collection(app, C)
     app.put_json(R, {"data": {"title": "secret"}}, headers=ALICE, status=201)
     return app
 

@@ -16,7 +16,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import webtest
 
-from tests.support import ALICE, BOB, BOB_ID, PRECONDITION_FAILED_BODY, assert_error, auth
+from tests.support import (
+    ALICE,
+    BOB,
+    BOB_ID,
+    PRECONDITION_FAILED_BODY,
+    assert_error,
+    auth,
+    create_collection,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -41,17 +49,6 @@ def etag(resp: Any) -> int:
 
 def comma_set(value: str) -> set[str]:
     return {item.strip() for item in value.split(",") if item.strip()}
-
-
-def setup_blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
-
-
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    return setup_blog(app)
 
 
 def put_record(app: webtest.TestApp, record_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -382,7 +379,7 @@ def test_no_next_page_when_everything_fits(blog):
 
 
 def test_backoff_is_sent_on_every_response_including_errors(make_app):
-    app = setup_blog(make_app(backoff=10))
+    app = create_collection(make_app(backoff=10))
     put_record(app, "r1", {})
     current = app.get(record_url("r1"), headers=ALICE).headers["ETag"]
 
@@ -549,7 +546,7 @@ def test_any_origin_is_allowed_by_default_with_a_star(blog):
     ],
 )
 def test_a_configured_origin_is_echoed(make_app, configured, origin):
-    app = setup_blog(make_app(cors_origins=configured))
+    app = create_collection(make_app(cors_origins=configured))
 
     resp = app.get(RECORDS, headers={**ALICE, "Origin": origin})
 
@@ -557,7 +554,7 @@ def test_a_configured_origin_is_echoed(make_app, configured, origin):
 
 
 def test_a_disallowed_origin_rejects_the_request(make_app):
-    app = setup_blog(make_app(cors_origins="http://good.com"))
+    app = create_collection(make_app(cors_origins="http://good.com"))
     evil = {**ALICE, "Origin": "http://evil.com"}
     message = "Origin in header: http://evil.com not allowed"
 

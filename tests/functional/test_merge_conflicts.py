@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import ALICE, BOB, assert_error, userid
+from tests.support import ALICE, BOB, assert_error, create_collection, userid
 
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
@@ -19,10 +19,7 @@ PLUGINS = "kinto_clone.plugins.history"
 
 @pytest.fixture
 def app(make_app: Any) -> webtest.TestApp:
-    app = make_app(includes=PLUGINS)
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
-    return app
+    return create_collection(make_app(includes=PLUGINS), C)
 
 
 def if_match(timestamp: int, user: dict[str, str] = ALICE) -> dict[str, str]:

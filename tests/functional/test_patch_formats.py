@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import ALICE, ALICE_ID, BOB, BOB_ID, CAROL_ID, assert_error, not_found_body
+from tests.support import (
+    ALICE,
+    ALICE_ID,
+    BOB,
+    BOB_ID,
+    CAROL_ID,
+    assert_error,
+    create_collection,
+    not_found_body,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -29,8 +38,7 @@ DATA = {"title": "t", "author": {"name": "n", "age": 3}, "tags": ["a"]}
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     app.put_json(
         RECORD,
         {"data": DATA, "permissions": {"read": [BOB_ID, CAROL_ID]}},
@@ -700,8 +708,7 @@ def test_light_after_a_permissions_only_change_is_empty(blog: webtest.TestApp) -
 
 def test_diff_answers_the_fields_the_server_set_otherwise(make_app: Any) -> None:
     app = make_app(experimental_collection_schema_validation=True)
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {"data": {"schema": {"type": "object"}}}, headers=ALICE, status=201)
+    create_collection(app, data={"schema": {"type": "object"}})
     app.put_json(RECORD, {"data": {"a": 1}}, headers=ALICE, status=201)
     schema_version = app.patch_json(
         COLLECTION,

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import webtest
 
-from tests.support import ALICE, assert_error
+from tests.support import ALICE, assert_error, create_collection
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -42,17 +42,6 @@ def put_record(app: webtest.TestApp, record_id: str, data: dict[str, Any]) -> di
     return app.put_json(record_url(record_id), {"data": data}, headers=ALICE, status=201).json[
         "data"
     ]
-
-
-def setup_blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
-
-
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    return setup_blog(app)
 
 
 @pytest.fixture
@@ -516,7 +505,7 @@ def test_limit_zero_means_no_explicit_limit(seven):
 
 
 def test_paginate_by_caps_every_page_and_next_page_carries_the_capped_limit(make_app):
-    app = setup_blog(make_app(paginate_by=2))
+    app = create_collection(make_app(paginate_by=2))
     for i in range(5):
         put_record(app, f"p{i}", {})
 
@@ -533,7 +522,7 @@ def test_paginate_by_caps_every_page_and_next_page_carries_the_capped_limit(make
 
 
 def test_storage_max_fetch_size_bounds_an_unpaginated_list(make_app):
-    app = setup_blog(make_app(storage_max_fetch_size=3))
+    app = create_collection(make_app(storage_max_fetch_size=3))
     for i in range(4):
         put_record(app, f"p{i}", {})
 

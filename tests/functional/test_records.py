@@ -42,13 +42,6 @@ def record_url(record_id: str) -> str:
     return f"{RECORDS}/{record_id}"
 
 
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
-
-
 def put_record(
     app: webtest.TestApp, record_id: str, data: dict[str, Any], **permissions: list[str]
 ) -> dict[str, Any]:
