@@ -112,3 +112,24 @@ def assert_error(
     for key, value in expected.items():
         assert body.get(key) == value, body
     return body
+
+
+def assert_invalid(
+    resp: Any,
+    location: str,
+    name: str | None,
+    description: str,
+    message: str | None = None,
+    code: int = 400,
+) -> dict[str, Any]:
+    """Assert Kinto's "Invalid parameters" error (errno 107) about one thing: one detail
+    (``location``, ``name``, ``description``); the message is the description unless told."""
+    detail = {"location": location, "name": name, "description": description}
+    return assert_error(
+        resp,
+        code,
+        107,
+        description if message is None else message,
+        error="Invalid parameters",
+        details=[detail],
+    )

@@ -21,6 +21,7 @@ from tests.support import (
     METHOD_NOT_ALLOWED_BODY,
     PRECONDITION_FAILED_BODY,
     assert_error,
+    assert_invalid,
     default_bucket_id,
     not_found_body,
     userid,
@@ -433,19 +434,7 @@ def test_an_invalid_batch_is_a_400_with_the_exact_message(
 
 def test_unknown_top_level_keys_are_refused(app: webtest.TestApp) -> None:
     resp = app.post_json("/v1/batch", {"requests": [], "foo": 1}, headers=ALICE, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "Unrecognized keys in mapping: \"{'foo': 1}\"",
-        details=[
-            {
-                "location": "body",
-                "name": "",
-                "description": "Unrecognized keys in mapping: \"{'foo': 1}\"",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "", "Unrecognized keys in mapping: \"{'foo': 1}\"")
 
 
 def test_a_non_string_default_header_fails_in_defaults_and_every_request(
@@ -516,13 +505,7 @@ def test_the_batch_itself_must_be_json(app: webtest.TestApp, content_type: str) 
         status=415,
     )
     message = "Content-Type header should be one of ['application/json']"
-    assert_error(
-        resp,
-        415,
-        107,
-        message,
-        details=[{"location": "header", "name": "Content-Type", "description": message}],
-    )
+    assert_invalid(resp, "header", "Content-Type", message, code=415)
 
 
 def test_json_with_a_charset_and_no_content_type_are_accepted(app: webtest.TestApp) -> None:
@@ -550,19 +533,7 @@ def test_batch_max_requests_limits_the_number_of_requests(make_app: Any) -> None
     resp = app.post_json("/v1/batch", {"requests": [{"path": "/"}] * 4}, status=400)
     # Kinto's message heuristic: the field name occurs in the description, so the message
     # is the bare description (kinto-api.md §9 shows it with the "requests in body:" prefix).
-    assert_error(
-        resp,
-        400,
-        107,
-        "Number of requests is limited to 3",
-        details=[
-            {
-                "location": "body",
-                "name": "requests",
-                "description": "Number of requests is limited to 3",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "requests", "Number of requests is limited to 3")
 
 
 def test_the_default_limit_is_25(app: webtest.TestApp) -> None:
@@ -579,12 +550,8 @@ def test_a_recursive_batch_is_refused(app: webtest.TestApp, path: str) -> None:
     body = {"requests": [{"path": "/"}, {"method": "POST", "path": path, "body": {"requests": []}}]}
     resp = app.post_json("/v1/batch", body, headers=ALICE, status=400)
     description = "Recursive call on /batch endpoint is forbidden."
-    assert_error(
-        resp,
-        400,
-        107,
-        f"requests in body: {description}",
-        details=[{"location": "body", "name": "requests", "description": description}],
+    assert_invalid(
+        resp, "body", "requests", description, message=f"requests in body: {description}"
     )
 
 

@@ -18,6 +18,7 @@ from tests.support import (
     FORBIDDEN_BODY,
     UNAUTHORIZED_BODY,
     assert_error,
+    assert_invalid,
     auth,
     not_found_body,
     userid,
@@ -117,13 +118,7 @@ def test_bucket_schema_fields_must_be_json_schemas(app: webtest.TestApp, field: 
 
 def test_an_invalid_bucket_id_in_the_url_is_rejected(app: webtest.TestApp) -> None:
     resp = app.put_json("/v1/buckets/bad.id", {}, headers=ALICE, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "path: Invalid object id",
-        details=[{"location": "path", "name": None, "description": "Invalid object id"}],
-    )
+    assert_invalid(resp, "path", None, "Invalid object id", message="path: Invalid object id")
 
 
 def test_deleting_a_bucket_deletes_everything_inside(bucket: webtest.TestApp) -> None:

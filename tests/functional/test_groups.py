@@ -17,6 +17,7 @@ from tests.support import (
     BOB,
     CAROL,
     assert_error,
+    assert_invalid,
     auth,
     create_collection,
     not_found_body,
@@ -117,14 +118,7 @@ def test_system_everyone_and_bucket_uris_are_not_valid_members(
 ) -> None:
     resp = make_group(bucket, "g", *members, status=400)
     description = f"'{bad}' is not a valid user ID."
-    assert_error(
-        resp,
-        400,
-        107,
-        f"{name} in body: {description}",
-        error="Invalid parameters",
-        details=[{"location": "body", "name": name, "description": description}],
-    )
+    assert_invalid(resp, "body", name, description, message=f"{name} in body: {description}")
     bucket.get(f"{GROUPS}/g", headers=ALICE, status=404)
 
 

@@ -22,6 +22,7 @@ from tests.support import (
     BOB_ID,
     PRECONDITION_FAILED_BODY,
     assert_error,
+    assert_invalid,
     auth,
     create_collection,
 )
@@ -310,13 +311,8 @@ def test_a_malformed_precondition_header_is_400(blog, header, value):
     )
 
     for resp in (get, put):
-        assert_error(
-            resp,
-            400,
-            107,
-            f"{header} in header: {description}",
-            error="Invalid parameters",
-            details=[{"location": "header", "name": header, "description": description}],
+        assert_invalid(
+            resp, "header", header, description, message=f"{header} in header: {description}"
         )
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 

@@ -21,6 +21,7 @@ from tests.support import (
     BOB_ID,
     CAROL_ID,
     assert_error,
+    assert_invalid,
     create_collection,
     not_found_body,
 )
@@ -170,19 +171,7 @@ def test_json_with_the_same_id_is_accepted_and_another_is_refused(blog: webtest.
     patch(blog, {"data": {"id": "r1", "x": 1}}, status=200)
     before = current(blog)
     resp = patch(blog, {"data": {"id": "r2", "x": 2}}, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "Object id does not match existing object",
-        details=[
-            {
-                "location": "body",
-                "name": "id",
-                "description": "Object id does not match existing object",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "id", "Object id does not match existing object")
     assert_unchanged(blog, before)
 
 
@@ -352,13 +341,7 @@ def test_json_patch_record_create_needs_a_value_in_map_form(blog: webtest.TestAp
         status=400,
     )
     description = "JSON Patch operation failed: The operation does not contain a 'value' member"
-    assert_error(
-        resp,
-        400,
-        107,
-        f"body: {description}",
-        details=[{"location": "body", "name": None, "description": description}],
-    )
+    assert_invalid(resp, "body", None, description, message=f"body: {description}")
     assert current(blog, COLLECTION) == before
 
     resp = patch(
@@ -428,13 +411,7 @@ def test_an_operation_that_cannot_apply_is_a_400(
 ) -> None:
     before = current(blog)
     resp = patch(blog, operations, PATCH, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        f"body: {description}",
-        details=[{"location": "body", "name": None, "description": description}],
-    )
+    assert_invalid(resp, "body", None, description, message=f"body: {description}")
     assert_unchanged(blog, before)
 
 
@@ -511,19 +488,7 @@ def test_json_patch_sees_the_id_and_cannot_change_it(blog: webtest.TestApp) -> N
     assert_full(resp, {**DATA, "x": 1}, {"read": [BOB_ID, CAROL_ID], "write": [ALICE_ID]})
     before = current(blog)
     resp = patch(blog, [{"op": "replace", "path": "/data/id", "value": "r2"}], PATCH, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "Object id does not match existing object",
-        details=[
-            {
-                "location": "body",
-                "name": "id",
-                "description": "Object id does not match existing object",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "id", "Object id does not match existing object")
     assert_unchanged(blog, before)
     blog.get(f"{COLLECTION}/records/r2", headers=ALICE, status=404)
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import webtest
 
-from tests.support import ALICE, assert_error, create_collection
+from tests.support import ALICE, assert_error, assert_invalid, create_collection
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -567,14 +567,12 @@ NONCE = "pagination-token-00000000-0000-0000-0000-000000000000"
 def test_an_invalid_token_is_400(seven, bad_token):
     resp = seven.get(f"{RECORDS}?_limit=2&_token={bad_token}", headers=ALICE, status=400)
 
-    assert_error(
+    assert_invalid(
         resp,
-        400,
-        107,
-        "querystring: _token has invalid content",
-        details=[
-            {"location": "querystring", "name": None, "description": "_token has invalid content"}
-        ],
+        "querystring",
+        None,
+        "_token has invalid content",
+        message="querystring: _token has invalid content",
     )
 
 
