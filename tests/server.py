@@ -27,10 +27,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import requests
@@ -299,3 +299,39 @@ def create(http: requests.Session, base_url: str, *paths: str, timeout: float = 
     for path in paths:
         resp = http.put(base_url + path, json={}, timeout=timeout)
         assert resp.status_code == 201, resp.text
+
+
+class Writer(Protocol):
+    """A thread writing to a server until it goes away (tests/e2e durability tests)."""
+
+    acknowledged: Sized  # what the server acknowledged
+    unexpected: list[str]  # answers that should not have come; empty if all went well
+
+    def start(self) -> None: ...
+    def is_alive(self) -> bool: ...
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+def sigkill_while_writing(
+    process: subprocess.Popen[bytes],
+    writers: Sequence[Writer],
+    acknowledged: int,
+    seconds: float,
+    join_seconds: float,
+) -> None:
+    """Start ``writers``; once the server acknowledged ``acknowledged`` writes between them
+    (within ``seconds``), SIGKILL it while they are still writing. Every writer must then
+    end, within ``join_seconds``, with nothing unexpected."""
+    for writer in writers:
+        writer.start()
+    deadline = time.monotonic() + seconds
+    while sum(len(w.acknowledged) for w in writers) < acknowledged:
+        assert time.monotonic() < deadline, "the writers made no progress"
+        assert all(w.is_alive() for w in writers), [w.unexpected for w in writers]
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    for writer in writers:
+        writer.join(timeout=join_seconds)
+        assert not writer.is_alive()
+        assert writer.unexpected == []

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-import signal
 import threading
-import time
 from pathlib import Path
 
 import requests
@@ -108,19 +106,9 @@ def test_acknowledged_uploads_survive_a_sigkill_and_no_file_is_left_over(
     with server.running(durable_ini, tmp_path / "first") as (process, base_url):
         server.create(server.session_as(ALICE), base_url, BUCKET, COLLECTION, timeout=TIMEOUT)
         uploaders = [Uploader(base_url, f"u{i}", seed=i) for i in range(3)]
-        for uploader in uploaders:
-            uploader.start()
-        deadline = time.monotonic() + 90
-        while sum(len(u.acknowledged) for u in uploaders) < UPLOADS_BEFORE_CRASH:
-            assert time.monotonic() < deadline, "the uploads made no progress"
-            assert all(u.is_alive() for u in uploaders), [u.unexpected for u in uploaders]
-            time.sleep(0.01)
-
-        process.send_signal(signal.SIGKILL)  # while uploads are in flight
-        process.wait(timeout=server.STOP_TIMEOUT_SECONDS)
-        for uploader in uploaders:
-            uploader.join(timeout=TIMEOUT * 2)
-            assert not uploader.is_alive() and uploader.unexpected == []
+        server.sigkill_while_writing(
+            process, uploaders, UPLOADS_BEFORE_CRASH, 90, join_seconds=TIMEOUT * 2
+        )
 
     with server.running(durable_ini, tmp_path / "second") as (_, base_url):
         http = server.session_as(ALICE)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -151,20 +150,9 @@ def test_every_acknowledged_write_survives_a_sigkill(durable_ini: Path, tmp_path
     with server.running(durable_ini, tmp_path / "first") as (process, base_url):
         server.create(session(), base_url, BUCKET, COLLECTION)
         writers = [Writer(base_url, "single"), Writer(base_url, "batch", batches=True)]
-        for writer in writers:
-            writer.start()
-        deadline = time.monotonic() + 60
-        while sum(len(w.acknowledged) for w in writers) < WRITES_BEFORE_CRASH:
-            assert time.monotonic() < deadline, "the writers made no progress"
-            assert all(w.is_alive() for w in writers), [w.unexpected for w in writers]
-            time.sleep(0.01)
-
-        process.send_signal(signal.SIGKILL)  # while the writers are still writing
-        process.wait(timeout=server.STOP_TIMEOUT_SECONDS)
-        for writer in writers:
-            writer.join(timeout=REQUEST_TIMEOUT_SECONDS * 2)
-            assert not writer.is_alive()
-            assert writer.unexpected == []
+        server.sigkill_while_writing(
+            process, writers, WRITES_BEFORE_CRASH, 60, join_seconds=REQUEST_TIMEOUT_SECONDS * 2
+        )
 
     with server.running(durable_ini, tmp_path / "second") as (_, base_url):
         stored, _ = everything(base_url)

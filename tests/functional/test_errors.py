@@ -29,6 +29,12 @@ RECORDS = f"{COLLECTION}/records"
 RECORD = f"{RECORDS}/r1"
 
 
+def send_json_text(blog: webtest.TestApp, method: str, url: str, raw: bytes, **kwargs: Any) -> Any:
+    """``raw`` bytes sent by Alice as ``application/json``, whatever they are."""
+    headers = {**ALICE, "Content-Type": "application/json"}
+    return blog.request(url, method=method, body=raw, headers=headers, **kwargs)
+
+
 def record_url(record_id: str) -> str:
     return f"{RECORDS}/{record_id}"
 
@@ -86,13 +92,7 @@ WRITES = [
 def test_malformed_json_is_400_errno_107_with_the_parse_error_and_required(blog, method, url, raw):
     before = snapshot(blog)
 
-    resp = blog.request(
-        url,
-        method=method,
-        body=raw,
-        headers={**ALICE, "Content-Type": "application/json"},
-        expect_errors=True,
-    )
+    resp = send_json_text(blog, method, url, raw, expect_errors=True)
 
     body = assert_error(resp, 400, 107, error="Invalid parameters")
     assert body["message"].startswith("Invalid JSON")
@@ -108,13 +108,7 @@ def test_malformed_json_is_400_errno_107_with_the_parse_error_and_required(blog,
 def test_a_body_that_is_not_a_json_object_is_rejected(blog, method, url, raw):
     before = snapshot(blog)
 
-    resp = blog.request(
-        url,
-        method=method,
-        body=raw,
-        headers={**ALICE, "Content-Type": "application/json"},
-        expect_errors=True,
-    )
+    resp = send_json_text(blog, method, url, raw, expect_errors=True)
 
     assert_error(resp, 400, 107, error="Invalid parameters")
     assert snapshot(blog) == before
@@ -185,12 +179,8 @@ def test_an_unknown_response_behavior_is_400_and_changes_nothing(blog):
 def test_numbers_too_big_for_a_double_are_invalid_json(blog, number):
     before = snapshot(blog)
 
-    resp = blog.request(
-        RECORDS,
-        method="POST",
-        body=b'{"data": {"id": "big", "n": ' + number + b"}}",
-        headers={**ALICE, "Content-Type": "application/json"},
-        expect_errors=True,
+    resp = send_json_text(
+        blog, "POST", RECORDS, b'{"data": {"id": "big", "n": ' + number + b"}}", expect_errors=True
     )
 
     body = assert_error(resp, 400, 107, error="Invalid parameters")
@@ -202,12 +192,7 @@ def test_large_integers_and_floats_round_trip_exactly(blog):
     big = 12345678901234567890
     raw = b'{"data": {"big": 12345678901234567890, "neg": -12345678901234567890, "f": 1.0}}'
 
-    resp = blog.request(
-        record_url("big"),
-        method="PUT",
-        body=raw,
-        headers={**ALICE, "Content-Type": "application/json"},
-    )
+    resp = send_json_text(blog, "PUT", record_url("big"), raw)
     read = blog.get(record_url("big"), headers=ALICE)
 
     for data in (resp.json["data"], read.json["data"]):
