@@ -4,11 +4,14 @@ Unlike the WebTest ``app`` fixture, the application is started by its CLI from a
 and reached over TCP, exactly as clients reach a deployed Kinto. The ``backend``
 parametrisation of tests/conftest.py (and ``KINTO_CLONE_TEST_BACKENDS``) applies.
 
-- ``live_server``: a fresh server and fresh data for each test: the memory backends start
-  empty, SQLite gets a new file, PostgreSQL a new database (dropped afterwards).
-- ``shared_live_server``: one such server for a whole module, for tests that name their
-  objects apart and so need no fresh state; starting a server takes seconds. A module may
-  set ``LIVE_SERVER_SETTINGS`` (full ini names) to configure it (plugins, policies...).
+- ``shared_live_server``: one server for a whole module, for tests that name their objects
+  apart and so need no fresh state; starting a server takes seconds. Its data is fresh:
+  the memory backends start empty, SQLite gets a new file, PostgreSQL a new database
+  (dropped afterwards). A module may set ``LIVE_SERVER_SETTINGS`` (full ini names) to
+  configure it (plugins, policies...).
+- ``live_server``: a server that holds no data when the test starts: one per module
+  (``flushable_live_server``: the module's settings plus the flush plugin), emptied by
+  ``POST /__flush__`` before each test.
 - ``durable_ini``: for tests that stop and restart servers (``server.running``) on the
   same data: a migrated ini on a fresh SQLite file or PostgreSQL database (one test per
   durable backend, memory keeps nothing: ``durable_settings``), with the module's
@@ -24,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests import server
 from tests.conftest import selected_backends
@@ -45,13 +49,6 @@ def _server_on(
         yield url
 
 
-@pytest.fixture
-def live_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Base URL of a server started for this test alone."""
-    with _server_on(backend, request, tmp_path) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def shared_live_server(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -60,6 +57,27 @@ def shared_live_server(
     extra = getattr(request.module, "LIVE_SERVER_SETTINGS", None)
     with _server_on(backend, request, tmp_path_factory.mktemp("live-server"), extra) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def flushable_live_server(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``shared_live_server``, with the flush plugin besides the module's plugins."""
+    extra = dict(getattr(request.module, "LIVE_SERVER_SETTINGS", {}))
+    includes = extra.get("kinto.includes", server.BASE_SETTINGS["kinto.includes"])
+    extra["kinto.includes"] = f"{includes} kinto_clone.plugins.flush"
+    with _server_on(backend, request, tmp_path_factory.mktemp("live-server"), extra) as url:
+        yield url
+
+
+@pytest.fixture
+def live_server(flushable_live_server: str) -> str:
+    """Base URL of a server holding nothing when the test starts: the module's server,
+    emptied by ``POST /__flush__`` (a server started per test cost seconds a test)."""
+    resp = requests.post(f"{flushable_live_server}/__flush__", timeout=10)
+    assert resp.status_code == 202, resp.text
+    return flushable_live_server
 
 
 @pytest.fixture(params=[b for b in selected_backends() if b != "memory"])
