@@ -147,7 +147,9 @@ class RouteContext:
                 return True
             # Not allowed on the whole list: only the objects they hold a permission on.
             listing = authz.LISTING_PERMISSIONS[name] if permission == "read" else ("write",)
-            self.readable_by = ReadableBy(frozenset(principals), listing)
+            self.readable_by = ReadableBy(
+                frozenset(principals), listing, self.resource.list_uri(self.parent_id)
+            )
             return True
         if permission == "read":
             return self._granted(self._read_permission(), principals, self.uris)

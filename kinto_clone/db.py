@@ -4,7 +4,8 @@ Every request runs in one transaction (``transaction()``, opened by the tween in
 ``tweens.py``): backends run their statements with ``Database.execute`` on the connection
 of the current transaction, checked out of SQLAlchemy's pool the first time, so a request
 that touches no database costs none. Statements are compiled once per shape and sent on
-the driver's cursor (see ``execute``). Storage and permission backends configured with the
+the driver's cursor, skipping SQLAlchemy's ``Connection.execute``: that fast lane is
+``raw_cursor.py``. Storage and permission backends configured with the
 same URL share one ``Database`` and therefore one connection: their writes commit or roll
 back together.
 
@@ -24,23 +25,26 @@ import functools
 import os
 import sqlite3
 import threading
-import weakref
-from collections import namedtuple
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import psycopg2
-from sqlalchemy import bindparam, create_engine, event, literal, select
+from sqlalchemy import create_engine, event, literal, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from kinto_clone import json
 from kinto_clone.errors import BackendError
+from kinto_clone.raw_cursor import RawExecutor
+
+# What backends use besides ``Database``, importable from here: ``Rows`` is what
+# ``Database.execute`` returns, ``in_values`` builds IN lists compiled once per length.
+from kinto_clone.raw_cursor import Rows as Rows
+from kinto_clone.raw_cursor import in_values as in_values
 
 _DRIVER_ERRORS = (sqlite3.Error, psycopg2.Error)
 
@@ -111,10 +115,7 @@ class Database:
             )
         self.dialect = self.engine.dialect.name  # "postgresql" or "sqlite"
         self._driver_error = self.engine.dialect.loaded_dbapi.Error
-        self._plans: dict[Any, _Plan] = {}
-        self._by_statement: weakref.WeakKeyDictionary[ClauseElement, list[Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._raw = RawExecutor(self.engine.dialect)
         # Called with the SQL of each statement sent in a transaction (tests count them;
         # SQLAlchemy's events see only those sent outside, by migrations and the CLI).
         self.statement_hooks: list[Callable[[str], None]] = []
@@ -131,67 +132,9 @@ class Database:
 
     def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Rows:
         """Run a Core statement in the current transaction; every backend statement goes
-        through here.
-
-        Why not SQLAlchemy's ``Connection.execute``: on a one-row primary-key read, its
-        execution context and result objects cost more CPU than psycopg2 and PostgreSQL
-        together (measured: 130 us against 50 us per statement, a tenth of a whole GET).
-        So each statement shape is compiled once, keyed by SQLAlchemy's own cache key
-        (whose extracted parameters carry this call's values), and run on the driver's
-        cursor of a pooled connection. A statement with an IN list bound as one expanding
-        parameter (rare: ``in_values`` avoids them) is compiled again for each call.
-        """
-        conn = self.connection()
-        entry = self._plan(statement)
-        plan, extracted = entry[0], entry[1]
-        compiled = plan.compiled
-        if plan.expanding:
-            compiled = cast(SQLCompiler, statement.compile(dialect=self.engine.dialect))
-            state = compiled.construct_expanded_state(params)
-            sql, values = state.statement, dict(state.parameters)  # processed in place below
-            positional = state.positiontup
-            processors = (*plan.bind_processors, *state.processors.items())
-        else:
-            sql, positional, processors = plan.sql, plan.positional, plan.bind_processors
-            own = entry[2]
-            if own is not None and params:
-                # This statement ran before: its own values (literals) are known, only the
-                # caller's change. SQLAlchemy's construct_params walks every parameter.
-                values = {**own, **params}
-            else:
-                values = compiled.construct_params(params, extracted_parameters=extracted)
-                if params:
-                    entry[2] = {k: v for k, v in values.items() if k not in params}
-        for name, process in processors:
-            if name in values:
-                values[name] = process(values[name])
-        driver_params = values if positional is None else tuple(values[n] for n in positional)
-        rows, rowcount = conn.run(sql, driver_params)
-        return Rows(plan.make_rows(rows), rowcount)
-
-    def _plan(self, statement: ClauseElement) -> list[Any]:
-        """``[plan, extracted parameters, the statement's own values or None]``.
-
-        The statements of the hot paths are built once: found by identity, they skip
-        hashing their cache key (a deep tuple: 3 to 11 us)."""
-        known = self._by_statement.get(statement)
-        if known is not None:
-            return known
-        entry = [*self._plan_by_key(statement), None]
-        self._by_statement[statement] = entry
-        return entry
-
-    def _plan_by_key(self, statement: ClauseElement) -> tuple[_Plan, Any]:
-        key = statement._generate_cache_key()
-        if key is None:  # not cacheable (a multi-row VALUES): compiled for this call only
-            return _Plan.compile(statement, None, self.engine.dialect), None
-        plan = self._plans.get(key.key)
-        if plan is None:
-            plan = _Plan.compile(statement, key, self.engine.dialect)
-            if len(self._plans) >= 2000:  # statement shapes built from arbitrary filters
-                self._plans.clear()
-            self._plans[key.key] = plan
-        return plan, key.bindparams
+        through here. Driver errors become BackendError. Compiled once per shape and sent
+        on the driver's cursor (``raw_cursor.py`` says why and how)."""
+        return self._raw.execute(self.connection(), statement, params)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query (the backends' heartbeat)."""
@@ -206,110 +149,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not None:
             self.read_engine.dispose()
-
-
-def in_values(column: Any, values: Iterable[Any]) -> Any:
-    """``column IN (...)`` with one parameter per value. SQLAlchemy's own form (one
-    "expanding" parameter) renders its SQL text on every call, which ``execute`` then
-    cannot reuse; this one is compiled once per number of values."""
-    return column.in_([bindparam(None, value, type_=column.type) for value in values])
-
-
-class Rows:
-    """What ``Database.execute`` returns: the rows (named tuples), read like SQLAlchemy's
-    ``Result``."""
-
-    __slots__ = ("_rows", "rowcount")
-
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self._rows = rows
-        self.rowcount = rowcount
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
-
-    def all(self) -> list[Any]:
-        return self._rows
-
-    def first(self) -> Any:
-        return self._rows[0] if self._rows else None
-
-    def one(self) -> Any:
-        if len(self._rows) != 1:
-            raise BackendError(f"expected one row, got {len(self._rows)}")
-        return self._rows[0]
-
-    def scalar(self) -> Any:
-        return self._rows[0][0] if self._rows else None
-
-    def scalar_one(self) -> Any:
-        return self.one()[0]
-
-    def scalar_one_or_none(self) -> Any:
-        return self.one()[0] if self._rows else None
-
-    def scalars(self) -> list[Any]:
-        return [row[0] for row in self._rows]
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One statement shape compiled for one dialect, ready for the driver's cursor."""
-
-    compiled: Any
-    sql: str
-    expanding: bool  # IN lists of one expanding parameter: the SQL text is made per call
-    positional: tuple[str, ...] | None
-    bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
-    row: Any  # a namedtuple class, or None for statements without rows
-    result_processors: tuple[Callable[[Any], Any] | None, ...]
-
-    @classmethod
-    def compile(cls, statement: ClauseElement, key: Any, dialect: Any) -> _Plan:
-        # With its cache key, the compiled form takes the values of any statement of the
-        # same shape (``construct_params(extracted_parameters=...)``), as SQLAlchemy's own
-        # compiled cache does.
-        # A Core statement compiles to an SQLCompiler (``compile`` is typed as returning
-        # its base class, which lacks the attributes read below).
-        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, cache_key=key))
-        expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
-        escaped = compiled.escaped_bind_names
-        binds = tuple(
-            (escaped.get(name, name), processor)
-            for bind, name in compiled.bind_names.items()
-            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
-        )
-        columns = getattr(statement, "exported_columns", None) or ()
-        keys = [column.key for column in columns]
-        processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        )
-        positional = tuple(compiled.positiontup or ()) if compiled.positional else None
-        row = namedtuple("Row", keys, rename=True) if keys else None
-        return cls(
-            compiled,
-            str(compiled),
-            expanding,
-            positional,
-            binds,
-            row,
-            processors if any(processors) else (),
-        )
-
-    def make_rows(self, fetched: Sequence[Any]) -> list[Any]:
-        make = self.row._make if self.row is not None else tuple
-        if not self.result_processors:
-            return [make(row) for row in fetched]
-        procs = self.result_processors
-        return [
-            make(
-                [
-                    value if p is None or value is None else p(value)
-                    for p, value in zip(procs, row, strict=True)
-                ]
-            )
-            for row in fetched
-        ]
 
 
 def _sqlite_transactions(engine: Engine, *, wal: bool) -> None:

@@ -8,6 +8,7 @@ endpoints, the list timestamp.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kinto_clone.errors import NotModified, PreconditionFailed, invalid
@@ -64,15 +65,23 @@ def latest_for_write(
 
 
 def raise_412_if_modified(
-    headers: Any, current: dict[str, Any] | None, timestamp: int | None, *, plural: bool = False
+    headers: Any,
+    current: dict[str, Any] | None,
+    timestamp: int | None,
+    *,
+    plural: bool = False,
+    list_timestamp: Callable[[], int] | None = None,
 ) -> None:
-    """If-Match that does not hold, or If-None-Match: * on something that exists."""
+    """If-Match that does not hold, or If-None-Match: * on something that exists.
+
+    An If-Match on an object that does not exist is a 412 that carries the timestamp of
+    its list (``list_timestamp``, read only then), as Kinto's."""
     if_match = parse_condition(headers, "If-Match")
     if_none_match = parse_condition(headers, "If-None-Match")
     existing = None if plural else current
     if if_match is not None:
         if not plural and current is None:
-            raise PreconditionFailed(None, timestamp)
+            raise PreconditionFailed(None, list_timestamp() if list_timestamp else timestamp)
         if if_match != "*" and if_match != timestamp:
             raise PreconditionFailed(existing, timestamp)
     if if_none_match == "*" and (plural or current is not None):

@@ -79,10 +79,11 @@ ALIASES: dict[str, str] = {
     "kinto.core.storage.postgresql": "kinto_clone.storage.sql",
     "kinto.core.permission.memory": "kinto_clone.permission.memory",
     "kinto.core.permission.postgresql": "kinto_clone.permission.sql",
-    "kinto.core.cache.memory": "",
-    "kinto.core.cache.postgresql": "",
-    "kinto.core.cache.redis": "",
-    "kinto.core.cache.memcached": "",
+    # Every cache of Kinto is served by the memory one: what we cache is per process.
+    "kinto.core.cache.memory": "kinto_clone.cache.memory",
+    "kinto.core.cache.postgresql": "kinto_clone.cache.memory",
+    "kinto.core.cache.redis": "kinto_clone.cache.memory",
+    "kinto.core.cache.memcached": "kinto_clone.cache.memory",
     "kinto.plugins.default_bucket": "kinto_clone.plugins.default_bucket",
     "kinto.plugins.flush": "kinto_clone.plugins.flush",
     "kinto.plugins.accounts": "kinto_clone.plugins.accounts",
@@ -145,8 +146,8 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> di
         for env in _env_names(name):
             if env in environ:
                 settings[name] = native(environ[env])
-    for name in ("storage_backend", "permission_backend"):
-        settings[name] = alias(str(settings[name]))
+    for name in ("storage_backend", "permission_backend", "cache_backend"):
+        settings[name] = alias(str(settings[name] or ""))
     includes = [(p, alias(p)) for p in as_list(settings["includes"])]
     for original, ours in includes:
         if not ours:

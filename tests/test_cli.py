@@ -478,11 +478,15 @@ def test_purge_deleted_without_a_limit_refuses_to_drop_every_tombstone(tmp_path:
     assert "give --max-retained and/or --before" in result.stderr
 
 
-def test_flush_cache_says_there_is_no_shared_cache_and_succeeds(tmp_path: Path) -> None:
+def test_flush_cache_flushes_the_configured_cache_backend(tmp_path: Path) -> None:
     ini = tmp_path / "kinto.ini"
     ok(cli("init", "--ini", str(ini), "--backend", "memory", cwd=tmp_path))
+    assert "kinto.cache_backend = kinto_clone.cache.memory" in ini.read_text()
     done = ok(cli("flush-cache", "--ini", str(ini), cwd=tmp_path))
-    assert "no shared cache" in done.stdout
+    assert "Flushed kinto_clone.cache.memory" in done.stdout
+    ini.write_text(ini.read_text().replace("kinto.cache_backend", "# kinto.cache_backend"))
+    done = ok(cli("flush-cache", "--ini", str(ini), cwd=tmp_path))
+    assert "No cache_backend is configured" in done.stdout
 
 
 def test_flush_cache_with_a_missing_ini_fails_with_a_short_error(tmp_path: Path) -> None:

@@ -98,6 +98,11 @@ class ResourceType:
     def child_create_permissions(self) -> tuple[str, ...]:
         return tuple(p for p in self.permissions if p.endswith(":create"))
 
+    def list_uri(self, parent_id: str) -> str:
+        """``/buckets/b/collections`` from ``"/buckets/b"``: an object's URI is this plus
+        ``/<id>``."""
+        return f"{parent_id}/{self.plural}"
+
 
 BUCKET = ResourceType(
     "bucket",
@@ -127,4 +132,4 @@ CHILDREN: dict[str, tuple[str, ...]] = {
 
 def object_uri(resource: ResourceType, parent_id: str, object_id: str) -> str:
     """``/buckets/b/collections/c`` from ``("collection", "/buckets/b", "c")``."""
-    return f"{parent_id}/{resource.plural}/{object_id}"
+    return f"{resource.list_uri(parent_id)}/{object_id}"

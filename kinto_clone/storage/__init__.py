@@ -68,12 +68,15 @@ class Sort:
 class ReadableBy:
     """Keep only objects on which one of ``principals`` holds one of ``permissions``.
 
-    The ACE is looked up on the object's own URI (``parent_id + "/" + plural + "/" + id``)
-    in the permission backend's tables, inside the same query as the data.
+    The ACE is looked up on the object's own URI, ``list_uri + "/" + id``, in the
+    permission backend's tables, inside the same query as the data. ``list_uri`` is the
+    list's URI (``/buckets/b/collections/c/records``): the resource layer builds it from
+    the resource type, so a storage backend knows no resource names.
     """
 
     principals: frozenset[str]
     permissions: tuple[str, ...]
+    list_uri: str
 
 
 @dataclass(frozen=True)

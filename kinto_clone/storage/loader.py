@@ -1,110 +1,64 @@
-"""Everything a request needs before its permission check, in one statement.
+"""The Loader interface: everything a request needs before its permission check, at once.
 
-For ``/buckets/b/collections/c/records/r`` that is: the live objects of the chain (bucket,
-collection, record), their ACLs, and the groups the caller belongs to. Storage and
-permission tables always share one database (see backends.py), so one ``UNION ALL`` of
-three primary-key lookups answers it in a single round trip where three separate backend
-calls would take three.
+A request on ``/buckets/b/collections/c/records/r`` needs the live objects of its chain
+(bucket, collection, record), the ACLs of their URIs, and the groups of the caller, before
+it can decide anything. A loader answers the three in one call, exactly as the plain
+calls would: ``Storage.get`` of each key, ``Permission.get_objects_permissions`` of the
+URIs and ``Permission.get_user_principals`` of the caller's user ids (``PlainLoader``
+makes those calls). ``sql_loader.SQLLoader`` answers with one statement when both
+backends are the SQL ones (``backends.py`` picks it); ``tests/contract/test_loader.py``
+pins both to the plain calls on every backend.
+
+Loaders run inside the current transaction of ``kinto_clone.db`` and raise only
+``BackendError`` (the database failed).
 """
 
 from __future__ import annotations
 
-import functools
+import abc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
+from kinto_clone.permission import ACL, Permission
+from kinto_clone.storage import Storage
 
-from kinto_clone.db import Database, db_errors
-from kinto_clone.permission import ACL
-from kinto_clone.tables import Data, access_control_entries, objects, user_principals
-
-Key = tuple[str, str, str]  # (resource_name, parent_id, id)
+Key = tuple[str, str, str]
+"""``(resource_name, parent_id, id)`` of an object, as ``Storage.get`` takes them."""
 
 
 @dataclass
 class Loaded:
+    """What ``Loader.load`` answers."""
+
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    """The live objects among the keys asked for, as ``Storage.get`` returns them; a
+    missing or deleted one is absent."""
     acls: dict[str, ACL] = field(default_factory=dict)
+    """Every URI asked for, mapped to its ACL (``{}`` without ACEs), as
+    ``Permission.get_objects_permissions`` returns them."""
     groups: set[str] = field(default_factory=set)
+    """The groups of any of the user ids asked for (``Permission.get_user_principals``)."""
 
 
-@functools.cache
-def _statement(key_count: int, uri_count: int, user_count: int) -> sa.CompoundSelect:
-    """``key_count`` primary-key lookups of objects, the ACEs of ``uri_count`` URIs, and
-    the groups of ``user_count`` users. Each object is its own SELECT on all three key
-    columns: an OR of row values lets the planner pick the list index and scan a whole
-    collection. One plain parameter per URI and user (a URL has at most 4 of one and 2 of
-    the other) rather than an expanding list, so that the SQL text is fixed and compiled
-    once (see ``Database.execute``)."""
-    nothing = sa.null()
-    lookups = [
-        sa.select(
-            sa.literal("o").label("kind"),
-            objects.c.resource_name.label("a"),
-            objects.c.parent_id.label("b"),
-            objects.c.id.label("c"),
-            objects.c.last_modified.label("n"),
-            objects.c.data.label("data"),
-        ).where(
-            objects.c.parent_id == sa.bindparam(f"p{i}"),
-            objects.c.resource_name == sa.bindparam(f"r{i}"),
-            objects.c.id == sa.bindparam(f"i{i}"),
-            objects.c.deleted.is_(False),
-        )
-        for i in range(key_count)
-    ]
-    return sa.union_all(
-        *lookups,
-        sa.select(
-            sa.literal("a"),
-            access_control_entries.c.object_id,
-            access_control_entries.c.permission,
-            access_control_entries.c.principal,
-            sa.cast(nothing, sa.BigInteger),
-            sa.cast(nothing, Data),
-        ).where(
-            access_control_entries.c.object_id.in_(
-                [sa.bindparam(f"u{i}", type_=sa.Text) for i in range(uri_count)]
-            )
-        ),
-        sa.select(
-            sa.literal("p"),
-            user_principals.c.principal,
-            sa.cast(nothing, sa.Text),
-            sa.cast(nothing, sa.Text),
-            sa.cast(nothing, sa.BigInteger),
-            sa.cast(nothing, Data),
-        ).where(
-            user_principals.c.user_id.in_(
-                [sa.bindparam(f"g{i}", type_=sa.Text) for i in range(user_count)]
-            )
-        ),
-    )
-
-
-class SQLLoader:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    @db_errors
+class Loader(abc.ABC):
+    @abc.abstractmethod
     def load(self, keys: Iterable[Key], uris: Iterable[str], user_ids: Iterable[str]) -> Loaded:
-        unique = list(dict.fromkeys(keys))
-        unique_uris = list(dict.fromkeys(uris))
-        users = list(dict.fromkeys(user_ids))
-        params: dict[str, object] = {}
-        for i, (resource_name, parent_id, object_id) in enumerate(unique):
-            params.update({f"r{i}": resource_name, f"p{i}": parent_id, f"i{i}": object_id})
-        params.update({f"u{i}": uri for i, uri in enumerate(unique_uris)})
-        params.update({f"g{i}": user for i, user in enumerate(users)})
-        loaded = Loaded(acls={uri: {} for uri in unique_uris})
-        statement = _statement(len(unique), len(unique_uris), len(users))
-        for kind, a, b, c, n, data in self.db.execute(statement, params):
-            if kind == "o":
-                loaded.objects[(a, b, c)] = {**data, "id": c, "last_modified": n}
-            elif kind == "a":
-                loaded.acls[a].setdefault(b, set()).add(c)
-            else:
-                loaded.groups.add(a)
-        return loaded
+        """The live objects of ``keys``, the ACLs of ``uris`` and the groups of
+        ``user_ids`` (each may be empty; repeated items count once). Raises BackendError."""
+
+
+class PlainLoader(Loader):
+    """The general loader, for any storage and permission backends: their plain calls
+    (``get_many`` is ``get`` of several keys in one call), two or three round trips."""
+
+    def __init__(self, storage: Storage, permission: Permission) -> None:
+        self.storage = storage
+        self.permission = permission
+
+    def load(self, keys: Iterable[Key], uris: Iterable[str], user_ids: Iterable[str]) -> Loaded:
+        return Loaded(
+            objects=self.storage.get_many(keys),
+            acls=self.permission.get_objects_permissions(uris),
+            groups=self.permission.get_user_principals(user_ids),
+        )

@@ -2,10 +2,11 @@
 
 Every statement is a SQLAlchemy Core expression over ``kinto_clone.tables``. The dialects
 differ in how a data field is read, compared and sorted (``sql_fields.py``), in two
-helpers below (``insert`` for ON CONFLICT, ``greatest``) and in one optimisation
-(``folded``); everything else is written once.
-The statements of the hot paths are built once per dialect with named parameters
-(``_Statements``): building a SQLAlchemy expression costs as much as running it.
+helpers of the statement catalogue (``insert`` for ON CONFLICT, ``greatest``) and in one
+optimisation (its ``folded`` writes); everything else is written once. This module is the
+storage class: which statements a call runs, and what it makes of their rows. The
+statements live in ``sql_statements.py`` (built once per dialect: building a SQLAlchemy
+expression costs as much as running it), the SQL of list reads in ``sql_lists.py``.
 
 Timestamps. Each write to a list first upserts the list's row in ``timestamps``
 (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``): the new value is
@@ -26,17 +27,13 @@ supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 2
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import ColumnElement
 
 from kinto_clone.db import Database, db_errors
 from kinto_clone.storage import (
@@ -47,188 +44,16 @@ from kinto_clone.storage import (
     Storage,
     UnicityError,
 )
-from kinto_clone.storage import sql_fields as fields
 from kinto_clone.storage import sql_lists as lists
-from kinto_clone.storage.sql_lists import MANAGED_FIELDS, plural
-from kinto_clone.tables import LIST_KEY_SEPARATOR, list_key, objects, timestamps
+from kinto_clone.storage import sql_statements as catalogue
+from kinto_clone.storage.sql_lists import MANAGED_FIELDS
+from kinto_clone.tables import LIST_KEY_SEPARATOR, objects, timestamps
 
-__all__ = ["SQLStorage", "now_ms", "plural"]
-
-Condition = ColumnElement[bool]
+__all__ = ["SQLStorage", "now_ms"]
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-# ---------------------------------------------------------------------------------------
-# Statements built once per dialect. Their parameters: list_parent, list_resource,
-# object_id, now, stamp, object_data (names that are no column name: SQLAlchemy reserves
-# those in INSERT and UPDATE), and keys, prefix, lower, upper for the bulk ones.
-
-_PARENT, _RESOURCE = lists.PARENT, lists.RESOURCE
-_ID = sa.bindparam("object_id", type_=sa.Text)
-_NOW = sa.bindparam("now", type_=sa.BigInteger)
-_STAMP = sa.bindparam("stamp", type_=sa.BigInteger)
-_DELTA = sa.bindparam("delta", type_=sa.BigInteger)
-_DATA = sa.bindparam("object_data", type_=objects.c.data.type)
-_LIST_KEY = ("parent_id", "resource_name")
-_OBJECT_COLUMNS = lists.OBJECT_COLUMNS
-_in_list = lists.in_list
-_NOT_DELETED = lists.NOT_DELETED
-_IS_LIVE = sa.and_(lists.PROBED, objects.c.id == _ID, _NOT_DELETED)
-_LIVE_COUNT = lists.LIVE_COUNT
-
-
-class _Statements:
-    def __init__(self, postgresql: bool) -> None:
-        insert = pg_dialect.insert if postgresql else sqlite_dialect.insert
-        greatest = sa.func.greatest if postgresql else sa.func.max  # SQLite's 2-arg max
-
-        self.select_live = sa.select(*_OBJECT_COLUMNS).where(_IS_LIVE)
-        self.live_timestamp = sa.select(objects.c.last_modified).where(_IS_LIVE)
-        keys = sa.tuple_(objects.c.resource_name, objects.c.parent_id, objects.c.id)
-        self.get_many = sa.select(
-            objects.c.resource_name, objects.c.parent_id, *_OBJECT_COLUMNS
-        ).where(keys.in_(sa.bindparam("keys", expanding=True)), _NOT_DELETED)
-
-        self.read_timestamp = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
-        self.read_count = sa.select(lists.LIST_COUNT)
-        stored = lists.STORED_COUNT
-
-        # The count a write stores in the list's row. Its reads of `objects` see the
-        # snapshot of the statement's start; on PostgreSQL a writer that committed while
-        # this one waited for the row's lock may have changed the list since. The row
-        # then is another version than the snapshot's (xmin, the writing transaction,
-        # differs, and every write of a list writes its row): the count is dropped
-        # (NULL) rather than stored wrong, and the next write in step counts again.
-        if postgresql:
-            version: sa.ColumnElement[Any] = sa.literal_column("xmin")
-            seen = (
-                sa.select(version)
-                .select_from(timestamps)
-                .where(_in_list(timestamps))
-                .correlate(None)
-            )
-            in_step: Condition = sa.literal_column("timestamps.xmin") == seen.scalar_subquery()
-            unknown_row = sa.not_(sa.exists(seen))
-        else:  # one writer at a time: the snapshot is the list
-            in_step = sa.true()
-            unknown_row = sa.not_(sa.exists(stored))
-
-        def counted(delta: Any) -> ColumnElement[Any]:
-            kept = sa.func.coalesce(timestamps.c.live_count, _LIVE_COUNT) + delta
-            return sa.case((in_step, kept), else_=sa.null()) if postgresql else kept
-
-        def first_count(delta: Any) -> ColumnElement[Any]:
-            # A new row counts the list (empty, unless written outside the API); for a
-            # row that exists this value is not used (ON CONFLICT): not counted then.
-            return sa.case((unknown_row, _LIVE_COUNT + delta), else_=sa.null())
-
-        new_list = insert(timestamps).values(
-            parent_id=_PARENT,
-            resource_name=_RESOURCE,
-            last_modified=_NOW,
-            live_count=first_count(0),
-        )
-        self.init_timestamp = new_list.on_conflict_do_nothing()
-        # Lock the list's row without moving it (an unknown list starts at `now`).
-        self.lock = new_list.on_conflict_do_update(
-            index_elements=_LIST_KEY, set_={"last_modified": timestamps.c.last_modified}
-        ).returning(timestamps.c.last_modified)
-        # After `lock`, in the same transaction: nobody else writes the list meanwhile.
-        self.set_timestamp = (
-            sa.update(timestamps)
-            .where(_in_list(timestamps))
-            .values(
-                last_modified=sa.func.coalesce(_STAMP, timestamps.c.last_modified),
-                live_count=timestamps.c.live_count + _DELTA,
-            )
-        )
-
-        def bump(only_if: Condition, delta: Any) -> Any:
-            # INSERT ... SELECT ... WHERE <guard>: when the guard is false nothing is
-            # written, no row comes back, and the list timestamp stays where it was.
-            row = sa.select(_PARENT, _RESOURCE, _NOW, first_count(delta)).where(only_if)
-            return (
-                insert(timestamps)
-                .from_select([*_LIST_KEY, "last_modified", "live_count"], row)
-                .on_conflict_do_update(
-                    index_elements=_LIST_KEY,
-                    set_={
-                        "last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
-                        "live_count": counted(delta),
-                    },
-                )
-                .returning(timestamps.c.last_modified)
-            )
-
-        def object_write(kind: str, stamp: ColumnElement[Any]) -> Any:
-            """Write the object of ``kind`` (create, update, delete) with ``stamp``;
-            returns its timestamp, or no row when there was nothing to write."""
-            if kind == "delete":
-                return (
-                    sa.update(objects)
-                    .where(_IS_LIVE)
-                    .values(deleted=True, data={}, last_modified=stamp)
-                    .returning(objects.c.last_modified)
-                )
-            # WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON CONFLICT.
-            row = sa.select(_PARENT, _RESOURCE, _ID, stamp, sa.false(), _DATA).where(sa.true())
-            stmt = insert(objects).from_select(
-                [*_LIST_KEY, "id", "last_modified", "deleted", "data"], row
-            )
-            return stmt.on_conflict_do_update(
-                index_elements=(*_LIST_KEY, "id"),
-                set_={
-                    "last_modified": stmt.excluded.last_modified,
-                    "deleted": False,
-                    "data": stmt.excluded.data,
-                },
-                # create resurrects a tombstone but never overwrites a live object.
-                where=objects.c.deleted if kind == "create" else None,
-            ).returning(objects.c.last_modified)
-
-        live = sa.exists().where(_IS_LIVE)
-        guards = {"create": sa.not_(live), "update": sa.true(), "delete": live}
-        deltas = {"create": 1, "update": sa.case((live, 0), else_=1), "delete": -1}
-        self.bumps = {kind: bump(guard, deltas[kind]) for kind, guard in guards.items()}
-        self.writes = {kind: object_write(kind, _STAMP) for kind in guards}
-        # PostgreSQL runs the bump as a CTE of the write: one round trip instead of two.
-        # (SQLite has no INSERT/UPDATE inside WITH.) No row from the CTE, no write.
-        self.folded: dict[str, Any] = {}
-        for kind in guards if postgresql else ():
-            bumped = self.bumps[kind].cte("list_timestamp")
-            stamp = bumped.c.last_modified
-            if kind == "delete":  # UPDATE ... SET = (SELECT ...), not a FROM without join
-                stamp = sa.select(bumped.c.last_modified).scalar_subquery()
-            self.folded[kind] = object_write(kind, stamp)
-
-        # Ranges rather than LIKE: ids may contain "_". On timestamps, of the primary key:
-        # parent_id = prefix, or >= prefix + "/" and < prefix + "0" ("0" follows "/"). On
-        # objects, of the list key (parent_id || " " || resource_name): >= prefix + " "
-        # and < prefix + "!", or the same "/" range ("-", allowed in ids, lies between).
-        def range_of(column: Any, lower: str, upper: str) -> Condition:
-            return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
-
-        self.delete_tree = [
-            sa.delete(objects).where(
-                sa.or_(
-                    range_of(list_key(), "own", "own_upper"), range_of(list_key(), "lower", "upper")
-                )
-            ),
-            sa.delete(timestamps).where(
-                sa.or_(
-                    timestamps.c.parent_id == sa.bindparam("prefix"),
-                    range_of(timestamps.c.parent_id, "lower", "upper"),
-                )
-            ),
-        ]
-
-
-@functools.cache
-def _statements(postgresql: bool) -> _Statements:
-    return _Statements(postgresql)
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,10 +93,14 @@ def _object(row: Row[Any]) -> dict[str, Any]:
 class SQLStorage(Storage):
     """The Storage contract over ``tables.objects`` and ``tables.timestamps``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, fold_writes: bool = True) -> None:
+        """``fold_writes=False``: every write takes the general two-step path (bump the
+        list, then write), also where the catalogue has a folded one-statement form
+        (``tests/contract/test_folded_writes.py`` compares both)."""
         self.db = db
         self._postgresql = db.dialect == "postgresql"
-        self._sql = _statements(self._postgresql)
+        self._sql = catalogue.statements(self._postgresql)
+        self._folded = self._sql.folded if fold_writes else {}
 
     def _run(self, stmt: Any, resource_name: str, parent_id: str, **params: Any) -> Any:
         """Execute ``stmt`` in the current transaction, for the list ``(resource, parent)``."""
@@ -472,7 +301,7 @@ class SQLStorage(Storage):
         there)."""
         params = {"object_id": object_id, "object_data": data}
         if stamp is None:
-            folded = self._sql.folded.get(kind)
+            folded = self._folded.get(kind)
             if folded is not None:
                 return self._run(folded, resource_name, parent_id, now=now_ms(), **params).scalar()
             bump = self._sql.bumps[kind]
@@ -549,32 +378,7 @@ class SQLStorage(Storage):
     ) -> list[dict[str, Any]]:
         list_ts = self._run(self._sql.lock, resource_name, parent_id, now=now_ms()).scalar_one()
         first = max(now_ms(), list_ts + 1)
-        # Number the matching objects in the query's order (id breaks the remaining ties
-        # so that numbering and LIMIT agree); the n-th one gets first + n - 1.
-        order = [*fields.order_by(query.sorting, postgresql=self._postgresql), objects.c.id]
-        live = replace(query, include_deleted=False)
-        ranked = (
-            sa.select(
-                objects.c.parent_id,
-                objects.c.resource_name,
-                objects.c.id,
-                sa.func.row_number().over(order_by=order).label("position"),
-            )
-            .where(*lists.where(self._postgresql, resource_name, parent_id, live))
-            .order_by(*order)
-            .limit(query.limit)
-            .subquery()
-        )
-        stmt = (
-            sa.update(objects)
-            .where(
-                objects.c.parent_id == ranked.c.parent_id,
-                objects.c.resource_name == ranked.c.resource_name,
-                objects.c.id == ranked.c.id,
-            )
-            .values(deleted=True, data={}, last_modified=first + ranked.c.position - 1)
-            .returning(objects.c.id, objects.c.last_modified)
-        )
+        stmt = catalogue.delete_all(self._postgresql, resource_name, parent_id, query, first)
         rows = sorted(self._run(stmt, resource_name, parent_id), key=lambda r: r.last_modified)
         if rows:
             self._set_timestamp(resource_name, parent_id, rows[-1].last_modified, delta=-len(rows))
@@ -602,33 +406,8 @@ class SQLStorage(Storage):
     ) -> int:
         """With both ``before`` and ``max_retained``, a tombstone goes when it is older
         than ``before`` *and* beyond the newest ``max_retained`` of its list."""
-        tombstones: list[Condition] = [objects.c.deleted]
-        if resource_name is not None:
-            tombstones.append(objects.c.resource_name == resource_name)
-        conditions = list(tombstones)
-        if before is not None:
-            conditions.append(objects.c.last_modified < before)
-        if max_retained is not None:
-            newest_first = sa.func.row_number().over(
-                partition_by=(objects.c.parent_id, objects.c.resource_name),
-                order_by=objects.c.last_modified.desc(),
-            )
-            ranked = (
-                sa.select(
-                    objects.c.parent_id,
-                    objects.c.resource_name,
-                    objects.c.id,
-                    newest_first.label("position"),
-                )
-                .where(*tombstones)
-                .subquery()
-            )
-            beyond = sa.select(ranked.c.parent_id, ranked.c.resource_name, ranked.c.id).where(
-                ranked.c.position > max_retained
-            )
-            key = sa.tuple_(objects.c.parent_id, objects.c.resource_name, objects.c.id)
-            conditions.append(key.in_(beyond))
-        return int(self.db.execute(sa.delete(objects).where(*conditions)).rowcount)
+        stmt = catalogue.purge_deleted(resource_name, before, max_retained)
+        return int(self.db.execute(stmt).rowcount)
 
     @db_errors
     def flush(self) -> None:

@@ -35,23 +35,11 @@ from kinto_clone.tables import access_control_entries, list_key, objects, timest
 
 Condition = ColumnElement[bool]
 MANAGED_FIELDS = ("id", "last_modified")
-PLURALS = {
-    "bucket": "buckets",
-    "collection": "collections",
-    "group": "groups",
-    "record": "records",
-    "account": "accounts",
-    "history": "history",
-}
 
 PARENT = sa.bindparam("list_parent", type_=sa.Text)
 RESOURCE = sa.bindparam("list_resource", type_=sa.Text)
 KEY = sa.bindparam("list_key", type_=sa.Text)
 OBJECT_COLUMNS = (objects.c.id, objects.c.last_modified, objects.c.deleted, objects.c.data)
-
-
-def plural(resource_name: str) -> str:
-    return PLURALS.get(resource_name, resource_name + "s")
 
 
 def in_list(table: sa.Table) -> Condition:
@@ -79,7 +67,7 @@ LIST_TIMESTAMP = (
     .label("list_timestamp")
 )
 # The number of live objects of the whole list: its timestamps row keeps it; when that row
-# has none (NULL: see `_Statements` in sql.py), they are counted.
+# has none (NULL: see `Statements` in sql_statements.py), they are counted.
 LIST_COUNT = sa.func.coalesce(STORED_COUNT.scalar_subquery(), LIVE_COUNT)
 
 
@@ -125,10 +113,8 @@ def held_on(
     return [PROBED, objects.c.id.in_(sa.select(ids).where(*held))]
 
 
-def _readable(
-    postgresql: bool, resource_name: str, parent_id: str, readable_by: ReadableBy
-) -> list[Condition]:
-    prefix = f"{parent_id}/{plural(resource_name)}/"
+def _readable(postgresql: bool, readable_by: ReadableBy) -> list[Condition]:
+    prefix = f"{readable_by.list_uri}/"
     return held_on(
         postgresql,
         sa.literal(prefix, sa.Text),
@@ -150,7 +136,7 @@ def where(
     if query.readable_by is None:
         conditions.append(SCANNED)
     else:
-        conditions += _readable(postgresql, resource_name, parent_id, query.readable_by)
+        conditions += _readable(postgresql, query.readable_by)
     if not query.include_deleted or any(f.field not in MANAGED_FIELDS for f in query.filters):
         # Tombstones have no data: a filter on a data field never matches them.
         conditions.append(NOT_DELETED)
@@ -258,7 +244,7 @@ def sync_params(resource_name: str, parent_id: str, query: ListQuery) -> dict[st
     if query.limit is not None:
         params["page_size"] = query.limit
     if query.readable_by is not None:
-        params["uri_prefix"] = prefix = f"{parent_id}/{plural(resource_name)}/"
+        params["uri_prefix"] = prefix = f"{query.readable_by.list_uri}/"
         params["uri_upper"] = after_prefix(prefix)
         params["id_start"] = len(prefix) + 1
         params.update(

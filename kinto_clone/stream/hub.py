@@ -201,6 +201,14 @@ class Hub:
         position = subscriber.start_cursor(collection_id)
         subscriber.cursors[uri] = position
         state = self.lists.get(uri)
+        if state is not None and position >= state.cursor:
+            # The list's rounds already read from before this position: every change
+            # after it that was announced is in a round done or under way (the cursor
+            # stays at the read's start until it is over), every other one will be
+            # announced. No read of its own: ten thousand streams joining a watched list
+            # must not cost ten thousand rounds.
+            state.subscribers.add(subscriber)
+            return
         if state is None:
             state = self.lists[uri] = ListState(uri, position)
         elif state.task is not None and not state.task.done():

@@ -34,7 +34,13 @@ from kinto_clone.json import type_rank
 from kinto_clone.resources import querying
 from kinto_clone.settings import principals_setting
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
-from kinto_clone.views.http import expose, next_page_url, now_ms, set_cache_headers
+from kinto_clone.views.http import (
+    expose,
+    next_page_url,
+    now_ms,
+    set_cache_headers,
+    set_timestamp_headers,
+)
 from kinto_clone.views.root import add_capability
 
 SETTING = "experimental_permissions_endpoint"
@@ -54,6 +60,7 @@ FIELDS = frozenset(
     }
 )
 DEFAULT_SORT = Sort("uri", descending=True)
+TIMESTAMP_LIST = "permissions"  # the list whose timestamp is the ETag, as Kinto names it
 
 # Where a ``<resource>_create_principals`` setting grants ``<resource>:create``.
 CREATED_IN = {
@@ -305,8 +312,21 @@ permissions = Service(
 def list_permissions(request: Request) -> Any:
     parsed = _parse(request)
     selected = select(entries_of(request), parsed.query)
-    expose(request, "Next-Page", "Total-Objects", "Total-Records", "Cache-Control")
+    expose(
+        request,
+        "Next-Page",
+        "Total-Objects",
+        "Total-Records",
+        "Cache-Control",
+        "ETag",
+        "Last-Modified",
+    )
     set_cache_headers(request, None)
+    # As Kinto's: the timestamp of a list of its own that nothing writes, taken at the
+    # first read (after a flush); only informational, so no 304 or 412 is derived from it.
+    set_timestamp_headers(
+        request.response, request.registry.backends.storage.resource_timestamp(TIMESTAMP_LIST, "")
+    )
     if request.method == "HEAD":
         headers = request.response.headers
         headers["Total-Objects"] = headers["Total-Records"] = str(len(selected))

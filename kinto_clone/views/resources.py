@@ -89,6 +89,12 @@ def _latest(
     )
 
 
+def _list_timestamp(request: Request, ctx: RouteContext) -> Callable[[], int]:
+    """The timestamp of the object's list, for a 412 on an object that does not exist."""
+    storage = request.registry.backends.storage
+    return lambda: storage.resource_timestamp(ctx.resource.name, ctx.parent_id)
+
+
 def _changed(
     request: Request,
     ctx: RouteContext,
@@ -252,7 +258,10 @@ def create_object(request: Request) -> Any:
     object_id = data.get("id", None)
     existing = ctx.sibling
     raise_412_if_modified(
-        request.headers, existing, existing["last_modified"] if existing else None
+        request.headers,
+        existing,
+        existing["last_modified"] if existing else None,
+        list_timestamp=_list_timestamp(request, ctx),
     )
     if existing is not None:  # POST with the id of an object that exists: return it.
         return _object_response(request, existing, ctx.acl(existing_uri(ctx, existing)))
@@ -306,7 +315,12 @@ def put_object(request: Request) -> Any:
     data, permissions = envelope(json_body(request), ctx.resource.permissions)
     _require_parents(ctx)
     current = _latest(request, ctx, ctx.current)
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
+    raise_412_if_modified(
+        request.headers,
+        current,
+        current["last_modified"] if current else None,
+        list_timestamp=_list_timestamp(request, ctx),
+    )
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
     if data is not None:
@@ -332,7 +346,12 @@ def patch_object(request: Request) -> Any:
     media = check_content_type(request, BODY_MEDIA["PATCH"])
     behavior = merge.response_behavior(request.headers)
     obj = _latest(request, ctx, _existing(ctx))
-    raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
+    raise_412_if_modified(
+        request.headers,
+        obj,
+        obj["last_modified"] if obj else None,
+        list_timestamp=_list_timestamp(request, ctx),
+    )
     assert obj is not None  # with If-Match, a vanished object is a 412 above
     new_data, changes = merge.apply(media, json_body(request), obj, ctx.acl(), ctx.resource)
     sent = dict(new_data)  # before the data checks complete it (diff compares to this)
@@ -357,7 +376,12 @@ def patch_object(request: Request) -> Any:
 def delete_object(request: Request) -> Any:
     ctx: RouteContext = request.context
     obj = _latest(request, ctx, _existing(ctx))
-    raise_412_if_modified(request.headers, obj, obj["last_modified"] if obj else None)
+    raise_412_if_modified(
+        request.headers,
+        obj,
+        obj["last_modified"] if obj else None,
+        list_timestamp=_list_timestamp(request, ctx),
+    )
     assert obj is not None  # with If-Match, a vanished object is a 412 above
     forced = querying.native_value(request.GET.get("last_modified", "null"))
     if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):

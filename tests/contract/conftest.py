@@ -27,6 +27,7 @@ from kinto_clone.permission import Permission
 from kinto_clone.permission.memory import MemoryPermission
 from kinto_clone.permission.sql import SQLPermission
 from kinto_clone.storage import Storage
+from kinto_clone.storage import sql as sql_storage
 from kinto_clone.storage.memory import MemoryStorage
 from kinto_clone.storage.sql import SQLStorage
 
@@ -66,3 +67,11 @@ def storage(backend: str, database: Database) -> Storage:
 @pytest.fixture
 def permission(backend: str, database: Database) -> Permission:
     return MemoryPermission(database) if backend == "memory" else SQLPermission(database)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The storage's clock, stopped at ``clock[0]`` (tests move it by assigning)."""
+    clock = [1_600_000_000_000]
+    monkeypatch.setattr(sql_storage, "now_ms", lambda: clock[0])
+    yield clock

@@ -35,6 +35,7 @@ from kinto_clone.tables import objects
 from tests.querycount import database_statements
 
 R, P = "record", "/buckets/b/collections/c"  # the list most tests use
+RECORDS = f"{P}/records"  # its URI: readable_by looks ACEs up under it
 BY_ID = (Sort("id"),)
 
 
@@ -45,14 +46,6 @@ def ids(page: list[dict[str, Any]]) -> list[str]:
 def listing(storage: Storage, **query: Any) -> list[str]:
     page, _ = storage.list_objects(R, P, ListQuery(**{"sorting": BY_ID, **query}))
     return ids(page)
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The storage's clock, stopped at ``clock[0]`` (tests move it by assigning)."""
-    clock = [1_600_000_000_000]
-    monkeypatch.setattr(sql_storage, "now_ms", lambda: clock[0])
-    yield clock
 
 
 # ---------------------------------------------------------------------------------------
@@ -693,39 +686,45 @@ def test_readable_by_keeps_objects_with_a_matching_ace_on_their_own_uri(
         permission.replace_object_permissions(f"{uri}/e/x", {"read": ["alice"]})
         permission.replace_object_permissions(f"{P}/groups/f", {"read": ["alice"]})
         permission.replace_object_permissions(f"{uri}/zz", {"read": ["alice"]})
-        readable = ReadableBy(frozenset({"alice", "system.Everyone"}), ("read", "write"))
+        readable = ReadableBy(frozenset({"alice", "system.Everyone"}), ("read", "write"), RECORDS)
         assert listing(dataset, readable_by=readable) == ["a", "b", "d"]
-        only_read = ReadableBy(frozenset({"alice"}), ("read",))
+        only_read = ReadableBy(frozenset({"alice"}), ("read",), RECORDS)
         assert listing(dataset, readable_by=only_read) == ["a"]
         assert dataset.count(R, P, ListQuery(readable_by=readable)) == 3
-        nobody = ReadableBy(frozenset(), ("read",))
+        nobody = ReadableBy(frozenset(), ("read",), RECORDS)
         assert listing(dataset, readable_by=nobody) == []
         both = ListQuery(readable_by=readable, filters=(Filter("n", "3", Op.NOT),), limit=2)
         assert ids(dataset.list_objects(R, P, both)[0]) == ["d", "b"]
 
 
-def test_readable_by_builds_the_uri_of_each_resource(
+def test_readable_by_looks_aces_up_under_the_list_uri_it_is_given(
     storage: Storage, permission: Permission
 ) -> None:
+    """Storage knows no resource names: the list URI comes with the query."""
     cases = [
-        ("bucket", "", "/buckets/b"),
-        ("collection", "/buckets/b", "/buckets/b/collections/b"),
-        ("group", "/buckets/b", "/buckets/b/groups/b"),
-        ("account", "", "/accounts/b"),
-        ("history", "/buckets/b", "/buckets/b/history/b"),
-        ("thing", "/x", "/x/things/b"),
+        ("bucket", "", "/buckets"),
+        ("collection", "/buckets/b", "/buckets/b/collections"),
+        ("group", "/buckets/b", "/buckets/b/groups"),
+        ("account", "", "/accounts"),
+        ("history", "/buckets/b", "/buckets/b/history"),
+        ("thing", "/x", "/x/stuff"),
     ]
-    readable = ReadableBy(frozenset({"alice"}), ("read",))
     with transaction():
-        for resource_name, parent_id, uri in cases:
+        for resource_name, parent_id, list_uri in cases:
             storage.create(resource_name, parent_id, {"id": "b"})
             storage.create(resource_name, parent_id, {"id": "other"})
-            permission.replace_object_permissions(uri, {"read": ["alice"]})
-        for resource_name, parent_id, _uri in cases:
+            permission.replace_object_permissions(f"{list_uri}/b", {"read": ["alice"]})
+        for resource_name, parent_id, list_uri in cases:
+            readable = ReadableBy(frozenset({"alice"}), ("read",), list_uri)
             page, _ = storage.list_objects(
                 resource_name, parent_id, ListQuery(readable_by=readable)
             )
             assert ids(page) == ["b"], resource_name
+            elsewhere = ReadableBy(frozenset({"alice"}), ("read",), f"{list_uri}x")
+            page, _ = storage.list_objects(
+                resource_name, parent_id, ListQuery(readable_by=elsewhere)
+            )
+            assert ids(page) == [], resource_name
 
 
 # ---------------------------------------------------------------------------------------
@@ -758,7 +757,7 @@ def test_delete_all_honours_limit_after_and_readable_by(
         after = ListQuery(sorting=BY_ID, limit=2, after={"id": "i"})
         assert ids(dataset.delete_all(R, P, after)) == ["j", "k"]
         permission.replace_object_permissions(f"{P}/records/o", {"write": ["alice"]})
-        readable = ListQuery(readable_by=ReadableBy(frozenset({"alice"}), ("write",)))
+        readable = ListQuery(readable_by=ReadableBy(frozenset({"alice"}), ("write",), RECORDS))
         assert ids(dataset.delete_all(R, P, readable)) == ["o"]
         assert listing(dataset) == ["c", "d", "e", "f", "g", "h", "i", "m"]
 
@@ -905,7 +904,7 @@ def test_each_operation_stays_within_its_statement_budget(
         call()
         return len([s for s in statements if not s.startswith(("BEGIN", "SAVEPOINT"))])
 
-    readable = ReadableBy(frozenset({"alice"}), ("read",))
+    readable = ReadableBy(frozenset({"alice"}), ("read",), RECORDS)
     with transaction():
         storage.resource_timestamp(R, P)  # connection checked out, engine initialised
         assert cost(lambda: storage.create(R, P, {"id": "a", "n": 1})) == write
@@ -1023,7 +1022,7 @@ def test_sync_queries_answer_what_the_general_builder_answers(
         page, _ = storage.list_objects(R, P, ListQuery(include_deleted=True))
     stamps = sorted(obj["last_modified"] for obj in page)
     mid, late = stamps[4], stamps[9]
-    readable = ReadableBy(frozenset({"bob", "carol"}), ("read", "write"))
+    readable = ReadableBy(frozenset({"bob", "carol"}), ("read", "write"), RECORDS)
     since = Filter("last_modified", mid, Op.GT)
     queries = [
         ListQuery(),

@@ -7,9 +7,10 @@
   PostgreSQL.
 
 Both get the settings of ``tests/server.py``'s ``BASE_SETTINGS`` (Basic Auth, the HMAC
-secret of the other tests), so user ids and personal bucket ids are the same on both, and
-their own default bucket and flush plugins. The flush endpoint gives every sequence an
-empty server without a restart.
+secret of the other tests), so user ids and personal bucket ids are the same on both,
+those of ``SHARED`` (a memory cache, so both heartbeats check one), and their own default
+bucket and flush plugins. The flush endpoint gives every sequence an empty server without
+a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ KINTO_VERSION = "26.5.0"
 SETUP_TIMEOUT_SECONDS = 900.0
 START_TIMEOUT_SECONDS = 60.0
 
+# Kinto's name of the memory cache; ours takes it as an alias of its own.
+SHARED = {"kinto.cache_backend": "kinto.core.cache.memory"}
 KINTO_LOGGING = """
 [loggers]
 keys = root
@@ -74,7 +77,7 @@ def kinto_ini(path: Path, db_url: str) -> Path:
         "kinto.storage_url": db_url,
         "kinto.permission_backend": "kinto.core.permission.postgresql",
         "kinto.permission_url": db_url,
-        "kinto.cache_backend": "kinto.core.cache.memory",
+        **SHARED,
     }
     return server.write_ini(path, kinto_settings, use="egg:kinto", tail=KINTO_LOGGING)
 
@@ -99,6 +102,7 @@ def ours(workdir: Path, backend: str, db_url: str | None = None) -> Iterator[str
     if backend == "sqlite":
         db_url = f"sqlite:///{workdir}/kinto.sqlite"
     settings = {
+        **SHARED,
         **server.settings_for(backend, db_url),
         "kinto.includes": "kinto_clone.plugins.default_bucket kinto_clone.plugins.flush",
     }

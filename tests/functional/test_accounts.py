@@ -25,6 +25,7 @@ import webtest
 
 import kinto_clone
 from kinto_clone import db, migration
+from kinto_clone.cache.memory import MemoryCache
 from kinto_clone.plugins.accounts import authentication, command
 from kinto_clone.plugins.accounts.resource import store_account
 from kinto_clone.settings import ConfigurationError
@@ -541,14 +542,15 @@ def test_without_cache_a_password_changed_elsewhere_ends_the_old_one_at_once(
 
 def test_cached_logins_expire_and_are_not_extended_by_use() -> None:
     now = [1000.0]
-    cache = authentication.VerifiedCache(30, clock=lambda: now[0])
-    cache.add("key", "token")
+    cache = MemoryCache(clock=lambda: now[0])
+    cache.set("key", "token", 30)
 
     now[0] += 29
-    assert cache.holds("key", "token")
-    assert not cache.holds("key", "other")
+    assert cache.get("key") == "token"
     now[0] += 1
-    assert not cache.holds("key", "token")
+    assert cache.get("key") is None
+    cache.set("key", "token", 0)  # a ttl of 0: not cached at all
+    assert cache.get("key") is None
 
 
 def counted_password_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -86,6 +86,46 @@ def test_a_stream_joining_during_a_round_from_further_back_misses_nothing() -> N
     assert reads[0] == 10 and 2 in reads  # the late one's changes were read again
 
 
+def test_streams_joining_a_watched_list_at_its_position_cost_no_read_and_miss_nothing() -> None:
+    async def settled(hub: Hub) -> None:
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if not any(s.task and not s.task.done() for s in hub.lists.values()):
+                return
+
+    async def scenario() -> tuple[list[list[str]], list[str], list[int]]:
+        reader = HeldReader([3, 6])
+        options = StreamOptions.from_settings({"stream_max_per_user": 1000})
+        hub = Hub({}, reader, options, Actions(), NoBroker())  # type: ignore[arg-type]
+        await hub.start()
+        first = subscriber(6)
+        await hub.subscribe(first)  # a new list: one read, from 6
+        await settled(hub)
+        joined = [subscriber(6 + i % 2) for i in range(100)]  # at the cursor, or after it
+        for sub in joined:
+            await hub.subscribe(sub)
+        await settled(hub)
+        reads_before_change = list(reader.reads)
+        # A change announced while a round is held open: one joining then, at the
+        # round's position, takes its changes from that round.
+        reader.changes.append({"id": "r8", "last_modified": 8})
+        reader.gate.clear()
+        hub.announce(["record", "/buckets/b/collections/c", "r8", 8, "create"])
+        await asyncio.sleep(0.05)
+        during = subscriber(6)
+        await hub.subscribe(during)
+        reader.gate.set()
+        await settled(hub)
+        found = [ids(s) for s in [first, *joined]], ids(during), reads_before_change
+        await hub.stop()
+        return found
+
+    streams, during, reads = asyncio.run(scenario())
+    assert reads == [6]
+    assert all(found == ["8"] for found in streams)
+    assert during == ["8"]
+
+
 def test_a_subscriber_that_is_not_read_is_finished_with_a_bounded_queue() -> None:
     async def scenario() -> Subscriber:
         sub = subscriber(0)

@@ -138,7 +138,9 @@ class AccountContext:
             return True
         if self.request.authenticated_userid is None:
             raise CannotReadAccounts()
-        self.readable_by = ReadableBy(frozenset(principals), GRANTED_BY[permission])
+        self.readable_by = ReadableBy(
+            frozenset(principals), GRANTED_BY[permission], ACCOUNT.list_uri(ACCOUNT_PARENT)
+        )
         return True
 
     def _may_write(self, principals: set[str], account_id: str) -> bool:

@@ -118,7 +118,9 @@ class HistoryContext(_BucketContext):
             return True
         if permission != "read":
             return False
-        self.readable_by = ReadableBy(frozenset(principals), ("read",))
+        self.readable_by = ReadableBy(
+            frozenset(principals), ("read",), f"{self.parent_id}/{HISTORY}"
+        )
         return True
 
     def require_bucket(self) -> None:

@@ -1,0 +1,269 @@
+"""The statement catalogue of ``storage/sql.py``: its statements, built once per dialect.
+
+Building a SQLAlchemy expression costs as much as running it, so the statements of the
+hot paths are built here once per dialect, with named parameters, and ``SQLStorage`` binds
+values only. Their parameters: ``list_parent``, ``list_resource`` (and ``list_key``, see
+``sql_lists.py``), ``object_id``, ``now``, ``stamp``, ``delta``, ``object_data`` (names
+that are no column name: SQLAlchemy reserves those in INSERT and UPDATE), and ``keys``,
+``prefix``, ``lower``, ``upper``, ``own``, ``own_upper`` for the bulk ones. Two statements
+depend on the query and are built per call: ``delete_all`` and ``purge_deleted``.
+
+How a write moves its list's timestamp (``sql.py``'s docstring says why): ``bumps[kind]``
+upserts the list's row in ``timestamps`` and returns the new value (no row when the
+guard says there is nothing to write), then ``writes[kind]`` writes the object with it.
+That is the general path, two statements. ``folded[kind]`` is the fast lane of PostgreSQL:
+the same bump as a CTE of the same write, which skips a round trip (SQLite has no
+INSERT/UPDATE inside WITH: there ``folded`` is empty). ``tests/contract/
+test_folded_writes.py`` pins it to the two-step path (``SQLStorage(fold_writes=False)``):
+same answers, objects, timestamps, list timestamps and counts.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.sql.elements import ColumnElement
+
+from kinto_clone.storage import ListQuery
+from kinto_clone.storage import sql_fields as fields
+from kinto_clone.storage import sql_lists as lists
+from kinto_clone.tables import list_key, objects, timestamps
+
+Condition = ColumnElement[bool]
+
+_PARENT, _RESOURCE = lists.PARENT, lists.RESOURCE
+_ID = sa.bindparam("object_id", type_=sa.Text)
+_NOW = sa.bindparam("now", type_=sa.BigInteger)
+_STAMP = sa.bindparam("stamp", type_=sa.BigInteger)
+_DELTA = sa.bindparam("delta", type_=sa.BigInteger)
+_DATA = sa.bindparam("object_data", type_=objects.c.data.type)
+_LIST_KEY = ("parent_id", "resource_name")
+_OBJECT_COLUMNS = lists.OBJECT_COLUMNS
+_in_list = lists.in_list
+_NOT_DELETED = lists.NOT_DELETED
+_IS_LIVE = sa.and_(lists.PROBED, objects.c.id == _ID, _NOT_DELETED)
+_LIVE_COUNT = lists.LIVE_COUNT
+
+
+class Statements:
+    """The statements of one dialect (``statements(postgresql)``), as attributes."""
+
+    def __init__(self, postgresql: bool) -> None:
+        insert = pg_dialect.insert if postgresql else sqlite_dialect.insert
+        greatest = sa.func.greatest if postgresql else sa.func.max  # SQLite's 2-arg max
+
+        self.select_live = sa.select(*_OBJECT_COLUMNS).where(_IS_LIVE)
+        self.live_timestamp = sa.select(objects.c.last_modified).where(_IS_LIVE)
+        keys = sa.tuple_(objects.c.resource_name, objects.c.parent_id, objects.c.id)
+        self.get_many = sa.select(
+            objects.c.resource_name, objects.c.parent_id, *_OBJECT_COLUMNS
+        ).where(keys.in_(sa.bindparam("keys", expanding=True)), _NOT_DELETED)
+
+        self.read_timestamp = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
+        self.read_count = sa.select(lists.LIST_COUNT)
+        stored = lists.STORED_COUNT
+
+        # The count a write stores in the list's row. Its reads of `objects` see the
+        # snapshot of the statement's start; on PostgreSQL a writer that committed while
+        # this one waited for the row's lock may have changed the list since. The row
+        # then is another version than the snapshot's (xmin, the writing transaction,
+        # differs, and every write of a list writes its row): the count is dropped
+        # (NULL) rather than stored wrong, and the next write in step counts again.
+        if postgresql:
+            version: sa.ColumnElement[Any] = sa.literal_column("xmin")
+            seen = (
+                sa.select(version)
+                .select_from(timestamps)
+                .where(_in_list(timestamps))
+                .correlate(None)
+            )
+            in_step: Condition = sa.literal_column("timestamps.xmin") == seen.scalar_subquery()
+            unknown_row = sa.not_(sa.exists(seen))
+        else:  # one writer at a time: the snapshot is the list
+            in_step = sa.true()
+            unknown_row = sa.not_(sa.exists(stored))
+
+        def counted(delta: Any) -> ColumnElement[Any]:
+            kept = sa.func.coalesce(timestamps.c.live_count, _LIVE_COUNT) + delta
+            return sa.case((in_step, kept), else_=sa.null()) if postgresql else kept
+
+        def first_count(delta: Any) -> ColumnElement[Any]:
+            # A new row counts the list (empty, unless written outside the API); for a
+            # row that exists this value is not used (ON CONFLICT): not counted then.
+            return sa.case((unknown_row, _LIVE_COUNT + delta), else_=sa.null())
+
+        new_list = insert(timestamps).values(
+            parent_id=_PARENT,
+            resource_name=_RESOURCE,
+            last_modified=_NOW,
+            live_count=first_count(0),
+        )
+        self.init_timestamp = new_list.on_conflict_do_nothing()
+        # Lock the list's row without moving it (an unknown list starts at `now`).
+        self.lock = new_list.on_conflict_do_update(
+            index_elements=_LIST_KEY, set_={"last_modified": timestamps.c.last_modified}
+        ).returning(timestamps.c.last_modified)
+        # After `lock`, in the same transaction: nobody else writes the list meanwhile.
+        self.set_timestamp = (
+            sa.update(timestamps)
+            .where(_in_list(timestamps))
+            .values(
+                last_modified=sa.func.coalesce(_STAMP, timestamps.c.last_modified),
+                live_count=timestamps.c.live_count + _DELTA,
+            )
+        )
+
+        def bump(only_if: Condition, delta: Any) -> Any:
+            # INSERT ... SELECT ... WHERE <guard>: when the guard is false nothing is
+            # written, no row comes back, and the list timestamp stays where it was.
+            row = sa.select(_PARENT, _RESOURCE, _NOW, first_count(delta)).where(only_if)
+            return (
+                insert(timestamps)
+                .from_select([*_LIST_KEY, "last_modified", "live_count"], row)
+                .on_conflict_do_update(
+                    index_elements=_LIST_KEY,
+                    set_={
+                        "last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
+                        "live_count": counted(delta),
+                    },
+                )
+                .returning(timestamps.c.last_modified)
+            )
+
+        def object_write(kind: str, stamp: ColumnElement[Any]) -> Any:
+            """Write the object of ``kind`` (create, update, delete) with ``stamp``;
+            returns its timestamp, or no row when there was nothing to write."""
+            if kind == "delete":
+                return (
+                    sa.update(objects)
+                    .where(_IS_LIVE)
+                    .values(deleted=True, data={}, last_modified=stamp)
+                    .returning(objects.c.last_modified)
+                )
+            # WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON CONFLICT.
+            row = sa.select(_PARENT, _RESOURCE, _ID, stamp, sa.false(), _DATA).where(sa.true())
+            stmt = insert(objects).from_select(
+                [*_LIST_KEY, "id", "last_modified", "deleted", "data"], row
+            )
+            return stmt.on_conflict_do_update(
+                index_elements=(*_LIST_KEY, "id"),
+                set_={
+                    "last_modified": stmt.excluded.last_modified,
+                    "deleted": False,
+                    "data": stmt.excluded.data,
+                },
+                # create resurrects a tombstone but never overwrites a live object.
+                where=objects.c.deleted if kind == "create" else None,
+            ).returning(objects.c.last_modified)
+
+        live = sa.exists().where(_IS_LIVE)
+        guards = {"create": sa.not_(live), "update": sa.true(), "delete": live}
+        deltas = {"create": 1, "update": sa.case((live, 0), else_=1), "delete": -1}
+        self.bumps = {kind: bump(guard, deltas[kind]) for kind, guard in guards.items()}
+        self.writes = {kind: object_write(kind, _STAMP) for kind in guards}
+        # PostgreSQL runs the bump as a CTE of the write: one round trip instead of two.
+        # (SQLite has no INSERT/UPDATE inside WITH.) No row from the CTE, no write.
+        self.folded: dict[str, Any] = {}
+        for kind in guards if postgresql else ():
+            bumped = self.bumps[kind].cte("list_timestamp")
+            stamp = bumped.c.last_modified
+            if kind == "delete":  # UPDATE ... SET = (SELECT ...), not a FROM without join
+                stamp = sa.select(bumped.c.last_modified).scalar_subquery()
+            self.folded[kind] = object_write(kind, stamp)
+
+        # Ranges rather than LIKE: ids may contain "_". On timestamps, of the primary key:
+        # parent_id = prefix, or >= prefix + "/" and < prefix + "0" ("0" follows "/"). On
+        # objects, of the list key (parent_id || " " || resource_name): >= prefix + " "
+        # and < prefix + "!", or the same "/" range ("-", allowed in ids, lies between).
+        def range_of(column: Any, lower: str, upper: str) -> Condition:
+            return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
+
+        self.delete_tree = [
+            sa.delete(objects).where(
+                sa.or_(
+                    range_of(list_key(), "own", "own_upper"), range_of(list_key(), "lower", "upper")
+                )
+            ),
+            sa.delete(timestamps).where(
+                sa.or_(
+                    timestamps.c.parent_id == sa.bindparam("prefix"),
+                    range_of(timestamps.c.parent_id, "lower", "upper"),
+                )
+            ),
+        ]
+
+
+@functools.cache
+def statements(postgresql: bool) -> Statements:
+    return Statements(postgresql)
+
+
+def delete_all(
+    postgresql: bool, resource_name: str, parent_id: str, query: ListQuery, first: int
+) -> Any:
+    """Tombstone the live objects of the list matching ``query``, numbered in the query's
+    order (id breaks the remaining ties so that numbering and LIMIT agree): the n-th one
+    gets ``first + n - 1``. Returns their ids and timestamps."""
+    order = [*fields.order_by(query.sorting, postgresql=postgresql), objects.c.id]
+    live = replace(query, include_deleted=False)
+    ranked = (
+        sa.select(
+            objects.c.parent_id,
+            objects.c.resource_name,
+            objects.c.id,
+            sa.func.row_number().over(order_by=order).label("position"),
+        )
+        .where(*lists.where(postgresql, resource_name, parent_id, live))
+        .order_by(*order)
+        .limit(query.limit)
+        .subquery()
+    )
+    return (
+        sa.update(objects)
+        .where(
+            objects.c.parent_id == ranked.c.parent_id,
+            objects.c.resource_name == ranked.c.resource_name,
+            objects.c.id == ranked.c.id,
+        )
+        .values(deleted=True, data={}, last_modified=first + ranked.c.position - 1)
+        .returning(objects.c.id, objects.c.last_modified)
+    )
+
+
+def purge_deleted(
+    resource_name: str | None, before: int | None, max_retained: int | None
+) -> sa.Delete:
+    """Delete the tombstones (of ``resource_name``'s lists, or all) older than ``before``
+    and/or beyond the newest ``max_retained`` of their list (both: older *and* beyond)."""
+    tombstones: list[Condition] = [objects.c.deleted]
+    if resource_name is not None:
+        tombstones.append(objects.c.resource_name == resource_name)
+    conditions = list(tombstones)
+    if before is not None:
+        conditions.append(objects.c.last_modified < before)
+    if max_retained is not None:
+        newest_first = sa.func.row_number().over(
+            partition_by=(objects.c.parent_id, objects.c.resource_name),
+            order_by=objects.c.last_modified.desc(),
+        )
+        ranked = (
+            sa.select(
+                objects.c.parent_id,
+                objects.c.resource_name,
+                objects.c.id,
+                newest_first.label("position"),
+            )
+            .where(*tombstones)
+            .subquery()
+        )
+        beyond = sa.select(ranked.c.parent_id, ranked.c.resource_name, ranked.c.id).where(
+            ranked.c.position > max_retained
+        )
+        key = sa.tuple_(objects.c.parent_id, objects.c.resource_name, objects.c.id)
+        conditions.append(key.in_(beyond))
+    return sa.delete(objects).where(*conditions)
