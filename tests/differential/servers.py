@@ -32,24 +32,8 @@ START_TIMEOUT_SECONDS = 60.0
 
 # Kinto's name of the memory cache; ours takes it as an alias of its own.
 SHARED = {"kinto.cache_backend": "kinto.core.cache.memory"}
-KINTO_LOGGING = """
-[loggers]
-keys = root
-[handlers]
-keys = console
-[formatters]
-keys = plain
-[logger_root]
-level = WARNING
-handlers = console
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = plain
-[formatter_plain]
-format = %%(levelname)s [%%(name)s] %%(message)s
-"""
+# Kinto's own CLI logs every request at INFO; these sections keep WARNING and above.
+KINTO_LOGGING = "\n" + (server.REPO_ROOT / "config" / "logging-warning.ini").read_text()
 
 
 def kinto_executable() -> str:
