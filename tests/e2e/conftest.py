@@ -39,11 +39,13 @@ def _server_on(
     request: pytest.FixtureRequest,
     workdir: Path,
     extra: Mapping[str, str] | None = None,
+    name: str = "",
 ) -> Iterator[str]:
     # The database name carries the fixture scope: a module's shared server may outlive
     # other tests' ones.
+    name = name or f"e2e_{request.scope}"
     with (
-        server.database_settings(backend, request, workdir, f"e2e_{request.scope}") as settings,
+        server.database_settings(backend, request, workdir, name) as settings,
         server.serve(workdir, {**settings, **(extra or {})}) as url,
     ):
         yield url
@@ -67,7 +69,8 @@ def flushable_live_server(
     extra = dict(getattr(request.module, "LIVE_SERVER_SETTINGS", {}))
     includes = extra.get("kinto.includes", server.BASE_SETTINGS["kinto.includes"])
     extra["kinto.includes"] = f"{includes} kinto_clone.plugins.flush"
-    with _server_on(backend, request, tmp_path_factory.mktemp("live-server"), extra) as url:
+    workdir = tmp_path_factory.mktemp("flushable-server")
+    with _server_on(backend, request, workdir, extra, name="e2e_flushable") as url:
         yield url
 
 
