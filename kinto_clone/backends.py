@@ -34,6 +34,8 @@ class Backends:
     loader: Loader  # a URL's chain, its ACLs and the caller's groups, in one call
     databases: dict[str, Database]
     cache: Cache | None = None  # only when ``cache_backend`` names one
+    # Record access-revoked tombstones (setting revocation_tombstones; README "Revocations").
+    revocations: bool = True
 
     def close(self) -> None:
         for db in self.databases.values():
@@ -102,7 +104,12 @@ def load(settings: dict[str, Any]) -> Backends:
         else PlainLoader(storage, permission)
     )
     return Backends(
-        storage=storage, permission=permission, loader=loader, databases=databases, cache=cache
+        storage=storage,
+        permission=permission,
+        loader=loader,
+        databases=databases,
+        cache=cache,
+        revocations=bool(settings.get("revocation_tombstones", True)),
     )
 
 

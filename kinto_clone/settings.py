@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "storage_max_fetch_size": 10000,
     # Total-Records / Total-Objects on a plural GET as well as HEAD (Kinto 26: HEAD only).
     "total_records_on_get": True,
+    # Access-revoked tombstones in _since polls and streams (README, "Revocations";
+    # Kinto has none): false records nothing, as Kinto.
+    "revocation_tombstones": True,
     "explicit_permissions": True,
     "bucket_create_principals": "system.Authenticated",
     "permissions_read_principals": "system.Everyone",
@@ -178,8 +181,9 @@ def _validate(settings: dict[str, Any]) -> None:
     paginate_by = settings["paginate_by"]
     if paginate_by is not None and (not isinstance(paginate_by, int) or paginate_by <= 0):
         raise ConfigurationError("Setting 'paginate_by' must be a positive integer")
-    if not isinstance(settings["total_records_on_get"], bool):
-        raise ConfigurationError("Setting 'total_records_on_get' must be true or false")
+    for name in ("total_records_on_get", "revocation_tombstones"):
+        if not isinstance(settings[name], bool):
+            raise ConfigurationError(f"Setting '{name}' must be true or false")
 
 
 def principals_setting(settings: Mapping[str, Any], resource: str, permission: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
 from pyramid.config import Configurator
 from pyramid.httpexceptions import (
@@ -98,7 +99,9 @@ def not_found_view(exc: HTTPNotFound, request: Request) -> Response:
     if not _VERSIONED.match(path):
         if settings["version_prefix_redirect_enabled"]:
             return _redirect(
-                request, f"/v1{path}{query}", settings["version_prefix_redirect_ttl_seconds"]
+                request,
+                f"{_quoted('/v1' + path)}{query}",
+                settings["version_prefix_redirect_ttl_seconds"],
             )
     elif not path.startswith("/v1/") and path != "/v1":
         return error_response(
@@ -112,9 +115,15 @@ def not_found_view(exc: HTTPNotFound, request: Request) -> Response:
     elif settings["trailing_slash_redirect_enabled"] and (path == "/v1" or path.endswith("/")):
         target = "/v1/" if path == "/v1" else path.rstrip("/")
         return _redirect(
-            request, f"{target}{query}", settings["trailing_slash_redirect_ttl_seconds"]
+            request, f"{_quoted(target)}{query}", settings["trailing_slash_redirect_ttl_seconds"]
         )
     return error_response(request, UnknownURL())
+
+
+def _quoted(path: str) -> str:
+    """A path as a URL carries it: percent-encoded but for the characters a path segment
+    may hold as they are (RFC 3986), as Kinto's ``Location`` has it."""
+    return quote(path, safe="/~!$&'()*+,;=:@")
 
 
 # What a redirect's body may be, in the order of preference when the client accepts

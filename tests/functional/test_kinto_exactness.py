@@ -413,6 +413,118 @@ def test_item_10_a_trailing_slash_redirect_keeps_the_default_alias(
     assert resp.location.endswith("/v1/buckets/default/collections/tasks/records")
 
 
+# -- FINDINGS F16: a repeated parameter is the list of its values, as Kinto reads it --------
+
+# On the 3 records of ``three_records``, as Kinto 26.5.0 answers: records listed (and
+# deleted), or the parameter a 400 names. Never one of the values read alone.
+REPEATED_PARAMETERS: list[tuple[str, int | str]] = [
+    ("_token=abc&_token=", "_token"),
+    ("_token=&_token=", "_token"),
+    ("id=r1&id=r1", "id"),
+    ("like_s=x&like_s=x", "like_s"),
+    ("s=x&s=x", 0),
+    ("n=1&n=1", 0),
+    ("gt_n=0&gt_n=0", 0),
+    ("contains_a=1&contains_a=1", 0),
+    ("in_n=0&in_n=1", 2),
+    ("exclude_n=0&exclude_n=1", 1),
+    ("has_n=false&has_n=false", 3),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), REPEATED_PARAMETERS)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_f16_a_repeated_parameter_is_read_as_the_list_of_its_values(
+    three_records: webtest.TestApp, method: str, query: str, expected: int | str
+) -> None:
+    resp = three_records.request(
+        f"{RECORDS}?{query}", method=method, headers=ALICE, expect_errors=True
+    )
+    left = len(three_records.get(RECORDS, headers=ALICE).json["data"])
+    if isinstance(expected, str):
+        assert_error(resp, 400, 107)
+        assert resp.json["details"][0]["name"] == expected
+        assert left == 3
+    else:
+        assert resp.status_int == 200
+        assert len(resp.json["data"]) == expected
+        assert left == (3 - expected if method == "DELETE" else 3)
+
+
+def test_f16_repeated_fields_and_sort_take_each_value_whole(
+    three_records: webtest.TestApp,
+) -> None:
+    listed = three_records.get(f"{RECORDS}?_fields=n&_fields=s", headers=ALICE).json["data"]
+    assert all(set(r) == {"id", "last_modified", "n", "s"} for r in listed)
+    # A value with a comma is one name (that no record has), not two.
+    listed = three_records.get(f"{RECORDS}?_fields=n&_fields=s,a", headers=ALICE).json["data"]
+    assert all(set(r) == {"id", "last_modified", "n"} for r in listed)
+    record = three_records.get(f"{RECORDS}/r1?_fields=n&_fields=a", headers=ALICE).json["data"]
+    assert set(record) == {"id", "last_modified", "n", "a"}
+    listed = three_records.get(f"{RECORDS}?_sort=n&_sort=-n", headers=ALICE).json["data"]
+    assert [r["n"] for r in listed] == [0, 1, 2]
+
+
+# -- FINDINGS F19, F14: a method no view serves under /buckets/default --------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/buckets/default"),
+        ("POST", "/v1/buckets/default/collections/c1"),
+        ("POST", "/v1/buckets/default/collections/c1/records/r1"),
+        ("PUT", "/v1/buckets/default/collections"),
+        ("PATCH", "/v1/buckets/default/collections/c1/records"),
+    ],
+)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/json"])
+def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_creates_nothing(
+    app: webtest.TestApp, method: str, path: str, content_type: str | None
+) -> None:
+    headers = {**BOB} if content_type is None else {**BOB, "Content-Type": content_type}
+    resp = app.request(path, method=method, body=b"{}", headers=headers, expect_errors=True)
+    assert_error(resp, 405, 115)
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(bucket, headers=BOB, status=403)  # it does not exist: bob may not read it
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
+
+
+# -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
+
+JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
+BAD_PATCH = [{"op": "add", "path": "/data/x", "value": 1}, {"op": "bad", "path": "/data/id"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/buckets/priv/collections/c1/records/missing", {}),
+        ("/v1/buckets/priv/collections/c1/records/r1", {"If-Match": '"123"'}),
+        ("/v1/buckets/priv/collections/c1", {"If-Match": '"123"'}),
+    ],
+)
+def test_f20_an_invalid_json_patch_operation_is_400_before_404_and_412(
+    private: webtest.TestApp, path: str, headers: dict[str, str]
+) -> None:
+    resp = private.patch(
+        path,
+        json.dumps(BAD_PATCH).encode(),
+        headers={**ALICE, **JSON_PATCH_CT, **headers},
+        status=400,
+    )
+    assert_error(resp, 400, 107)
+    assert resp.json["details"][0] == {
+        "location": "body",
+        "name": "1.op",
+        "description": '"bad" is not one of test, add, remove, replace, move, copy',
+    }
+    # A caller without permission is refused first, as before.
+    private.patch(
+        path, json.dumps(BAD_PATCH).encode(), headers={**BOB, **JSON_PATCH_CT}, status=403
+    )
+
+
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
 
 
@@ -571,6 +683,20 @@ def test_item_14_redirects_to_a_trailing_slash_or_without_one_are_cacheable_for_
 
 
 @pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/buckets/%C3%A9/collections/a%20b/", "/v1/buckets/%C3%A9/collections/a%20b"),
+        ("/buckets/%C3%A9'(x)", "/v1/buckets/%C3%A9'(x)"),
+        ("/v1/buckets/a:b@c!$&'()*+,;=/?_fields=s,n", "/v1/buckets/a:b@c!$&'()*+,;=?_fields=s,n"),
+    ],
+)
+def test_f9_a_redirect_location_is_percent_encoded_as_kintos(
+    app: webtest.TestApp, path: str, location: str
+) -> None:
+    assert app.get(path, status=307).location == f"http://localhost{location}"
+
+
+@pytest.mark.parametrize(
     "accept", ["application/json", "application/*", "application/json;q=0.5, text/html;q=0.1"]
 )
 def test_item_14_a_redirect_asked_for_json_has_kintos_json_body(
@@ -669,6 +795,21 @@ def test_item_18_a_limit_with_a_fraction_is_truncated(three_records: webtest.Tes
 
 
 # -- deliberate differences we keep (README "Where we differ from Kinto on purpose") ------
+
+
+@pytest.mark.parametrize("query", ["exclude_id=", "exclude_id=,"])
+def test_keep_an_empty_exclude_id_excludes_nothing_on_a_shared_list(
+    three_records: webtest.TestApp, query: str
+) -> None:
+    # Bob may write r1 only: he sees (and deletes) r1, with or without the parameter.
+    put(three_records, f"{RECORDS}/r1", {"permissions": {"write": [userid("bob")]}})
+    listed = three_records.get(f"{RECORDS}?{query}", headers=BOB).json["data"]
+    assert [r["id"] for r in listed] == ["r1"]
+    head = three_records.head(f"{RECORDS}?{query}", headers=BOB)
+    assert head.headers["Total-Records"] == "1"
+    deleted = three_records.delete(f"{RECORDS}?{query}", headers=BOB).json["data"]
+    assert [r["id"] for r in deleted] == ["r1"]
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 2
 
 
 def test_keep_if_match_zero_is_a_real_precondition(private: webtest.TestApp) -> None:

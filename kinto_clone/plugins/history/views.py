@@ -21,7 +21,7 @@ from pyramid.request import Request
 from kinto_clone import authorization as authz
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
 from kinto_clone.permission import ACL
-from kinto_clone.plugins.history.listener import HISTORY, bucket_uri, forget_entries
+from kinto_clone.plugins.history.listener import ENTRY, HISTORY, bucket_uri, forget_entries
 from kinto_clone.plugins.history.snapshot import collection_at
 from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
 from kinto_clone.resources import querying
@@ -119,7 +119,7 @@ class HistoryContext(_BucketContext):
         if permission != "read":
             return False
         self.readable_by = ReadableBy(
-            frozenset(principals), ("read",), f"{self.parent_id}/{HISTORY}"
+            frozenset(principals), ("read",), ENTRY.list_uri(self.parent_id)
         )
         return True
 

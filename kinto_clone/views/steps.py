@@ -1,0 +1,127 @@
+"""The steps the resource views share (``views/resources.py``), and the plugins' views
+that act on resources (accounts, attachments, history): who writes, existence, list
+parameters, response shapes. Each reads the request or sets the response; the logic they
+serve lives in ``resources/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyramid.request import Request
+
+from kinto_clone.authorization import is_writer
+from kinto_clone.checks import refused_before_invalid
+from kinto_clone.errors import Forbidden, NotFound, Unauthorized
+from kinto_clone.events import notify_write
+from kinto_clone.preconditions import (
+    raise_304_if_not_modified,
+    raise_412_if_modified,
+    raise_412_or_latest,
+)
+from kinto_clone.resources import lists, objects, querying
+from kinto_clone.views.http import expose, now_ms, set_timestamp_headers
+
+_TO_DEPRECATED = (
+    '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
+    'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
+    '#list-of-available-url-parameters"}'
+)
+
+
+def writer(request: Request) -> str | None:
+    """The principal added to a written object's ``write`` ACL (§2.5), if any."""
+    if not request.registry.settings["explicit_permissions"]:
+        return None
+    return request.authenticated_userid or "system.Everyone"
+
+
+def refusal(request: Request) -> Exception:
+    return Unauthorized() if request.authenticated_userid is None else Forbidden()
+
+
+def require_parents(ctx: Any) -> None:
+    """404 errno 111 for a missing parent, unless the caller was only let in to see the
+    objects they hold permissions on: then nothing there is theirs, and it is a 401/403."""
+    for level_type, _, level_id in ctx.chain:
+        if ctx.objects.get(level_type.name) is None:
+            if ctx.readable_by is not None:
+                raise refusal(ctx.request)
+            raise NotFound(level_type.name, level_id, parent=True)
+
+
+def existing(ctx: Any) -> dict[str, Any]:
+    """The targeted object, after its parents; 404 errno 110 when it does not exist."""
+    require_parents(ctx)
+    if ctx.current is None:
+        raise NotFound(ctx.resource.name, ctx.object_id or "")
+    return ctx.current
+
+
+def latest_or_412(request: Request, ctx: Any, loaded: dict[str, Any] | None) -> Any:
+    """The targeted object as a write must see it, once If-Match holds (else 412)."""
+    storage = request.registry.backends.storage
+    object_id = ctx.object_id or ""
+    return raise_412_or_latest(
+        storage, ctx.resource.name, ctx.parent_id, object_id, request.headers, loaded
+    )
+
+
+def list_timestamp(request: Request, ctx: Any) -> Callable[[], int]:
+    """The timestamp of the object's list, for a 412 on an object that does not exist."""
+    backends = request.registry.backends
+    return lambda: lists.timestamp(backends, ctx.resource, ctx.parent_id)
+
+
+def changed(
+    request: Request,
+    ctx: Any,
+    action: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    acl: dict[str, set[str]] | None = None,
+) -> None:
+    notify_write(request, action, ctx.resource, ctx.parent_id, old, new, acl)
+
+
+def object_response(
+    request: Request, obj: dict[str, Any], acl: dict[str, set[str]], status: int = 200
+) -> dict[str, Any]:
+    """``{"permissions", "data"}``: the ACL shown to the object's writers only."""
+    request.response.status_int = status
+    set_timestamp_headers(request.response, obj["last_modified"])
+    shown = objects.acl_lists(acl) if is_writer(acl, request.principals) else {}
+    return {"permissions": shown, "data": obj}
+
+
+def list_params(request: Request) -> querying.ParsedList:
+    settings = request.registry.settings
+    with refused_before_invalid(request, request.context):
+        parsed = querying.parse_list_params(
+            list(request.GET.items()),
+            now_ms=now_ms(),
+            paginate_by=settings["paginate_by"],
+            max_fetch_size=settings["storage_max_fetch_size"],
+        )
+    if parsed.deprecated_to:
+        request.response.headers["Alert"] = _TO_DEPRECATED
+    return parsed
+
+
+def set_total(request: Request, total: int | None) -> None:
+    """Live objects matching the filters the caller may read (limit and pagination
+    aside): ``Total-Objects``, and ``Total-Records`` as older clients read it."""
+    if total is None:
+        return
+    request.response.headers["Total-Objects"] = request.response.headers["Total-Records"] = str(
+        total
+    )
+    expose(request, "Total-Objects", "Total-Records")
+
+
+def list_preconditions(request: Request, timestamp: int) -> None:
+    """The list's ETag, then its 412 and 304."""
+    set_timestamp_headers(request.response, timestamp)
+    raise_412_if_modified(request.headers, None, timestamp, plural=True)
+    raise_304_if_not_modified(request.headers, timestamp)
