@@ -42,6 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 5.0
 MIGRATE_TIMEOUT_SECONDS = 60.0
+CLI_TIMEOUT_SECONDS = 60.0
 # Binding a free port and handing it to the server is racy; a lost race ends the server
 # at once with "address already in use", so a few fresh ports are tried.
 PORT_ATTEMPTS = 3
@@ -122,6 +123,22 @@ def server_environment() -> dict[str, str]:
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "kinto_clone", *args]
+
+
+def cli(*args: str, cwd: Path | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
+    """``python -m kinto_clone ARGS`` run as an operator runs it (``server_environment``),
+    its output captured; a failure is returned, not raised. ``options`` go to
+    ``subprocess.run`` (``input``, ``start_new_session``...)."""
+    return subprocess.run(
+        _cli(*args),
+        cwd=cwd,
+        env=server_environment(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_SECONDS,
+        check=False,
+        **options,
+    )
 
 
 def migrate(

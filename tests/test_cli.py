@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,23 +24,11 @@ import kinto_clone
 from kinto_clone import migration
 from tests import postgres, server
 from tests.conftest import selected_backends
+from tests.server import cli
 from tests.support import ALICE
 
 COMMANDS = ("init", "migrate", "start", "purge-deleted", "version")
-CLI_TIMEOUT_SECONDS = 60
 BUCKET = "/v1/buckets/b"
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", *args],
-        cwd=cwd,
-        env=server.server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-        check=False,
-    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

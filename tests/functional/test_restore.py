@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import json
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -504,14 +503,7 @@ def write_ini(path: Any, settings: dict[str, Any], includes: str = PLUGINS) -> s
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", "restore", *args],
-        env=server.server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return server.cli("restore", *args)
 
 
 def test_the_command_line_restores_and_dry_runs_as_the_endpoint(
