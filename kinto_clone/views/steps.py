@@ -31,7 +31,7 @@ from kinto_clone.views.http import (
     set_timestamp_headers,
 )
 
-_TO_DEPRECATED = (
+TO_DEPRECATED_ALERT = (
     '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
     'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
     '#list-of-available-url-parameters"}'
@@ -113,7 +113,7 @@ def list_params(request: Request) -> querying.ParsedList:
             max_fetch_size=settings["storage_max_fetch_size"],
         )
     if parsed.deprecated_to:
-        request.response.headers["Alert"] = _TO_DEPRECATED
+        request.response.headers["Alert"] = TO_DEPRECATED_ALERT
     return parsed
 
 
