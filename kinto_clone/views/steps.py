@@ -12,9 +12,9 @@ from typing import Any
 from pyramid.request import Request
 
 from kinto_clone.authorization import is_writer
-from kinto_clone.checks import refused_before_invalid
+from kinto_clone.checks import refused_before_invalid, require_parents
 from kinto_clone.context import lists_nothing
-from kinto_clone.errors import Forbidden, NotFound, Unauthorized
+from kinto_clone.errors import NotFound
 from kinto_clone.events import notify_write
 from kinto_clone.preconditions import (
     raise_304_if_not_modified,
@@ -43,20 +43,6 @@ def writer(request: Request) -> str | None:
     if not request.registry.settings["explicit_permissions"]:
         return None
     return request.authenticated_userid or "system.Everyone"
-
-
-def refusal(request: Request) -> Exception:
-    return Unauthorized() if request.authenticated_userid is None else Forbidden()
-
-
-def require_parents(ctx: Any) -> None:
-    """404 errno 111 for a missing parent, unless the caller was only let in to see the
-    objects they hold permissions on: then nothing there is theirs, and it is a 401/403."""
-    for level_type, _, level_id in ctx.chain:
-        if ctx.objects.get(level_type.name) is None:
-            if ctx.readable_by is not None:
-                raise refusal(ctx.request)
-            raise NotFound(level_type.name, level_id, parent=True)
 
 
 def existing(ctx: Any) -> dict[str, Any]:

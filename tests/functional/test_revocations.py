@@ -305,6 +305,15 @@ def test_the_setting_off_gives_kintos_answers(make_app: Any) -> None:
     poll(app, since, status=403)
 
 
+def test_a_revocation_tombstones_setting_that_is_no_boolean_stops_the_server(
+    make_app: Any,
+) -> None:
+    from kinto_clone.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="revocation_tombstones"):
+        make_app(revocation_tombstones="sometimes")
+
+
 def test_a_collection_deleted_forgets_its_revocations(shared: webtest.TestApp) -> None:
     put(shared, "x", read=[BOB_ID])
     put(shared, "y", read=[BOB_ID])
