@@ -92,15 +92,33 @@ def object_response(
 def list_params(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
     with refused_before_invalid(request, request.context):
-        parsed = querying.parse_list_params(
-            list(request.GET.items()),
-            now_ms=now_ms(),
-            paginate_by=settings["paginate_by"],
-            max_fetch_size=settings["storage_max_fetch_size"],
-        )
+        try:
+            parsed = querying.parse_list_params(
+                list(request.GET.items()),
+                now_ms=now_ms(),
+                paginate_by=settings["paginate_by"],
+                max_fetch_size=settings["storage_max_fetch_size"],
+            )
+        except querying.UnusableValue:
+            _preconditions_before_values(request)
+            raise
     if parsed.deprecated_to:
         request.response.headers["Alert"] = TO_DEPRECATED_ALERT
     return parsed
+
+
+def _preconditions_before_values(request: Request) -> None:
+    """A list's If-Match / If-None-Match are answered (412, 304) before a value of its
+    querystring that cannot be used, as Kinto's; the caller's refusal comes first."""
+    if "If-Match" not in request.headers and "If-None-Match" not in request.headers:
+        return
+    ctx = request.context
+    ctx.raise_401_403_if_nothing_listed()
+    timestamp = lists.timestamp(request.registry.backends, ctx.resource, ctx.parent_id)
+    if request.method == "DELETE":
+        raise_412_if_modified(request.headers, None, timestamp, plural=True)
+    else:
+        list_preconditions(request, timestamp)
 
 
 def set_total(request: Request, total: int | None) -> None:

@@ -304,12 +304,6 @@ PENDING += [
             and d.where[:2] == ("body", "details")
         ),
     ),
-    Entry(
-        "precondition-before-querystring",
-        "A list request with a failing If-Match and a bad querystring: Kinto 412, ours 400.",
-        "FINDINGS F15",
-        _whole(lambda x: x.status() == (412, 400) and bool(x.step.query)),
-    ),
 ]
 
 
