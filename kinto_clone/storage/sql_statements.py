@@ -298,11 +298,12 @@ def purge_revocations(
     resource_name: str | None, before: int | None, max_retained: int | None
 ) -> sa.Delete:
     """Delete the revocations (tombstones too) older than what ``purge_deleted`` removes:
-    older than ``before`` with it alone, otherwise not newer than the newest tombstone it
-    removes from their list (a deletion's revocations share its timestamp). Run first."""
+    all of them without limits, older than ``before`` with it alone, otherwise those not
+    newer than the newest tombstone it removes from their list (a deletion's revocations
+    share its timestamp). Run first."""
+    condition: Condition
     if max_retained is None:
-        assert before is not None
-        condition = revocations.c.last_modified < before
+        condition = sa.true() if before is None else revocations.c.last_modified < before
     else:
         newest_purged = (
             sa.select(sa.func.max(objects.c.last_modified))
