@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,24 +24,11 @@ import kinto_clone
 from kinto_clone import migration
 from tests import postgres, server
 from tests.conftest import selected_backends
-from tests.support import auth
+from tests.server import cli
+from tests.support import ALICE
 
 COMMANDS = ("init", "migrate", "start", "purge-deleted", "version")
-CLI_TIMEOUT_SECONDS = 60
-ALICE = auth("alice")
 BUCKET = "/v1/buckets/b"
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", *args],
-        cwd=cwd,
-        env=server.server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-        check=False,
-    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -166,11 +152,7 @@ def test_migrate_twice_keeps_the_schema_and_the_data(tmp_path: Path) -> None:
 def empty_postgresql_url() -> Iterator[str]:
     if "postgresql" not in selected_backends():
         pytest.skip("PostgreSQL deselected by KINTO_CLONE_TEST_BACKENDS")
-    maintenance = postgres.server_url()
-    if maintenance is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
-        pytest.skip("PostgreSQL is neither running nor installed")
+    maintenance = postgres.required_server_url()
     name = f"kinto_clone_cli_{os.getpid()}"
     url = postgres.create_database(maintenance, name)
     yield url

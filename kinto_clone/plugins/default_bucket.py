@@ -77,8 +77,9 @@ def rewrite(request: Request) -> bool:
         raise Unauthorized()
     bucket_id = default_bucket_id(request.registry.settings, userid)
     rest = match.group("rest") or ""
-    if not _served(request.method, rest):
-        # No view serves the method there: a 405, and Kinto creates nothing for it.
+    if not _served(request.method, rest) and not request.in_batch:
+        # No view serves the method there: a 405, and Kinto creates nothing for it (but in
+        # a batch, where its subrequests create the bucket and collection first).
         request.path_info = f"/v1/buckets/{bucket_id}{rest}"
         return False
     if request.method in BODY_MEDIA and request.body and not request.content_type:

@@ -12,8 +12,8 @@ from typing import Any
 from pyramid.request import Request
 
 from kinto_clone.authorization import is_writer
-from kinto_clone.checks import refused_before_invalid
-from kinto_clone.errors import Forbidden, NotFound, Unauthorized
+from kinto_clone.checks import refused_before_invalid, require_parents
+from kinto_clone.errors import NotFound
 from kinto_clone.events import notify_write
 from kinto_clone.preconditions import (
     raise_304_if_not_modified,
@@ -35,20 +35,6 @@ def writer(request: Request) -> str | None:
     if not request.registry.settings["explicit_permissions"]:
         return None
     return request.authenticated_userid or "system.Everyone"
-
-
-def refusal(request: Request) -> Exception:
-    return Unauthorized() if request.authenticated_userid is None else Forbidden()
-
-
-def require_parents(ctx: Any) -> None:
-    """404 errno 111 for a missing parent, unless the caller was only let in to see the
-    objects they hold permissions on: then nothing there is theirs, and it is a 401/403."""
-    for level_type, _, level_id in ctx.chain:
-        if ctx.objects.get(level_type.name) is None:
-            if ctx.readable_by is not None:
-                raise refusal(ctx.request)
-            raise NotFound(level_type.name, level_id, parent=True)
 
 
 def existing(ctx: Any) -> dict[str, Any]:
@@ -98,15 +84,33 @@ def object_response(
 def list_params(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
     with refused_before_invalid(request, request.context):
-        parsed = querying.parse_list_params(
-            list(request.GET.items()),
-            now_ms=now_ms(),
-            paginate_by=settings["paginate_by"],
-            max_fetch_size=settings["storage_max_fetch_size"],
-        )
+        try:
+            parsed = querying.parse_list_params(
+                list(request.GET.items()),
+                now_ms=now_ms(),
+                paginate_by=settings["paginate_by"],
+                max_fetch_size=settings["storage_max_fetch_size"],
+            )
+        except querying.UnusableValue:
+            _preconditions_before_values(request)
+            raise
     if parsed.deprecated_to:
         request.response.headers["Alert"] = _TO_DEPRECATED
     return parsed
+
+
+def _preconditions_before_values(request: Request) -> None:
+    """A list's If-Match / If-None-Match are answered (412, 304) before a value of its
+    querystring that cannot be used, as Kinto's; the caller's refusal comes first."""
+    if "If-Match" not in request.headers and "If-None-Match" not in request.headers:
+        return
+    ctx = request.context
+    ctx.raise_401_403_if_nothing_listed()
+    timestamp = lists.timestamp(request.registry.backends, ctx.resource, ctx.parent_id)
+    if request.method == "DELETE":
+        raise_412_if_modified(request.headers, None, timestamp, plural=True)
+    else:
+        list_preconditions(request, timestamp)
 
 
 def set_total(request: Request, total: int | None) -> None:

@@ -278,19 +278,6 @@ PENDING += [
         ends_sequence=True,
     ),
     Entry(
-        "bad-precondition-before-missing-parent",
-        "A request under a missing collection with a bad If-Match/If-None-Match (a HEAD of "
-        "a record, a plural DELETE): Kinto 404 (the parent first), ours 400 (the header).",
-        "FINDINGS F18",
-        _whole(
-            lambda x: (
-                x.status() == (404, 400)
-                and _conditional(x)
-                and (x.method == "HEAD" or x.details_location(x.ours) == "header")
-            )
-        ),
-    ),
-    Entry(
         "too-long-parent-named",
         "A request under a parent whose id is over 256 characters: ours answers 404 errno "
         "111 naming that parent before anything else; Kinto goes on as for any missing "
@@ -316,12 +303,6 @@ PENDING += [
             and x.errno() == (107, 107)
             and d.where[:2] == ("body", "details")
         ),
-    ),
-    Entry(
-        "precondition-before-querystring",
-        "A list request with a failing If-Match and a bad querystring: Kinto 412, ours 400.",
-        "FINDINGS F15",
-        _whole(lambda x: x.status() == (412, 400) and bool(x.step.query)),
     ),
 ]
 

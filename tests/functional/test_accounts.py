@@ -14,7 +14,6 @@ listed (Kinto logs it in as a basicauth user, §13.15), and administrators in
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -649,16 +648,8 @@ def test_anyone_may_sign_up_without_being_an_administrator() -> None:
 def create_user(ini: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # A session of its own: without a controlling terminal, getpass reads the (empty)
     # standard input instead of waiting on the developer's terminal.
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", "create-user", "--ini", str(ini), *args],
-        cwd=ini.parent,
-        env=server.server_environment(),
-        input="",
-        start_new_session=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return server.cli(
+        "create-user", "--ini", str(ini), *args, cwd=ini.parent, input="", start_new_session=True
     )
 
 

@@ -490,6 +490,18 @@ def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_cre
     app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
 
 
+def test_f14_in_a_batch_a_405_under_the_default_bucket_still_creates_it_as_kintos(
+    app: webtest.TestApp,
+) -> None:
+    # Kinto's batch creates the personal bucket and collection before its subrequest
+    # meets the 405 (outside a batch it creates nothing, above).
+    request = {"method": "POST", "path": "/buckets/default/collections/c1", "body": {}}
+    resp = app.post_json("/v1/batch", {"requests": [request]}, headers=BOB)
+    assert resp.json["responses"][0]["status"] == 405
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=200)
+
+
 # -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
 
 JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
@@ -523,6 +535,66 @@ def test_f20_an_invalid_json_patch_operation_is_400_before_404_and_412(
     private.patch(
         path, json.dumps(BAD_PATCH).encode(), headers={**BOB, **JSON_PATCH_CT}, status=403
     )
+
+
+# -- FINDINGS F18: under a missing parent, a read meets the 404 before its headers -------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/buckets/priv/collections/nope/records/r1"),
+        ("HEAD", "/v1/buckets/priv/collections/nope/records/r1"),
+        ("GET", "/v1/buckets/priv/collections/nope/records"),
+        ("HEAD", "/v1/buckets/priv/collections/nope/records"),
+        ("DELETE", "/v1/buckets/priv/collections/nope/records"),
+    ],
+)
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+def test_f18_a_missing_parent_comes_before_a_bad_precondition_header(
+    private: webtest.TestApp, method: str, path: str, header: str
+) -> None:
+    resp = private.request(
+        path, method=method, headers={**ALICE, header: "bad"}, expect_errors=True
+    )
+    assert resp.status_int == 404
+    if method != "HEAD":
+        assert_error(resp, 404, 111)
+        assert resp.json["details"] == {"id": "nope", "resource_name": "collection"}
+    # Whoever may not read the bucket is refused first; an object of an existing
+    # collection still has its header read before its existence.
+    who = private.request(path, method=method, headers={**BOB, header: "bad"}, expect_errors=True)
+    assert who.status_int == 403
+    private.get(
+        "/v1/buckets/priv/collections/c1/records/nope", headers={**ALICE, header: "bad"}, status=400
+    )
+
+
+# -- FINDINGS F15: a list's preconditions come before a value it cannot use --------------
+
+
+@pytest.mark.parametrize(
+    "query", ["_token=abc", "gt_last_modified=abc", "_since=", "like_s=1", "in_id=1"]
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE"])
+def test_f15_a_failing_precondition_on_a_list_comes_before_an_unusable_value(
+    three_records: webtest.TestApp, method: str, query: str
+) -> None:
+    url = f"{RECORDS}?{query}"
+    for condition in ({"If-Match": '"1"'}, {"If-None-Match": "*"}):
+        resp = three_records.request(
+            url, method=method, headers={**ALICE, **condition}, expect_errors=True
+        )
+        assert resp.status_int == 412
+        assert resp.headers["ETag"].strip('"').isdigit()
+    if method == "GET":
+        etag = three_records.get(RECORDS, headers=ALICE).headers["ETag"]
+        three_records.get(url, headers={**ALICE, "If-None-Match": etag}, status=304)
+    # A value of the wrong type is still a 400 first, and without a condition the 400 stays.
+    bad_type = {**ALICE, "If-Match": '"1"'}
+    three_records.request(f"{RECORDS}?_since=abc", method=method, headers=bad_type, status=400)
+    three_records.request(url, method=method, headers=ALICE, status=400)
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 3
 
 
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
