@@ -25,7 +25,7 @@ from kinto_clone import migration
 from tests import postgres, server
 from tests.conftest import selected_backends
 from tests.server import cli
-from tests.support import ALICE
+from tests.support import ALICE, BOB
 
 COMMANDS = ("init", "migrate", "start", "purge-deleted", "version")
 BUCKET = "/v1/buckets/b"
@@ -485,7 +485,7 @@ def test_purge_deleted_forgets_the_revocations_older_than_the_cutoff(tmp_path: P
     url = f"sqlite:///{tmp_path}/kinto.sqlite"
     ok(cli("init", "--ini", str(ini), "--backend", "sqlite", "--url", url, cwd=tmp_path))
     ok(cli("migrate", "--ini", str(ini), cwd=tmp_path))
-    bob = auth("bob")
+    bob = BOB
     records = records_url("c")
     with app_for(ini) as app:
         bob_id = app.get("/v1/", headers=bob).json["user"]["id"]
