@@ -502,6 +502,16 @@ def test_f14_in_a_batch_a_405_under_the_default_bucket_still_creates_it_as_kinto
     app.get(f"{bucket}/collections/c1", headers=BOB, status=200)
 
 
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
+def test_f14_an_invalid_collection_id_under_the_default_bucket_creates_nothing(
+    app: webtest.TestApp, method: str
+) -> None:
+    path = "/v1/buckets/default/collections/caf%C3%A9"
+    resp = app.request(path, method=method, body=b"{}", headers={**BOB, **JSON_CT}, status=400)
+    assert_error(resp, 400, 107, "path: Invalid collection id")
+    app.get(f"/v1/buckets/{default_bucket_id(userid('bob'))}", headers=BOB, status=403)
+
+
 # -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
 
 JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
