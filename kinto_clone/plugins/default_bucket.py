@@ -32,6 +32,7 @@ from kinto_clone.tweens import handle_keeping_earlier_writes
 from kinto_clone.views.root import add_capability
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
+_KINTO_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*\Z")  # Kinto's id syntax, of any length
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")
 
 
@@ -86,15 +87,18 @@ def rewrite(request: Request) -> bool:
         # Kinto forwards the alias as a new request, which needs its Content-Type.
         message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
         raise ValidationError([detail("header", "Content-Type", message)], code=415)
+    collection = _COLLECTION.match(rest)
+    if collection is not None and not _KINTO_ID.match(collection.group("cid")):
+        # Kinto's wording, before it creates anything (a PUT of the collection too). An id
+        # only too long for us (ids-at-most-256) is refused below, as Kinto goes on.
+        raise invalid("path", None, "Invalid collection id")
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
         created = _ensure(request, BUCKET.name, "", bucket_id)
-    collection = _COLLECTION.match(rest)
     if collection is not None:
         is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
         if not is_put_on_it:
             if not COLLECTION.id_pattern.match(collection.group("cid")):
-                # Kinto's wording for a collection it cannot create implicitly.
                 raise invalid("path", None, "Invalid collection id")
             created = (
                 _ensure(

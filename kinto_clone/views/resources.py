@@ -17,7 +17,7 @@ from kinto_clone import json
 from kinto_clone.authorization import lasting_principals
 from kinto_clone.body import check_content_type, json_body
 from kinto_clone.checks import BODY_MEDIA
-from kinto_clone.context import RouteContext, lists_nothing
+from kinto_clone.context import RouteContext
 from kinto_clone.errors import invalid
 from kinto_clone.events import check_data
 from kinto_clone.preconditions import (
@@ -30,10 +30,6 @@ from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.schemas import envelope
 from kinto_clone.views import steps
 from kinto_clone.views.http import (
-    cache_expires,
-    expose,
-    next_page_url,
-    set_cache_headers,
     set_timestamp_headers,
 )
 
@@ -44,42 +40,34 @@ def list_objects(request: Request) -> Any:
     ctx: RouteContext = request.context
     steps.require_parents(ctx)
     parsed = steps.list_params(request)
-    backends, settings = request.registry.backends, request.registry.settings
-    expose(request, "Next-Page", "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
-    collection = ctx.objects.get("collection")
-    set_cache_headers(request, cache_expires(settings, ctx.resource.name, ctx.uris, collection))
+    steps.cache_headers(request, ctx, "Next-Page")
     if request.method == "HEAD":
-        total, timestamp = lists.count(
-            backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by
-        )
-        if not total:
-            ctx.raise_401_403_if_nothing_listed()
-        steps.list_preconditions(request, timestamp)
-        request.response.content_type, request.response.charset = "application/json", None
-        steps.set_total(request, total)
-        return request.response
+        return _count_objects(request, ctx, parsed)
     page = lists.read_page(
-        backends,
+        request.registry.backends,
         ctx.resource,
         ctx.parent_id,
         parsed,
         ctx.readable_by,
-        total=settings["total_records_on_get"],
+        total=request.registry.settings["total_records_on_get"],
         lasting=lasting_principals(request.authenticated_userid),
     )
-    timestamp = page.timestamp
-    if page.revoked_timestamp is not None and not page.found and lists_nothing(ctx):
-        # They lost all they could read here: their tombstones, and nothing of the list.
-        timestamp = page.revoked_timestamp
-    elif not page.found:
+    steps.list_preconditions(request, steps.listed_timestamp(ctx, page))
+    steps.set_total(request, page.total)
+    steps.set_next_page(request, parsed.limit, page.next_token)
+    return {"data": [json.raw(text) for text in page.objects] if page.encoded else page.objects}
+
+
+def _count_objects(request: Request, ctx: RouteContext, parsed: querying.ParsedList) -> Any:
+    """HEAD of a list: its headers, Total-Records among them, and no body."""
+    backends = request.registry.backends
+    total, timestamp = lists.count(backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by)
+    if not total:
         ctx.raise_401_403_if_nothing_listed()
     steps.list_preconditions(request, timestamp)
-    steps.set_total(request, page.total)
-    if page.next_token is not None:
-        request.response.headers["Next-Page"] = next_page_url(
-            request, parsed.limit, page.next_token
-        )
-    return {"data": [json.raw(text) for text in page.objects] if page.encoded else page.objects}
+    request.response.content_type, request.response.charset = "application/json", None
+    steps.set_total(request, total)
+    return request.response
 
 
 def delete_objects(request: Request) -> Any:
@@ -91,15 +79,14 @@ def delete_objects(request: Request) -> Any:
     if "If-Match" in request.headers or "If-None-Match" in request.headers:
         ctx.raise_401_403_if_nothing_listed()  # the refusal comes before the 412
     raise_412_if_modified(request.headers, None, timestamp, plural=True)
-    deleted = lists.delete_page(backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by)
+    deleted = lists.delete_page(
+        backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by, ctx.acls
+    )
     for tombstone in deleted.objects:
         steps.changed(request, ctx, "delete", None, tombstone)
     if not deleted.objects:
         ctx.raise_401_403_if_nothing_listed()
-    if deleted.next_token is not None:
-        request.response.headers["Next-Page"] = next_page_url(
-            request, parsed.limit, deleted.next_token
-        )
+    steps.set_next_page(request, parsed.limit, deleted.next_token)
     set_timestamp_headers(request.response, max(deleted.timestamp, timestamp))
     return {"data": deleted.objects}
 
@@ -139,9 +126,7 @@ def get_object(request: Request) -> Any:
     obj = steps.existing(ctx)
     raise_412_if_object_modified(request.headers, obj)
     raise_304_if_not_modified(request.headers, obj["last_modified"])
-    expose(request, "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
-    settings, collection = request.registry.settings, ctx.objects.get("collection")
-    set_cache_headers(request, cache_expires(settings, ctx.resource.name, ctx.uris, collection))
+    steps.cache_headers(request, ctx)
     fields = querying.parse_fields(list(request.GET.items()))
     if fields is not None:
         set_timestamp_headers(request.response, obj["last_modified"])
@@ -206,7 +191,7 @@ def delete_object(request: Request) -> Any:
     if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):
         raise invalid("querystring", "last_modified", f'"{forced}" is not a number')
     backends = request.registry.backends
-    tombstone = objects.delete(backends, ctx.resource, ctx.parent_id, obj["id"], forced)
+    tombstone = objects.delete(backends, ctx.resource, ctx.parent_id, obj["id"], forced, ctx.acls)
     steps.changed(request, ctx, "delete", obj, tombstone)
     set_timestamp_headers(request.response, tombstone["last_modified"])
     return {"data": tombstone}

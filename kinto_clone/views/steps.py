@@ -13,6 +13,7 @@ from pyramid.request import Request
 
 from kinto_clone.authorization import is_writer
 from kinto_clone.checks import refused_before_invalid, require_parents
+from kinto_clone.context import lists_nothing
 from kinto_clone.errors import NotFound
 from kinto_clone.events import notify_write
 from kinto_clone.preconditions import (
@@ -21,9 +22,16 @@ from kinto_clone.preconditions import (
     raise_412_or_latest,
 )
 from kinto_clone.resources import lists, objects, querying
-from kinto_clone.views.http import expose, now_ms, set_timestamp_headers
+from kinto_clone.views.http import (
+    cache_expires,
+    expose,
+    next_page_url,
+    now_ms,
+    set_cache_headers,
+    set_timestamp_headers,
+)
 
-_TO_DEPRECATED = (
+TO_DEPRECATED_ALERT = (
     '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
     'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
     '#list-of-available-url-parameters"}'
@@ -84,15 +92,33 @@ def object_response(
 def list_params(request: Request) -> querying.ParsedList:
     settings = request.registry.settings
     with refused_before_invalid(request, request.context):
-        parsed = querying.parse_list_params(
-            list(request.GET.items()),
-            now_ms=now_ms(),
-            paginate_by=settings["paginate_by"],
-            max_fetch_size=settings["storage_max_fetch_size"],
-        )
+        try:
+            parsed = querying.parse_list_params(
+                list(request.GET.items()),
+                now_ms=now_ms(),
+                paginate_by=settings["paginate_by"],
+                max_fetch_size=settings["storage_max_fetch_size"],
+            )
+        except querying.UnusableValue:
+            _preconditions_before_values(request)
+            raise
     if parsed.deprecated_to:
-        request.response.headers["Alert"] = _TO_DEPRECATED
+        request.response.headers["Alert"] = TO_DEPRECATED_ALERT
     return parsed
+
+
+def _preconditions_before_values(request: Request) -> None:
+    """A list's If-Match / If-None-Match are answered (412, 304) before a value of its
+    querystring that cannot be used, as Kinto's; the caller's refusal comes first."""
+    if "If-Match" not in request.headers and "If-None-Match" not in request.headers:
+        return
+    ctx = request.context
+    ctx.raise_401_403_if_nothing_listed()
+    timestamp = lists.timestamp(request.registry.backends, ctx.resource, ctx.parent_id)
+    if request.method == "DELETE":
+        raise_412_if_modified(request.headers, None, timestamp, plural=True)
+    else:
+        list_preconditions(request, timestamp)
 
 
 def set_total(request: Request, total: int | None) -> None:
@@ -104,6 +130,30 @@ def set_total(request: Request, total: int | None) -> None:
         total
     )
     expose(request, "Total-Objects", "Total-Records")
+
+
+def cache_headers(request: Request, ctx: Any, *more: str) -> None:
+    """A read's exposed headers and its anonymous cache lifetime (§3.7)."""
+    expose(request, *more, "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+    collection = ctx.objects.get("collection")
+    settings = request.registry.settings
+    set_cache_headers(request, cache_expires(settings, ctx.resource.name, ctx.uris, collection))
+
+
+def listed_timestamp(ctx: Any, page: lists.ListPage) -> int:
+    """The ETag of a page read by a caller let in only for what they hold ACEs on: if
+    that is nothing and they may not create here, a 401/403 (§6.5), unless they lost
+    all they could read, in a ``_since`` poll: then the newest of their tombstones."""
+    if page.revoked_timestamp is not None and not page.found and lists_nothing(ctx):
+        return page.revoked_timestamp
+    if not page.found:
+        ctx.raise_401_403_if_nothing_listed()
+    return page.timestamp
+
+
+def set_next_page(request: Request, limit: int, token: str | None) -> None:
+    if token is not None:
+        request.response.headers["Next-Page"] = next_page_url(request, limit, token)
 
 
 def list_preconditions(request: Request, timestamp: int) -> None:

@@ -502,6 +502,16 @@ def test_f14_in_a_batch_a_405_under_the_default_bucket_still_creates_it_as_kinto
     app.get(f"{bucket}/collections/c1", headers=BOB, status=200)
 
 
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
+def test_f14_an_invalid_collection_id_under_the_default_bucket_creates_nothing(
+    app: webtest.TestApp, method: str
+) -> None:
+    path = "/v1/buckets/default/collections/caf%C3%A9"
+    resp = app.request(path, method=method, body=b"{}", headers={**BOB, **JSON_CT}, status=400)
+    assert_error(resp, 400, 107, "path: Invalid collection id")
+    app.get(f"/v1/buckets/{default_bucket_id(userid('bob'))}", headers=BOB, status=403)
+
+
 # -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
 
 JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
@@ -568,6 +578,33 @@ def test_f18_a_missing_parent_comes_before_a_bad_precondition_header(
     private.get(
         "/v1/buckets/priv/collections/c1/records/nope", headers={**ALICE, header: "bad"}, status=400
     )
+
+
+# -- FINDINGS F15: a list's preconditions come before a value it cannot use --------------
+
+
+@pytest.mark.parametrize(
+    "query", ["_token=abc", "gt_last_modified=abc", "_since=", "like_s=1", "in_id=1"]
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE"])
+def test_f15_a_failing_precondition_on_a_list_comes_before_an_unusable_value(
+    three_records: webtest.TestApp, method: str, query: str
+) -> None:
+    url = f"{RECORDS}?{query}"
+    for condition in ({"If-Match": '"1"'}, {"If-None-Match": "*"}):
+        resp = three_records.request(
+            url, method=method, headers={**ALICE, **condition}, expect_errors=True
+        )
+        assert resp.status_int == 412
+        assert resp.headers["ETag"].strip('"').isdigit()
+    if method == "GET":
+        etag = three_records.get(RECORDS, headers=ALICE).headers["ETag"]
+        three_records.get(url, headers={**ALICE, "If-None-Match": etag}, status=304)
+    # A value of the wrong type is still a 400 first, and without a condition the 400 stays.
+    bad_type = {**ALICE, "If-Match": '"1"'}
+    three_records.request(f"{RECORDS}?_since=abc", method=method, headers=bad_type, status=400)
+    three_records.request(url, method=method, headers=ALICE, status=400)
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 3
 
 
 # -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------

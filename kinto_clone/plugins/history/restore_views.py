@@ -105,7 +105,7 @@ def post_restore(request: Request) -> Any:
     raw_at, dry_run = _options(json_body(request), at_required=True)
     at = operations.parse_at(raw_at, now_ms())
     name = ctx.resource.name
-    target = Target(name, ctx.uri, children=name in ("bucket", "collection"))
+    target = Target(name, ctx.uri, children=bool(CORE[name].children))
     answer, etag = operations.restore(
         request,
         request.registry.history_options,

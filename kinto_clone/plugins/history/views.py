@@ -34,6 +34,7 @@ from kinto_clone.views.http import (
     set_cache_headers,
     set_timestamp_headers,
 )
+from kinto_clone.views.steps import TO_DEPRECATED_ALERT
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
@@ -56,11 +57,6 @@ FIELDS = frozenset(
 # Ids are strings: ``?record_id=12`` means the record "12" (a JSON number otherwise).
 STRING_FIELDS = frozenset({"bucket_id", "collection_id", "record_id"})
 _TIMESTAMP = re.compile(r"[0-9]+")
-_DEPRECATED_TO = (
-    '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
-    'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
-    '#list-of-available-url-parameters"}'
-)
 
 
 # -- route contexts --------------------------------------------------------------------------
@@ -162,7 +158,7 @@ def _list_params(request: Request) -> querying.ParsedList:
         known_fields=FIELDS,
     )
     if parsed.deprecated_to:
-        request.response.headers["Alert"] = _DEPRECATED_TO
+        request.response.headers["Alert"] = TO_DEPRECATED_ALERT
     filters = tuple(_ids_as_strings(f) for f in parsed.query.filters)
     return dataclasses.replace(parsed, query=dataclasses.replace(parsed.query, filters=filters))
 

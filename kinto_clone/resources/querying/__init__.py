@@ -18,6 +18,7 @@ what they need from the package itself.
 from kinto_clone.resources.querying.params import (
     DEFAULT_SORTING,
     ParsedList,
+    UnusableValue,
     effective_limit,
     parse_fields,
     parse_list_params,
@@ -47,6 +48,7 @@ __all__ = [
     "TIMESTAMP_HORIZON_MS",
     "TOKEN_NONCE_PREFIX",
     "ParsedList",
+    "UnusableValue",
     "decode_token",
     "effective_limit",
     "encode_token",

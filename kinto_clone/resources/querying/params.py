@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kinto_clone.errors import ValidationError
 from kinto_clone.resources.querying.reserved import Reserved, validate_reserved
 from kinto_clone.resources.querying.token import keyset, read_token
 from kinto_clone.resources.querying.values import (
@@ -264,7 +265,30 @@ def parse_list_params(
     """
     values = grouped(params)
     reserved = validate_reserved(values, id_field_is_string)
+    try:
+        return _parse_values(
+            values, reserved, now_ms, paginate_by, max_fetch_size, known_fields, id_field_is_string
+        )
+    except ValidationError as exc:
+        raise UnusableValue(exc.details or []) from exc
 
+
+class UnusableValue(ValidationError):
+    """A parameter of the right type whose value cannot be used (a filter's value, an
+    empty ``_since``, ``_token``): Kinto finds it after the list's preconditions, so a 412
+    or 304 comes first; a type error (the first pass) comes before them."""
+
+
+def _parse_values(
+    values: Mapping[str, Raw],
+    reserved: Reserved,
+    now_ms: int,
+    paginate_by: int | None,
+    max_fetch_size: int,
+    known_fields: frozenset[str] | None,
+    id_field_is_string: bool,
+) -> ParsedList:
+    """The second pass: filters, sorting, fields, limit and token."""
     filters = _parse_filters(values, reserved, now_ms, known_fields, id_field_is_string)
     # Filtering on timestamps is how clients sync: they must see deletions (§2.4).
     include_deleted = any(f.field == MODIFIED_FIELD for f in filters)
