@@ -28,29 +28,8 @@ KINTO_VENV = BENCH / ".venv-kinto"
 PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-LOGGING = """
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = plain
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = plain
-
-[formatter_plain]
-format = %(asctime)s %(levelname)s [%(name)s] %(message)s
-"""
+# WARNING and above: a per-request access log would cost both servers CPU.
+LOGGING = "\n" + (ROOT / "config" / "logging-warning.ini").read_text()
 
 
 def pg_url(db: str) -> str:

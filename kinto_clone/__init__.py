@@ -14,6 +14,7 @@ from pyramid.tweens import EXCVIEW, INGRESS
 
 from kinto_clone import backends, request, settings
 from kinto_clone.json import JSONRenderer
+from kinto_clone.resources.types import Topology
 from kinto_clone.version import __version__ as __version__  # kinto_clone.__version__
 
 
@@ -25,6 +26,8 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     # Plugins subscribe to writes and check data here (events.py).
     config.registry.listeners = []
     config.registry.data_checks = []
+    # The resource tree: Kinto's four types, then the plugins' (resources/types.py).
+    config.registry.resource_types = Topology()
     # Plugins with tables of their own empty them when POST /__flush__ runs (plugins/flush.py).
     config.registry.flush_hooks = []
     # Storage and permission backends, built once (backends.py).

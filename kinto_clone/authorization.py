@@ -2,95 +2,41 @@
 
 A required permission on an object is granted by a list of (level, permission) pairs,
 where a level is the resource name of the object itself or of one of its parents. The
-table is immutable; plugins never change it.
+table is immutable and derived from the resource types (``resources/types.py``); plugins
+never change it, they register types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 
 from kinto_clone.permission import ACL
+from kinto_clone.resources.types import CORE, Inheritance
 from kinto_clone.settings import principals_setting
 
 EVERYONE = "system.Everyone"
 AUTHENTICATED = "system.Authenticated"
 
-# "read:attributes" is reading one bucket or collection: anyone who may create children
-# in it may see its attributes.
-INHERITANCE: Mapping[tuple[str, str], tuple[tuple[str, str], ...]] = MappingProxyType(
-    {
-        ("bucket", "write"): (("bucket", "write"),),
-        ("bucket", "read"): (("bucket", "write"), ("bucket", "read")),
-        ("bucket", "read:attributes"): (
-            ("bucket", "write"),
-            ("bucket", "read"),
-            ("bucket", "collection:create"),
-            ("bucket", "group:create"),
-        ),
-        ("bucket", "collection:create"): (("bucket", "write"), ("bucket", "collection:create")),
-        ("bucket", "group:create"): (("bucket", "write"), ("bucket", "group:create")),
-        ("group", "write"): (("bucket", "write"), ("group", "write")),
-        ("group", "read"): (
-            ("bucket", "write"),
-            ("bucket", "read"),
-            ("group", "write"),
-            ("group", "read"),
-        ),
-        ("collection", "write"): (("bucket", "write"), ("collection", "write")),
-        ("collection", "read"): (
-            ("bucket", "write"),
-            ("bucket", "read"),
-            ("collection", "write"),
-            ("collection", "read"),
-        ),
-        ("collection", "read:attributes"): (
-            ("bucket", "write"),
-            ("bucket", "read"),
-            ("collection", "write"),
-            ("collection", "read"),
-            ("collection", "record:create"),
-        ),
-        ("collection", "record:create"): (
-            ("bucket", "write"),
-            ("collection", "write"),
-            ("collection", "record:create"),
-        ),
-        ("record", "write"): (("bucket", "write"), ("collection", "write"), ("record", "write")),
-        ("record", "read"): (
-            ("bucket", "write"),
-            ("bucket", "read"),
-            ("collection", "write"),
-            ("collection", "read"),
-            ("record", "write"),
-            ("record", "read"),
-        ),
-    }
-)
-
-# Permissions held directly on an object that let a caller see it in a list of its siblings.
-LISTING_PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "bucket": ("write", "read", "collection:create", "group:create"),
-        "collection": ("write", "read", "record:create"),
-        "group": ("write", "read"),
-        "record": ("write", "read"),
-    }
-)
+# Kinto's table for its four types, derived from them (``Topology.inheritance``, where the
+# rules are written; tests/test_topology.py pins it to Kinto's). An app with plugin types
+# has its own: ``registry.resource_types.inheritance``.
+INHERITANCE: Inheritance = CORE.inheritance
 
 
 def bound_permissions(
-    resource_name: str, permission: str, uris: Mapping[str, str]
+    resource_name: str,
+    permission: str,
+    uris: Mapping[str, str],
+    table: Inheritance = INHERITANCE,
 ) -> list[tuple[str, str]]:
     """The (object URI, permission) pairs granting ``permission`` on a ``resource_name``.
 
     ``uris`` maps each level of the target's chain to its URI (``{"bucket": "/buckets/b",
     "collection": "/buckets/b/collections/c"}``); levels missing from it are skipped.
+    ``table``: the app's (route contexts pass it, for plugin types); Kinto's by default.
     """
     return [
-        (uris[level], perm)
-        for level, perm in INHERITANCE[(resource_name, permission)]
-        if level in uris
+        (uris[level], perm) for level, perm in table[(resource_name, permission)] if level in uris
     ]
 
 
@@ -116,6 +62,14 @@ def settings_grant(
         if set(principals_setting(settings, resource_name, name)) & principals:
             return True
     return False
+
+
+def lasting_principals(userid: str | None) -> frozenset[str]:
+    """The principals a caller holds for good: access-revoked tombstones are recorded for
+    these (a group's loss for each of its members of the moment)."""
+    if userid is None:
+        return frozenset({EVERYONE})
+    return frozenset({userid, AUTHENTICATED, EVERYONE})
 
 
 def is_writer(acl: ACL, principals: set[str]) -> bool:

@@ -1,11 +1,12 @@
-"""Build the storage and permission backends from settings, once, at start-up (§11, §12).
+"""Build the storage, permission and cache backends from settings, once, at start-up.
 
 A backend is the module named by its dotted setting (Kinto's names are aliases, see
 settings.py): its ``load_from_config(settings, db)`` builds it, and the result is checked
 against its interface (``Storage``, ``Permission``) before the server starts. A module that
 brings its own database (memory) says so with ``DATABASE_URL``; the others take
 ``<kind>_url``. Backends with the same URL share one ``Database``, so a
-request's storage and permission writes are in the same transaction.
+request's storage and permission writes are in the same transaction. The cache backend
+is optional (no ``cache_backend``: none) and takes no database: ``load_from_config(settings)``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from kinto_clone.cache import Cache
 from kinto_clone.db import Database, open_databases
 from kinto_clone.errors import ConfigurationError
 from kinto_clone.permission import Permission
@@ -31,6 +33,9 @@ class Backends:
     permission: Permission
     loader: Loader  # a URL's chain, its ACLs and the caller's groups, in one call
     databases: dict[str, Database]
+    cache: Cache | None = None  # only when ``cache_backend`` names one
+    # Record access-revoked tombstones (setting revocation_tombstones; README "Revocations").
+    revocations: bool = True
 
     def close(self) -> None:
         for db in self.databases.values():
@@ -80,6 +85,7 @@ def load(settings: dict[str, Any]) -> Backends:
     db = databases[storage_url]
     storage = modules["storage"].load_from_config(settings, db)
     permission = modules["permission"].load_from_config(settings, db)
+    cache = load_cache(settings)
     # Checked against the interfaces at start-up, not at the first request that needs them.
     for kind, backend, interface in (
         ("storage", storage, Storage),
@@ -97,4 +103,23 @@ def load(settings: dict[str, Any]) -> Backends:
         if isinstance(storage, SQLStorage) and isinstance(permission, SQLPermission)
         else PlainLoader(storage, permission)
     )
-    return Backends(storage=storage, permission=permission, loader=loader, databases=databases)
+    return Backends(
+        storage=storage,
+        permission=permission,
+        loader=loader,
+        databases=databases,
+        cache=cache,
+        revocations=bool(settings.get("revocation_tombstones", True)),
+    )
+
+
+def load_cache(settings: dict[str, Any]) -> Cache | None:
+    """The cache backend ``cache_backend`` names, or None without the setting."""
+    if not settings["cache_backend"]:
+        return None
+    cache = _module(settings, "cache").load_from_config(settings)
+    if not isinstance(cache, Cache):
+        raise ConfigurationError(
+            f"{settings['cache_backend']!r} gave a {type(cache).__name__}, not a Cache"
+        )
+    return cache

@@ -10,9 +10,11 @@ Each step is named after what it raises; the first that fails answers the reques
 3. ``raise_400_if_posted_id_invalid``: a POST whose ``data.id`` is no valid id.
 4. ``raise_415_if_content_type_wrong``: a body that is not JSON.
 5. ``raise_401_403_if_not_permitted``: authentication and authorisation.
-6. ``raise_400_if_headers_invalid``: ``If-Match`` / ``If-None-Match`` that do not parse.
-7. ``raise_400_if_body_invalid``: a body that is not a JSON object of the right shape.
-8. ``raise_400_if_object_id_invalid``: the object id of the URL.
+6. ``raise_404_if_parent_missing``: a read (or plural DELETE) under a missing parent.
+7. ``raise_400_if_headers_invalid``: ``If-Match`` / ``If-None-Match`` that do not parse.
+8. ``raise_400_if_body_invalid``: a body that is not a JSON object (a JSON-patch: a list of
+   operations) of the right shape.
+9. ``raise_400_if_object_id_invalid``: the object id of the URL.
 
 The view then reads the querystring (400), checks existence (404 errno 111 for a missing
 parent, 110 for the object) and preconditions (412, ``preconditions.py``), in that order.
@@ -95,6 +97,25 @@ def raise_401_403_if_not_permitted(request: Request, ctx: Any, permission: str) 
         raise Unauthorized() if request.authenticated_userid is None else Forbidden()
 
 
+def require_parents(ctx: Any) -> None:
+    """404 errno 111 for a missing parent, unless the caller was only let in to see the
+    objects they hold permissions on: then nothing there is theirs, and it is a 401/403."""
+    for level_type, _, level_id in ctx.chain:
+        if ctx.objects.get(level_type.name) is None:
+            if ctx.readable_by is not None:
+                refused = ctx.request.authenticated_userid is None
+                raise Unauthorized() if refused else Forbidden()
+            raise NotFound(level_type.name, level_id, parent=True)
+
+
+def raise_404_if_parent_missing(request: Request, ctx: Any, permission: str) -> None:
+    """A read, or a plural DELETE, under a parent that does not exist: once the caller is
+    let in, the missing parent comes before the headers (and the querystring) are read.
+    (Writes met their missing parent before the permission check.)"""
+    if not is_write(request, ctx):
+        require_parents(ctx)
+
+
 @contextlib.contextmanager
 def refused_before_invalid(request: Request, ctx: Any) -> Iterator[None]:
     """A list the caller was let in to only for the objects they hold permissions on:
@@ -143,6 +164,7 @@ CHECKS: tuple[Step, ...] = (
     raise_400_if_posted_id_invalid,
     raise_415_if_content_type_wrong,
     raise_401_403_if_not_permitted,
+    raise_404_if_parent_missing,
     raise_400_if_headers_invalid,
     raise_400_if_body_invalid,
     raise_400_if_object_id_invalid,

@@ -16,19 +16,11 @@ from kinto_clone import checks
 from kinto_clone.errors import Forbidden, Unauthorized, invalid_id
 from kinto_clone.permission import ACL
 from kinto_clone.preconditions import creates
-from kinto_clone.resources.types import RESOURCES, ResourceType, object_uri
+from kinto_clone.resources.types import ResourceType, Topology, object_uri
 from kinto_clone.storage import ListQuery, ReadableBy
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
-
-# The levels above each resource, top first.
-ANCESTORS: dict[str, tuple[str, ...]] = {
-    "bucket": (),
-    "group": ("bucket",),
-    "collection": ("bucket",),
-    "record": ("bucket", "collection"),
-}
 
 
 class RouteContext:
@@ -37,7 +29,8 @@ class RouteContext:
     def __init__(self, request: Request) -> None:
         self.request = request
         name, kind = request.matched_route.name.split(":")
-        self.resource: ResourceType = RESOURCES[name]
+        self.types: Topology = request.registry.resource_types
+        self.resource: ResourceType = self.types[name]
         self.is_plural = kind == "plural"
         self.backends: Backends = request.registry.backends
         matchdict = request.matchdict or {}
@@ -45,12 +38,11 @@ class RouteContext:
         self.chain: list[tuple[ResourceType, str, str]] = []
         self.uris: dict[str, str] = {}
         parent_id = ""
-        for level in ANCESTORS[name]:
-            level_type = RESOURCES[level]
-            level_id = matchdict[f"{level}_id"]
+        for level_type in self.types.ancestors(name):
+            level_id = matchdict[f"{level_type.name}_id"]
             self.chain.append((level_type, parent_id, level_id))
             parent_id = object_uri(level_type, parent_id, level_id)
-            self.uris[level] = parent_id
+            self.uris[level_type.name] = parent_id
         self.parent_id = parent_id
         self.object_id: str | None = None
         if not self.is_plural:
@@ -140,19 +132,20 @@ class RouteContext:
                 if self.sibling is not None:
                     sibling_uri = object_uri(self.resource, self.parent_id, self.sibling_id or "")
                     return self._granted(
-                        self._read_permission(), principals, {**self.uris, name: sibling_uri}
+                        self.resource.read_permission, principals, {**self.uris, name: sibling_uri}
                     )
                 return self._may_create(principals)
             if self._granted_on_parent(permission, principals):
                 return True
             # Not allowed on the whole list: only the objects they hold a permission on.
-            listing = authz.LISTING_PERMISSIONS[name] if permission == "read" else ("write",)
+            # Any permission held on an object lets its holder see it listed.
+            listing = self.resource.permissions if permission == "read" else ("write",)
             self.readable_by = ReadableBy(
                 frozenset(principals), listing, self.resource.list_uri(self.parent_id)
             )
             return True
         if permission == "read":
-            return self._granted(self._read_permission(), principals, self.uris)
+            return self._granted(self.resource.read_permission, principals, self.uris)
         # write: PUT creates when missing; PATCH/DELETE on a missing object only need to
         # read the parent, so that such a caller gets a 404 rather than a 403.
         exists = self.current is not None
@@ -162,14 +155,11 @@ class RouteContext:
             return self._parent_readable(principals)
         return self._granted("write", principals, self.uris)
 
-    def _read_permission(self) -> str:
-        return "read:attributes" if self.resource.name in ("bucket", "collection") else "read"
-
     def _granted(self, permission: str, principals: set[str], uris: dict[str, str]) -> bool:
         name = self.resource.name
         if authz.settings_grant(self.request.registry.settings, name, permission, principals):
             return True
-        bound = authz.bound_permissions(name, permission, uris)
+        bound = authz.bound_permissions(name, permission, uris, self.types.inheritance)
         return authz.holds(self.acls, bound, principals)
 
     def _may_create(self, principals: set[str]) -> bool:
@@ -180,7 +170,7 @@ class RouteContext:
         if self.resource.parent is None:
             return False
         parent = self.resource.parent
-        bound = authz.bound_permissions(parent, f"{name}:create", self.uris)
+        bound = authz.bound_permissions(parent, f"{name}:create", self.uris, self.types.inheritance)
         return authz.holds(self.acls, bound, principals)
 
     def _granted_on_parent(self, permission: str, principals: set[str]) -> bool:
@@ -189,13 +179,17 @@ class RouteContext:
             return True
         if self.resource.parent is None:
             return False
-        bound = authz.bound_permissions(self.resource.parent, permission, self.uris)
+        bound = authz.bound_permissions(
+            self.resource.parent, permission, self.uris, self.types.inheritance
+        )
         return authz.holds(self.acls, bound, principals)
 
     def _parent_readable(self, principals: set[str]) -> bool:
         if self.resource.parent is None:
             return False
-        bound = authz.bound_permissions(self.resource.parent, "read", self.uris)
+        bound = authz.bound_permissions(
+            self.resource.parent, "read", self.uris, self.types.inheritance
+        )
         return authz.holds(self.acls, bound, principals)
 
     def raise_401_403_if_nothing_listed(self) -> None:
@@ -206,13 +200,17 @@ class RouteContext:
         return self._may_create(principals)
 
 
-def raise_401_403_if_nothing_listed(ctx: Any) -> None:
+def lists_nothing(ctx: Any) -> bool:
     """A caller let in to a list only for the objects they hold permissions on (§6.5),
-    who holds none there and may not create either: 401/403. Any route context."""
+    who holds none there and may not create either. Any route context."""
     if ctx.readable_by is None or ctx.may_create(ctx.request.principals):
-        return
-    if ctx.backends.storage.count(
+        return False
+    return not ctx.backends.storage.count(
         ctx.resource.name, ctx.parent_id, ListQuery(readable_by=ctx.readable_by)
-    ):
-        return
-    raise Unauthorized() if ctx.request.authenticated_userid is None else Forbidden()
+    )
+
+
+def raise_401_403_if_nothing_listed(ctx: Any) -> None:
+    """401/403 for a caller who ``lists_nothing``."""
+    if lists_nothing(ctx):
+        raise Unauthorized() if ctx.request.authenticated_userid is None else Forbidden()

@@ -13,6 +13,10 @@ from typing import Any
 
 from pyramid.request import Request
 
+from kinto_clone.permission import ACL
+from kinto_clone.resources.objects import acl_lists
+from kinto_clone.resources.types import ResourceType, object_uri
+
 
 @dataclass(frozen=True)
 class ResourceChange:
@@ -38,21 +42,35 @@ def notify(request: Request, change: ResourceChange) -> None:
         listener(request, change)
 
 
+def notify_write(
+    request: Request,
+    action: str,
+    resource: ResourceType,
+    parent_id: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    acl: ACL | None = None,
+) -> None:
+    """The change event of one write (``new``: the object, or its tombstone)."""
+    if not request.registry.listeners:
+        return
+    uri = object_uri(resource, parent_id, new["id"])
+    notify(
+        request,
+        ResourceChange(
+            action=action,
+            resource_name=resource.name,
+            parent_id=parent_id,
+            uri=uri,
+            user_id=request.authenticated_userid,
+            ids=request.registry.resource_types.ids_of(uri),
+            old=old,
+            new=new,
+            permissions=acl_lists(acl or {}),
+        ),
+    )
+
+
 def check_data(request: Request, context: Any, data: dict[str, Any]) -> None:
     for check in request.registry.data_checks:
         check(request, context, data)
-
-
-def ids_of(uri: str) -> dict[str, str]:
-    """``/buckets/b/collections/c/records/r`` -> bucket_id, collection_id, record_id."""
-    parts = uri.strip("/").split("/")
-    singular = {
-        "buckets": "bucket",
-        "collections": "collection",
-        "groups": "group",
-        "records": "record",
-        "accounts": "account",
-    }
-    return {
-        f"{singular.get(parts[i], parts[i])}_id": parts[i + 1] for i in range(0, len(parts) - 1, 2)
-    }

@@ -8,6 +8,7 @@ endpoints, the list timestamp.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kinto_clone.errors import NotModified, PreconditionFailed, invalid
@@ -37,7 +38,7 @@ def creates(headers: Any, exists: bool) -> bool:
     return not exists or headers.get("If-None-Match") == "*"
 
 
-def latest_for_write(
+def raise_412_or_latest(
     storage: Any,
     resource_name: str,
     parent_id: str,
@@ -45,7 +46,8 @@ def latest_for_write(
     headers: Any,
     loaded: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """The targeted object as the last committed write left it, for a write with If-Match.
+    """The object a write targets (PUT, PATCH, DELETE of an object), once its
+    preconditions hold (else 412); with If-Match, as the last committed write left it.
 
     The route context loaded the object before this transaction held any lock: on
     PostgreSQL two web heads (or threads) could both check one ETag against that read and
@@ -53,30 +55,51 @@ def latest_for_write(
     (the lock every write of the list takes anyway) and read the object again: of two
     writes with the same If-Match, the second now sees the first's timestamp and gets 412.
     """
-    if "If-Match" not in headers:
-        return loaded
-    if not storage.lock_list(resource_name, parent_id):
-        return loaded  # write transactions are serialised: the loaded object is current
-    try:
-        return storage.get(resource_name, parent_id, object_id)
-    except ObjectNotFoundError:
-        return None
+    current = loaded
+    # Where write transactions are serialised (no list lock), the loaded object is current.
+    if "If-Match" in headers and storage.lock_list(resource_name, parent_id):
+        try:
+            current = storage.get(resource_name, parent_id, object_id)
+        except ObjectNotFoundError:
+            current = None
+    raise_412_if_object_modified(
+        headers, current, lambda: storage.resource_timestamp(resource_name, parent_id)
+    )
+    return current
 
 
 def raise_412_if_modified(
-    headers: Any, current: dict[str, Any] | None, timestamp: int | None, *, plural: bool = False
+    headers: Any,
+    current: dict[str, Any] | None,
+    timestamp: int | None,
+    *,
+    plural: bool = False,
+    list_timestamp: Callable[[], int] | None = None,
 ) -> None:
-    """If-Match that does not hold, or If-None-Match: * on something that exists."""
+    """If-Match that does not hold, or If-None-Match: * on something that exists.
+
+    An If-Match on an object that does not exist is a 412 that carries the timestamp of
+    its list (``list_timestamp``, read only then), as Kinto's."""
     if_match = parse_condition(headers, "If-Match")
     if_none_match = parse_condition(headers, "If-None-Match")
     existing = None if plural else current
     if if_match is not None:
         if not plural and current is None:
-            raise PreconditionFailed(None, timestamp)
+            raise PreconditionFailed(None, list_timestamp() if list_timestamp else timestamp)
         if if_match != "*" and if_match != timestamp:
             raise PreconditionFailed(existing, timestamp)
     if if_none_match == "*" and (plural or current is not None):
         raise PreconditionFailed(existing, timestamp)
+
+
+def raise_412_if_object_modified(
+    headers: Any,
+    current: dict[str, Any] | None,
+    list_timestamp: Callable[[], int] | None = None,
+) -> None:
+    """``raise_412_if_modified`` for one object (None: it does not exist)."""
+    last_modified = current["last_modified"] if current else None
+    raise_412_if_modified(headers, current, last_modified, list_timestamp=list_timestamp)
 
 
 def raise_304_if_not_modified(headers: Any, timestamp: int | None) -> None:

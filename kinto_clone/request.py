@@ -51,6 +51,9 @@ class KintoRequest(Request):
     # Writes made before the request's handling that must survive a 4xx
     # (tweens.handle_keeping_earlier_writes); /batch keeps them too for such a subrequest.
     kept_writes: bool = False
+    # A subrequest of /batch (views/batch.py): the default bucket plugin creates the
+    # personal bucket there even for a method no view serves, as Kinto's batch does.
+    in_batch: bool = False
     # Response headers this endpoint adds to Access-Control-Expose-Headers (views/http.py
     # ``expose``, read by tweens.py).
     exposed_headers: tuple[str, ...] = ()

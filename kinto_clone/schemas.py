@@ -11,7 +11,7 @@ from typing import Any
 
 import colander
 
-from kinto_clone.errors import ValidationError, detail
+from kinto_clone.errors import ValidationError, detail, invalid
 
 # A principal must fit in a PostgreSQL index entry with its object's URI (see types.py).
 MAX_PRINCIPAL_LENGTH = 1024
@@ -135,5 +135,49 @@ def check_body_shape(
             ]
         )
     if json_patch:
-        return  # its operations are checked against the object (merge.py)
+        check_json_patch(body)  # the operations' shape; merge.py applies them
+        return
     envelope(body, permission_names, allow_null=patch)
+
+
+# -- JSON-patch bodies (RFC 6902), validated as Kinto's schema does -------------------------
+
+_PATCH_PATH = r"(/\w*)+"  # Kinto's, matched at the start only (colander.Regex)
+_PATCH_OPS = ("test", "add", "remove", "replace", "move", "copy")
+
+
+class _AnyValue(colander.SchemaType):
+    def deserialize(self, node: colander.SchemaNode, cstruct: Any) -> Any:
+        return cstruct
+
+
+class _PatchOperation(colander.MappingSchema):
+    """One RFC 6902 operation, validated as Kinto does (same error names and messages)."""
+
+    op = colander.SchemaNode(colander.String(), validator=colander.OneOf(_PATCH_OPS))
+    path = colander.SchemaNode(colander.String(), validator=colander.Regex(_PATCH_PATH))
+    from_ = colander.SchemaNode(
+        colander.String(), name="from", validator=colander.Regex(_PATCH_PATH), missing=colander.drop
+    )
+    value = colander.SchemaNode(_AnyValue(), missing=colander.drop)
+
+    @staticmethod
+    def schema_type() -> colander.Mapping:
+        return colander.Mapping(unknown="raise")
+
+
+class _PatchBody(colander.SequenceSchema):
+    operation = _PatchOperation()
+
+
+def check_json_patch(body: Any) -> None:
+    """A JSON-patch body: a list of well-formed operations (400 errno 107 otherwise, with
+    Kinto's names and messages), checked before the object is looked up, as Kinto's."""
+    if not isinstance(body, list):
+        raise invalid("body", "", f'"{body}" is not iterable')
+    try:
+        _PatchBody().deserialize(body)
+    except colander.Invalid as exc:
+        raise ValidationError(
+            [detail("body", name, description) for name, description in exc.asdict().items()]
+        ) from exc

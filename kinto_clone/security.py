@@ -24,6 +24,7 @@ from pyramid.request import Request
 from pyramid.security import Allowed, Denied
 
 from kinto_clone.authorization import AUTHENTICATED, EVERYONE
+from kinto_clone.body import check_accept
 from kinto_clone.errors import ConfigurationError
 from kinto_clone.settings import as_list
 
@@ -131,6 +132,10 @@ class SecurityPolicy:
         return identity.userid if identity else None
 
     def permits(self, request: Request, context: Any, permission: str) -> Allowed | Denied:
+        # A view that declares a permission is a resource endpoint (the utility ones are
+        # public): as Kinto's, it answers JSON only and says so first, before any other
+        # check (406); unknown URLs, redirects and utility endpoints do not negotiate.
+        check_accept(request)
         permits = getattr(context, "permits", None)
         if permits is None:
             return Denied("no context")

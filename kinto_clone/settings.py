@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "storage_max_fetch_size": 10000,
     # Total-Records / Total-Objects on a plural GET as well as HEAD (Kinto 26: HEAD only).
     "total_records_on_get": True,
+    # Access-revoked tombstones in _since polls and streams (README, "Revocations";
+    # Kinto has none): false records nothing, as Kinto.
+    "revocation_tombstones": True,
     "explicit_permissions": True,
     "bucket_create_principals": "system.Authenticated",
     "permissions_read_principals": "system.Everyone",
@@ -79,10 +82,11 @@ ALIASES: dict[str, str] = {
     "kinto.core.storage.postgresql": "kinto_clone.storage.sql",
     "kinto.core.permission.memory": "kinto_clone.permission.memory",
     "kinto.core.permission.postgresql": "kinto_clone.permission.sql",
-    "kinto.core.cache.memory": "",
-    "kinto.core.cache.postgresql": "",
-    "kinto.core.cache.redis": "",
-    "kinto.core.cache.memcached": "",
+    # Every cache of Kinto is served by the memory one: what we cache is per process.
+    "kinto.core.cache.memory": "kinto_clone.cache.memory",
+    "kinto.core.cache.postgresql": "kinto_clone.cache.memory",
+    "kinto.core.cache.redis": "kinto_clone.cache.memory",
+    "kinto.core.cache.memcached": "kinto_clone.cache.memory",
     "kinto.plugins.default_bucket": "kinto_clone.plugins.default_bucket",
     "kinto.plugins.flush": "kinto_clone.plugins.flush",
     "kinto.plugins.accounts": "kinto_clone.plugins.accounts",
@@ -145,8 +149,8 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> di
         for env in _env_names(name):
             if env in environ:
                 settings[name] = native(environ[env])
-    for name in ("storage_backend", "permission_backend"):
-        settings[name] = alias(str(settings[name]))
+    for name in ("storage_backend", "permission_backend", "cache_backend"):
+        settings[name] = alias(str(settings[name] or ""))
     includes = [(p, alias(p)) for p in as_list(settings["includes"])]
     for original, ours in includes:
         if not ours:
@@ -177,8 +181,9 @@ def _validate(settings: dict[str, Any]) -> None:
     paginate_by = settings["paginate_by"]
     if paginate_by is not None and (not isinstance(paginate_by, int) or paginate_by <= 0):
         raise ConfigurationError("Setting 'paginate_by' must be a positive integer")
-    if not isinstance(settings["total_records_on_get"], bool):
-        raise ConfigurationError("Setting 'total_records_on_get' must be true or false")
+    for name in ("total_records_on_get", "revocation_tombstones"):
+        if not isinstance(settings[name], bool):
+            raise ConfigurationError(f"Setting '{name}' must be true or false")
 
 
 def principals_setting(settings: Mapping[str, Any], resource: str, permission: str) -> list[str]:

@@ -131,3 +131,22 @@ attachment_chunks = Table(
     Column("seq", Integer, primary_key=True),
     Column("content", LargeBinary, nullable=False),
 )
+
+# Access revoked (storage/sql_revocations.py): ``principal`` (a user id or a system
+# principal, never a group: a group's loss is recorded for each of its members) could read
+# the object ``id`` of the list ``(parent_id, resource_name)`` and lost that path at
+# ``last_modified``, a timestamp taken from the list's own sequence (``timestamps``), so
+# that a ``_since`` poll orders it with the list's changes. One row per object and
+# principal: a later loss moves it.
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("parent_id", Key, nullable=False),
+    Column("resource_name", Key, nullable=False),
+    Column("principal", Key, nullable=False),
+    Column("id", Key, nullable=False),
+    Column("last_modified", BigInteger, nullable=False),
+    PrimaryKeyConstraint("parent_id", "resource_name", "principal", "id", name="revocations_pkey"),
+    # A poll's probe: the caller's (at most three) principals, newer than its _since.
+    Index("idx_revocations_since", "parent_id", "resource_name", "principal", "last_modified"),
+)

@@ -22,7 +22,6 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone import db
-from kinto_clone.body import check_accept
 from kinto_clone.errors import (
     BackendError,
     ConfigurationError,
@@ -127,8 +126,6 @@ def _guarded(handler: Handler, request: Request, settings: dict[str, Any]) -> Re
         # Every write, whatever the URL (/batch too), before any view: a 405 without
         # Allow, like Kinto's (§11.3, §13.36).
         raise MethodNotAllowed()
-    if request.path_info not in getattr(request.registry, "plain_text_paths", ()):
-        check_accept(request)  # (the Prometheus text is no JSON: it negotiates itself)
     return handler(request)
 
 

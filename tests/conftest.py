@@ -49,11 +49,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def postgresql_url(worker_id: str) -> Iterator[str]:
-    server = postgres.server_url()
-    if server is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
-        pytest.skip("PostgreSQL is neither running nor installed")
+    server = postgres.required_server_url()
     # One database per test session and worker, so concurrent sessions never collide.
     name = f"kinto_clone_test_{os.getpid()}_{worker_id}"
     url = postgres.create_database(server, name)

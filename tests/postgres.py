@@ -3,7 +3,8 @@
 Order: ``$KINTO_CLONE_TEST_POSTGRES_URL``; a server on 127.0.0.1:5432 (user postgres);
 else, when PostgreSQL is installed, ``initdb`` a cluster in a temporary folder and start it
 on a free port (as the ``postgres`` user when running as root). Returns None only when no
-PostgreSQL is installed at all; with ``CI=true`` the caller turns that into a failure.
+PostgreSQL is installed at all; ``required_server_url()`` then skips the test (fails it with
+``CI=true``: CI runs every test).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 
 import psycopg2
+import pytest
 
 
 def _answers(url: str) -> bool:
@@ -102,6 +104,16 @@ def server_url() -> str | None:
     if _answers(default):
         return default
     return _start_cluster()
+
+
+def required_server_url() -> str:
+    """``server_url()``, or skip the test without one (fail it with ``CI=true``)."""
+    url = server_url()
+    if url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
+        pytest.skip("PostgreSQL is neither running nor installed")
+    return url
 
 
 def create_database(server: str, name: str) -> str:

@@ -17,6 +17,7 @@ import pytest
 import webtest
 
 from kinto_clone import main
+from kinto_clone.cache.memory import MemoryCache
 from kinto_clone.errors import ConfigurationError
 from kinto_clone.permission.memory import MemoryPermission
 from kinto_clone.storage import Storage
@@ -163,3 +164,38 @@ def test_the_sql_backends_are_loaded_with_one_statement() -> None:
         assert type(app.registry.backends.loader) is SQLLoader
     finally:
         app.registry.kinto_clone_close()
+
+
+@pytest.mark.parametrize(
+    "dotted",
+    [
+        "kinto_clone.cache.memory",
+        "kinto.core.cache.memory",
+        "kinto.core.cache.postgresql",
+        "kinto.core.cache.redis",
+    ],
+)
+def test_a_cache_backend_is_chosen_by_its_dotted_name_and_kintos(dotted: str) -> None:
+    app = start(cache_backend=dotted)
+    try:
+        assert type(app.registry.backends.cache) is MemoryCache
+    finally:
+        app.registry.kinto_clone_close()
+
+
+def test_without_cache_backend_there_is_no_cache_backend() -> None:
+    app = start()
+    try:
+        assert app.registry.backends.cache is None
+    finally:
+        app.registry.kinto_clone_close()
+
+
+def test_a_cache_backend_that_builds_the_wrong_thing_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = fake_backend(monkeypatch, "tests_fake_cache", load_from_config=lambda settings: {})
+    with pytest.raises(ConfigurationError, match="'tests_fake_cache' gave a dict, not a Cache"):
+        start(cache_backend=name)
+    with pytest.raises(ConfigurationError, match="Unknown cache backend 'no.such.cache'"):
+        start(cache_backend="no.such.cache")

@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,24 +24,11 @@ import kinto_clone
 from kinto_clone import migration
 from tests import postgres, server
 from tests.conftest import selected_backends
-from tests.support import auth
+from tests.server import cli
+from tests.support import ALICE
 
 COMMANDS = ("init", "migrate", "start", "purge-deleted", "version")
-CLI_TIMEOUT_SECONDS = 60
-ALICE = auth("alice")
 BUCKET = "/v1/buckets/b"
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", *args],
-        cwd=cwd,
-        env=server.server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-        check=False,
-    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -166,11 +152,7 @@ def test_migrate_twice_keeps_the_schema_and_the_data(tmp_path: Path) -> None:
 def empty_postgresql_url() -> Iterator[str]:
     if "postgresql" not in selected_backends():
         pytest.skip("PostgreSQL deselected by KINTO_CLONE_TEST_BACKENDS")
-    maintenance = postgres.server_url()
-    if maintenance is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
-        pytest.skip("PostgreSQL is neither running nor installed")
+    maintenance = postgres.required_server_url()
     name = f"kinto_clone_cli_{os.getpid()}"
     url = postgres.create_database(maintenance, name)
     yield url
@@ -483,11 +465,15 @@ def test_purge_deleted_without_a_limit_refuses_to_drop_every_tombstone(tmp_path:
     assert "give --max-retained and/or --before" in result.stderr
 
 
-def test_flush_cache_says_there_is_no_shared_cache_and_succeeds(tmp_path: Path) -> None:
+def test_flush_cache_flushes_the_configured_cache_backend(tmp_path: Path) -> None:
     ini = tmp_path / "kinto.ini"
     ok(cli("init", "--ini", str(ini), "--backend", "memory", cwd=tmp_path))
+    assert "kinto.cache_backend = kinto_clone.cache.memory" in ini.read_text()
     done = ok(cli("flush-cache", "--ini", str(ini), cwd=tmp_path))
-    assert "no shared cache" in done.stdout
+    assert "Flushed kinto_clone.cache.memory" in done.stdout
+    ini.write_text(ini.read_text().replace("kinto.cache_backend", "# kinto.cache_backend"))
+    done = ok(cli("flush-cache", "--ini", str(ini), cwd=tmp_path))
+    assert "No cache_backend is configured" in done.stdout
 
 
 def test_flush_cache_with_a_missing_ini_fails_with_a_short_error(tmp_path: Path) -> None:

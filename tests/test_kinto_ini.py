@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import requests
 
+from tests import server
 from tests.support import auth
 
 KINTO_STYLE_INI = """\
@@ -63,12 +60,6 @@ class = logging_color_formatter.ColorFormatter
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_kinto_ini_with_only_the_use_line_changed_serves_the_api(
     tmp_path: Path, postgresql_url: str
 ) -> None:
@@ -77,30 +68,8 @@ def test_a_kinto_ini_with_only_the_use_line_changed_serves_the_api(
     migration.empty_tables(postgresql_url)
     ini = tmp_path / "kinto.ini"
     ini.write_text(KINTO_STYLE_INI.format(url=postgresql_url))
-    migrate = subprocess.run(
-        [sys.executable, "-m", "kinto_clone", "migrate", "--ini", str(ini)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kinto_clone", "start", "--ini", str(ini), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(150):
-            try:
-                if requests.get(f"{base}/__lbheartbeat__", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start")
+    server.migrate(ini, tmp_path)
+    with server.running(ini, tmp_path) as (_, base):
         root = requests.get(f"{base}/", headers=auth("user"), timeout=5).json()
         assert {"default_bucket", "flush_endpoint", "basicauth"} <= set(root["capabilities"])
         created = requests.post(
@@ -114,7 +83,5 @@ def test_a_kinto_ini_with_only_the_use_line_changed_serves_the_api(
             f"{base}/buckets/default/collections/tasks/records", headers=auth("user"), timeout=5
         )
         assert [r["status"] for r in listed.json()["data"]] == ["todo"]
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=10)
+    output = (tmp_path / "server.stdout").read_text() + (tmp_path / "server.stderr").read_text()
     assert "kinto.plugins.admin is a Kinto plugin kinto_clone does not provide" in output

@@ -6,7 +6,6 @@ each test, so that "fresh" means fresh). The in-memory database is never migrate
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,7 @@ from tests import postgres
 
 @pytest.fixture(scope="session")
 def postgresql_server() -> str:
-    server = postgres.server_url()
-    if server is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
-        pytest.skip("PostgreSQL is neither running nor installed")
-    return server
+    return postgres.required_server_url()
 
 
 def _fresh_database(backend: str, name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

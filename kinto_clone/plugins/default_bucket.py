@@ -24,7 +24,7 @@ from pyramid.response import Response
 from kinto_clone.body import json_body_or_none
 from kinto_clone.checks import BODY_MEDIA
 from kinto_clone.errors import MethodNotAllowed, Unauthorized, ValidationError, detail, invalid
-from kinto_clone.events import ResourceChange, ids_of, notify
+from kinto_clone.events import notify_write
 from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
 from kinto_clone.storage import UnicityError
@@ -32,6 +32,7 @@ from kinto_clone.tweens import handle_keeping_earlier_writes
 from kinto_clone.views.root import add_capability
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
+_KINTO_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*\Z")  # Kinto's id syntax, of any length
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")
 
 
@@ -46,9 +47,10 @@ def default_bucket_id(settings: dict[str, Any], userid: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 
-def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> bool:
+def _ensure(request: Request, name: str, parent_id: str, object_id: str) -> bool:
     """Create the object if it does not exist; True when this request created it."""
     backends = request.registry.backends
+    resource = request.registry.resource_types[name]  # bound: its children's lists start
     if backends.storage.get_many([(resource.name, parent_id, object_id)]):
         return False
     try:
@@ -58,21 +60,7 @@ def _ensure(request: Request, resource: Any, parent_id: str, object_id: str) -> 
     except UnicityError:
         return False  # created by a concurrent request
     # Implicit creations are changes like any other (the history plugin records them).
-    uri = object_uri(resource, parent_id, object_id)
-    notify(
-        request,
-        ResourceChange(
-            action="create",
-            resource_name=resource.name,
-            parent_id=parent_id,
-            uri=uri,
-            user_id=request.authenticated_userid,
-            ids=ids_of(uri),
-            old=None,
-            new=created,
-            permissions=objects.acl_lists(acl),
-        ),
-    )
+    notify_write(request, "create", resource, parent_id, None, created, acl)
     return True
 
 
@@ -88,25 +76,36 @@ def rewrite(request: Request) -> bool:
     userid = request.authenticated_userid
     if userid is None:
         raise Unauthorized()
+    bucket_id = default_bucket_id(request.registry.settings, userid)
+    rest = match.group("rest") or ""
+    if not _served(request.method, rest) and not request.in_batch:
+        # No view serves the method there: a 405, and Kinto creates nothing for it (but in
+        # a batch, where its subrequests create the bucket and collection first).
+        request.path_info = f"/v1/buckets/{bucket_id}{rest}"
+        return False
     if request.method in BODY_MEDIA and request.body and not request.content_type:
         # Kinto forwards the alias as a new request, which needs its Content-Type.
         message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
         raise ValidationError([detail("header", "Content-Type", message)], code=415)
-    bucket_id = default_bucket_id(request.registry.settings, userid)
-    rest = match.group("rest") or ""
+    collection = _COLLECTION.match(rest)
+    if collection is not None and not _KINTO_ID.match(collection.group("cid")):
+        # Kinto's wording, before it creates anything (a PUT of the collection too). An id
+        # only too long for us (ids-at-most-256) is refused below, as Kinto goes on.
+        raise invalid("path", None, "Invalid collection id")
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
-        created = _ensure(request, BUCKET, "", bucket_id)
-    collection = _COLLECTION.match(rest)
+        created = _ensure(request, BUCKET.name, "", bucket_id)
     if collection is not None:
         is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
         if not is_put_on_it:
             if not COLLECTION.id_pattern.match(collection.group("cid")):
-                # Kinto's wording for a collection it cannot create implicitly.
                 raise invalid("path", None, "Invalid collection id")
             created = (
                 _ensure(
-                    request, COLLECTION, object_uri(BUCKET, "", bucket_id), collection.group("cid")
+                    request,
+                    COLLECTION.name,
+                    object_uri(BUCKET, "", bucket_id),
+                    collection.group("cid"),
                 )
                 or created
             )
@@ -114,6 +113,23 @@ def rewrite(request: Request) -> bool:
         _replace_alias_in_body(request, bucket_id)
     request.path_info = f"/v1/buckets/{bucket_id}{rest}"
     return created
+
+
+# The levels of a path below the bucket: plural (collections, groups, records) and
+# object ones alternate, and the methods each serves.
+_PLURAL_LEVELS = ("collections", "groups", "records")
+_OBJECT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+_PLURAL_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
+
+
+def _served(method: str, rest: str) -> bool:
+    """Whether a view serves ``method`` on ``/buckets/default{rest}`` (True for paths
+    that are no object or list: those are left to their routes)."""
+    segments = [s for s in rest.strip("/").split("/") if s]
+    if len(segments) > 4 or any(s not in _PLURAL_LEVELS for s in segments[::2]):
+        return True
+    plural = len(segments) % 2 == 1
+    return method in (_PLURAL_METHODS if plural else _OBJECT_METHODS)
 
 
 def _replace_alias_in_body(request: Request, bucket_id: str) -> None:

@@ -37,6 +37,8 @@ def post_flush(request: Request) -> Any:
         hook(request)
     backends.storage.flush()
     backends.permission.flush()
+    if backends.cache is not None:
+        backends.cache.flush()
     _forget_logins(request.registry)
     request.response.status_int = 202
     return {}

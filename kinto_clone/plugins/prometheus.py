@@ -166,8 +166,6 @@ def includeme(config: Configurator) -> None:
         over="kinto_clone.tweens.transaction_tween",
     )
     config.add_cornice_service(metrics)
-    # Scrapers (and Kinto's own tests) send ``Accept: text/plain``: not refused as 406.
-    config.registry.plain_text_paths = frozenset({"/v1/__metrics__"})
     add_capability(
         config,
         "prometheus",

@@ -23,7 +23,7 @@ from typing import Any
 
 from kinto_clone import authorization as authz
 from kinto_clone.permission import ACL
-from kinto_clone.resources.types import RESOURCES
+from kinto_clone.resources.types import CORE
 from kinto_clone.settings import principals_setting
 
 CREATE = "create"
@@ -47,7 +47,7 @@ def granters(resource_name: str, permission: str, uris: Mapping[str, str]) -> li
     """The (object URI, permission) pairs whose ACEs grant ``permission``."""
     if permission != CREATE:
         return authz.bound_permissions(resource_name, permission, uris)
-    parent = RESOURCES[resource_name].parent
+    parent = CORE[resource_name].parent
     if parent is None:
         return []  # buckets: only the setting
     return authz.bound_permissions(parent, f"{resource_name}:create", uris)
@@ -126,7 +126,7 @@ def readers(
     acls: Mapping[str, ACL],
 ) -> dict[str, list[dict[str, Any]]]:
     """``{principal: [why]}`` for every principal an ACE or a setting lets read it."""
-    permission = "read:attributes" if resource_name in ("bucket", "collection") else "read"
+    permission = CORE[resource_name].read_permission
     levels = {uri: level for level, uri in uris.items()}
     found: dict[str, list[dict[str, Any]]] = {}
     for uri, perm in authz.bound_permissions(resource_name, permission, uris):

@@ -13,41 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import colander
 import jsonpatch
 
-from kinto_clone.errors import ValidationError, detail, invalid
+from kinto_clone.errors import invalid
 from kinto_clone.permission import ACL
 from kinto_clone.resources.types import ResourceType
-from kinto_clone.schemas import envelope, validate_permissions
+from kinto_clone.schemas import check_json_patch, envelope, validate_permissions
 
 BEHAVIORS = ("full", "light", "diff")
-_PATCH_PATH = r"(/\w*)+"  # Kinto's, matched at the start only (colander.Regex)
-_PATCH_OPS = ("test", "add", "remove", "replace", "move", "copy")
-
-
-class _AnyValue(colander.SchemaType):
-    def deserialize(self, node: colander.SchemaNode, cstruct: Any) -> Any:
-        return cstruct
-
-
-class _PatchOperation(colander.MappingSchema):
-    """One RFC 6902 operation, validated as Kinto does (same error names and messages)."""
-
-    op = colander.SchemaNode(colander.String(), validator=colander.OneOf(_PATCH_OPS))
-    path = colander.SchemaNode(colander.String(), validator=colander.Regex(_PATCH_PATH))
-    from_ = colander.SchemaNode(
-        colander.String(), name="from", validator=colander.Regex(_PATCH_PATH), missing=colander.drop
-    )
-    value = colander.SchemaNode(_AnyValue(), missing=colander.drop)
-
-    @staticmethod
-    def schema_type() -> colander.Mapping:
-        return colander.Mapping(unknown="raise")
-
-
-class _PatchBody(colander.SequenceSchema):
-    operation = _PatchOperation()
 
 
 def response_behavior(headers: Any) -> str:
@@ -109,14 +82,7 @@ def apply(
 def _json_patch(
     body: Any, current: dict[str, Any], acl: ACL, resource: ResourceType
 ) -> tuple[dict[str, Any], dict[str, list[str] | None]]:
-    if not isinstance(body, list):
-        raise invalid("body", "", f'"{body}" is not iterable')
-    try:
-        _PatchBody().deserialize(body)
-    except colander.Invalid as exc:
-        raise ValidationError(
-            [detail("body", name, description) for name, description in exc.asdict().items()]
-        ) from exc
+    check_json_patch(body)
     for op in body:
         # read/write may name the principal in the path alone.
         parts = op["path"].split("/")

@@ -12,7 +12,8 @@ from typing import Any
 
 from kinto_clone.backends import Backends
 from kinto_clone.permission import ACL
-from kinto_clone.resources.types import CHILDREN, RESOURCES, ResourceType, object_uri
+from kinto_clone.resources import revocations
+from kinto_clone.resources.types import CORE, ResourceType, object_uri
 from kinto_clone.storage import ListQuery, UnicityError
 
 
@@ -58,16 +59,6 @@ def _write_acl(
     return {p: s for p, s in acl.items() if s}
 
 
-def _sync_members(
-    backends: Backends, group_uri: str, old: list[str] | None, new: list[str] | None
-) -> None:
-    old_set, new_set = set(old or ()), set(new or ())
-    for member in old_set - new_set:
-        backends.permission.remove_user_principal(member, group_uri)
-    for member in new_set - old_set:
-        backends.permission.add_user_principal(member, group_uri)
-
-
 def create(
     backends: Backends,
     resource: ResourceType,
@@ -90,17 +81,47 @@ def create(
     created = backends.storage.create(resource.name, parent_id, obj)
     uri = object_uri(resource, parent_id, object_id)
     acl = _write_acl(backends, uri, {}, dict(permissions), writer)
-    if resource.name == "group":
-        _sync_members(backends, uri, None, created.get("members"))
+    if resource.on_write is not None:
+        resource.on_write(backends, uri, None, created)
     _start_child_lists(backends, resource, uri)
     return created, acl
+
+
+def create_unless_raced(
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    object_id: str,
+    data: dict[str, Any],
+    permissions: Mapping[str, list[str]],
+    writer: str | None,
+    *,
+    data_given: bool = True,
+) -> tuple[dict[str, Any], ACL, bool]:
+    """``create``; an object created meanwhile by a concurrent request is returned
+    instead, with False and no ACL (this request wrote nothing)."""
+    try:
+        obj, acl = create(
+            backends,
+            resource,
+            parent_id,
+            object_id,
+            data,
+            permissions,
+            writer,
+            data_given=data_given,
+        )
+    except UnicityError as exc:
+        return exc.existing, {}, False
+    return obj, acl, True
 
 
 def _start_child_lists(backends: Backends, resource: ResourceType, uri: str) -> None:
     """Store the child lists' timestamps now, in this write transaction, so that their
     first read never has to write (a SQLite read transaction cannot always upgrade)."""
-    for child in CHILDREN.get(resource.name, ()):
-        backends.storage.resource_timestamp(child, uri)
+    for child in resource.children:
+        if not child.server_written:
+            backends.storage.resource_timestamp(child.name, uri)
 
 
 def replace(
@@ -137,8 +158,11 @@ def replace(
     if permissions:
         changes = {perm: list(permissions.get(perm, [])) for perm in resource.permissions}
     acl = _write_acl(backends, uri, current_acl, changes, writer)
-    if resource.name == "group":
-        _sync_members(backends, uri, (current or {}).get("members"), stored.get("members"))
+    revocations.record_lost(
+        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
+    )
+    if resource.on_write is not None:
+        resource.on_write(backends, uri, current, stored)
     if current is None:
         _start_child_lists(backends, resource, uri)
     return stored, acl
@@ -164,20 +188,34 @@ def patch(
     stored = backends.storage.update(resource.name, parent_id, object_id, obj)
     uri = object_uri(resource, parent_id, object_id)
     acl = _write_acl(backends, uri, current_acl, permission_changes, writer)
-    if resource.name == "group":
-        _sync_members(backends, uri, current.get("members"), stored.get("members"))
+    revocations.record_lost(
+        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
+    )
+    if resource.on_write is not None:
+        resource.on_write(backends, uri, current, stored)
     return stored, acl
 
 
-def _delete_children(backends: Backends, resource: ResourceType, uri: str) -> None:
-    """Cascade: children are hard-deleted, their ACLs and group memberships removed."""
-    if resource.name == "bucket":
-        groups, _ = backends.storage.list_objects("group", uri, ListQuery(limit=None))
-        for group in groups:
-            backends.permission.remove_principal(object_uri(RESOURCES["group"], uri, group["id"]))
-    if resource.name in CHILDREN:
+def _cascade(backends: Backends, resource: ResourceType, uri: str) -> None:
+    """An object was deleted: the delete hooks, then its children are hard-deleted with
+    their ACLs."""
+    _run_delete_hooks(backends, resource, uri)
+    if resource.children:
         backends.storage.delete_tree(uri)
-    backends.permission.delete_object_permissions(uri, with_children=resource.name in CHILDREN)
+    backends.permission.delete_object_permissions(uri, with_children=bool(resource.children))
+
+
+def _run_delete_hooks(backends: Backends, resource: ResourceType, uri: str) -> None:
+    """The delete hooks of the object and of what it contains (a deleted group is nobody's
+    principal any more, nor are a deleted bucket's groups); descendants are listed only
+    when one of them has a hook."""
+    if resource.on_delete is not None:
+        resource.on_delete(backends, uri)
+    for child in resource.children:
+        if child.deletes_reach_hooks:
+            found, _ = backends.storage.list_objects(child.name, uri, ListQuery(limit=None))
+            for obj in found:
+                _run_delete_hooks(backends, child, object_uri(child, uri, obj["id"]))
 
 
 def delete(
@@ -189,10 +227,7 @@ def delete(
 ) -> dict[str, Any]:
     """Tombstone one object and cascade to what it contains."""
     tombstone = backends.storage.delete(resource.name, parent_id, object_id, last_modified)
-    uri = object_uri(resource, parent_id, object_id)
-    if resource.name == "group":
-        backends.permission.remove_principal(uri)
-    _delete_children(backends, resource, uri)
+    _cascade(backends, resource, object_uri(resource, parent_id, object_id))
     return tombstone
 
 
@@ -202,8 +237,5 @@ def delete_list(
     """Plural DELETE: tombstone the matching objects and cascade to each."""
     tombstones = backends.storage.delete_all(resource.name, parent_id, query)
     for tombstone in tombstones:
-        uri = object_uri(resource, parent_id, tombstone["id"])
-        if resource.name == "group":
-            backends.permission.remove_principal(uri)
-        _delete_children(backends, resource, uri)
+        _cascade(backends, resource, object_uri(resource, parent_id, tombstone["id"]))
     return tombstones

@@ -1,8 +1,14 @@
-"""The four resources of the tree, as small immutable records (§1.1, §2.2, §2.7).
+"""The resource tree: one ``ResourceType`` record per level, and the ``Topology`` of an app.
 
-Everything generic (CRUD, permissions, timestamps) lives in ``objects.py``; what differs
-between buckets, collections, groups and records is here: names, parent, permissions,
-ids and the validation of their special fields.
+This module is the one source of the tree (§1.1, §2.2, §2.7, §6.2). A record declares
+what is particular to one level: its name and plural (hence its URL path and URIs), its
+parent, the permissions its ACL may hold, how its ids look and are generated, how its
+data is validated, and hooks where its writes differ (a group's members). A ``Topology``
+binds the records of an app together and derives everything else from them: children,
+ancestors, route paths, URIs and their parsing, each level's ``<child>:create``
+permission, and the permission inheritance table. Adding a resource type is one record
+and one registration (``views/resources.register_resource``; README "Adding a resource
+type"). Everything generic (CRUD, cascades, timestamps) lives in ``objects.py``.
 """
 
 from __future__ import annotations
@@ -11,14 +17,19 @@ import re
 import secrets
 import string
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
 from kinto_clone.errors import ValidationError, detail
+from kinto_clone.resources import revocations
 from kinto_clone.schemas import MAX_PRINCIPAL_LENGTH
+
+if TYPE_CHECKING:
+    from kinto_clone.backends import Backends
 
 # At most 256 characters (Kinto sets no bound): a URL's ids and the principals of an ACL
 # must fit in one PostgreSQL index entry (2.7 kB), else the write is a 503. ``\Z``, not
@@ -84,19 +95,49 @@ def no_validation(data: dict[str, Any]) -> None:
     return None
 
 
+WriteHook = Callable[["Backends", str, "dict[str, Any] | None", "dict[str, Any]"], None]
+"""``(backends, uri, old, new)``: after an object of the type was written (old None: created)."""
+DeleteHook = Callable[["Backends", str], None]
+"""``(backends, uri)``: an object of the type was deleted, itself or with its parent."""
+
+
 @dataclass(frozen=True)
 class ResourceType:
+    """One level of the resource tree, as declared; ``Topology.add`` binds it.
+
+    ``permissions`` are those its ACL may hold besides its children's ``<child>:create``,
+    which the topology adds (as it fills ``children``): declare neither. A type whose
+    objects only the server writes (``server_written``, history entries) has no routes,
+    no create permission on its parent and no entry in ``GET /permissions``.
+    """
+
     name: str
     plural: str
     parent: str | None
-    permissions: tuple[str, ...]
-    generate_id: Callable[[], str]
-    validate: Callable[[dict[str, Any]], None]
+    generate_id: Callable[[], str] = short_id
+    validate: Callable[[dict[str, Any]], None] = no_validation
     id_pattern: re.Pattern[str] = ID_PATTERN
+    permissions: tuple[str, ...] = ("read", "write")
+    on_write: WriteHook | None = None
+    on_delete: DeleteHook | None = None
+    server_written: bool = False
+    children: tuple[ResourceType, ...] = ()  # bound by the topology
 
     @property
     def child_create_permissions(self) -> tuple[str, ...]:
         return tuple(p for p in self.permissions if p.endswith(":create"))
+
+    @property
+    def read_permission(self) -> str:
+        """What reading one object needs: ``read:attributes`` where creating children
+        there lets one see it (buckets, collections), else ``read``."""
+        return "read:attributes" if self.child_create_permissions else "read"
+
+    @property
+    def deletes_reach_hooks(self) -> bool:
+        """Whether deleting an object of this type runs a delete hook (its own or a
+        descendant's): only then are its descendants listed before the cascade."""
+        return self.on_delete is not None or any(c.deletes_reach_hooks for c in self.children)
 
     def list_uri(self, parent_id: str) -> str:
         """``/buckets/b/collections`` from ``"/buckets/b"``: an object's URI is this plus
@@ -104,32 +145,180 @@ class ResourceType:
         return f"{parent_id}/{self.plural}"
 
 
-BUCKET = ResourceType(
-    "bucket",
-    "buckets",
-    None,
-    ("read", "write", "collection:create", "group:create"),
-    short_id,
-    validate_bucket,
-)
-GROUP = ResourceType("group", "groups", "bucket", ("read", "write"), short_id, validate_group)
-COLLECTION = ResourceType(
-    "collection",
-    "collections",
-    "bucket",
-    ("read", "write", "record:create"),
-    short_id,
-    validate_collection,
-)
-RECORD = ResourceType("record", "records", "collection", ("read", "write"), uuid_id, no_validation)
-
-RESOURCES: dict[str, ResourceType] = {r.name: r for r in (BUCKET, GROUP, COLLECTION, RECORD)}
-CHILDREN: dict[str, tuple[str, ...]] = {
-    "bucket": ("group", "collection"),
-    "collection": ("record",),
-}
-
-
 def object_uri(resource: ResourceType, parent_id: str, object_id: str) -> str:
     """``/buckets/b/collections/c`` from ``("collection", "/buckets/b", "c")``."""
     return f"{resource.list_uri(parent_id)}/{object_id}"
+
+
+Inheritance = Mapping[tuple[str, str], tuple[tuple[str, str], ...]]
+
+
+class Topology(Mapping[str, ResourceType]):
+    """The resource types of an app by name, bound: each with its ``children`` and its
+    children's create permissions. Built at start-up (``registry.resource_types``)."""
+
+    def __init__(self, *declared: ResourceType) -> None:
+        self._declared: dict[str, ResourceType] = {}
+        self._bound: dict[str, ResourceType] = {}
+        self._inheritance: Inheritance | None = None
+        for resource in declared:
+            self.add(resource)
+
+    def add(self, resource: ResourceType) -> ResourceType:
+        """Register a declared type under its (registered) parent; the bound type."""
+        if resource.name in self._declared:
+            raise ValueError(f"Resource type {resource.name!r} is registered twice")
+        if resource.parent is not None and resource.parent not in self._declared:
+            raise ValueError(f"{resource.name!r}: unknown parent {resource.parent!r}")
+        siblings = [r for r in self._declared.values() if r.parent == resource.parent]
+        if any(r.plural == resource.plural for r in siblings):
+            raise ValueError(f"{resource.name!r}: its URIs would be another type's")
+        self._declared[resource.name] = resource
+        self._bind()
+        return self._bound[resource.name]
+
+    def _bind(self) -> None:
+        bound: dict[str, ResourceType] = {}
+
+        def bind(name: str) -> ResourceType:
+            if name not in bound:
+                declared = self._declared[name]
+                kids = sorted(n for n, r in self._declared.items() if r.parent == name)
+                children = tuple(bind(kid) for kid in kids)
+                creates = tuple(f"{c.name}:create" for c in children if not c.server_written)
+                bound[name] = replace(
+                    declared, permissions=declared.permissions + creates, children=children
+                )
+            return bound[name]
+
+        self._bound = {name: bind(name) for name in self._declared}
+        self._inheritance = None
+
+    def declared(self) -> tuple[ResourceType, ...]:
+        """The records as registered, in order: what another app's topology starts from."""
+        return tuple(self._declared.values())
+
+    def __getitem__(self, name: str) -> ResourceType:
+        return self._bound[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bound)
+
+    def __len__(self) -> int:
+        return len(self._bound)
+
+    # -- the tree ---------------------------------------------------------------------------
+
+    def ancestors(self, name: str) -> tuple[ResourceType, ...]:
+        """The levels above ``name``, top first: ``record`` -> bucket, collection."""
+        parent = self._bound[name].parent
+        return () if parent is None else (*self.ancestors(parent), self._bound[parent])
+
+    def path(self, name: str) -> str:
+        """The plural route: ``/buckets/{bucket_id}/collections/{collection_id}/records``;
+        the object route adds ``/{id}``."""
+        parts = [f"/{level.plural}/{{{level.name}_id}}" for level in self.ancestors(name)]
+        return "".join(parts) + f"/{self._bound[name].plural}"
+
+    def parse_uri(self, uri: str) -> tuple[ResourceType, str, str] | None:
+        """``/buckets/b/collections/c`` -> ``(collection type, "/buckets/b", "c")``; None
+        for a URI that names no object of these types."""
+        parts = uri.strip("/").split("/")
+        if len(parts) % 2 or not uri.startswith("/"):
+            return None
+        level: ResourceType | None = None
+        for i in range(0, len(parts), 2):
+            choices = level.children if level else [r for r in self._bound.values() if not r.parent]
+            level = next((r for r in choices if r.plural == parts[i]), None)
+            if level is None:
+                return None
+        assert level is not None
+        return level, "/" + "/".join(parts[:-2]) if len(parts) > 2 else "", parts[-1]
+
+    def chain_uris(self, uri: str) -> dict[str, str]:
+        """``/buckets/b/collections/c`` -> ``{"bucket": "/buckets/b", "collection":
+        "/buckets/b/collections/c"}``: each level of an object's URI (empty if unknown)."""
+        found: dict[str, str] = {}
+        parsed = self.parse_uri(uri)
+        while parsed is not None:
+            resource, parent_id, object_id = parsed
+            found = {resource.name: object_uri(resource, parent_id, object_id), **found}
+            parsed = self.parse_uri(parent_id) if parent_id else None
+        return found
+
+    def ids_of(self, uri: str) -> dict[str, str]:
+        """``/buckets/b/collections/c/records/r`` -> bucket_id, collection_id, record_id:
+        the ids of events, history entries and ``GET /permissions`` entries."""
+        return {
+            f"{name}_id": level_uri.rsplit("/", 1)[1]
+            for name, level_uri in self.chain_uris(uri).items()
+        }
+
+    # -- what each level grants (§6.2) -------------------------------------------------------
+
+    @property
+    def inheritance(self) -> Inheritance:
+        """``{(type, permission): ((level, permission), ...)}``: which permissions, on the
+        object or on one of its ancestors, grant each permission of each type.
+
+        Kinto's rules: ``write`` on any level of the chain grants everything below it;
+        ``read`` on any level grants reading below it; ``<child>:create`` is granted by
+        itself and by ``write`` above; where a type has children, being allowed to create
+        one of them also grants reading the object's attributes (``read:attributes``).
+        """
+        if self._inheritance is None:
+            table: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+            for name, resource in self._bound.items():
+                chain = [level.name for level in self.ancestors(name)] + [name]
+                writes = tuple((level, "write") for level in chain)
+                reads = tuple(
+                    pair for level in chain for pair in ((level, "write"), (level, "read"))
+                )
+                table[(name, "write")] = writes
+                table[(name, "read")] = reads
+                creates = resource.child_create_permissions
+                if creates:
+                    table[(name, "read:attributes")] = reads + tuple((name, c) for c in creates)
+                for create in creates:
+                    table[(name, create)] = (*writes, (name, create))
+            self._inheritance = MappingProxyType(table)
+        return self._inheritance
+
+
+# -- the four types of Kinto's tree -----------------------------------------------------------
+
+
+def sync_members(
+    backends: Backends, group_uri: str, old: dict[str, Any] | None, new: dict[str, Any]
+) -> None:
+    """A group's members are principals of its users (``permission`` backend)."""
+    old_set, new_set = set((old or {}).get("members") or ()), set(new.get("members") or ())
+    left = old_set - new_set
+    revocations.group_left(backends, CORE, group_uri, left)
+    for member in left:
+        backends.permission.remove_user_principal(member, group_uri)
+    for member in new_set - old_set:
+        backends.permission.add_user_principal(member, group_uri)
+
+
+def forget_principal(backends: Backends, group_uri: str) -> None:
+    """A deleted group is nobody's principal any more: its members lose what it granted."""
+    revocations.group_left(backends, CORE, group_uri, None)
+    backends.permission.remove_principal(group_uri)
+
+
+BUCKET = ResourceType("bucket", "buckets", None, validate=validate_bucket)
+GROUP = ResourceType(
+    "group",
+    "groups",
+    "bucket",
+    validate=validate_group,
+    on_write=sync_members,
+    on_delete=forget_principal,
+)
+COLLECTION = ResourceType("collection", "collections", "bucket", validate=validate_collection)
+RECORD = ResourceType("record", "records", "collection", generate_id=uuid_id)
+
+# Kinto's tree, as every app starts (``views/resources.py`` registers it); plugins add to
+# their app's copy. Code that works on these four only (history, attachments) reads it.
+CORE = Topology(BUCKET, GROUP, COLLECTION, RECORD)

@@ -81,7 +81,7 @@ class ReadableBy:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """What a plural request asks of a list; built by ``resources/querying.py``.
+    """What a plural request asks of a list; built by ``resources/querying/``.
 
     ``after`` is the keyset of the last object of the previous page (the decoded
     pagination token): ``{sort field: value}``, a missing key meaning the field was absent.
@@ -234,6 +234,46 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def heartbeat(self) -> bool:
         """True when the backend answers."""
+
+    # -- access revoked (README, "Revocations"). A backend without them records nothing
+    # and its polls and streams carry no revocation tombstones.
+
+    def record_revocations(
+        self,
+        resource_name: str,
+        scope: str,
+        principals: Iterable[str],
+        object_id: str | None = None,
+    ) -> None:
+        """``principals`` (user ids, system principals, group URIs) lost read access to
+        the object ``object_id`` of the list ``(resource_name, scope)``, or (None) to
+        every live object of the lists of ``resource_name`` whose parent is ``scope`` or
+        under ``scope + "/"``. Recorded for each such object and each user then holding
+        a principal (a group: its members of that moment), with a timestamp of the
+        object's list, which it bumps. Before the ACEs or memberships change."""
+        return None
+
+    def revoked_since(
+        self,
+        resource_name: str,
+        parent_id: str,
+        since: int,
+        before: int | None,
+        lasting: Iterable[str],
+        readable_by: ReadableBy,
+    ) -> list[tuple[str, int]]:
+        """``(id, timestamp)`` of the list's objects that one of ``lasting`` (a caller's
+        user id and system principals) lost read access to after ``since`` (and before
+        ``before``) and that ``readable_by`` does not read now; one per object (its
+        newest loss), oldest first."""
+        return []
+
+    def revoked_between(
+        self, resource_name: str, parent_id: str, since: int, upto: int | None
+    ) -> list[tuple[str, int, str]]:
+        """``(id, timestamp, principal)`` of every revocation of the list in ``(since,
+        upto]`` (None: no bound), oldest first (the stream decides per subscriber)."""
+        return []
 
     def lock_list(self, resource_name: str, parent_id: str) -> bool:
         """Make the other writers of the list wait until this transaction ends; True when

@@ -50,13 +50,122 @@ _IS_LIVE = sa.and_(lists.PROBED, objects.c.id == _ID, _NOT_DELETED)
 _LIVE_COUNT = lists.LIVE_COUNT
 
 
+def _insert(postgresql: bool) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT."""
+    return pg_dialect.insert if postgresql else sqlite_dialect.insert
+
+
+class _ListCount:
+    """The count a write stores in the list's row (``timestamps.live_count``).
+
+    Its reads of `objects` see the snapshot of the statement's start; on PostgreSQL a
+    writer that committed while this one waited for the row's lock may have changed the
+    list since. The row then is another version than the snapshot's (xmin, the writing
+    transaction, differs, and every write of a list writes its row): the count is dropped
+    (NULL) rather than stored wrong, and the next write in step counts again.
+    """
+
+    def __init__(self, postgresql: bool) -> None:
+        self.postgresql = postgresql
+        if postgresql:
+            version: sa.ColumnElement[Any] = sa.literal_column("xmin")
+            seen = (
+                sa.select(version)
+                .select_from(timestamps)
+                .where(_in_list(timestamps))
+                .correlate(None)
+            )
+            self.in_step: Condition = sa.literal_column("timestamps.xmin") == seen.scalar_subquery()
+            self.unknown_row = sa.not_(sa.exists(seen))
+        else:  # one writer at a time: the snapshot is the list
+            self.in_step = sa.true()
+            self.unknown_row = sa.not_(sa.exists(lists.STORED_COUNT))
+
+    def kept(self, delta: Any) -> ColumnElement[Any]:
+        """The row's count moved by ``delta`` (an existing row, ON CONFLICT)."""
+        kept = sa.func.coalesce(timestamps.c.live_count, _LIVE_COUNT) + delta
+        return sa.case((self.in_step, kept), else_=sa.null()) if self.postgresql else kept
+
+    def first(self, delta: Any) -> ColumnElement[Any]:
+        """A new row counts the list (empty, unless written outside the API); for a row
+        that exists this value is not used (ON CONFLICT): not counted then."""
+        return sa.case((self.unknown_row, _LIVE_COUNT + delta), else_=sa.null())
+
+
+def _bump(postgresql: bool, count: _ListCount, only_if: Condition, delta: Any) -> Any:
+    """Move the list's timestamp to ``max(now, previous + 1)`` and its count by
+    ``delta``, returning the new timestamp. INSERT ... SELECT ... WHERE <guard>: when
+    ``only_if`` is false nothing is written, no row comes back, and the list timestamp
+    stays where it was."""
+    greatest = sa.func.greatest if postgresql else sa.func.max  # SQLite's 2-arg max
+    row = sa.select(_PARENT, _RESOURCE, _NOW, count.first(delta)).where(only_if)
+    return (
+        _insert(postgresql)(timestamps)
+        .from_select([*_LIST_KEY, "last_modified", "live_count"], row)
+        .on_conflict_do_update(
+            index_elements=_LIST_KEY,
+            set_={
+                "last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
+                "live_count": count.kept(delta),
+            },
+        )
+        .returning(timestamps.c.last_modified)
+    )
+
+
+def _object_write(postgresql: bool, kind: str, stamp: ColumnElement[Any]) -> Any:
+    """Write the object of ``kind`` (create, update, delete) with ``stamp``; returns its
+    timestamp, or no row when there was nothing to write."""
+    if kind == "delete":
+        return (
+            sa.update(objects)
+            .where(_IS_LIVE)
+            .values(deleted=True, data={}, last_modified=stamp)
+            .returning(objects.c.last_modified)
+        )
+    # WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON CONFLICT.
+    row = sa.select(_PARENT, _RESOURCE, _ID, stamp, sa.false(), _DATA).where(sa.true())
+    stmt = _insert(postgresql)(objects).from_select(
+        [*_LIST_KEY, "id", "last_modified", "deleted", "data"], row
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=(*_LIST_KEY, "id"),
+        set_={
+            "last_modified": stmt.excluded.last_modified,
+            "deleted": False,
+            "data": stmt.excluded.data,
+        },
+        # create resurrects a tombstone but never overwrites a live object.
+        where=objects.c.deleted if kind == "create" else None,
+    ).returning(objects.c.last_modified)
+
+
+def _delete_tree() -> list[Any]:
+    """Ranges rather than LIKE: ids may contain "_". On timestamps, of the primary key:
+    parent_id = prefix, or >= prefix + "/" and < prefix + "0" ("0" follows "/"). On
+    objects, of the list key (parent_id || " " || resource_name): >= prefix + " " and
+    < prefix + "!", or the same "/" range ("-", allowed in ids, lies between)."""
+
+    def range_of(column: Any, lower: str, upper: str) -> Condition:
+        return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
+
+    return [
+        sa.delete(objects).where(
+            sa.or_(range_of(list_key(), "own", "own_upper"), range_of(list_key(), "lower", "upper"))
+        ),
+        sa.delete(timestamps).where(
+            sa.or_(
+                timestamps.c.parent_id == sa.bindparam("prefix"),
+                range_of(timestamps.c.parent_id, "lower", "upper"),
+            )
+        ),
+    ]
+
+
 class Statements:
     """The statements of one dialect (``statements(postgresql)``), as attributes."""
 
     def __init__(self, postgresql: bool) -> None:
-        insert = pg_dialect.insert if postgresql else sqlite_dialect.insert
-        greatest = sa.func.greatest if postgresql else sa.func.max  # SQLite's 2-arg max
-
         self.select_live = sa.select(*_OBJECT_COLUMNS).where(_IS_LIVE)
         self.live_timestamp = sa.select(objects.c.last_modified).where(_IS_LIVE)
         keys = sa.tuple_(objects.c.resource_name, objects.c.parent_id, objects.c.id)
@@ -66,42 +175,13 @@ class Statements:
 
         self.read_timestamp = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
         self.read_count = sa.select(lists.LIST_COUNT)
-        stored = lists.STORED_COUNT
 
-        # The count a write stores in the list's row. Its reads of `objects` see the
-        # snapshot of the statement's start; on PostgreSQL a writer that committed while
-        # this one waited for the row's lock may have changed the list since. The row
-        # then is another version than the snapshot's (xmin, the writing transaction,
-        # differs, and every write of a list writes its row): the count is dropped
-        # (NULL) rather than stored wrong, and the next write in step counts again.
-        if postgresql:
-            version: sa.ColumnElement[Any] = sa.literal_column("xmin")
-            seen = (
-                sa.select(version)
-                .select_from(timestamps)
-                .where(_in_list(timestamps))
-                .correlate(None)
-            )
-            in_step: Condition = sa.literal_column("timestamps.xmin") == seen.scalar_subquery()
-            unknown_row = sa.not_(sa.exists(seen))
-        else:  # one writer at a time: the snapshot is the list
-            in_step = sa.true()
-            unknown_row = sa.not_(sa.exists(stored))
-
-        def counted(delta: Any) -> ColumnElement[Any]:
-            kept = sa.func.coalesce(timestamps.c.live_count, _LIVE_COUNT) + delta
-            return sa.case((in_step, kept), else_=sa.null()) if postgresql else kept
-
-        def first_count(delta: Any) -> ColumnElement[Any]:
-            # A new row counts the list (empty, unless written outside the API); for a
-            # row that exists this value is not used (ON CONFLICT): not counted then.
-            return sa.case((unknown_row, _LIVE_COUNT + delta), else_=sa.null())
-
-        new_list = insert(timestamps).values(
+        count = _ListCount(postgresql)
+        new_list = _insert(postgresql)(timestamps).values(
             parent_id=_PARENT,
             resource_name=_RESOURCE,
             last_modified=_NOW,
-            live_count=first_count(0),
+            live_count=count.first(0),
         )
         self.init_timestamp = new_list.on_conflict_do_nothing()
         # Lock the list's row without moving it (an unknown list starts at `now`).
@@ -118,54 +198,11 @@ class Statements:
             )
         )
 
-        def bump(only_if: Condition, delta: Any) -> Any:
-            # INSERT ... SELECT ... WHERE <guard>: when the guard is false nothing is
-            # written, no row comes back, and the list timestamp stays where it was.
-            row = sa.select(_PARENT, _RESOURCE, _NOW, first_count(delta)).where(only_if)
-            return (
-                insert(timestamps)
-                .from_select([*_LIST_KEY, "last_modified", "live_count"], row)
-                .on_conflict_do_update(
-                    index_elements=_LIST_KEY,
-                    set_={
-                        "last_modified": greatest(_NOW, timestamps.c.last_modified + 1),
-                        "live_count": counted(delta),
-                    },
-                )
-                .returning(timestamps.c.last_modified)
-            )
-
-        def object_write(kind: str, stamp: ColumnElement[Any]) -> Any:
-            """Write the object of ``kind`` (create, update, delete) with ``stamp``;
-            returns its timestamp, or no row when there was nothing to write."""
-            if kind == "delete":
-                return (
-                    sa.update(objects)
-                    .where(_IS_LIVE)
-                    .values(deleted=True, data={}, last_modified=stamp)
-                    .returning(objects.c.last_modified)
-                )
-            # WHERE true: SQLite needs a WHERE to parse INSERT ... SELECT ... ON CONFLICT.
-            row = sa.select(_PARENT, _RESOURCE, _ID, stamp, sa.false(), _DATA).where(sa.true())
-            stmt = insert(objects).from_select(
-                [*_LIST_KEY, "id", "last_modified", "deleted", "data"], row
-            )
-            return stmt.on_conflict_do_update(
-                index_elements=(*_LIST_KEY, "id"),
-                set_={
-                    "last_modified": stmt.excluded.last_modified,
-                    "deleted": False,
-                    "data": stmt.excluded.data,
-                },
-                # create resurrects a tombstone but never overwrites a live object.
-                where=objects.c.deleted if kind == "create" else None,
-            ).returning(objects.c.last_modified)
-
         live = sa.exists().where(_IS_LIVE)
         guards = {"create": sa.not_(live), "update": sa.true(), "delete": live}
         deltas = {"create": 1, "update": sa.case((live, 0), else_=1), "delete": -1}
-        self.bumps = {kind: bump(guard, deltas[kind]) for kind, guard in guards.items()}
-        self.writes = {kind: object_write(kind, _STAMP) for kind in guards}
+        self.bumps = {kind: _bump(postgresql, count, guards[kind], deltas[kind]) for kind in guards}
+        self.writes = {kind: _object_write(postgresql, kind, _STAMP) for kind in guards}
         # PostgreSQL runs the bump as a CTE of the write: one round trip instead of two.
         # (SQLite has no INSERT/UPDATE inside WITH.) No row from the CTE, no write.
         self.folded: dict[str, Any] = {}
@@ -174,28 +211,9 @@ class Statements:
             stamp = bumped.c.last_modified
             if kind == "delete":  # UPDATE ... SET = (SELECT ...), not a FROM without join
                 stamp = sa.select(bumped.c.last_modified).scalar_subquery()
-            self.folded[kind] = object_write(kind, stamp)
+            self.folded[kind] = _object_write(postgresql, kind, stamp)
 
-        # Ranges rather than LIKE: ids may contain "_". On timestamps, of the primary key:
-        # parent_id = prefix, or >= prefix + "/" and < prefix + "0" ("0" follows "/"). On
-        # objects, of the list key (parent_id || " " || resource_name): >= prefix + " "
-        # and < prefix + "!", or the same "/" range ("-", allowed in ids, lies between).
-        def range_of(column: Any, lower: str, upper: str) -> Condition:
-            return sa.and_(column >= sa.bindparam(lower), column < sa.bindparam(upper))
-
-        self.delete_tree = [
-            sa.delete(objects).where(
-                sa.or_(
-                    range_of(list_key(), "own", "own_upper"), range_of(list_key(), "lower", "upper")
-                )
-            ),
-            sa.delete(timestamps).where(
-                sa.or_(
-                    timestamps.c.parent_id == sa.bindparam("prefix"),
-                    range_of(timestamps.c.parent_id, "lower", "upper"),
-                )
-            ),
-        ]
+        self.delete_tree = _delete_tree()
 
 
 @functools.cache

@@ -94,7 +94,9 @@ class Gateway:
     ) -> None:
         environ = environ_of(scope, b"")
         params = _params(environ["QUERY_STRING"])
-        environ["QUERY_STRING"] = _precheck_query(environ["QUERY_STRING"])
+        environ["QUERY_STRING"] = _precheck_query(
+            environ["QUERY_STRING"], _resumed_since(scope, params)
+        )
         environ["HTTP_ACCEPT"] = "application/json"
         for header in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH"):
             environ.pop(header, None)
@@ -269,18 +271,32 @@ def _params(query: str) -> dict[str, str]:
     return dict(parse_qsl(query, keep_blank_values=True))
 
 
-def _precheck_query(query: str) -> str:
-    """The pre-check's query: the client's, with its own ``_limit`` replaced by ``_limit=1``.
+def _precheck_query(query: str, since: str | None = None) -> str:
+    """The pre-check's query: the client's, with its own ``_limit`` replaced by ``_limit=1``
+    (and ``_since`` of a collection stream resumed by ``Last-Event-ID``).
 
     A stream refuses ``_limit`` itself (_subscriber); kept, the two ``_limit`` would make the
-    plural GET answer a 400 about a repeated value the client never sent.
+    plural GET answer a 400 about a repeated value the client never sent. With ``_since``,
+    a caller who lost all they could read there since that position is let in (a 200
+    with their access-revoked tombstones, README "Revocations"), to receive those.
     """
     kept = [
         part
         for part in query.split("&")
         if part and unquote_plus(part.partition("=")[0]).strip() != "_limit"
     ]
+    if since is not None:
+        kept.append(f"_since={since}")
     return "&".join([*kept, "_limit=1"])
+
+
+def _resumed_since(scope: dict[str, Any], params: dict[str, str]) -> str | None:
+    """The timestamp of a collection stream's ``Last-Event-ID`` when no ``_since`` is given
+    (a malformed one is refused later, by ``_position``)."""
+    if "_since" in params or not _COLLECTION.match(scope["path"]):
+        return None
+    last = next((v for k, v in scope["headers"] if k == b"last-event-id"), b"").strip()
+    return last.decode() if last.isdigit() and len(last) <= 18 else None
 
 
 def _position(

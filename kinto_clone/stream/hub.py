@@ -25,6 +25,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from kinto_clone.authorization import lasting_principals
+from kinto_clone.resources.querying import REVOKED_FIELD
 from kinto_clone.storage import BackendError
 from kinto_clone.stream import sse
 from kinto_clone.stream.filters import RoundPermissions, principals_of
@@ -325,7 +327,13 @@ class Hub:
                 if timestamp <= position:
                     continue
                 position = timestamp
-                if not permissions.may_read(principals, change["id"]):
+                readable = permissions.may_read(principals, change["id"])
+                if change.get(REVOKED_FIELD):
+                    # Theirs only if they lost it then and cannot read it now.
+                    lost = found.revoked[timestamp] & lasting_principals(subscriber.userid)
+                    if readable or not lost:
+                        continue
+                elif not readable:
                     continue
                 key = (index, subscriber.bucket_wide)
                 frame = frames.get(key)

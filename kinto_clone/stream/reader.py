@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from kinto_clone import db
 from kinto_clone.authorization import AUTHENTICATED
 from kinto_clone.permission import ACL
+from kinto_clone.resources.revocations import tombstone
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 from kinto_clone.tables import timestamps, user_principals
 
@@ -56,6 +57,9 @@ class Round:
     exists: bool  # the bucket and the collection are still there
     acls: dict[str, ACL] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)  # user id -> group URIs
+    # Access-revoked tombstones among ``changes`` (``"revoked": true``): their timestamp ->
+    # the principals who lost the record then (README, "Revocations").
+    revoked: dict[int, set[str]] = field(default_factory=dict)
 
 
 class StreamReader:
@@ -81,12 +85,34 @@ class StreamReader:
         )
         with db.transaction(write=False):
             changes, _ = self.backends.storage.list_objects(RECORD, parent, query)
+            full = len(changes) >= page_size
+            revoked = self._revoked(parent, since, changes[-1]["last_modified"] if full else None)
+            if revoked:
+                changes = sorted([*changes, *revoked[0]], key=lambda c: c["last_modified"])
             uris = [bucket, parent, *(f"{parent}/records/{c['id']}" for c in changes)]
             keys = [("bucket", "", bucket_id), ("collection", bucket, collection_id)]
             loaded = self.backends.loader.load(keys, uris, [])
             groups = self._groups(user_ids)
         exists = len(loaded.objects) == 2
-        return Round(changes, len(changes) >= page_size, exists, loaded.acls, groups)
+        return Round(changes, full, exists, loaded.acls, groups, revoked[1] if revoked else {})
+
+    def _revoked(
+        self, parent: str, since: int, upto: int | None
+    ) -> tuple[list[dict[str, Any]], dict[int, set[str]]] | None:
+        """The list's revocations in ``(since, upto]``: a tombstone per record and time,
+        and who lost it then. Up to the page's last change only, when the page is full,
+        so that the next round's cursor passes none."""
+        if not self.backends.revocations:
+            return None
+        found = self.backends.storage.revoked_between(RECORD, parent, since, upto)
+        if not found:
+            return None
+        tombstones: dict[int, dict[str, Any]] = {}
+        who: dict[int, set[str]] = {}
+        for record_id, timestamp, principal in found:
+            tombstones[timestamp] = tombstone(record_id, timestamp)
+            who.setdefault(timestamp, set()).add(principal)
+        return list(tombstones.values()), who
 
     def list_timestamp(self, bucket_id: str, collection_id: str) -> int:
         with db.transaction(write=False):

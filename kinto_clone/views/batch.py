@@ -146,6 +146,7 @@ def _subrequest(
     if not body:
         subrequest.body = b""
     subrequest.method = sub["method"]
+    subrequest.in_batch = True
     if headers.get("Authorization") == request.headers.get("Authorization"):
         # Same credentials: share the caller's identity and principals (one query per batch).
         subrequest.identity_known = True

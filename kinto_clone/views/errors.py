@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
 from pyramid.config import Configurator
 from pyramid.httpexceptions import (
@@ -26,7 +27,7 @@ from kinto_clone.errors import (
     UnknownURL,
 )
 from kinto_clone.json import dumps
-from kinto_clone.views.http import application_url, set_timestamp_headers
+from kinto_clone.views.http import application_url, cache_for, set_headers, set_timestamp_headers
 
 logger = logging.getLogger(__name__)
 
@@ -90,14 +91,17 @@ def method_not_allowed_view(exc: HTTPMethodNotAllowed, request: Request) -> Resp
 
 
 def not_found_view(exc: HTTPNotFound, request: Request) -> Response:
-    """Redirect unversioned paths and trailing slashes; else 404 (§3.11)."""
+    """Redirect unversioned paths and trailing slashes (``/v1`` is ``/v1/`` without its
+    slash); else 404 (§3.11)."""
     settings = request.registry.settings
     path = request.path_info
     query = f"?{request.query_string}" if request.query_string else ""
     if not _VERSIONED.match(path):
         if settings["version_prefix_redirect_enabled"]:
             return _redirect(
-                request, f"/v1{path}{query}", settings["version_prefix_redirect_ttl_seconds"]
+                request,
+                f"{_quoted('/v1' + path)}{query}",
+                settings["version_prefix_redirect_ttl_seconds"],
             )
     elif not path.startswith("/v1/") and path != "/v1":
         return error_response(
@@ -108,25 +112,50 @@ def not_found_view(exc: HTTPNotFound, request: Request) -> Response:
                 message="The requested API version is not available on this server.",
             ),
         )
-    elif path == "/v1":
-        return _redirect(request, f"/v1/{query}", -1)
-    elif path.endswith("/") and settings["trailing_slash_redirect_enabled"]:
+    elif settings["trailing_slash_redirect_enabled"] and (path == "/v1" or path.endswith("/")):
+        target = "/v1/" if path == "/v1" else path.rstrip("/")
         return _redirect(
-            request, f"{path.rstrip('/')}{query}", settings["trailing_slash_redirect_ttl_seconds"]
+            request, f"{_quoted(target)}{query}", settings["trailing_slash_redirect_ttl_seconds"]
         )
     return error_response(request, UnknownURL())
 
 
-def _redirect(request: Request, location: str, ttl: int) -> Response:
+def _quoted(path: str) -> str:
+    """A path as a URL carries it: percent-encoded but for the characters a path segment
+    may hold as they are (RFC 3986), as Kinto's ``Location`` has it."""
+    return quote(path, safe="/~!$&'()*+,;=:@")
+
+
+# What a redirect's body may be, in the order of preference when the client accepts
+# several equally (no Accept, or */*: the HTML page), as Kinto (WebOb) negotiates it.
+_REDIRECT_BODIES = ("text/html", "application/json", "text/plain")
+
+
+def _redirect(request: Request, location: str, ttl: int | None) -> Response:
+    """A 307 to ``location``; its body in the form the client accepts: our HTML page,
+    Kinto's JSON shape (``code``, ``title``, and our ``message``), else plain text."""
     url = application_url(request) + location
-    page = f'<html><body>This resource moved to <a href="{url}">{url}</a>.</body></html>'
-    response = Response(
-        status=307, location=url, body=page.encode(), content_type="text/html", charset="UTF-8"
-    )
+    message = f"This resource moved to {url}."
+    offers = request.accept.acceptable_offers(list(_REDIRECT_BODIES))
+    kind = offers[0][0] if offers else "text/plain"
+    if kind == "application/json":
+        body = {"message": message, "code": "307 Temporary Redirect", "title": "Temporary Redirect"}
+        response = Response(
+            status=307, body=dumps(body), content_type="application/json", charset=None
+        )
+    elif kind == "text/html":
+        page = f'<html><body>This resource moved to <a href="{url}">{url}</a>.</body></html>'
+        response = Response(
+            status=307, body=page.encode(), content_type="text/html", charset="UTF-8"
+        )
+    else:
+        text = f"307 Temporary Redirect\n\n{message}\n"
+        response = Response(
+            status=307, body=text.encode(), content_type="text/plain", charset="UTF-8"
+        )
+    response.location = url
     if ttl is not None and ttl >= 0:
-        response.cache_expires(ttl)
-        if ttl == 0:
-            response.headers["Cache-Control"] = "no-cache"
+        set_headers(response, cache_for(ttl))
     return response
 
 

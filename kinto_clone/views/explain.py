@@ -22,10 +22,10 @@ from kinto_clone import authorization as authz
 from kinto_clone.context import RouteContext
 from kinto_clone.errors import Forbidden, HTTPError, Unauthorized, invalid
 from kinto_clone.resources import explain
+from kinto_clone.resources.types import CORE
 from kinto_clone.schemas import MAX_PRINCIPAL_LENGTH
 from kinto_clone.views.openapi import describe
-from kinto_clone.views.openapi_components import json_content, ref
-from kinto_clone.views.resources import PATHS
+from kinto_clone.views.openapi_components import data_schema, object_schema, ref, response
 
 
 def _principals_of(request: Request, principal: str) -> tuple[set[str], dict[str, str]]:
@@ -82,93 +82,70 @@ def _refusal(request: Request) -> HTTPError:
 
 
 _REASON = {
-    "type": "object",
+    **object_schema(
+        {
+            "ace": object_schema({"uri": "string", "permission": "string", "principal": "string"}),
+            "step": "string",
+            "setting": "string",
+            "principal": "string",
+            "as": "string",
+            "member": "string",
+        }
+    ),
     "description": "An ACE (ace, and step: how it is inherited) or a setting, and how the "
     "principal is the caller's (as; member: who makes a group theirs).",
-    "properties": {
-        "ace": {
-            "type": "object",
-            "properties": {
-                "uri": {"type": "string"},
-                "permission": {"type": "string"},
-                "principal": {"type": "string"},
-            },
-        },
-        "step": {"type": "string"},
-        "setting": {"type": "string"},
-        "principal": {"type": "string"},
-        "as": {"type": "string"},
-        "member": {"type": "string"},
-    },
 }
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_PERMISSION = object_schema(
+    {
+        "granted": "boolean",
+        "because": {"type": "array", "items": _REASON},
+        "granted_by": object_schema(
+            {"aces": {"type": "array", "items": {"type": "object"}}, "settings": _STRINGS}
+        ),
+    }
+)
 SCHEMAS: dict[str, Any] = {
-    "Explanation": {
-        "type": "object",
-        "required": ["data"],
-        "properties": {
-            "data": {
-                "type": "object",
-                "properties": {
-                    "uri": {"type": "string"},
-                    "principal": {"type": "string"},
-                    "principals": {"type": "array", "items": {"type": "string"}},
-                    "permissions": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": "object",
-                            "properties": {
-                                "granted": {"type": "boolean"},
-                                "because": {"type": "array", "items": _REASON},
-                                "granted_by": {
-                                    "type": "object",
-                                    "properties": {
-                                        "aces": {"type": "array", "items": {"type": "object"}},
-                                        "settings": {"type": "array", "items": {"type": "string"}},
-                                    },
-                                },
-                            },
-                        },
-                    },
-                    "readers": {
-                        "type": "object",
-                        "description": "Writers only: who can read, and why.",
-                        "additionalProperties": {"type": "array", "items": _REASON},
-                    },
+    "Explanation": data_schema(
+        object_schema(
+            {
+                "uri": "string",
+                "principal": "string",
+                "principals": _STRINGS,
+                "permissions": {"type": "object", "additionalProperties": _PERMISSION},
+                "readers": {
+                    "type": "object",
+                    "description": "Writers only: who can read, and why.",
+                    "additionalProperties": {"type": "array", "items": _REASON},
                 },
             }
-        },
-    }
+        )
+    )
 }
 
 
 def _operation(name: str) -> dict[str, Any]:
+    principal = {
+        "name": "principal",
+        "in": "query",
+        "required": False,
+        "description": "Another principal (the object's writers only).",
+        "schema": {"type": "string"},
+    }
     return {
         "GET": {
             "summary": f"Which permissions a principal holds on this {name}, and why",
-            "parameters": [
-                {
-                    "name": "principal",
-                    "in": "query",
-                    "required": False,
-                    "description": "Another principal (the object's writers only).",
-                    "schema": {"type": "string"},
-                }
-            ],
-            "responses": {
-                "200": {
-                    "description": "The explanation",
-                    "content": json_content(ref("schemas", "Explanation")),
-                }
-            },
+            "parameters": [principal],
+            "responses": {"200": response("The explanation", ref("schemas", "Explanation"))},
         }
     }
 
 
 def includeme(config: Configurator) -> None:
-    for name in ("bucket", "group", "collection", "record"):
+    for name in CORE:  # Kinto's four types: the inheritance table explained is theirs
         service = Service(
             name=f"{name}:explain",
-            path=PATHS[name] + "/{id}/permissions",
+            path=config.registry.resource_types.path(name) + "/{id}/permissions",
             factory=RouteContext,
             description=f"Which permissions a principal holds on a {name}, and why",
         )

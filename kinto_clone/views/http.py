@@ -41,18 +41,23 @@ def set_cache_headers(request: Request, expires: int | None) -> None:
     """Authenticated reads are never cached; anonymous ones as configured (§3.7)."""
     if request.authenticated_userid is not None or expires is None or expires < 0:
         headers = {"Cache-Control": "no-cache, no-store"}
-    elif expires == 0:
-        headers = {
+    else:
+        headers = cache_for(expires)
+    set_headers(request.response, headers)
+
+
+def cache_for(seconds: int) -> dict[str, str]:
+    """The headers that let a response be cached ``seconds`` (0: not at all)."""
+    if seconds == 0:
+        return {
             "Cache-Control": "max-age=0, must-revalidate, no-cache, no-store",
             "Expires": formatdate(time.time(), usegmt=True),
             "Pragma": "no-cache",
         }
-    else:
-        headers = {
-            "Cache-Control": f"max-age={expires}",
-            "Expires": formatdate(time.time() + expires, usegmt=True),
-        }
-    set_headers(request.response, headers)
+    return {
+        "Cache-Control": f"max-age={seconds}",
+        "Expires": formatdate(time.time() + seconds, usegmt=True),
+    }
 
 
 def cache_expires(

@@ -32,7 +32,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone.views import resources as resource_views
 from kinto_clone.views.http import application_url
-from kinto_clone.views.openapi_components import components, json_content, ref
+from kinto_clone.views.openapi_components import components, json_content, ref, response
 
 api = Service(name="openapi", path="/__api__", description="OpenAPI description")
 
@@ -41,17 +41,6 @@ ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 # -- operations ----------------------------------------------------------------------------
-
-
-def _response(
-    description: str, schema: dict[str, Any] | None = None, headers: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description}
-    if schema is not None:
-        response["content"] = json_content(schema)
-    if headers:
-        response["headers"] = {name: ref("headers", name) for name in headers}
-    return response
 
 
 def _params(*names: str) -> list[dict[str, str]]:
@@ -78,7 +67,7 @@ def plural_operation(method: str, plural: str) -> dict[str, Any]:
             "summary": f"List {plural}",
             "parameters": _params(*_LIST_QUERY, "If-Match", "If-None-Match"),
             "responses": {
-                "200": _response(f"A page of {plural}", _LIST, (*_STAMPS, "Next-Page")),
+                "200": response(f"A page of {plural}", _LIST, (*_STAMPS, "Next-Page")),
                 "304": ref("responses", "NotModified"),
             },
         }
@@ -87,9 +76,7 @@ def plural_operation(method: str, plural: str) -> dict[str, Any]:
             "summary": f"Count {plural}",
             "parameters": _params(*_LIST_QUERY, "If-Match", "If-None-Match"),
             "responses": {
-                "200": _response(
-                    "Headers only", None, (*_STAMPS, "Total-Objects", "Total-Records")
-                ),
+                "200": response("Headers only", None, (*_STAMPS, "Total-Objects", "Total-Records")),
                 "304": ref("responses", "NotModified"),
             },
         }
@@ -99,15 +86,15 @@ def plural_operation(method: str, plural: str) -> dict[str, Any]:
             "parameters": _params("If-Match", "If-None-Match"),
             "requestBody": _body(),
             "responses": {
-                "201": _response("Created", _OBJ, _STAMPS),
-                "200": _response("It existed already", _OBJ, _STAMPS),
+                "201": response("Created", _OBJ, _STAMPS),
+                "200": response("It existed already", _OBJ, _STAMPS),
             },
         }
     if method == "DELETE":
         return {
             "summary": f"Delete {plural}",
             "parameters": _params(*_LIST_QUERY, "If-Match"),
-            "responses": {"200": _response("Their tombstones", _LIST, (*_STAMPS, "Next-Page"))},
+            "responses": {"200": response("Their tombstones", _LIST, (*_STAMPS, "Next-Page"))},
         }
     return generic_operation(method, plural)
 
@@ -120,7 +107,7 @@ def object_operation(method: str, name: str) -> dict[str, Any]:
             "summary": summary,
             "parameters": _params("_fields", "If-Match", "If-None-Match"),
             "responses": {
-                "200": _response(f"The {name}", _OBJ if method == "GET" else None, _STAMPS),
+                "200": response(f"The {name}", _OBJ if method == "GET" else None, _STAMPS),
                 "304": ref("responses", "NotModified"),
             },
         }
@@ -130,8 +117,8 @@ def object_operation(method: str, name: str) -> dict[str, Any]:
             "parameters": _params("If-Match", "If-None-Match"),
             "requestBody": _body(),
             "responses": {
-                "200": _response("Replaced", _OBJ, _STAMPS),
-                "201": _response("Created", _OBJ, _STAMPS),
+                "200": response("Replaced", _OBJ, _STAMPS),
+                "201": response("Created", _OBJ, _STAMPS),
             },
         }
     if method == "PATCH":
@@ -139,13 +126,13 @@ def object_operation(method: str, name: str) -> dict[str, Any]:
             "summary": f"Modify {a} {name}",
             "parameters": _params("If-Match", "If-None-Match", "Response-Behavior"),
             "requestBody": _body(patch=True),
-            "responses": {"200": _response("Modified", _OBJ, _STAMPS)},
+            "responses": {"200": response("Modified", _OBJ, _STAMPS)},
         }
     if method == "DELETE":
         return {
             "summary": f"Delete {a} {name}",
             "parameters": _params("If-Match", "last_modified"),
-            "responses": {"200": _response("Its tombstone", _OBJ, _STAMPS)},
+            "responses": {"200": response("Its tombstone", _OBJ, _STAMPS)},
         }
     return generic_operation(method, name)
 
@@ -155,40 +142,40 @@ _UTILITIES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "root": (
         "Server information and capabilities",
         None,
-        {"200": _response("Server information", ref("schemas", "Root"))},
+        {"200": response("Server information", ref("schemas", "Root"))},
     ),
     "heartbeat": (
         "Health of the backends",
         None,
         {
-            "200": _response("All healthy", ref("schemas", "Heartbeat")),
-            "503": _response("A backend fails", ref("schemas", "Heartbeat")),
+            "200": response("All healthy", ref("schemas", "Heartbeat")),
+            "503": response("A backend fails", ref("schemas", "Heartbeat")),
         },
     ),
     "lbheartbeat": (
         "Liveness for load balancers",
         None,
-        {"200": _response("Alive", {"type": "object"})},
+        {"200": response("Alive", {"type": "object"})},
     ),
     "version": (
         "Deployed version (version.json)",
         None,
-        {"200": _response("The version file", {"type": "object"})},
+        {"200": response("The version file", {"type": "object"})},
     ),
     "batch": (
         "Several requests in one transaction",
         "BatchRequest",
-        {"200": _response("One response per request", ref("schemas", "BatchResponse"))},
+        {"200": response("One response per request", ref("schemas", "BatchResponse"))},
     ),
     "openapi": (
         "This document",
         None,
-        {"200": _response("OpenAPI 3.0 document", {"type": "object"})},
+        {"200": response("OpenAPI 3.0 document", {"type": "object"})},
     ),
     "contribute": (
         "How to contribute (contribute.json)",
         None,
-        {"200": _response("contribute.json", {"type": "object"})},
+        {"200": response("contribute.json", {"type": "object"})},
     ),
     "metrics": (
         "Prometheus metrics",
@@ -203,12 +190,12 @@ _UTILITIES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "flush": (
         "Delete everything (test servers only)",
         None,
-        {"202": _response("Flushed", {"type": "object"})},
+        {"202": response("Flushed", {"type": "object"})},
     ),
     "history_snapshot": (
         "A collection's records at a past timestamp",
         None,
-        {"200": _response("The records then", _LIST)},
+        {"200": response("The records then", _LIST)},
     ),
 }
 # Lists that take the querystring of plural endpoints, though they hold no resource.
@@ -217,7 +204,7 @@ _LISTS = ("history", "permissions")
 
 def generic_operation(method: str, name: str, description: str | None = None) -> dict[str, Any]:
     summary, body, responses = _UTILITIES.get(
-        name, (description or f"{method} {name}", None, {"200": _response("Success", {})})
+        name, (description or f"{method} {name}", None, {"200": response("Success", {})})
     )
     if method == "HEAD":  # the same responses, without their bodies
         responses = {

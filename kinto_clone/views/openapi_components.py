@@ -18,6 +18,45 @@ def json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {JSON: {"schema": schema}}
 
 
+def response(
+    description: str, schema: dict[str, Any] | None = None, headers: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """One response of an operation: its JSON body's schema and the headers it sends."""
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer["content"] = json_content(schema)
+    if headers:
+        answer["headers"] = {name: ref("headers", name) for name in headers}
+    return answer
+
+
+def object_schema(
+    properties: dict[str, str | dict[str, Any]],
+    *,
+    required: tuple[str, ...] = (),
+    closed: bool = False,
+) -> dict[str, Any]:
+    """An object's schema; a property given by a type name ("string") is of that type;
+    ``closed``: no other property is allowed."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            name: {"type": prop} if isinstance(prop, str) else prop
+            for name, prop in properties.items()
+        },
+    }
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def data_schema(data: dict[str, Any], *, closed: bool = False) -> dict[str, Any]:
+    """The ``{"data": ...}`` envelope of a body, ``data`` required."""
+    return object_schema({"data": data}, required=("data",), closed=closed)
+
+
 # -- components ----------------------------------------------------------------------------
 
 _PRINCIPALS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}

@@ -78,6 +78,7 @@ def get_heartbeat(request: Request) -> dict[str, Any]:
     checks = {
         "storage": backends.storage,
         "permission": backends.permission,
+        **({"cache": backends.cache} if backends.cache is not None else {}),
         # plugins' (attachments), the stream's hub (stream/)
         **getattr(request.registry, "heartbeats", {}),
     }

@@ -35,8 +35,9 @@ def _alter_big_tables(change: str) -> None:
 
 
 def upgrade() -> None:
-    _alter_big_tables("SET (autovacuum_analyze_scale_factor = 0, "
-                      "autovacuum_analyze_threshold = 5000)")
+    _alter_big_tables(
+        "SET (autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000)"
+    )
 
 
 def downgrade() -> None:

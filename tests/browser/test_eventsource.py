@@ -119,3 +119,28 @@ def test_a_page_sees_what_a_sharing_user_writes_and_survives_a_server_restart(
         [str(first["last_modified"]), "create", first["id"]],
         [str(second["last_modified"]), "create", second["id"]],
     ]
+
+
+def test_a_page_drops_a_record_when_its_reader_loses_access(
+    browser_page: tuple[Any, StreamServer],
+) -> None:
+    page, running = browser_page
+    page.wait_for_function("window.opened === 1", timeout=10_000)
+    records = f"{running.url}/buckets/shared/collections/tasks/records"
+    r = requests.post(
+        records,
+        json={"data": {"title": "Shared with bob"}, "permissions": {"read": [userid("bob")]}},
+        headers=ALICE,
+        timeout=10,
+    )
+    kept = r.json()["data"]
+    shared = _create(running.url, "Readable through the collection")
+    page.wait_for_selector(f"li[id='{shared['id']}']", timeout=10_000)
+
+    # Bob no longer reads the collection: the record he read through it goes from the
+    # page, the one shared with him by its own ACL stays.
+    put(f"{running.url}/buckets/shared/collections/tasks", ALICE, {"permissions": {"read": []}})
+    page.wait_for_selector(f"li[id='{shared['id']}']", state="detached", timeout=10_000)
+    assert page.inner_text(f"li[id='{kept['id']}']") == "Shared with bob"
+    last = page.evaluate("window.events")[-1]
+    assert last[1:] == ["delete", shared["id"]]

@@ -10,7 +10,8 @@
   ``migration.empty_tables`` before each test.
 
 Storage and permission share one ``Database``, as in the application, so that
-``readable_by`` sees the ACEs written in the same transaction.
+``readable_by`` sees the ACEs written in the same transaction. ``frozen_clock`` stops the
+SQL storage's clock (test_storage, test_folded_writes).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from tests.differential.compare import MISSING, Diff
 from tests.differential.generator import NO_BODY, USERS, Step
@@ -91,11 +91,6 @@ def _posted_id(x: Exchange) -> str:
     return str(data.get("id", "")) if isinstance(data, dict) else ""
 
 
-def _repeated(x: Exchange) -> set[str]:
-    names = [name for name, _ in x.step.query]
-    return {name for name in names if names.count(name) > 1}
-
-
 DELIBERATE: list[Entry] = [
     Entry(
         "wording",
@@ -111,7 +106,7 @@ DELIBERATE: list[Entry] = [
     Entry(
         "redirect-page-wording",
         "The HTML page of a trailing-slash redirect is our own; clients follow Location.",
-        "README: 'the HTML page of a redirect'",
+        "README: 'the page, text or JSON `message`'",
         lambda x, d: (
             x.status()[0] == x.status()[1]
             and 300 <= x.status()[0] < 400
@@ -218,6 +213,23 @@ DELIBERATE.append(
 )
 DELIBERATE.append(
     Entry(
+        "empty-exclude-id-on-shared-list",
+        "An empty exclude_id (exclude_id=, exclude_id=,) excludes nothing, also for a "
+        "caller who sees only the objects they hold permissions on (Kinto lists, counts and "
+        "deletes nothing for that caller, everything for one who may read the whole list).",
+        "README: 'An empty `exclude_id` excludes nothing'",
+        _whole(
+            lambda x: (
+                x.param("exclude_id") is not None
+                and not any(str(x.param("exclude_id")).split(","))
+                and x.status() == (200, 200)
+            )
+        ),
+        ends_sequence=True,
+    )
+)
+DELIBERATE.append(
+    Entry(
         "totals-on-get",
         "A plural GET sends Total-Records and Total-Objects, as the tutorial shows (Kinto "
         "26.5.0: on HEAD only); total_records_on_get = false turns it off.",
@@ -233,24 +245,7 @@ DELIBERATE.append(
 )
 
 
-PENDING: list[Entry] = [
-    Entry(
-        "etag-on-permissions-and-412",
-        "ETag and Last-Modified on /permissions and on a 412 for a missing object.",
-        "issue 10 item 11",
-        lambda x, d: (
-            d.where in (("headers", "ETag"), ("headers", "Last-Modified"))
-            and d.ours is MISSING
-            and (x.path == "/permissions" or x.status() == (412, 412))
-        ),
-    ),
-    Entry(
-        "heartbeat-cache",
-        '/__heartbeat__ has "cache": true when a cache backend is configured.',
-        "issue 10 item 13",
-        lambda x, d: x.path == "/__heartbeat__" and d.where == ("body", "cache"),
-    ),
-]
+PENDING: list[Entry] = []
 
 
 # Found by this test, written to /work/wt/FINDINGS.md (not in issue 10's list).
@@ -266,10 +261,11 @@ PENDING += [
         "empty-list-timestamp",
         "The ETag of a list never written to: Kinto a fresh timestamp taken on first read, "
         "ours the parent's (or its creation's) timestamp; so a precondition on that list "
-        "can hold on one server only.",
+        "can hold on one server only, and a 412 on a missing object of that list (which "
+        "carries the list's timestamp) shows another one.",
         "FINDINGS F6",
         lambda x, d: (
-            (x.method in READS or x.method == "DELETE")
+            (x.method in READS or x.method == "DELETE" or x.status() == (412, 412))
             and (
                 (
                     d.where in (("headers", "ETag"), ("headers", "Last-Modified"))
@@ -282,66 +278,20 @@ PENDING += [
         ends_sequence=True,
     ),
     Entry(
-        "redirect-location-not-encoded",
-        "The trailing-slash redirect of a path with a space or non-ASCII character: Kinto "
-        "percent-encodes Location, ours does not.",
-        "FINDINGS F9",
-        lambda x, d: (
-            d.where == ("headers", "Location")
-            and isinstance(d.kinto, str)
-            and unquote(d.kinto) == d.ours
-            and d.kinto != d.ours
-        ),
-    ),
-    Entry(
-        "repeated-string-parameter",
-        "A repeated string, list or filter parameter (_token=abc&_token=, _fields=s,n&"
-        "_fields=n, like_s=a&like_s=a): Kinto reads the list (a 400 for _token and filters, "
-        "the fields of every value for _fields), "
-        "ours reads the last value. F10's fix covers only the number parameters; a plural "
-        "DELETE then deletes on ours.",
-        "FINDINGS F16",
+        "default-alias-ignores-content-type-without-body",
+        "A write without a body under /buckets/default with a Content-Type that is not "
+        "JSON: Kinto forwards it as a JSON request (a 200/201, or the 400 of an id over "
+        "256 characters), ours answers 415 as on any other path.",
+        "FINDINGS F21",
         _whole(
             lambda x: (
-                bool(_repeated(x) & {"_token", "_fields", "_sort"})
-                or (bool(_repeated(x)) and x.status()[0] == 400 and x.status()[1] != 400)
+                x.path.startswith("/buckets/default")
+                and x.step.body is NO_BODY
+                and x.status()[1] == 415
+                and x.status()[0] in (200, 201, 400)
             )
         ),
         ends_sequence=True,
-    ),
-    Entry(
-        "bad-precondition-before-missing-parent",
-        "A request under a missing collection with a bad If-Match/If-None-Match (a HEAD of "
-        "a record, a plural DELETE): Kinto 404 (the parent first), ours 400 (the header).",
-        "FINDINGS F18",
-        _whole(
-            lambda x: (
-                x.status() == (404, 400)
-                and _conditional(x)
-                and (x.method == "HEAD" or x.details_location(x.ours) == "header")
-            )
-        ),
-    ),
-    Entry(
-        "content-type-before-method",
-        "POST on an object URL without a JSON Content-Type: Kinto 405 errno 115 (no view "
-        "serves the method), ours 415 (the Content-Type checked first).",
-        "FINDINGS F19",
-        _whole(lambda x: x.method == "POST" and x.status() == (405, 415)),
-        ends_sequence=True,
-    ),
-    Entry(
-        "json-patch-validated-after-existence",
-        "A JSON-patch with an invalid operation on a missing record: Kinto 400 errno 107 "
-        "(the body first), ours 404 errno 110 (what issue 10 item 7 fixed for other bodies).",
-        "FINDINGS F20",
-        _whole(
-            lambda x: (
-                x.status() == (400, 404)
-                and x.step.content_type == "application/json-patch+json"
-                and x.details_location(x.kinto) == "body"
-            )
-        ),
     ),
     Entry(
         "too-long-parent-named",
@@ -370,40 +320,14 @@ PENDING += [
             and d.where[:2] == ("body", "details")
         ),
     ),
-    Entry(
-        "precondition-before-querystring",
-        "A list request with a failing If-Match and a bad querystring: Kinto 412, ours 400.",
-        "FINDINGS F15",
-        _whole(lambda x: x.status() == (412, 400) and bool(x.step.query)),
-    ),
-    Entry(
-        "root-principals-order",
-        "GET / user.principals: Kinto lists system.Everyone before system.Authenticated.",
-        "FINDINGS F5",
-        lambda x, d: x.path == "/" and d.where[:3] == ("body", "user", "principals"),
-    ),
 ]
 
 
 # Issue 10 item 3 (the personal bucket rolled back after a failed request) was one, fixed
 # by 32e7c58. FINDINGS F13 (a 503 on PostgreSQL) showed in none of 500 sequences after the
-# merges, so its entry is gone.
-HAZARDS: list[Entry] = [
-    Entry(
-        "default-bucket-kept-after-405",
-        "A 405, or a 400 on the path, under /buckets/default creates and keeps the personal "
-        "bucket (and collection) on ours; Kinto creates nothing before the path is valid "
-        "and a view serves the method.",
-        "FINDINGS F14",
-        lambda x, d: (
-            x.path.startswith("/buckets/default")
-            and (
-                x.status() == (405, 405)
-                or (x.status() == (400, 400) and x.details_location(x.kinto) == "path")
-            )
-        ),
-    ),
-]
+# merges, so its entry is gone; FINDINGS F14 (a 405 under /buckets/default kept the
+# personal bucket) is fixed too.
+HAZARDS: list[Entry] = []
 
 ENTRIES = DELIBERATE + PENDING
 

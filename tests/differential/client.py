@@ -50,16 +50,20 @@ TIMEOUT_SECONDS = 30.0
 
 
 def sort_acls(value: Any) -> Any:
-    """ACLs (``permissions``) are sets: Kinto lists their principals in no fixed order."""
+    """ACLs (``permissions``) and a caller's ``principals`` (``GET /``) are sets: Kinto
+    lists them in a Python set's order, which depends on the set (FINDINGS F5: not a
+    difference); ours sorts them."""
     if isinstance(value, list):
         return [sort_acls(v) for v in value]
     if not isinstance(value, dict):
         return value
     out = {k: sort_acls(v) for k, v in value.items()}
+    for key in ("permissions", "principals"):
+        listed = out.get(key)
+        if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
+            out[key] = sorted(listed)
     acl = out.get("permissions")
-    if isinstance(acl, list) and all(isinstance(p, str) for p in acl):
-        out["permissions"] = sorted(acl)
-    elif isinstance(acl, dict):
+    if isinstance(acl, dict):
         out["permissions"] = {
             k: sorted(v) if isinstance(v, list) and all(isinstance(p, str) for p in v) else v
             for k, v in acl.items()

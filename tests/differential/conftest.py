@@ -22,18 +22,9 @@ from tests import postgres
 from tests.differential import servers
 
 
-def _postgres_server() -> str:
-    url = postgres.server_url()
-    if url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is neither running nor installed; CI requires it")
-        pytest.skip("PostgreSQL is neither running nor installed")
-    return url
-
-
 @pytest.fixture(scope="module")
 def kinto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = _postgres_server()
+    server = postgres.required_server_url()
     name = f"kinto_clone_diff_kinto_{os.getpid()}"
     db_url = postgres.create_database(server, name)
     try:
@@ -55,7 +46,7 @@ def ours_url(ours_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         with servers.ours(workdir, "sqlite") as url:
             yield url
         return
-    server = _postgres_server()
+    server = postgres.required_server_url()
     name = f"kinto_clone_diff_ours_{os.getpid()}"
     db_url = postgres.create_database(server, name)
     try:

@@ -116,6 +116,9 @@ DELIBERATE_CASES = {
     "version-404": [Step("GET", "/__version__")],
     "totals-on-get": [Step("GET", "/buckets/b1/collections/c1/records")],
     "star-bucket-in-list-url": [Step("GET", "/buckets/*/collections")],
+    "empty-exclude-id-on-shared-list": [
+        Step("GET", "/buckets/b1/collections/c1/records", user="carol", query=[("exclude_id", "")])
+    ],
     "nul-is-400": [Step("PUT", _R1, body={"data": {"s": "a\x00b"}})],
     "kinto-500": [
         Step(

@@ -10,57 +10,23 @@ each with as many references as records naming it, none without one, no chunk mi
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import signal
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 import sqlalchemy as sa
 
-from tests import postgres, server
-from tests.conftest import selected_backends
-from tests.e2e.test_durability import running
+from tests import server
+from tests.support import ALICE
 
 BUCKET = "/buckets/files"
 COLLECTION = f"{BUCKET}/collections/certs"
 RECORDS = f"{COLLECTION}/records"
-ALICE = ("alice", "alicepassword")
+LIVE_SERVER_SETTINGS = {"kinto.includes": "kinto_attachment"}
 UPLOADS_BEFORE_CRASH = 30
 TIMEOUT = 20
 SHARED = b"shared by several records" * 1000
-
-
-@pytest.fixture(params=[b for b in selected_backends() if b != "memory"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/kinto.sqlite"
-        return
-    session_url = request.getfixturevalue("postgresql_url")
-    maintenance_url = session_url.rsplit("/", 1)[0] + "/postgres"
-    name = f"kinto_clone_attachment_crash_{os.getpid()}"
-    url = postgres.create_database(maintenance_url, name)
-    try:
-        yield url
-    finally:
-        postgres.drop_database(maintenance_url, name)
-
-
-@pytest.fixture
-def ini(database_url: str, tmp_path: Path) -> Path:
-    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    settings = {
-        **server.BASE_SETTINGS,
-        **server.settings_for(backend, database_url),
-        "kinto.includes": "kinto_attachment",
-    }
-    path = server.write_ini(tmp_path / "kinto.ini", settings)
-    server.migrate(path, tmp_path)
-    return path
 
 
 class Uploader(threading.Thread):
@@ -81,8 +47,7 @@ class Uploader(threading.Thread):
         return self.random.randbytes(self.random.randint(1, 600_000))
 
     def run(self) -> None:
-        http = requests.Session()
-        http.auth = ALICE
+        http = server.session_as(ALICE)
         for n in range(10_000):
             record = f"{self.name}-{n:04d}"
             replaceable = sorted(r for r in self.acknowledged if not r.endswith("-0000"))
@@ -136,31 +101,17 @@ def database_state(url: str) -> tuple[dict[str, str], dict[str, tuple[int, int, 
 
 
 def test_acknowledged_uploads_survive_a_sigkill_and_no_file_is_left_over(
-    ini: Path, database_url: str, tmp_path: Path
+    durable_ini: Path, durable_settings: dict[str, str], tmp_path: Path
 ) -> None:
-    with running(ini, tmp_path / "first") as (process, base_url):
-        http = requests.Session()
-        http.auth = ALICE
-        for path in (BUCKET, COLLECTION):
-            assert http.put(base_url + path, json={}, timeout=TIMEOUT).status_code == 201
+    with server.running(durable_ini, tmp_path / "first") as (process, base_url):
+        server.create(server.session_as(ALICE), base_url, BUCKET, COLLECTION, timeout=TIMEOUT)
         uploaders = [Uploader(base_url, f"u{i}", seed=i) for i in range(3)]
-        for uploader in uploaders:
-            uploader.start()
-        deadline = time.monotonic() + 90
-        while sum(len(u.acknowledged) for u in uploaders) < UPLOADS_BEFORE_CRASH:
-            assert time.monotonic() < deadline, "the uploads made no progress"
-            assert all(u.is_alive() for u in uploaders), [u.unexpected for u in uploaders]
-            time.sleep(0.01)
+        server.sigkill_while_writing(
+            process, uploaders, UPLOADS_BEFORE_CRASH, 90, join_seconds=TIMEOUT * 2
+        )
 
-        process.send_signal(signal.SIGKILL)  # while uploads are in flight
-        process.wait(timeout=server.STOP_TIMEOUT_SECONDS)
-        for uploader in uploaders:
-            uploader.join(timeout=TIMEOUT * 2)
-            assert not uploader.is_alive() and uploader.unexpected == []
-
-    with running(ini, tmp_path / "second") as (_, base_url):
-        http = requests.Session()
-        http.auth = ALICE
+    with server.running(durable_ini, tmp_path / "second") as (_, base_url):
+        http = server.session_as(ALICE)
         records = {
             r["id"]: r for r in http.get(f"{base_url}{RECORDS}", timeout=TIMEOUT).json()["data"]
         }
@@ -178,7 +129,7 @@ def test_acknowledged_uploads_survive_a_sigkill_and_no_file_is_left_over(
                 ).content
                 assert hashlib.sha256(body).hexdigest() == attachment["hash"]
 
-        links, files = database_state(database_url)
+        links, files = database_state(durable_settings["kinto.storage_url"])
         expected_links = {
             f"{RECORDS}/{rid}": r["attachment"]["hash"]
             for rid, r in records.items()

@@ -10,84 +10,27 @@ may or may not be there, but never in part: a batch is all or nothing.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
-from tests import postgres, server
-from tests.conftest import selected_backends
+from tests import server
+from tests.support import ALICE
 
 BUCKET = "/buckets/durable"
 COLLECTION = f"{BUCKET}/collections/notes"
 RECORDS = f"{COLLECTION}/records"
-ALICE = ("alice", "alicepassword")
 # Enough acknowledged writes before the crash that several are in flight when it comes.
 WRITES_BEFORE_CRASH = 40
 BATCH_SIZE = 5
 REQUEST_TIMEOUT_SECONDS = 10
 
 
-@pytest.fixture(params=[b for b in selected_backends() if b != "memory"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of each durable backend, kept across server restarts."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/kinto.sqlite"
-        return
-    # Where PostgreSQL is comes from the session database of tests/conftest.py (which
-    # skips, or fails on CI, without one); this test's database is its own.
-    session_url = request.getfixturevalue("postgresql_url")
-    maintenance_url = session_url.rsplit("/", 1)[0] + "/postgres"
-    name = f"kinto_clone_durability_{os.getpid()}"
-    url = postgres.create_database(maintenance_url, name)
-    try:
-        yield url
-    finally:
-        postgres.drop_database(maintenance_url, name)
-
-
-@pytest.fixture
-def ini(database_url: str, tmp_path: Path) -> Path:
-    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    settings = {**server.BASE_SETTINGS, **server.settings_for(backend, database_url)}
-    path = server.write_ini(tmp_path / "kinto.ini", settings)
-    server.migrate(path, tmp_path)
-    return path
-
-
-@contextmanager
-def running(ini: Path, workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A server process on ``ini`` (output in ``workdir``): ``(process, base URL)``."""
-    workdir.mkdir()
-    for attempt in range(server.PORT_ATTEMPTS):
-        process, base_url = server._start(ini, workdir, attempt)
-        if base_url:
-            break
-    try:
-        yield process, base_url
-    finally:
-        server.stop(process)
-
-
 def session() -> requests.Session:
-    http = requests.Session()
-    http.auth = ALICE
-    return http
-
-
-def create_collection(base_url: str) -> None:
-    http = session()
-    for path in (BUCKET, COLLECTION):
-        resp = http.put(base_url + path, json={}, timeout=REQUEST_TIMEOUT_SECONDS)
-        assert resp.status_code == 201, resp.text
+    return server.session_as(ALICE)
 
 
 def everything(base_url: str) -> tuple[dict[str, dict[str, Any]], str]:
@@ -106,9 +49,11 @@ def assert_new_writes_come_after(base_url: str, records: dict[str, dict[str, Any
     assert resp.json()["data"]["last_modified"] > max(r["last_modified"] for r in records.values())
 
 
-def test_acknowledged_writes_survive_a_sigterm_and_a_restart(ini: Path, tmp_path: Path) -> None:
-    with running(ini, tmp_path / "first") as (process, base_url):
-        create_collection(base_url)
+def test_acknowledged_writes_survive_a_sigterm_and_a_restart(
+    durable_ini: Path, tmp_path: Path
+) -> None:
+    with server.running(durable_ini, tmp_path / "first") as (process, base_url):
+        server.create(session(), base_url, BUCKET, COLLECTION)
         http = session()
         for n in range(20):
             resp = http.put(
@@ -134,7 +79,7 @@ def test_acknowledged_writes_survive_a_sigterm_and_a_restart(ini: Path, tmp_path
         # SIGTERM alone stops the server (stop() would otherwise fall back to SIGKILL).
         assert process.wait(timeout=server.STOP_TIMEOUT_SECONDS) is not None
 
-    with running(ini, tmp_path / "second") as (_, base_url):
+    with server.running(durable_ini, tmp_path / "second") as (_, base_url):
         after, etag_after = everything(base_url)
         assert after == before
         assert etag_after == etag
@@ -201,26 +146,15 @@ class Writer(threading.Thread):
                 self.acknowledged[record_id] = result["body"]["data"]
 
 
-def test_every_acknowledged_write_survives_a_sigkill(ini: Path, tmp_path: Path) -> None:
-    with running(ini, tmp_path / "first") as (process, base_url):
-        create_collection(base_url)
+def test_every_acknowledged_write_survives_a_sigkill(durable_ini: Path, tmp_path: Path) -> None:
+    with server.running(durable_ini, tmp_path / "first") as (process, base_url):
+        server.create(session(), base_url, BUCKET, COLLECTION)
         writers = [Writer(base_url, "single"), Writer(base_url, "batch", batches=True)]
-        for writer in writers:
-            writer.start()
-        deadline = time.monotonic() + 60
-        while sum(len(w.acknowledged) for w in writers) < WRITES_BEFORE_CRASH:
-            assert time.monotonic() < deadline, "the writers made no progress"
-            assert all(w.is_alive() for w in writers), [w.unexpected for w in writers]
-            time.sleep(0.01)
+        server.sigkill_while_writing(
+            process, writers, WRITES_BEFORE_CRASH, 60, join_seconds=REQUEST_TIMEOUT_SECONDS * 2
+        )
 
-        process.send_signal(signal.SIGKILL)  # while the writers are still writing
-        process.wait(timeout=server.STOP_TIMEOUT_SECONDS)
-        for writer in writers:
-            writer.join(timeout=REQUEST_TIMEOUT_SECONDS * 2)
-            assert not writer.is_alive()
-            assert writer.unexpected == []
-
-    with running(ini, tmp_path / "second") as (_, base_url):
+    with server.running(durable_ini, tmp_path / "second") as (_, base_url):
         stored, _ = everything(base_url)
 
         for writer in writers:

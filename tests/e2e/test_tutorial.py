@@ -29,7 +29,14 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import auth, default_bucket_id, userid
+from tests.support import (
+    FORBIDDEN_BODY,
+    PRECONDITION_FAILED_BODY,
+    auth,
+    default_bucket_id,
+    not_found_body,
+    userid,
+)
 
 TIMEOUT = 10
 USER, ALICE, BOB, MARY = "user", "alice", "bob", "mary"
@@ -45,12 +52,6 @@ OBJECT_EXPOSED = BASE_EXPOSED | {"Last-Modified", "ETag", "Cache-Control", "Expi
 LIST_EXPOSED = OBJECT_EXPOSED | {"Next-Page"}
 HEAD_EXPOSED = LIST_EXPOSED | {"Total-Objects", "Total-Records"}
 
-FORBIDDEN = {
-    "code": 403,
-    "errno": 121,
-    "error": "Forbidden",
-    "message": "This user cannot access this resource.",
-}
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 Json = dict[str, Any]
@@ -138,12 +139,7 @@ def assert_not_found(resp: requests.Response, object_id: str) -> None:
     # Kinto 26.5 sends no ``message`` on a missing object, only its id and resource (§5.1).
     assert_error(
         resp,
-        {
-            "code": 404,
-            "errno": 110,
-            "error": "Not Found",
-            "details": {"id": object_id, "resource_name": "record"},
-        },
+        not_found_body("record", object_id),
     )
 
 
@@ -235,13 +231,7 @@ def patch_with_obsolete_etag(api: Api, current: Json, obsolete_etag: str) -> Non
     )
     body = assert_json(resp, 412)
     # Kinto 26.5 adds ``details.existing``, the current object without permissions (§3.3).
-    assert body == {
-        "code": 412,
-        "errno": 114,
-        "error": "Precondition Failed",
-        "message": "Resource was modified meanwhile",
-        "details": {"existing": current},
-    }
+    assert body == {**PRECONDITION_FAILED_BODY, "details": {"existing": current}}
     assert_version_headers(resp, current["last_modified"])
     assert_exposes(resp, BASE_EXPOSED)
 
@@ -416,14 +406,14 @@ def test_tasks_of_the_todo_bucket_are_shared_by_read_permission_and_listed_for_b
 ) -> None:
     create_todo_bucket(api)
     # The creator is the "sole administrator": nobody else may even read the bucket.
-    assert_error(api("GET", TODO, ALICE), FORBIDDEN)
+    assert_error(api("GET", TODO, ALICE), FORBIDDEN_BODY)
     create_tasks_collection(api)
     alice_task = alice_creates_a_task(api)
     bob_task = bob_creates_a_task(api)
     # record:create is all they were given: no other collection, for instance.
-    assert_error(api("PUT", f"{TODO}/collections/other", ALICE), FORBIDDEN)
+    assert_error(api("PUT", f"{TODO}/collections/other", ALICE), FORBIDDEN_BODY)
     # Nobody else reads Alice's task until she shares it.
-    assert_error(api("GET", f"{TODO_TASKS}/{alice_task['id']}", BOB), FORBIDDEN)
+    assert_error(api("GET", f"{TODO_TASKS}/{alice_task['id']}", BOB), FORBIDDEN_BODY)
     alice_task = alice_shares_her_task_with_bob(api, alice_task)
 
     # Not in the tutorial: a task Bob may not read, which his list must not show.
@@ -446,7 +436,7 @@ def test_tasks_of_the_todo_bucket_are_shared_by_read_permission_and_listed_for_b
     assert assert_json(resp, 200) == {"data": alice_task, "permissions": {}}
     assert_version_headers(resp, alice_task["last_modified"])
     resp = api("PATCH", f"{TODO_TASKS}/{alice_task['id']}", BOB, body={"data": {"x": 1}})
-    assert_error(resp, FORBIDDEN)
+    assert_error(resp, FORBIDDEN_BODY)
 
     # The others see what they may read: Alice and Mary their own task, the bucket's
     # owner everything.
@@ -507,13 +497,13 @@ def test_alice_shares_her_task_with_her_friends_group_and_mary_reads_it(api: Api
 
     # Creating groups needs group:create on the bucket, which the owner grants.
     resp = api("PUT", ALICE_FRIENDS, ALICE, body={"data": {"members": [userid(BOB)]}})
-    assert_error(resp, FORBIDDEN)
+    assert_error(resp, FORBIDDEN_BODY)
     allow_group_creation(api, bucket)
     alice_creates_her_friends_group(api)
 
     # Membership alone gives Mary nothing: the task is not shared with the group yet.
     task_url = f"{TODO_TASKS}/{task['id']}"
-    assert_error(api("GET", task_url, MARY), FORBIDDEN)
+    assert_error(api("GET", task_url, MARY), FORBIDDEN_BODY)
     shared = alice_shares_her_task_with_the_group(api, task)
 
     # "And now Mary can access the record".
@@ -565,10 +555,10 @@ def test_a_personal_bucket_is_per_identity_and_its_records_are_shared_by_full_ur
     # ``default`` always means the caller's own bucket: Alice's has no such record.
     assert_not_found(api("GET", f"{TASKS}/{task['id']}", ALICE), task["id"])
     # Nobody else was given access.
-    assert_error(api("GET", full_url, MARY), FORBIDDEN)
+    assert_error(api("GET", full_url, MARY), FORBIDDEN_BODY)
 
     # "This identifier is built using a combination of username and password": the same
     # username with another password is another user, with another personal bucket.
-    assert_error(api("GET", full_url, USER, password="another"), FORBIDDEN)
+    assert_error(api("GET", full_url, USER, password="another"), FORBIDDEN_BODY)
     other = assert_json(api("GET", "/buckets/default", USER, password="another"), 200)
     assert other["data"]["id"] == default_bucket_id(userid(USER, "another")) != owner_bucket

@@ -14,7 +14,6 @@ listed (Kinto logs it in as a basicauth user, §13.15), and administrators in
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import webtest
 
 import kinto_clone
 from kinto_clone import db, migration
+from kinto_clone.cache.memory import MemoryCache
 from kinto_clone.plugins.accounts import authentication, command
 from kinto_clone.plugins.accounts.resource import store_account
 from kinto_clone.settings import ConfigurationError
@@ -541,14 +541,15 @@ def test_without_cache_a_password_changed_elsewhere_ends_the_old_one_at_once(
 
 def test_cached_logins_expire_and_are_not_extended_by_use() -> None:
     now = [1000.0]
-    cache = authentication.VerifiedCache(30, clock=lambda: now[0])
-    cache.add("key", "token")
+    cache = MemoryCache(clock=lambda: now[0])
+    cache.set("key", "token", 30)
 
     now[0] += 29
-    assert cache.holds("key", "token")
-    assert not cache.holds("key", "other")
+    assert cache.get("key") == "token"
     now[0] += 1
-    assert not cache.holds("key", "token")
+    assert cache.get("key") is None
+    cache.set("key", "token", 0)  # a ttl of 0: not cached at all
+    assert cache.get("key") is None
 
 
 def counted_password_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -647,16 +648,8 @@ def test_anyone_may_sign_up_without_being_an_administrator() -> None:
 def create_user(ini: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # A session of its own: without a controlling terminal, getpass reads the (empty)
     # standard input instead of waiting on the developer's terminal.
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", "create-user", "--ini", str(ini), *args],
-        cwd=ini.parent,
-        env=server.server_environment(),
-        input="",
-        start_new_session=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return server.cli(
+        "create-user", "--ini", str(ini), *args, cwd=ini.parent, input="", start_new_session=True
     )
 
 

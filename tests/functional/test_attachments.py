@@ -19,10 +19,16 @@ import webtest
 
 from kinto_clone import db
 from kinto_clone.settings import ConfigurationError
-from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
+from tests.support import (
+    ALICE,
+    BOB,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    create_collection,
+    userid,
+)
 
-ALICE = auth("alice")
-BOB = auth("bob")
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 RECORDS = f"{C}/records"
@@ -38,8 +44,7 @@ def app(make_app: Any) -> webtest.TestApp:
 
 
 def world(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
+    create_collection(app, C)
     return app
 
 

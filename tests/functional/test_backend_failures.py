@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 import webtest
 
-from kinto_clone import main
 from kinto_clone.errors import ValidationError, detail
 from kinto_clone.storage import BackendError
-from tests.conftest import DEFAULT_SETTINGS
-from tests.support import assert_error, auth, userid
+from tests import server
+from tests.conftest import DEFAULT_SETTINGS, build_app
+from tests.support import ALICE, BOB_ID, assert_error, create_collection
 
-ALICE = auth("alice")
-BOB_ID = userid("bob")
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
@@ -42,28 +40,14 @@ CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/kinto"
 ANSWER_WITHIN_SECONDS = 10.0
 
 
-def app_on(url: str, **settings: Any) -> webtest.TestApp:
-    return webtest.TestApp(
-        main(
-            {},
-            **{
-                **DEFAULT_SETTINGS,
-                "storage_backend": "kinto_clone.storage.sql",
-                "storage_url": url,
-                "permission_backend": "kinto_clone.permission.sql",
-                "permission_url": url,
-                **settings,
-            },
-        )
-    )
-
-
 @pytest.fixture
 def make_dead_app() -> Iterator[Callable[..., webtest.TestApp]]:
     apps: list[webtest.TestApp] = []
 
     def factory(url: str = CLOSED_PORT_URL, **settings: Any) -> webtest.TestApp:
-        app = app_on(url, **settings)
+        app = webtest.TestApp(
+            build_app({**DEFAULT_SETTINGS, **server.settings_for("postgresql", url), **settings})
+        )
         apps.append(app)
         return app
 
@@ -240,8 +224,7 @@ class FailingACLWrites:
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     app.put_json(f"{RECORDS}/r0", {"data": {"title": "original"}}, headers=ALICE, status=201)
     return app
 

@@ -12,26 +12,26 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, default_bucket_id, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
-ALICE_ID = userid("alice")
-BOB_ID = userid("bob")
+from tests.support import (
+    ALICE,
+    ALICE_ID,
+    BOB,
+    BOB_ID,
+    CAROL,
+    METHOD_NOT_ALLOWED_BODY,
+    PRECONDITION_FAILED_BODY,
+    assert_error,
+    assert_invalid,
+    default_bucket_id,
+    not_found_body,
+    userid,
+)
 
 BUCKET = "/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
 
 METHODS_MESSAGE = '"FOO" is not one of GET, HEAD, DELETE, TRACE, POST, PUT, PATCH'
-
-
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(f"/v1{BUCKET}", {}, headers=ALICE, status=201)
-    app.put_json(f"/v1{COLLECTION}", {}, headers=ALICE, status=201)
-    return app
 
 
 def batch(
@@ -221,19 +221,9 @@ def test_a_missing_object_and_a_disallowed_method_keep_their_error_bodies(
         blog, {"path": f"{RECORDS}/nope"}, {"method": "TRACE", "path": BUCKET}
     )
     assert missing["status"] == 404
-    assert missing["body"] == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "nope", "resource_name": "record"},
-    }
+    assert missing["body"] == not_found_body("record", "nope")
     assert trace["status"] == 405
-    assert trace["body"] == {
-        "code": 405,
-        "errno": 115,
-        "error": "Method Not Allowed",
-        "message": "Method not allowed on this endpoint.",
-    }
+    assert trace["body"] == METHOD_NOT_ALLOWED_BODY
 
 
 def test_an_empty_list_of_requests_is_an_empty_list_of_responses(app: webtest.TestApp) -> None:
@@ -444,19 +434,7 @@ def test_an_invalid_batch_is_a_400_with_the_exact_message(
 
 def test_unknown_top_level_keys_are_refused(app: webtest.TestApp) -> None:
     resp = app.post_json("/v1/batch", {"requests": [], "foo": 1}, headers=ALICE, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "Unrecognized keys in mapping: \"{'foo': 1}\"",
-        details=[
-            {
-                "location": "body",
-                "name": "",
-                "description": "Unrecognized keys in mapping: \"{'foo': 1}\"",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "", "Unrecognized keys in mapping: \"{'foo': 1}\"")
 
 
 def test_a_non_string_default_header_fails_in_defaults_and_every_request(
@@ -527,13 +505,7 @@ def test_the_batch_itself_must_be_json(app: webtest.TestApp, content_type: str) 
         status=415,
     )
     message = "Content-Type header should be one of ['application/json']"
-    assert_error(
-        resp,
-        415,
-        107,
-        message,
-        details=[{"location": "header", "name": "Content-Type", "description": message}],
-    )
+    assert_invalid(resp, "header", "Content-Type", message, code=415)
 
 
 def test_json_with_a_charset_and_no_content_type_are_accepted(app: webtest.TestApp) -> None:
@@ -561,19 +533,7 @@ def test_batch_max_requests_limits_the_number_of_requests(make_app: Any) -> None
     resp = app.post_json("/v1/batch", {"requests": [{"path": "/"}] * 4}, status=400)
     # Kinto's message heuristic: the field name occurs in the description, so the message
     # is the bare description (kinto-api.md §9 shows it with the "requests in body:" prefix).
-    assert_error(
-        resp,
-        400,
-        107,
-        "Number of requests is limited to 3",
-        details=[
-            {
-                "location": "body",
-                "name": "requests",
-                "description": "Number of requests is limited to 3",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "requests", "Number of requests is limited to 3")
 
 
 def test_the_default_limit_is_25(app: webtest.TestApp) -> None:
@@ -590,12 +550,8 @@ def test_a_recursive_batch_is_refused(app: webtest.TestApp, path: str) -> None:
     body = {"requests": [{"path": "/"}, {"method": "POST", "path": path, "body": {"requests": []}}]}
     resp = app.post_json("/v1/batch", body, headers=ALICE, status=400)
     description = "Recursive call on /batch endpoint is forbidden."
-    assert_error(
-        resp,
-        400,
-        107,
-        f"requests in body: {description}",
-        details=[{"location": "body", "name": "requests", "description": description}],
+    assert_invalid(
+        resp, "body", "requests", description, message=f"requests in body: {description}"
     )
 
 
@@ -742,10 +698,7 @@ def test_if_match_inside_a_subrequest(blog: webtest.TestApp) -> None:
     for resp in (stale, stale_delete):
         assert resp["status"] == 412
         assert resp["body"] == {
-            "code": 412,
-            "errno": 114,
-            "error": "Precondition Failed",
-            "message": "Resource was modified meanwhile",
+            **PRECONDITION_FAILED_BODY,
             "details": {"existing": ok["body"]["data"]},
         }
         assert resp["headers"]["ETag"] == ok["headers"]["ETag"]

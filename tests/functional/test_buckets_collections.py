@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
+from tests.support import (
+    ALICE,
+    BOB,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    assert_invalid,
+    auth,
+    not_found_body,
+    userid,
+)
 
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
@@ -111,13 +118,7 @@ def test_bucket_schema_fields_must_be_json_schemas(app: webtest.TestApp, field: 
 
 def test_an_invalid_bucket_id_in_the_url_is_rejected(app: webtest.TestApp) -> None:
     resp = app.put_json("/v1/buckets/bad.id", {}, headers=ALICE, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "path: Invalid object id",
-        details=[{"location": "path", "name": None, "description": "Invalid object id"}],
-    )
+    assert_invalid(resp, "path", None, "Invalid object id", message="path: Invalid object id")
 
 
 def test_deleting_a_bucket_deletes_everything_inside(bucket: webtest.TestApp) -> None:
@@ -209,12 +210,7 @@ def test_a_collection_is_created_read_updated_and_deleted(bucket: webtest.TestAp
     resp = bucket.delete(C, headers=ALICE, status=200)
     assert resp.json["data"]["deleted"] is True
     resp = bucket.get(C, headers=ALICE, status=404)
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "c", "resource_name": "collection"},
-    }
+    assert resp.json == not_found_body("collection", "c")
 
 
 def test_deleting_a_collection_deletes_its_records(bucket: webtest.TestApp) -> None:

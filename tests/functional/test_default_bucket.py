@@ -12,10 +12,15 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import UNAUTHORIZED_BODY, assert_error, auth, default_bucket_id, userid
+from tests.support import (
+    ALICE,
+    BOB,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    default_bucket_id,
+    userid,
+)
 
-ALICE = auth("alice")
-BOB = auth("bob")
 ALICE_BUCKET = default_bucket_id(userid("alice"))
 TASKS = "/v1/buckets/default/collections/tasks"
 

@@ -11,30 +11,28 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
-BOB_ID = userid("bob")
+from tests.support import (
+    ALICE,
+    BOB,
+    BOB_ID,
+    CAROL,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    auth,
+    create_collection,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
 RECORD = f"{RECORDS}/r1"
 
-UNAUTHORIZED = {
-    "code": 401,
-    "errno": 104,
-    "error": "Unauthorized",
-    "message": "Please authenticate yourself to use this endpoint.",
-}
-FORBIDDEN = {
-    "code": 403,
-    "errno": 121,
-    "error": "Forbidden",
-    "message": "This user cannot access this resource.",
-}
+
+def send_json_text(blog: webtest.TestApp, method: str, url: str, raw: bytes, **kwargs: Any) -> Any:
+    """``raw`` bytes sent by Alice as ``application/json``, whatever they are."""
+    headers = {**ALICE, "Content-Type": "application/json"}
+    return blog.request(url, method=method, body=raw, headers=headers, **kwargs)
 
 
 def record_url(record_id: str) -> str:
@@ -43,8 +41,7 @@ def record_url(record_id: str) -> str:
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {"data": {"cache_expires": 10}}, headers=ALICE, status=201)
+    create_collection(app, data={"cache_expires": 10})
     app.put_json(RECORD, {"data": {"title": "original", "n": 1}}, headers=ALICE, status=201)
     return app
 
@@ -95,13 +92,7 @@ WRITES = [
 def test_malformed_json_is_400_errno_107_with_the_parse_error_and_required(blog, method, url, raw):
     before = snapshot(blog)
 
-    resp = blog.request(
-        url,
-        method=method,
-        body=raw,
-        headers={**ALICE, "Content-Type": "application/json"},
-        expect_errors=True,
-    )
+    resp = send_json_text(blog, method, url, raw, expect_errors=True)
 
     body = assert_error(resp, 400, 107, error="Invalid parameters")
     assert body["message"].startswith("Invalid JSON")
@@ -117,13 +108,7 @@ def test_malformed_json_is_400_errno_107_with_the_parse_error_and_required(blog,
 def test_a_body_that_is_not_a_json_object_is_rejected(blog, method, url, raw):
     before = snapshot(blog)
 
-    resp = blog.request(
-        url,
-        method=method,
-        body=raw,
-        headers={**ALICE, "Content-Type": "application/json"},
-        expect_errors=True,
-    )
+    resp = send_json_text(blog, method, url, raw, expect_errors=True)
 
     assert_error(resp, 400, 107, error="Invalid parameters")
     assert snapshot(blog) == before
@@ -194,12 +179,8 @@ def test_an_unknown_response_behavior_is_400_and_changes_nothing(blog):
 def test_numbers_too_big_for_a_double_are_invalid_json(blog, number):
     before = snapshot(blog)
 
-    resp = blog.request(
-        RECORDS,
-        method="POST",
-        body=b'{"data": {"id": "big", "n": ' + number + b"}}",
-        headers={**ALICE, "Content-Type": "application/json"},
-        expect_errors=True,
+    resp = send_json_text(
+        blog, "POST", RECORDS, b'{"data": {"id": "big", "n": ' + number + b"}}", expect_errors=True
     )
 
     body = assert_error(resp, 400, 107, error="Invalid parameters")
@@ -211,12 +192,7 @@ def test_large_integers_and_floats_round_trip_exactly(blog):
     big = 12345678901234567890
     raw = b'{"data": {"big": 12345678901234567890, "neg": -12345678901234567890, "f": 1.0}}'
 
-    resp = blog.request(
-        record_url("big"),
-        method="PUT",
-        body=raw,
-        headers={**ALICE, "Content-Type": "application/json"},
-    )
+    resp = send_json_text(blog, "PUT", record_url("big"), raw)
     read = blog.get(record_url("big"), headers=ALICE)
 
     for data in (resp.json["data"], read.json["data"]):
@@ -248,7 +224,7 @@ def test_anonymous_requests_without_permission_are_401_with_a_basic_challenge(
     resp = send(blog, method, url, body)
 
     assert resp.status_int == 401
-    assert resp.json == UNAUTHORIZED
+    assert resp.json == UNAUTHORIZED_BODY
     assert resp.headers.getall("WWW-Authenticate") == ['Basic realm="Realm"']
     assert snapshot(blog) == before
 
@@ -259,13 +235,13 @@ def test_anonymous_requests_without_permission_are_401_with_a_basic_challenge(
 def test_unusable_credentials_count_as_anonymous(blog, authorization):
     resp = blog.get(RECORD, headers={"Authorization": authorization}, status=401)
 
-    assert resp.json == UNAUTHORIZED
+    assert resp.json == UNAUTHORIZED_BODY
 
 
 def test_any_basic_credentials_authenticate_so_a_wrong_password_is_a_stranger(blog):
     resp = blog.get(RECORD, headers=auth("alice", "wrong"), status=403)
 
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
 
 
 @pytest.mark.parametrize(
@@ -278,7 +254,7 @@ def test_authenticated_strangers_get_403_without_a_challenge(blog, method, url, 
     resp = send(blog, method, url, body, headers=BOB)
 
     assert resp.status_int == 403
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
     assert "WWW-Authenticate" not in resp.headers
     assert snapshot(blog) == before
 
@@ -292,7 +268,7 @@ def test_a_reader_cannot_write(blog):
         ("PATCH", RECORD, {"data": {"title": "x"}}),
         ("DELETE", RECORD, None),
     ):
-        assert send(blog, method, url, body, headers=BOB).json == FORBIDDEN
+        assert send(blog, method, url, body, headers=BOB).json == FORBIDDEN_BODY
     assert snapshot(blog) == before
     blog.get(RECORD, headers=BOB, status=200)
 
@@ -305,7 +281,7 @@ def test_posting_an_existing_id_without_read_permission_is_forbidden(blog):
 
     resp = blog.post_json(RECORDS, {"data": {"id": "r1"}}, headers=BOB, status=403)
 
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
     assert snapshot(blog) == before
 
 
@@ -345,13 +321,13 @@ def test_a_missing_record_is_404_for_whoever_can_read_its_collection(blog, metho
 def test_a_missing_record_is_403_for_strangers_and_401_for_anonymous(blog, method):
     body = {"data": {"a": 1}} if method == "PATCH" else None
 
-    assert send(blog, method, record_url("abc"), body, headers=CAROL).json == FORBIDDEN
-    assert send(blog, method, record_url("abc"), body).json == UNAUTHORIZED
+    assert send(blog, method, record_url("abc"), body, headers=CAROL).json == FORBIDDEN_BODY
+    assert send(blog, method, record_url("abc"), body).json == UNAUTHORIZED_BODY
 
 
 def test_a_missing_bucket_is_403_even_for_a_user_allowed_to_create_it(blog):
-    assert blog.get("/v1/buckets/nope", headers=ALICE, status=403).json == FORBIDDEN
-    assert blog.get("/v1/buckets/nope", status=401).json == UNAUTHORIZED
+    assert blog.get("/v1/buckets/nope", headers=ALICE, status=403).json == FORBIDDEN_BODY
+    assert blog.get("/v1/buckets/nope", status=401).json == UNAUTHORIZED_BODY
     blog.put_json("/v1/buckets/nope/collections/c", {}, headers=ALICE, status=403)
     blog.get("/v1/buckets/nope/collections/c/records", headers=ALICE, status=403)
     blog.get("/v1/buckets/bad.id/collections", headers=ALICE, status=403)
@@ -364,7 +340,7 @@ def test_a_missing_collection_or_group_is_404_for_the_bucket_owner_and_403_for_o
     assert collection.json == not_found("collection", "nope")
     assert group.json == not_found("group", "nope")
     assert "message" not in collection.json
-    assert blog.get(f"{BUCKET}/collections/nope", headers=BOB, status=403).json == FORBIDDEN
+    assert blog.get(f"{BUCKET}/collections/nope", headers=BOB, status=403).json == FORBIDDEN_BODY
 
 
 def test_a_plural_endpoint_under_a_missing_parent_is_404_errno_111(blog):
@@ -373,8 +349,8 @@ def test_a_plural_endpoint_under_a_missing_parent_is_404_errno_111(blog):
     resp = blog.get(url, headers=ALICE, status=404)
 
     assert resp.json == not_found("collection", "nope", errno=111)
-    assert blog.get(url, headers=BOB, status=403).json == FORBIDDEN
-    assert blog.get(url, status=401).json == UNAUTHORIZED
+    assert blog.get(url, headers=BOB, status=403).json == FORBIDDEN_BODY
+    assert blog.get(url, status=401).json == UNAUTHORIZED_BODY
     blog.post_json(url, {"data": {}}, headers=ALICE, status=404)
     blog.get(f"{BUCKET}/collections", headers=ALICE, status=200)
     blog.get(f"{BUCKET}/collections/nope", headers=ALICE, status=404)
@@ -386,7 +362,7 @@ def test_creating_with_put_needs_the_create_permission_on_the_parent(blog):
 
     resp = blog.put_json(record_url("new"), {"data": {}}, headers=BOB, status=403)
 
-    assert resp.json == FORBIDDEN
+    assert resp.json == FORBIDDEN_BODY
     assert snapshot(blog) == before
     blog.patch_json(
         COLLECTION, {"permissions": {"record:create": [BOB_ID]}}, headers=ALICE, status=200
@@ -407,4 +383,4 @@ def test_record_creators_can_list_only_their_own_records(blog):
 
 def test_authenticated_users_can_list_buckets_but_anonymous_cannot(blog):
     assert blog.get("/v1/buckets", headers=BOB, status=200).json == {"data": []}
-    assert blog.get("/v1/buckets", status=401).json == UNAUTHORIZED
+    assert blog.get("/v1/buckets", status=401).json == UNAUTHORIZED_BODY

@@ -15,11 +15,8 @@ import pytest
 import webtest
 
 from kinto_clone.authorization import INHERITANCE
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB, BOB_ID, assert_error, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
 MEMBERS = "/buckets/b/groups/members"
 URIS = {
     "bucket": "/buckets/b",

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB, assert_error, auth, userid
 
-ALICE, BOB = auth("alice"), auth("bob")
 FLUSH = "/v1/__flush__"
 WITH_FLUSH = "kinto_clone.plugins.default_bucket kinto.plugins.flush"
 

@@ -12,11 +12,17 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
+from tests.support import (
+    ALICE,
+    BOB,
+    CAROL,
+    assert_error,
+    assert_invalid,
+    auth,
+    create_collection,
+    not_found_body,
+    userid,
+)
 
 B = "/v1/buckets/b"
 GROUPS = f"{B}/groups"
@@ -27,8 +33,7 @@ READERS = "/buckets/b/groups/readers"  # the principal: a URI without the /v1 pr
 
 @pytest.fixture
 def bucket(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
+    create_collection(app, C)
     app.put_json(R, {"data": {"title": "secret"}}, headers=ALICE, status=201)
     return app
 
@@ -66,12 +71,7 @@ def test_a_group_is_created_read_updated_and_deleted(bucket: webtest.TestApp) ->
     assert tombstone["id"] == "readers"
     assert tombstone["deleted"] is True
     resp = bucket.get(f"{GROUPS}/readers", headers=ALICE, status=404)
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "readers", "resource_name": "group"},
-    }
+    assert resp.json == not_found_body("group", "readers")
 
 
 def test_a_group_without_members_gets_an_empty_member_list(bucket: webtest.TestApp) -> None:
@@ -118,14 +118,7 @@ def test_system_everyone_and_bucket_uris_are_not_valid_members(
 ) -> None:
     resp = make_group(bucket, "g", *members, status=400)
     description = f"'{bad}' is not a valid user ID."
-    assert_error(
-        resp,
-        400,
-        107,
-        f"{name} in body: {description}",
-        error="Invalid parameters",
-        details=[{"location": "body", "name": name, "description": description}],
-    )
+    assert_invalid(resp, "body", name, description, message=f"{name} in body: {description}")
     bucket.get(f"{GROUPS}/g", headers=ALICE, status=404)
 
 

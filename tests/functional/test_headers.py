@@ -16,22 +16,21 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
+from tests.support import (
+    ALICE,
+    BOB,
+    BOB_ID,
+    PRECONDITION_FAILED_BODY,
+    assert_error,
+    assert_invalid,
+    auth,
+    create_collection,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
 
-PRECONDITION_FAILED = {
-    "code": 412,
-    "errno": 114,
-    "error": "Precondition Failed",
-    "message": "Resource was modified meanwhile",
-}
 BASE_EXPOSED = {"Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type"}
 CACHE_EXPOSED = {"Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma"}
 CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none';"
@@ -51,17 +50,6 @@ def etag(resp: Any) -> int:
 
 def comma_set(value: str) -> set[str]:
     return {item.strip() for item in value.split(",") if item.strip()}
-
-
-def setup_blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
-
-
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    return setup_blog(app)
 
 
 def put_record(app: webtest.TestApp, record_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +172,7 @@ def test_if_none_match_star_on_an_existing_object_is_412_and_changes_nothing(blo
     else:
         resp = getattr(blog, method)(record_url("r1"), headers=headers, status=412)
 
-    assert resp.json == {**PRECONDITION_FAILED, "details": {"existing": stored}}
+    assert resp.json == {**PRECONDITION_FAILED_BODY, "details": {"existing": stored}}
     assert_timestamp_headers(resp, stored["last_modified"])
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
@@ -202,7 +190,7 @@ def test_if_none_match_star_on_post_fails_only_for_an_existing_id(blog):
     headers = {**ALICE, "If-None-Match": "*"}
 
     clash = blog.post_json(RECORDS, {"data": {"id": "r1", "a": 2}}, headers=headers, status=412)
-    assert clash.json == {**PRECONDITION_FAILED, "details": {"existing": stored}}
+    assert clash.json == {**PRECONDITION_FAILED_BODY, "details": {"existing": stored}}
 
     blog.post_json(RECORDS, {"data": {"id": "r2"}}, headers=headers, status=201)
     blog.post_json(RECORDS, {"data": {}}, headers=headers, status=201)
@@ -217,7 +205,7 @@ def test_if_none_match_star_on_a_plural_endpoint_is_always_412(blog, method):
     resp = getattr(blog, method)(RECORDS, headers={**ALICE, "If-None-Match": "*"}, status=412)
 
     if method != "head":
-        assert resp.json == PRECONDITION_FAILED
+        assert resp.json == PRECONDITION_FAILED_BODY
     assert resp.headers["ETag"] == current.headers["ETag"]
     assert [r["id"] for r in blog.get(RECORDS, headers=ALICE).json["data"]] == ["r1"]
 
@@ -225,7 +213,7 @@ def test_if_none_match_star_on_a_plural_endpoint_is_always_412(blog, method):
 def test_if_none_match_star_on_an_empty_plural_endpoint_is_412(blog):
     resp = blog.get(RECORDS, headers={**ALICE, "If-None-Match": "*"}, status=412)
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
 
 
 # --- If-Match -----------------------------------------------------------------------------
@@ -259,7 +247,7 @@ def test_if_match_with_a_stale_etag_is_412_with_the_existing_object(blog, method
     else:
         resp = getattr(blog, method)(record_url("r1"), headers=headers, status=412)
 
-    assert resp.json == {**PRECONDITION_FAILED, "details": {"existing": stored}}
+    assert resp.json == {**PRECONDITION_FAILED_BODY, "details": {"existing": stored}}
     assert_timestamp_headers(resp, stored["last_modified"])
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
@@ -270,7 +258,7 @@ def test_if_match_on_a_missing_object_is_412_without_details(blog, value):
         record_url("r1"), {"data": {"a": 1}}, headers={**ALICE, "If-Match": value}, status=412
     )
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     blog.get(record_url("r1"), headers=ALICE, status=404)
 
 
@@ -284,7 +272,7 @@ def test_post_with_if_match_and_no_existing_id_always_fails(blog, value):
         RECORDS, {"data": {"a": 1}}, headers={**ALICE, "If-Match": header}, status=412
     )
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     assert [r["id"] for r in blog.get(RECORDS, headers=ALICE).json["data"]] == ["r1"]
 
 
@@ -295,7 +283,7 @@ def test_if_match_on_a_plural_get_compares_with_the_list_timestamp(blog):
     blog.get(RECORDS, headers={**ALICE, "If-Match": current.headers["ETag"]}, status=200)
     resp = blog.get(RECORDS, headers={**ALICE, "If-Match": '"1234"'}, status=412)
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     assert resp.headers["ETag"] == current.headers["ETag"]
     assert resp.headers["Last-Modified"] == current.headers["Last-Modified"]
 
@@ -307,7 +295,7 @@ def test_a_plural_delete_with_a_stale_if_match_deletes_nothing(blog):
 
     resp = blog.delete(RECORDS, headers={**ALICE, "If-Match": stale}, status=412)
 
-    assert resp.json == PRECONDITION_FAILED
+    assert resp.json == PRECONDITION_FAILED_BODY
     assert len(blog.get(RECORDS, headers=ALICE).json["data"]) == 2
 
 
@@ -323,13 +311,8 @@ def test_a_malformed_precondition_header_is_400(blog, header, value):
     )
 
     for resp in (get, put):
-        assert_error(
-            resp,
-            400,
-            107,
-            f"{header} in header: {description}",
-            error="Invalid parameters",
-            details=[{"location": "header", "name": header, "description": description}],
+        assert_invalid(
+            resp, "header", header, description, message=f"{header} in header: {description}"
         )
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
@@ -392,7 +375,7 @@ def test_no_next_page_when_everything_fits(blog):
 
 
 def test_backoff_is_sent_on_every_response_including_errors(make_app):
-    app = setup_blog(make_app(backoff=10))
+    app = create_collection(make_app(backoff=10))
     put_record(app, "r1", {})
     current = app.get(record_url("r1"), headers=ALICE).headers["ETag"]
 
@@ -559,7 +542,7 @@ def test_any_origin_is_allowed_by_default_with_a_star(blog):
     ],
 )
 def test_a_configured_origin_is_echoed(make_app, configured, origin):
-    app = setup_blog(make_app(cors_origins=configured))
+    app = create_collection(make_app(cors_origins=configured))
 
     resp = app.get(RECORDS, headers={**ALICE, "Origin": origin})
 
@@ -567,7 +550,7 @@ def test_a_configured_origin_is_echoed(make_app, configured, origin):
 
 
 def test_a_disallowed_origin_rejects_the_request(make_app):
-    app = setup_blog(make_app(cors_origins="http://good.com"))
+    app = create_collection(make_app(cors_origins="http://good.com"))
     evil = {**ALICE, "Origin": "http://evil.com"}
     message = "Origin in header: http://evil.com not allowed"
 

@@ -16,11 +16,16 @@ import webtest
 
 from kinto_clone.settings import ConfigurationError
 from tests.querycount import recorded_statements
-from tests.support import assert_error, auth, default_bucket_id, userid
+from tests.support import (
+    ALICE,
+    BOB,
+    CAROL,
+    assert_error,
+    create_collection,
+    default_bucket_id,
+    userid,
+)
 
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
 ANONYMOUS: dict[str, str] = {}
 EVERYONE = "system.Everyone"
 
@@ -39,8 +44,7 @@ def app(make_app: Any) -> webtest.TestApp:
 
 @pytest.fixture
 def world(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
+    create_collection(app, C)
     return app
 
 
@@ -356,8 +360,7 @@ def test_pages_follow_next_page_until_every_entry_was_seen(busy: webtest.TestApp
 
 def test_paginate_by_limits_pages(make_app: Any) -> None:
     app = make_app(includes=PLUGINS, paginate_by=1)
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
+    create_collection(app, C)
     resp = app.get(HISTORY, headers=ALICE, status=200)
     assert len(resp.json["data"]) == 1 and "_limit=1" in resp.headers["Next-Page"]
 

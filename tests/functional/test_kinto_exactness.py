@@ -6,11 +6,15 @@ Each expected answer was read from the real Kinto 26.5.0 (memory backend, the se
 
 from __future__ import annotations
 
+import json
+import sys
+import types
 from typing import Any
 
 import pytest
 import webtest
 
+from kinto_clone.cache import Cache
 from tests.support import assert_error, auth, default_bucket_id, userid
 
 ALICE = auth("alice")
@@ -409,6 +413,429 @@ def test_item_10_a_trailing_slash_redirect_keeps_the_default_alias(
     assert resp.location.endswith("/v1/buckets/default/collections/tasks/records")
 
 
+# -- FINDINGS F16: a repeated parameter is the list of its values, as Kinto reads it --------
+
+# On the 3 records of ``three_records``, as Kinto 26.5.0 answers: records listed (and
+# deleted), or the parameter a 400 names. Never one of the values read alone.
+REPEATED_PARAMETERS: list[tuple[str, int | str]] = [
+    ("_token=abc&_token=", "_token"),
+    ("_token=&_token=", "_token"),
+    ("id=r1&id=r1", "id"),
+    ("like_s=x&like_s=x", "like_s"),
+    ("s=x&s=x", 0),
+    ("n=1&n=1", 0),
+    ("gt_n=0&gt_n=0", 0),
+    ("contains_a=1&contains_a=1", 0),
+    ("in_n=0&in_n=1", 2),
+    ("exclude_n=0&exclude_n=1", 1),
+    ("has_n=false&has_n=false", 3),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), REPEATED_PARAMETERS)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_f16_a_repeated_parameter_is_read_as_the_list_of_its_values(
+    three_records: webtest.TestApp, method: str, query: str, expected: int | str
+) -> None:
+    resp = three_records.request(
+        f"{RECORDS}?{query}", method=method, headers=ALICE, expect_errors=True
+    )
+    left = len(three_records.get(RECORDS, headers=ALICE).json["data"])
+    if isinstance(expected, str):
+        assert_error(resp, 400, 107)
+        assert resp.json["details"][0]["name"] == expected
+        assert left == 3
+    else:
+        assert resp.status_int == 200
+        assert len(resp.json["data"]) == expected
+        assert left == (3 - expected if method == "DELETE" else 3)
+
+
+def test_f16_repeated_fields_and_sort_take_each_value_whole(
+    three_records: webtest.TestApp,
+) -> None:
+    listed = three_records.get(f"{RECORDS}?_fields=n&_fields=s", headers=ALICE).json["data"]
+    assert all(set(r) == {"id", "last_modified", "n", "s"} for r in listed)
+    # A value with a comma is one name (that no record has), not two.
+    listed = three_records.get(f"{RECORDS}?_fields=n&_fields=s,a", headers=ALICE).json["data"]
+    assert all(set(r) == {"id", "last_modified", "n"} for r in listed)
+    record = three_records.get(f"{RECORDS}/r1?_fields=n&_fields=a", headers=ALICE).json["data"]
+    assert set(record) == {"id", "last_modified", "n", "a"}
+    listed = three_records.get(f"{RECORDS}?_sort=n&_sort=-n", headers=ALICE).json["data"]
+    assert [r["n"] for r in listed] == [0, 1, 2]
+
+
+# -- FINDINGS F19, F14: a method no view serves under /buckets/default --------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/buckets/default"),
+        ("POST", "/v1/buckets/default/collections/c1"),
+        ("POST", "/v1/buckets/default/collections/c1/records/r1"),
+        ("PUT", "/v1/buckets/default/collections"),
+        ("PATCH", "/v1/buckets/default/collections/c1/records"),
+    ],
+)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/json"])
+def test_f19_f14_a_method_no_view_serves_under_the_default_bucket_is_405_and_creates_nothing(
+    app: webtest.TestApp, method: str, path: str, content_type: str | None
+) -> None:
+    headers = {**BOB} if content_type is None else {**BOB, "Content-Type": content_type}
+    resp = app.request(path, method=method, body=b"{}", headers=headers, expect_errors=True)
+    assert_error(resp, 405, 115)
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(bucket, headers=BOB, status=403)  # it does not exist: bob may not read it
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=403)
+
+
+def test_f14_in_a_batch_a_405_under_the_default_bucket_still_creates_it_as_kintos(
+    app: webtest.TestApp,
+) -> None:
+    # Kinto's batch creates the personal bucket and collection before its subrequest
+    # meets the 405 (outside a batch it creates nothing, above).
+    request = {"method": "POST", "path": "/buckets/default/collections/c1", "body": {}}
+    resp = app.post_json("/v1/batch", {"requests": [request]}, headers=BOB)
+    assert resp.json["responses"][0]["status"] == 405
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    app.get(f"{bucket}/collections/c1", headers=BOB, status=200)
+
+
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
+def test_f14_an_invalid_collection_id_under_the_default_bucket_creates_nothing(
+    app: webtest.TestApp, method: str
+) -> None:
+    path = "/v1/buckets/default/collections/caf%C3%A9"
+    resp = app.request(path, method=method, body=b"{}", headers={**BOB, **JSON_CT}, status=400)
+    assert_error(resp, 400, 107, "path: Invalid collection id")
+    app.get(f"/v1/buckets/{default_bucket_id(userid('bob'))}", headers=BOB, status=403)
+
+
+# -- FINDINGS F20: a JSON-patch's operations are checked with the body, before existence ---
+
+JSON_PATCH_CT = {"Content-Type": "application/json-patch+json"}
+BAD_PATCH = [{"op": "add", "path": "/data/x", "value": 1}, {"op": "bad", "path": "/data/id"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/buckets/priv/collections/c1/records/missing", {}),
+        ("/v1/buckets/priv/collections/c1/records/r1", {"If-Match": '"123"'}),
+        ("/v1/buckets/priv/collections/c1", {"If-Match": '"123"'}),
+    ],
+)
+def test_f20_an_invalid_json_patch_operation_is_400_before_404_and_412(
+    private: webtest.TestApp, path: str, headers: dict[str, str]
+) -> None:
+    resp = private.patch(
+        path,
+        json.dumps(BAD_PATCH).encode(),
+        headers={**ALICE, **JSON_PATCH_CT, **headers},
+        status=400,
+    )
+    assert_error(resp, 400, 107)
+    assert resp.json["details"][0] == {
+        "location": "body",
+        "name": "1.op",
+        "description": '"bad" is not one of test, add, remove, replace, move, copy',
+    }
+    # A caller without permission is refused first, as before.
+    private.patch(
+        path, json.dumps(BAD_PATCH).encode(), headers={**BOB, **JSON_PATCH_CT}, status=403
+    )
+
+
+# -- FINDINGS F18: under a missing parent, a read meets the 404 before its headers -------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/buckets/priv/collections/nope/records/r1"),
+        ("HEAD", "/v1/buckets/priv/collections/nope/records/r1"),
+        ("GET", "/v1/buckets/priv/collections/nope/records"),
+        ("HEAD", "/v1/buckets/priv/collections/nope/records"),
+        ("DELETE", "/v1/buckets/priv/collections/nope/records"),
+    ],
+)
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+def test_f18_a_missing_parent_comes_before_a_bad_precondition_header(
+    private: webtest.TestApp, method: str, path: str, header: str
+) -> None:
+    resp = private.request(
+        path, method=method, headers={**ALICE, header: "bad"}, expect_errors=True
+    )
+    assert resp.status_int == 404
+    if method != "HEAD":
+        assert_error(resp, 404, 111)
+        assert resp.json["details"] == {"id": "nope", "resource_name": "collection"}
+    # Whoever may not read the bucket is refused first; an object of an existing
+    # collection still has its header read before its existence.
+    who = private.request(path, method=method, headers={**BOB, header: "bad"}, expect_errors=True)
+    assert who.status_int == 403
+    private.get(
+        "/v1/buckets/priv/collections/c1/records/nope", headers={**ALICE, header: "bad"}, status=400
+    )
+
+
+# -- FINDINGS F15: a list's preconditions come before a value it cannot use --------------
+
+
+@pytest.mark.parametrize(
+    "query", ["_token=abc", "gt_last_modified=abc", "_since=", "like_s=1", "in_id=1"]
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE"])
+def test_f15_a_failing_precondition_on_a_list_comes_before_an_unusable_value(
+    three_records: webtest.TestApp, method: str, query: str
+) -> None:
+    url = f"{RECORDS}?{query}"
+    for condition in ({"If-Match": '"1"'}, {"If-None-Match": "*"}):
+        resp = three_records.request(
+            url, method=method, headers={**ALICE, **condition}, expect_errors=True
+        )
+        assert resp.status_int == 412
+        assert resp.headers["ETag"].strip('"').isdigit()
+    if method == "GET":
+        etag = three_records.get(RECORDS, headers=ALICE).headers["ETag"]
+        three_records.get(url, headers={**ALICE, "If-None-Match": etag}, status=304)
+    # A value of the wrong type is still a 400 first, and without a condition the 400 stays.
+    bad_type = {**ALICE, "If-Match": '"1"'}
+    three_records.request(f"{RECORDS}?_since=abc", method=method, headers=bad_type, status=400)
+    three_records.request(url, method=method, headers=ALICE, status=400)
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 3
+
+
+# -- item 11: ETag and Last-Modified where Kinto sends them ---------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_item_11_the_permissions_endpoint_sends_a_stable_etag(make_app: Any, method: str) -> None:
+    # Kinto: the timestamp of a list nothing writes, taken at its first read; writes and
+    # grants do not move it (it is no validator: a 304 or 412 is never derived from it).
+    app = make_app(experimental_permissions_endpoint=True)
+    first = app.request("/v1/permissions", method=method, headers=ALICE)
+    etag = first.headers["ETag"]
+    assert etag.strip('"').isdigit()
+    assert first.headers["Last-Modified"].endswith(" GMT")
+    assert "ETag" in first.headers["Access-Control-Expose-Headers"]
+    put(app, "/v1/buckets/b1", {"permissions": {"read": ["system.Everyone"]}})
+    for who in (ALICE, BOB, {}):
+        again = app.request("/v1/permissions", method=method, headers=who)
+        assert again.headers["ETag"] == etag
+    resp = app.get("/v1/permissions", headers={**ALICE, "If-None-Match": etag}, status=200)
+    assert resp.json["data"]
+
+
+def _list_etag(app: webtest.TestApp, path: str) -> str:
+    return str(app.get(path, headers=ALICE).headers["ETag"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/v1/buckets/priv/collections/c1/records/new", {"data": {}}),
+        ("POST", "/v1/buckets/priv/collections/c1/records", {"data": {"id": "new"}}),
+        ("PUT", "/v1/buckets/priv/collections/new", {}),
+        ("PUT", "/v1/buckets/new", {}),
+    ],
+)
+@pytest.mark.parametrize("if_match", ['"123"', "*"])
+def test_item_11_a_412_on_a_missing_object_carries_its_lists_timestamp(
+    private: webtest.TestApp, method: str, path: str, body: Any, if_match: str
+) -> None:
+    plural = path if method == "POST" else path.rsplit("/", 1)[0]
+    etag = _list_etag(private, plural)
+    resp = private.request(
+        path,
+        method=method,
+        body=json.dumps(body).encode(),
+        headers={**ALICE, **JSON_CT, "If-Match": if_match},
+        expect_errors=True,
+    )
+    body = assert_error(resp, 412, 114, "Resource was modified meanwhile")
+    assert "details" not in body  # nothing exists to show
+    assert resp.headers["ETag"] == etag
+    assert resp.headers["Last-Modified"].endswith(" GMT")
+
+
+def test_item_11_a_412_on_a_missing_object_in_a_batch_carries_its_lists_timestamp(
+    private: webtest.TestApp,
+) -> None:
+    etag = _list_etag(private, RECORDS.replace("b1", "priv"))
+    request = {
+        "method": "PUT",
+        "path": "/buckets/priv/collections/c1/records/new",
+        "headers": {"If-Match": '"123"'},
+        "body": {"data": {}},
+    }
+    resp = private.post_json("/v1/batch", {"requests": [request]}, headers=ALICE)
+    sub = resp.json["responses"][0]
+    assert sub["status"] == 412
+    assert sub["headers"]["ETag"] == etag
+    assert sub["headers"]["Last-Modified"].endswith(" GMT")
+
+
+# -- item 13: the cache backend, and the heartbeat's "cache" ---------------------------------
+
+
+class FailingCache(Cache):
+    """A cache backend of one's own that loses what it is given (an unreachable server)."""
+
+    def get(self, key: str) -> str | None:
+        return None
+
+    def set(self, key: str, value: str, ttl_seconds: float) -> None:
+        pass
+
+    def delete(self, key: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def test_item_13_the_heartbeat_checks_a_configured_cache_backend(make_app: Any) -> None:
+    app = make_app(cache_backend="kinto.core.cache.memory")
+    resp = app.get("/v1/__heartbeat__", status=200)
+    assert resp.json == {"storage": True, "permission": True, "cache": True}
+    # The heartbeat's key is gone afterwards: it set, read and deleted one of its own.
+    cache = app.app.registry.backends.cache
+    assert cache._entries == {}
+
+
+def test_item_13_without_a_cache_backend_the_heartbeat_has_no_cache(app: webtest.TestApp) -> None:
+    assert app.get("/v1/__heartbeat__").json == {"storage": True, "permission": True}
+
+
+def test_item_13_a_cache_backend_that_fails_makes_the_heartbeat_fail(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.ModuleType("tests_failing_cache")
+    module.load_from_config = lambda settings: FailingCache()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    app = make_app(cache_backend=module.__name__)
+    resp = app.get("/v1/__heartbeat__", status=503)
+    assert resp.json == {"storage": True, "permission": True, "cache": False}
+
+
+def test_item_13_account_logins_are_kept_in_the_cache_backend_and_flushed_with_it(
+    make_app: Any,
+) -> None:
+    app = make_app(
+        cache_backend="kinto_clone.cache.memory",
+        includes="kinto_clone.plugins.accounts kinto_clone.plugins.flush",
+        **{
+            "multiauth.policies": "account",
+            "account_create_principals": "system.Everyone",
+            "account_bcrypt_rounds": 4,
+        },
+    )
+    cache = app.app.registry.backends.cache
+    app.put_json("/v1/accounts/ann", {"data": {"password": "s3cret"}}, status=201)
+    who = auth("ann", "s3cret")
+    assert app.get("/v1/", headers=who).json["user"]["id"] == "account:ann"
+    key = app.app.registry.account_passwords.cache_key("ann")  # an HMAC of the name
+    assert "ann" not in key
+    assert cache.get(key) not in (None, "s3cret")  # the verified login (an HMAC too)
+    app.post("/v1/__flush__", status=202)
+    assert cache.get(key) is None
+
+
+# -- item 14: redirects as Kinto sends them --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1", "/v1/"),
+        ("/v1?_limit=2", "/v1/?_limit=2"),
+        ("/v1/buckets/", "/v1/buckets"),
+    ],
+)
+def test_item_14_redirects_to_a_trailing_slash_or_without_one_are_cacheable_for_an_hour(
+    app: webtest.TestApp, path: str, location: str
+) -> None:
+    resp = app.get(path, status=307)
+    assert resp.location == f"http://localhost{location}"
+    assert resp.headers["Cache-Control"] == "max-age=3600"
+    assert resp.headers["Expires"].endswith(" GMT")
+    assert resp.content_type == "text/html"
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/buckets/%C3%A9/collections/a%20b/", "/v1/buckets/%C3%A9/collections/a%20b"),
+        ("/buckets/%C3%A9'(x)", "/v1/buckets/%C3%A9'(x)"),
+        ("/v1/buckets/a:b@c!$&'()*+,;=/?_fields=s,n", "/v1/buckets/a:b@c!$&'()*+,;=?_fields=s,n"),
+    ],
+)
+def test_f9_a_redirect_location_is_percent_encoded_as_kintos(
+    app: webtest.TestApp, path: str, location: str
+) -> None:
+    assert app.get(path, status=307).location == f"http://localhost{location}"
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/json", "application/*", "application/json;q=0.5, text/html;q=0.1"]
+)
+def test_item_14_a_redirect_asked_for_json_has_kintos_json_body(
+    app: webtest.TestApp, accept: str
+) -> None:
+    resp = app.get("/v1", headers={"Accept": accept}, status=307)
+    assert resp.content_type == "application/json"
+    assert resp.json["code"] == "307 Temporary Redirect"
+    assert resp.json["title"] == "Temporary Redirect"
+    assert isinstance(resp.json["message"], str)  # our own words
+    assert resp.headers["Cache-Control"] == "max-age=3600"
+
+
+@pytest.mark.parametrize("accept", ["text/plain", "application/xml"])
+def test_item_14_a_redirect_or_a_404_answers_whatever_the_client_accepts(
+    app: webtest.TestApp, accept: str
+) -> None:
+    # Kinto negotiates only on its resource endpoints; a redirect is then plain text.
+    for path in ("/v1", "/v1/buckets/", "/buckets"):
+        resp = app.get(path, headers={"Accept": accept}, status=307)
+        assert resp.content_type == "text/plain"
+        assert resp.text.startswith("307 Temporary Redirect")
+    resp = app.get("/v1/nowhere", headers={"Accept": accept}, status=404)
+    assert resp.json["errno"] == 111
+    for path in ("/v1/", "/v1/__heartbeat__", "/v1/__lbheartbeat__", "/v1/contribute.json"):
+        app.get(path, headers={"Accept": accept}, status=200)
+    app.post_json("/v1/batch", {"requests": []}, headers={"Accept": accept}, status=200)
+    # A resource endpoint refuses before anything else, even an anonymous caller's request.
+    for path in ("/v1/buckets", "/v1/buckets/b1", "/v1/buckets/b%24"):
+        resp = app.get(path, headers={"Accept": accept}, status=406)
+        assert resp.json["errno"] == 107
+    app.put_json("/v1/buckets/b1", {}, headers={**ALICE, "Accept": accept}, status=406)
+    # A method no view serves is a 405 first.
+    app.post_json("/v1/buckets/b1", {}, headers={**ALICE, "Accept": accept}, status=405)
+
+
+@pytest.mark.parametrize(
+    ("ttl", "cache_control"),
+    [(0, "max-age=0, must-revalidate, no-cache, no-store"), (100, "max-age=100"), (-1, None)],
+)
+def test_item_14_the_redirect_lifetime_is_the_trailing_slash_setting(
+    make_app: Any, ttl: int, cache_control: str | None
+) -> None:
+    app = make_app(trailing_slash_redirect_ttl_seconds=ttl)
+    for path in ("/v1", "/v1/buckets/"):
+        resp = app.get(path, status=307)
+        assert resp.headers.get("Cache-Control") == cache_control
+        assert ("Expires" in resp.headers) == (cache_control is not None)
+        assert ("Pragma" in resp.headers) == (ttl == 0)
+
+
+def test_item_14_without_trailing_slash_redirects_v1_is_a_404(make_app: Any) -> None:
+    app = make_app(trailing_slash_redirect_enabled=False)
+    resp = app.get("/v1", status=404)
+    assert resp.json["errno"] == 111
+
+
 # -- items 15-18 --------------------------------------------------------------------------
 
 
@@ -416,8 +843,8 @@ def test_item_15_metrics_answer_a_scraper_that_accepts_text_plain(make_app: Any)
     app = make_app(includes="kinto_clone.plugins.prometheus")
     resp = app.get("/v1/__metrics__", headers={"Accept": "text/plain"}, status=200)
     assert resp.content_type == "text/plain"
-    # Other endpoints still insist on JSON.
-    app.get("/v1/", headers={"Accept": "text/plain"}, status=406)
+    # Resource endpoints still insist on JSON (utility ones do not negotiate, item 14).
+    app.get("/v1/buckets", headers={**ALICE, "Accept": "text/plain"}, status=406)
 
 
 def test_item_16_history_excluded_resources_are_shown_as_kinto_shapes_them(
@@ -450,6 +877,21 @@ def test_item_18_a_limit_with_a_fraction_is_truncated(three_records: webtest.Tes
 
 
 # -- deliberate differences we keep (README "Where we differ from Kinto on purpose") ------
+
+
+@pytest.mark.parametrize("query", ["exclude_id=", "exclude_id=,"])
+def test_keep_an_empty_exclude_id_excludes_nothing_on_a_shared_list(
+    three_records: webtest.TestApp, query: str
+) -> None:
+    # Bob may write r1 only: he sees (and deletes) r1, with or without the parameter.
+    put(three_records, f"{RECORDS}/r1", {"permissions": {"write": [userid("bob")]}})
+    listed = three_records.get(f"{RECORDS}?{query}", headers=BOB).json["data"]
+    assert [r["id"] for r in listed] == ["r1"]
+    head = three_records.head(f"{RECORDS}?{query}", headers=BOB)
+    assert head.headers["Total-Records"] == "1"
+    deleted = three_records.delete(f"{RECORDS}?{query}", headers=BOB).json["data"]
+    assert [r["id"] for r in deleted] == ["r1"]
+    assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 2
 
 
 def test_keep_if_match_zero_is_a_real_precondition(private: webtest.TestApp) -> None:

@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB, assert_error, create_collection, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 R = f"{C}/records/r"
@@ -21,10 +19,7 @@ PLUGINS = "kinto_clone.plugins.history"
 
 @pytest.fixture
 def app(make_app: Any) -> webtest.TestApp:
-    app = make_app(includes=PLUGINS)
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
-    return app
+    return create_collection(make_app(includes=PLUGINS), C)
 
 
 def if_match(timestamp: int, user: dict[str, str] = ALICE) -> dict[str, str]:

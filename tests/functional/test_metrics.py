@@ -11,9 +11,8 @@ import webtest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kinto_clone.storage import BackendError
-from tests.support import auth
+from tests.support import ALICE, auth
 
-ALICE = auth("alice")
 PLUGIN = "kinto_clone.plugins.default_bucket kinto.plugins.prometheus"
 BUCKETS = ("0.01", "0.05", "0.1", "0.5", "1.0", "3.0", "6.0", "+Inf")
 # The counters live in each application: a reused one would carry earlier tests' counts.

@@ -19,9 +19,8 @@ from openapi_spec_validator import validate
 from pyramid.interfaces import IRoutesMapper
 
 import kinto_clone.plugins
-from tests.support import auth
+from tests.support import ALICE
 
-ALICE = auth("alice")
 PLUGINS = sorted(m.name for m in pkgutil.iter_modules(kinto_clone.plugins.__path__))
 # What some plugins need to start, and what switches optional core endpoints on.
 PLUGIN_SETTINGS: dict[str, Any] = {

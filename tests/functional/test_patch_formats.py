@@ -14,13 +14,17 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-ALICE_ID = userid("alice")
-BOB_ID = userid("bob")
-CAROL_ID = userid("carol")
+from tests.support import (
+    ALICE,
+    ALICE_ID,
+    BOB,
+    BOB_ID,
+    CAROL_ID,
+    assert_error,
+    assert_invalid,
+    create_collection,
+    not_found_body,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -35,8 +39,7 @@ DATA = {"title": "t", "author": {"name": "n", "age": 3}, "tags": ["a"]}
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     app.put_json(
         RECORD,
         {"data": DATA, "permissions": {"read": [BOB_ID, CAROL_ID]}},
@@ -168,19 +171,7 @@ def test_json_with_the_same_id_is_accepted_and_another_is_refused(blog: webtest.
     patch(blog, {"data": {"id": "r1", "x": 1}}, status=200)
     before = current(blog)
     resp = patch(blog, {"data": {"id": "r2", "x": 2}}, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "Object id does not match existing object",
-        details=[
-            {
-                "location": "body",
-                "name": "id",
-                "description": "Object id does not match existing object",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "id", "Object id does not match existing object")
     assert_unchanged(blog, before)
 
 
@@ -350,13 +341,7 @@ def test_json_patch_record_create_needs_a_value_in_map_form(blog: webtest.TestAp
         status=400,
     )
     description = "JSON Patch operation failed: The operation does not contain a 'value' member"
-    assert_error(
-        resp,
-        400,
-        107,
-        f"body: {description}",
-        details=[{"location": "body", "name": None, "description": description}],
-    )
+    assert_invalid(resp, "body", None, description, message=f"body: {description}")
     assert current(blog, COLLECTION) == before
 
     resp = patch(
@@ -426,13 +411,7 @@ def test_an_operation_that_cannot_apply_is_a_400(
 ) -> None:
     before = current(blog)
     resp = patch(blog, operations, PATCH, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        f"body: {description}",
-        details=[{"location": "body", "name": None, "description": description}],
-    )
+    assert_invalid(resp, "body", None, description, message=f"body: {description}")
     assert_unchanged(blog, before)
 
 
@@ -509,19 +488,7 @@ def test_json_patch_sees_the_id_and_cannot_change_it(blog: webtest.TestApp) -> N
     assert_full(resp, {**DATA, "x": 1}, {"read": [BOB_ID, CAROL_ID], "write": [ALICE_ID]})
     before = current(blog)
     resp = patch(blog, [{"op": "replace", "path": "/data/id", "value": "r2"}], PATCH, status=400)
-    assert_error(
-        resp,
-        400,
-        107,
-        "Object id does not match existing object",
-        details=[
-            {
-                "location": "body",
-                "name": "id",
-                "description": "Object id does not match existing object",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "id", "Object id does not match existing object")
     assert_unchanged(blog, before)
     blog.get(f"{COLLECTION}/records/r2", headers=ALICE, status=404)
 
@@ -582,12 +549,7 @@ def test_every_format_is_a_404_on_a_missing_object(
     blog: webtest.TestApp, content_type: str, body: Any
 ) -> None:
     resp = patch(blog, body, content_type, status=404, url=f"{COLLECTION}/records/nope")
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "nope", "resource_name": "record"},
-    }
+    assert resp.json == not_found_body("record", "nope")
 
 
 @pytest.mark.parametrize(
@@ -711,8 +673,7 @@ def test_light_after_a_permissions_only_change_is_empty(blog: webtest.TestApp) -
 
 def test_diff_answers_the_fields_the_server_set_otherwise(make_app: Any) -> None:
     app = make_app(experimental_collection_schema_validation=True)
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {"data": {"schema": {"type": "object"}}}, headers=ALICE, status=201)
+    create_collection(app, data={"schema": {"type": "object"}})
     app.put_json(RECORD, {"data": {"a": 1}}, headers=ALICE, status=201)
     schema_version = app.patch_json(
         COLLECTION,

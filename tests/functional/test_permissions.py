@@ -17,11 +17,17 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import FORBIDDEN_BODY, UNAUTHORIZED_BODY, assert_error, auth, userid
+from tests.support import (
+    ALICE,
+    BOB,
+    CAROL,
+    FORBIDDEN_BODY,
+    UNAUTHORIZED_BODY,
+    assert_error,
+    not_found_body,
+    userid,
+)
 
-ALICE = auth("alice")
-BOB = auth("bob")
-CAROL = auth("carol")
 ANONYMOUS: dict[str, str] = {}
 
 B = "/v1/buckets/b"
@@ -296,12 +302,7 @@ def test_a_reader_of_the_parent_gets_404_on_a_missing_object(
     grant(world, parent, "read", userid("bob"))
     resp = send(world, method, url, BOB)
     assert resp.status_int == 404
-    assert resp.json == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "nope", "resource_name": resource_name},
-    }
+    assert resp.json == not_found_body(resource_name, "nope")
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])

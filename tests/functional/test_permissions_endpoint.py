@@ -15,10 +15,7 @@ import pytest
 import webtest
 
 from kinto_clone import db
-from tests.support import assert_error, auth, userid
-
-ALICE, BOB, CAROL = auth("alice"), auth("bob"), auth("carol")
-ALICE_ID, BOB_ID, CAROL_ID = userid("alice"), userid("bob"), userid("carol")
+from tests.support import ALICE, ALICE_ID, BOB, BOB_ID, CAROL, CAROL_ID, assert_error, auth
 
 PERMISSIONS = "/v1/permissions"
 BLOG = "/buckets/blog"

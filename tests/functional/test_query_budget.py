@@ -18,11 +18,8 @@ import pytest
 import webtest
 
 from tests.querycount import recorded_statements
-from tests.support import auth, userid
+from tests.support import ALICE, BOB, BOB_ID, create_collection
 
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
 RECORDS = f"{COLLECTION}/records"
@@ -91,8 +88,7 @@ def fill(app: webtest.TestApp, count: int, start: int = 0, **permissions: list[s
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     fill(app, 3)
     return app
 
@@ -171,8 +167,7 @@ def poll_costs(app: webtest.TestApp, since: int, headers: dict[str, str]) -> dic
 def test_a_list_costs_the_same_statements_with_10_and_with_200_records(
     app: webtest.TestApp,
 ) -> None:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     fill(app, 5)
     since = list_timestamp(app)  # the poll returns what came after the first 5
     fill(app, 5, start=5)
@@ -188,8 +183,7 @@ def test_a_list_costs_the_same_statements_with_10_and_with_200_records(
 def test_a_reader_of_1_percent_of_the_records_costs_at_most_2_more_than_the_owner(
     app: webtest.TestApp,
 ) -> None:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
+    create_collection(app)
     since = list_timestamp(app)
     fill(app, 99)
     fill(app, 1, start=99, read=[BOB_ID])

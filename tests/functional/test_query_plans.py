@@ -32,10 +32,9 @@ from kinto_clone.db import Database
 from kinto_clone.tables import access_control_entries, objects, timestamps
 from tests import postgres
 from tests.conftest import DEFAULT_SETTINGS
-from tests.support import auth, userid
+from tests.support import ALICE, BOB, userid
 
 RECORDS_COUNT, READABLE_EVERY = 10_000, 100  # the reader holds read on 1%
-ALICE, BOB = auth("alice"), auth("bob")
 BUCKET = "/buckets/b"
 COLLECTION = f"{BUCKET}/collections/c"
 RECORDS = f"/v1{COLLECTION}/records"

@@ -16,9 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import webtest
 
-from tests.support import assert_error, auth
-
-ALICE = auth("alice")
+from tests.support import ALICE, assert_error, assert_invalid, create_collection
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -44,17 +42,6 @@ def put_record(app: webtest.TestApp, record_id: str, data: dict[str, Any]) -> di
     return app.put_json(record_url(record_id), {"data": data}, headers=ALICE, status=201).json[
         "data"
     ]
-
-
-def setup_blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
-
-
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    return setup_blog(app)
 
 
 @pytest.fixture
@@ -518,7 +505,7 @@ def test_limit_zero_means_no_explicit_limit(seven):
 
 
 def test_paginate_by_caps_every_page_and_next_page_carries_the_capped_limit(make_app):
-    app = setup_blog(make_app(paginate_by=2))
+    app = create_collection(make_app(paginate_by=2))
     for i in range(5):
         put_record(app, f"p{i}", {})
 
@@ -535,7 +522,7 @@ def test_paginate_by_caps_every_page_and_next_page_carries_the_capped_limit(make
 
 
 def test_storage_max_fetch_size_bounds_an_unpaginated_list(make_app):
-    app = setup_blog(make_app(storage_max_fetch_size=3))
+    app = create_collection(make_app(storage_max_fetch_size=3))
     for i in range(4):
         put_record(app, f"p{i}", {})
 
@@ -580,14 +567,12 @@ NONCE = "pagination-token-00000000-0000-0000-0000-000000000000"
 def test_an_invalid_token_is_400(seven, bad_token):
     resp = seven.get(f"{RECORDS}?_limit=2&_token={bad_token}", headers=ALICE, status=400)
 
-    assert_error(
+    assert_invalid(
         resp,
-        400,
-        107,
-        "querystring: _token has invalid content",
-        details=[
-            {"location": "querystring", "name": None, "description": "_token has invalid content"}
-        ],
+        "querystring",
+        None,
+        "_token has invalid content",
+        message="querystring: _token has invalid content",
     )
 
 

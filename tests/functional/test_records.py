@@ -13,13 +13,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import webtest
 
-from tests.support import assert_error, auth, userid
-
-ALICE = auth("alice")
-BOB = auth("bob")
-ALICE_ID = userid("alice")
-BOB_ID = userid("bob")
-CAROL_ID = userid("carol")
+from tests.support import (
+    ALICE,
+    ALICE_ID,
+    BOB,
+    BOB_ID,
+    CAROL_ID,
+    METHOD_NOT_ALLOWED_BODY,
+    assert_error,
+    assert_invalid,
+    auth,
+    not_found_body,
+)
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"
@@ -32,23 +37,10 @@ INVALID_ID_BODY = {
     "message": "path: Invalid object id",
     "details": [{"location": "path", "name": None, "description": "Invalid object id"}],
 }
-METHOD_NOT_ALLOWED_BODY = {
-    "code": 405,
-    "errno": 115,
-    "error": "Method Not Allowed",
-    "message": "Method not allowed on this endpoint.",
-}
 
 
 def record_url(record_id: str) -> str:
     return f"{RECORDS}/{record_id}"
-
-
-@pytest.fixture
-def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
 
 
 def put_record(
@@ -257,19 +249,7 @@ def test_patch_without_data_nor_permissions_is_rejected(blog):
 
     resp = blog.patch_json(record_url("r1"), {}, headers=ALICE, status=400)
 
-    assert_error(
-        resp,
-        400,
-        107,
-        "Provide at least one of data or permissions",
-        details=[
-            {
-                "location": "body",
-                "name": "data",
-                "description": "Provide at least one of data or permissions",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "data", "Provide at least one of data or permissions")
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
 
@@ -308,12 +288,7 @@ def test_a_deleted_record_is_404_errno_110_with_details_and_no_message(blog, met
         resp = getattr(blog, method)(record_url("r1"), headers=ALICE, status=404)
 
     body = assert_error(resp, 404, 110, details={"id": "r1", "resource_name": "record"})
-    assert body == {
-        "code": 404,
-        "errno": 110,
-        "error": "Not Found",
-        "details": {"id": "r1", "resource_name": "record"},
-    }
+    assert body == not_found_body("record", "r1")
 
 
 def test_a_deleted_record_is_hidden_from_plain_listings_but_kept_as_a_tombstone(blog):
@@ -485,19 +460,7 @@ def test_a_data_id_different_from_the_url_id_is_rejected(blog, method):
         record_url("r1"), {"data": {"id": "other", "title": "b"}}, headers=ALICE, status=400
     )
 
-    assert_error(
-        resp,
-        400,
-        107,
-        "Object id does not match existing object",
-        details=[
-            {
-                "location": "body",
-                "name": "id",
-                "description": "Object id does not match existing object",
-            }
-        ],
-    )
+    assert_invalid(resp, "body", "id", "Object id does not match existing object")
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
     blog.get(record_url("other"), headers=ALICE, status=404)
 
@@ -521,14 +484,7 @@ def test_unknown_top_level_body_keys_are_rejected(blog, method):
     )
 
     message = "Unrecognized keys in mapping: \"{'foo': 1}\""
-    assert_error(
-        resp,
-        400,
-        107,
-        message,
-        error="Invalid parameters",
-        details=[{"location": "body", "name": "", "description": message}],
-    )
+    assert_invalid(resp, "body", "", message)
     assert blog.get(record_url("r1"), headers=ALICE).json["data"] == stored
 
 
@@ -566,14 +522,12 @@ def test_a_permission_that_is_not_a_list_is_rejected(blog):
         record_url("r1"), {"permissions": {"read": "x"}}, headers=ALICE, status=400
     )
 
-    assert_error(
+    assert_invalid(
         resp,
-        400,
-        107,
-        'permissions.read in body: "x" is not iterable',
-        details=[
-            {"location": "body", "name": "permissions.read", "description": '"x" is not iterable'}
-        ],
+        "body",
+        "permissions.read",
+        '"x" is not iterable',
+        message='permissions.read in body: "x" is not iterable',
     )
     after = blog.get(record_url("r1"), headers=ALICE).json
     assert after == {"data": stored, "permissions": {"write": [ALICE_ID]}}

@@ -10,17 +10,14 @@ from __future__ import annotations
 import datetime
 import json
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 import webtest
 
 from tests import server
-from tests.support import assert_error, auth, userid
+from tests.support import ALICE, BOB, assert_error, auth, create_collection, userid
 
-ALICE = auth("alice")
-BOB = auth("bob")
 B = "/v1/buckets/b"
 C = f"{B}/collections/c"
 RECORDS = f"{C}/records"
@@ -29,10 +26,7 @@ PLUGINS = "kinto_clone.plugins.default_bucket kinto_clone.plugins.history"
 
 @pytest.fixture
 def app(make_app: Any) -> webtest.TestApp:
-    app = make_app(includes=PLUGINS)
-    app.put_json(B, {}, headers=ALICE, status=201)
-    app.put_json(C, {}, headers=ALICE, status=201)
-    return app
+    return create_collection(make_app(includes=PLUGINS), C)
 
 
 def put(app: webtest.TestApp, rid: str, data: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -503,28 +497,13 @@ def test_the_openapi_document_describes_restore_and_revert(app: webtest.TestApp)
 
 
 def write_ini(path: Any, settings: dict[str, Any], includes: str = PLUGINS) -> str:
-    lines = [
-        "[app:main]",
-        "use = egg:kinto_clone",
-        f"kinto.includes = {includes}",
-        "kinto.userid_hmac_secret = test-secret",
-        "multiauth.policies = basicauth",
-        "kinto.bucket_create_principals = system.Authenticated",
-    ]
-    lines += [f"kinto.{k} = {v}" for k, v in settings.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    """An ini of the test's backend (``backend_settings``) for the command line."""
+    ini = {f"kinto.{key}": value for key, value in settings.items()}
+    return str(server.write_ini(path, {**server.BASE_SETTINGS, **ini, "kinto.includes": includes}))
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kinto_clone", "restore", *args],
-        env=server.server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return server.cli("restore", *args)
 
 
 def test_the_command_line_restores_and_dry_runs_as_the_endpoint(

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import UNAUTHORIZED_BODY, assert_error, auth, default_bucket_id, userid
-
-ALICE = auth("alice")
+from tests.support import ALICE, UNAUTHORIZED_BODY, assert_error, auth, default_bucket_id, userid
 
 
 def basic(raw: bytes) -> dict[str, str]:

@@ -13,9 +13,7 @@ import pytest
 import webtest
 
 from kinto_clone.plugins.schema import check_schemas
-from tests.support import assert_error, auth
-
-ALICE = auth("alice")
+from tests.support import ALICE, assert_error
 
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/articles"

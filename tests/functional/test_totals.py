@@ -15,11 +15,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.support import auth, userid
+from tests.support import ALICE, BOB, BOB_ID, auth, create_collection
 
-ALICE = auth("alice")
-BOB = auth("bob")
-BOB_ID = userid("bob")
 BUCKET = "/v1/buckets/blog"
 COLLECTION = f"{BUCKET}/collections/tasks"
 RECORDS = f"{COLLECTION}/records"
@@ -36,9 +33,7 @@ def etag(resp: Any) -> int:
 
 @pytest.fixture
 def blog(app: webtest.TestApp) -> webtest.TestApp:
-    app.put_json(BUCKET, {}, headers=ALICE, status=201)
-    app.put_json(COLLECTION, {}, headers=ALICE, status=201)
-    return app
+    return create_collection(app, COLLECTION)
 
 
 def put(app: webtest.TestApp, rid: str, data: dict[str, Any], **kwargs: Any) -> Any:

@@ -18,9 +18,8 @@ import pytest
 import webtest
 
 from kinto_clone.storage import BackendError
-from tests.support import assert_error, auth
+from tests.support import ALICE, assert_error, auth
 
-ALICE = auth("alice")
 RECORDS = "/v1/buckets/blog/collections/articles/records"
 METHOD_NOT_ALLOWED = "Method not allowed on this endpoint."
 GONE = "The service you are trying to connect no longer exists at this location."

@@ -1,7 +1,8 @@
 """Helpers of the reliability tests: real processes, real PostgreSQL, real nginx.
 
-- ``start_head(ini, workdir, name)``: one ``python -m kinto_clone start`` process (a web
-  head) on a free port, waited for; ``server.stop`` ends it.
+- ``web_heads(workdir, name, settings)``: web heads (``python -m kinto_clone start``
+  processes, ``tests/server.py``) on one PostgreSQL database of their own, migrated once.
+- ``behind_nginx(workdir, heads)``: nginx configured by config/nginx.conf in front of them.
 - ``nginx_binary()``: the nginx executable; skips without one (fails with ``CI=true``).
 - ``render_nginx_conf(...)``: ``config/nginx.conf`` with the test's ports and paths.
 - ``run_nginx(...)``: nginx in the foreground (``daemon off``), stopped on exit.
@@ -20,10 +21,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -69,33 +69,46 @@ def wait_for(url: str, seconds: float, status: int = 200) -> bool:
 # --- web heads -------------------------------------------------------------------------
 
 
-def start_head(ini: Path, workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``kinto_clone start --ini INI`` on a free port; return it and its base URL."""
-    for _attempt in range(server.PORT_ATTEMPTS):
-        port = server.free_port()
-        out_path, err_path = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            process = subprocess.Popen(
-                [*server_cli(), "start", "--ini", str(ini), "--port", str(port)],
-                cwd=workdir,
-                env=server.server_environment(),
-                stdout=out,
-                stderr=err,
-            )
-        base_url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + server.START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline and process.poll() is None:
-            if wait_for(f"{base_url}/__lbheartbeat__", 0.2):
-                return process, base_url
-        server.stop(process)
-        output = err_path.read_text(errors="replace")
-        if "address already in use" not in output.lower():
-            pytest.fail(f"web head {name} did not start (exit {process.returncode})\n{output}")
-    pytest.fail(f"web head {name}: no free port after {server.PORT_ATTEMPTS} attempts")
+@contextmanager
+def web_heads(
+    workdir: Path, name: str, settings: Mapping[str, str] | None = None, count: int = 2
+) -> Iterator[list[str]]:
+    """``count`` web heads on one fresh PostgreSQL database (``kinto_clone_<name>_<pid>``,
+    migrated once, dropped on exit), each with a pool of 4 connections and ``settings``;
+    yields their base URLs (head-1, head-2... in ``workdir``)."""
+    maintenance = postgres_server()
+    database = f"kinto_clone_{name}_{os.getpid()}"
+    db_url = postgres.create_database(maintenance, database)
+    processes = []
+    try:
+        ini = server.migrated_ini(
+            workdir,
+            {
+                **server.settings_for("postgresql", db_url),
+                "kinto.storage_pool_size": "4",
+                **(settings or {}),
+            },
+        )
+        urls = []
+        for index in range(1, count + 1):
+            process, url = server.start(ini, workdir, f"head-{index}")
+            processes.append(process)
+            urls.append(url)
+        yield urls
+    finally:
+        for process in processes:
+            server.stop(process)
+        postgres.drop_database(maintenance, database)
 
 
-def server_cli() -> list[str]:
-    return [sys.executable, "-m", "kinto_clone"]
+@contextmanager
+def behind_nginx(workdir: Path, heads: list[str]) -> Iterator[str]:
+    """nginx, configured by config/nginx.conf, in front of ``heads``; yields its base URL."""
+    listen_port = server.free_port()
+    ports = [int(url.split(":")[2].split("/")[0]) for url in heads]
+    conf = render_nginx_conf(workdir, listen_port, ports)
+    with run_nginx(conf, workdir, listen_port) as url:
+        yield url
 
 
 def rss_kib(pid: int) -> int:
@@ -191,10 +204,7 @@ def run_nginx(conf: Path, directory: Path, listen_port: int) -> Iterator[str]:
 
 def postgres_server() -> str:
     """Maintenance URL of the PostgreSQL server the tests use (see tests/postgres.py)."""
-    url = postgres.server_url()
-    if url is None:
-        missing("PostgreSQL is neither running nor installed")
-    return str(url)
+    return postgres.required_server_url()
 
 
 class Cluster:

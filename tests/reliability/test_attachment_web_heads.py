@@ -16,17 +16,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests import postgres, server
-from tests.reliability.conftest import (
-    nginx_binary,
-    postgres_server,
-    render_nginx_conf,
-    run_nginx,
-    start_head,
-)
+from tests import server
+from tests.reliability.conftest import behind_nginx, nginx_binary, web_heads
+from tests.support import ALICE
 
-ALICE = ("alice", "alicepassword")
-RECORDS = "/buckets/files/collections/certs/records"
+FOLDERS = ("/buckets/files", "/buckets/files/collections/certs")
+RECORDS = f"{FOLDERS[1]}/records"
 TIMEOUT = 30
 
 
@@ -34,46 +29,20 @@ TIMEOUT = 30
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
     """(nginx URL, [head 1 URL, head 2 URL]), with the attachments plugin on."""
     nginx_binary()  # skip (or fail on CI) without nginx
-    maintenance = postgres_server()
     workdir = tmp_path_factory.mktemp("attachment-heads")
-    name = f"kinto_clone_attachment_heads_{os.getpid()}"
-    db_url = postgres.create_database(maintenance, name)
-    processes = []
-    try:
-        ini = server.write_ini(
-            workdir / "kinto.ini",
-            {
-                **server.BASE_SETTINGS,
-                **server.settings_for("postgresql", db_url),
-                "kinto.includes": "kinto_attachment",
-                "kinto.storage_pool_size": "4",
-            },
-        )
-        server.migrate(ini, workdir)
-        heads = []
-        for index in (1, 2):
-            process, url = start_head(ini, workdir, f"head-{index}")
-            processes.append(process)
-            heads.append(url)
-        ports = [int(url.split(":")[2].split("/")[0]) for url in heads]
-        listen_port = server.free_port()
-        conf = render_nginx_conf(workdir, listen_port, ports)
-        with run_nginx(conf, workdir, listen_port) as nginx_url:
-            session = requests.Session()
-            session.auth = ALICE
-            for path in ("/buckets/files", "/buckets/files/collections/certs"):
-                assert session.put(nginx_url + path, json={}, timeout=TIMEOUT).ok
-            yield nginx_url, heads
-    finally:
-        for process in processes:
-            server.stop(process)
-        postgres.drop_database(maintenance, name)
+    settings = {"kinto.includes": "kinto_attachment"}
+    with (
+        web_heads(workdir, "attachment_heads", settings) as heads,
+        behind_nginx(workdir, heads) as nginx_url,
+    ):
+        server.create(server.session_as(ALICE), nginx_url, *FOLDERS, timeout=TIMEOUT)
+        yield nginx_url, heads
 
 
 def upload(base: str, record: str, content: bytes) -> requests.Response:
     return requests.post(
         f"{base}{RECORDS}/{record}/attachment",
-        auth=ALICE,
+        headers=ALICE,
         timeout=TIMEOUT,
         files={"attachment": ("f.txt", content, "text/plain")},
     )
@@ -95,10 +64,10 @@ def test_a_file_uploaded_through_one_head_is_served_by_the_other(
             f"{base}/attachments/{digest}", headers={"Range": "bytes=-10"}, timeout=TIMEOUT
         )
         assert part.status_code == 206 and part.content == content[-10:]
-    record = requests.get(f"{head2}{RECORDS}/one", auth=ALICE, timeout=TIMEOUT).json()
+    record = requests.get(f"{head2}{RECORDS}/one", headers=ALICE, timeout=TIMEOUT).json()
     assert record["data"]["attachment"]["hash"] == digest
 
-    removed = requests.delete(f"{head2}{RECORDS}/one/attachment", auth=ALICE, timeout=TIMEOUT)
+    removed = requests.delete(f"{head2}{RECORDS}/one/attachment", headers=ALICE, timeout=TIMEOUT)
     assert removed.status_code == 204
     assert requests.get(f"{head1}/attachments/{digest}", timeout=TIMEOUT).status_code == 404
 

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from tests import postgres, server
-from tests.reliability.conftest import Cluster, Session, port_is_closed, start_head
+from tests.reliability.conftest import Cluster, Session, port_is_closed
 from tests.support import auth
 
 ANSWER_WITHIN_SECONDS = 10.0  # every answer, outage or not (db.py connects within 5 s)
@@ -60,20 +60,12 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def head(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[object, str]]:
     db_url = postgres.create_database(cluster.url, "kinto")
-    ini = server.write_ini(
-        tmp_path / "kinto.ini",
-        {
-            **server.BASE_SETTINGS,
-            **server.settings_for("postgresql", db_url),
-            "kinto.heartbeat_timeout_seconds": "3",
-        },
-    )
-    server.migrate(ini, tmp_path)
-    process, url = start_head(ini, tmp_path, "head")
-    try:
-        yield process, url
-    finally:
-        server.stop(process)
+    settings = {
+        **server.settings_for("postgresql", db_url),
+        "kinto.heartbeat_timeout_seconds": "3",
+    }
+    with server.running(server.migrated_ini(tmp_path, settings), tmp_path, "head") as started:
+        yield started
 
 
 def call(s: Session, method: str, url: str, **kwargs: object) -> Outcome:

@@ -19,9 +19,8 @@ from urllib.parse import quote
 import pytest
 import webtest
 
-from tests.support import assert_error, auth
+from tests.support import ALICE, assert_error, auth
 
-ALICE = auth("alice")
 BUCKET = "/v1/buckets/b"
 COLLECTION = f"{BUCKET}/collections/c"
 RECORDS = f"{COLLECTION}/records"

@@ -998,7 +998,10 @@ def test_random_request_sequences_follow_the_model(model_backend: str) -> None:
     }
     # With history: restores (issue 13) are among the requests.
     plugins = f"{DEFAULT_SETTINGS['includes']} kinto_clone.plugins.history"
-    wsgi = main({}, **{**DEFAULT_SETTINGS, **backend, "includes": plugins})
+    # The model is Kinto's rules: without access-revoked tombstones (tests of their own in
+    # tests/functional/test_revocations.py), as Kinto answers.
+    kinto = {"revocation_tombstones": False}
+    wsgi = main({}, **{**DEFAULT_SETTINGS, **backend, **kinto, "includes": plugins})
     try:
         run_state_machine_as_test(
             make_machine(webtest.TestApp(wsgi), model_backend),

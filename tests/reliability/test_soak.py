@@ -34,7 +34,7 @@ import pytest
 import requests
 
 from tests import postgres, server
-from tests.reliability.conftest import Session, postgres_server, rss_kib, start_head
+from tests.reliability.conftest import Session, postgres_server, rss_kib
 from tests.support import auth
 
 SECONDS = float(os.environ.get("KINTO_CLONE_SOAK_SECONDS", "20"))
@@ -83,14 +83,10 @@ def soak_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
         settings = server.settings_for("postgresql", postgres.create_database(maintenance, name))
     else:
         settings = server.settings_for("sqlite", f"sqlite:///{workdir}/kinto.sqlite")
-    ini = server.write_ini(workdir / "kinto.ini", {**server.BASE_SETTINGS, **settings})
     try:
-        server.migrate(ini, workdir)
-        process, url = start_head(ini, workdir, "soak")
-        try:
+        ini = server.migrated_ini(workdir, settings)
+        with server.running(ini, workdir, "soak") as (process, url):
             yield process.pid, url, "postgresql" if maintenance else "sqlite"
-        finally:
-            server.stop(process)
     finally:
         if maintenance is not None:
             postgres.drop_database(maintenance, name)

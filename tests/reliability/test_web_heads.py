@@ -17,7 +17,6 @@ Every thread is bounded in operations and in time; every request has a timeout.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,15 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import postgres, server
-from tests.reliability.conftest import (
-    Session,
-    nginx_binary,
-    postgres_server,
-    render_nginx_conf,
-    run_nginx,
-    start_head,
-)
+from tests.reliability.conftest import Session, behind_nginx, nginx_binary, web_heads
 from tests.support import auth
 
 THREAD_SECONDS = 45.0  # a bound, not a duration: no worker thread runs longer
@@ -50,31 +41,9 @@ class Deployment:
 @pytest.fixture(scope="module")
 def heads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
     """Two web heads on one freshly migrated PostgreSQL database: (workdir, base URLs)."""
-    maintenance = postgres_server()
     workdir = tmp_path_factory.mktemp("web-heads")
-    name = f"kinto_clone_web_heads_{os.getpid()}"
-    db_url = postgres.create_database(maintenance, name)
-    processes = []
-    try:
-        ini = server.write_ini(
-            workdir / "kinto.ini",
-            {
-                **server.BASE_SETTINGS,
-                **server.settings_for("postgresql", db_url),
-                "kinto.storage_pool_size": "4",
-            },
-        )
-        server.migrate(ini, workdir)  # once, for both heads
-        urls = []
-        for index in (1, 2):
-            process, url = start_head(ini, workdir, f"head-{index}")
-            processes.append(process)
-            urls.append(url)
+    with web_heads(workdir, "web_heads") as urls:
         yield workdir, urls
-    finally:
-        for process in processes:
-            server.stop(process)
-        postgres.drop_database(maintenance, name)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +51,7 @@ def deployment(heads: tuple[Path, list[str]]) -> Iterator[Deployment]:
     """The two heads behind nginx, configured by config/nginx.conf."""
     nginx_binary()  # skip (or fail on CI) without nginx
     workdir, urls = heads
-    listen_port = server.free_port()
-    ports = [int(url.split(":")[2].split("/")[0]) for url in urls]
-    conf = render_nginx_conf(workdir, listen_port, ports)
-    with run_nginx(conf, workdir, listen_port) as nginx_url:
+    with behind_nginx(workdir, urls) as nginx_url:
         yield Deployment(nginx=nginx_url, heads=urls)
 
 

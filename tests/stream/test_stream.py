@@ -4,6 +4,7 @@ the real server (uvicorn in front of the WSGI application), on every backend."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +210,7 @@ def test_each_event_is_checked_against_the_permissions_of_that_moment(
         assert stream.status == 200  # bob may read one record: the GET answers 200 too
         assert requests.get(url, headers=BOB, timeout=10).json()["data"] == [early]
         stream.next()
-        create(url, ALICE, {"secret": 1})
+        secret = create(url, ALICE, {"secret": 1})
         shared = create(url, ALICE, {"shared": 1}, {"read": [userid("bob")]})
         assert [e.data["data"] for e in stream.changes(1)] == [shared]
         # The collection is made readable by a group bob is then added to: mid-stream.
@@ -221,8 +222,13 @@ def test_each_event_is_checked_against_the_permissions_of_that_moment(
         put(f"{base}/buckets/{b}/groups/friends", ALICE, {"data": {"members": [userid("bob")]}})
         via_group = create(url, ALICE, {"group": 1})
         assert [e.data["data"] for e in stream.changes(1)] == [via_group]
-        # Out of the group again: nothing more, not even tombstones of the collection.
+        # Out of the group again: a revocation tombstone for each record he read through
+        # it and reads no more (not those of his own ACL), then nothing of the collection.
         put(f"{base}/buckets/{b}/groups/friends", ALICE, {"data": {"members": []}})
+        lost = stream.changes(2)
+        assert sorted(e.data["data"]["id"] for e in lost) == sorted([secret["id"], via_group["id"]])
+        assert {e.event for e in lost} == {"delete"}
+        assert all(e.data["data"]["revoked"] for e in lost)
         create(url, ALICE, {"secret": 2})
         requests.delete(f"{url}/{via_group['id']}", headers=ALICE, timeout=10)
         # The ACL of one record, changed mid-stream.
@@ -230,6 +236,16 @@ def test_each_event_is_checked_against_the_permissions_of_that_moment(
             f"{url}/{shared['id']}", json={"permissions": {"read": []}}, headers=ALICE, timeout=10
         )
         assert r.status_code == 200
+        [revoked] = stream.changes(1)
+        assert revoked.data == {
+            "action": "delete",
+            "data": {
+                "id": shared["id"],
+                "last_modified": int(revoked.id),
+                "deleted": True,
+                "revoked": True,
+            },
+        }
         assert stream.quiet(1.0) == []
 
 
@@ -241,8 +257,21 @@ def test_a_collection_acl_removed_mid_stream_stops_the_events(stream_server: Ser
         one = create(url, ALICE, {"n": 1})
         assert [e.data["data"] for e in stream.changes(1)] == [one]
         put(f"{base}/buckets/{b}/collections/c", ALICE, {"permissions": {"read": []}})
+        [revoked] = stream.changes(1)  # what he held goes, as a tombstone
+        assert revoked.data["data"] == {
+            "id": one["id"],
+            "last_modified": int(revoked.id),
+            "deleted": True,
+            "revoked": True,
+        }
         create(url, ALICE, {"n": 2})
         assert stream.quiet(1.0) == []
+    # A reconnection from before the revocation replays it, exactly once.
+    with EventStream(url, BOB, last_event_id=str(one["last_modified"])) as again:
+        assert again.status == 200  # he lost all: only his tombstone shows
+        again.next()
+        assert [e.id for e in again.changes(1)] == [revoked.id]
+        assert again.quiet(1.0) == []
 
 
 def test_the_default_bucket_alias_streams_the_callers_own_collection(stream_server: Served) -> None:
@@ -291,6 +320,42 @@ def test_a_bucket_stream_sends_the_records_of_every_collection_the_caller_may_re
     ]
     with EventStream(f"{base}/buckets/{b}/collections", CAROL) as nobody:
         assert nobody.status == 403
+
+
+def test_a_bucket_stream_sends_the_revocations_of_each_collection(
+    stream_server: Served,
+) -> None:
+    base, b = stream_server.url, stream_server.bucket
+    bob = userid("bob")
+    put(f"{base}/buckets/{b}", ALICE, {"permissions": {"read": [bob]}})
+    put(f"{base}/buckets/{b}/collections/one", ALICE)
+    put(f"{base}/buckets/{b}/collections/two", ALICE)
+    first = create(records_url(base, b, "one"), ALICE, {"n": 1})
+    second = create(records_url(base, b, "two"), ALICE, {"n": 2}, {"read": [bob]})
+    time.sleep(0.6)  # past the settle time: a bucket stream starts after these two
+    with EventStream(f"{base}/buckets/{b}/collections", BOB) as stream:
+        stream.next()
+        put(f"{base}/buckets/{b}/collections/one", ALICE, {"permissions": {"read": [bob]}})
+        put(f"{base}/buckets/{b}", ALICE, {"permissions": {"read": []}})
+        # Still read: "one" through its collection, "two" through its own ACL; then not.
+        assert stream.quiet(1.5) == []
+        put(f"{base}/buckets/{b}/collections/one", ALICE, {"permissions": {"read": []}})
+        r = requests.patch(
+            f"{records_url(base, b, 'two')}/{second['id']}",
+            json={"permissions": {"read": []}},
+            headers=ALICE,
+            timeout=10,
+        )
+        assert r.status_code == 200
+        events = stream.changes(2)
+    assert sorted((e.data["collection_id"], e.data["data"]["id"]) for e in events) == [
+        ("one", first["id"]),
+        ("two", second["id"]),
+    ]
+    assert all(e.event == "delete" and e.data["data"]["revoked"] for e in events)
+    assert all(
+        e.id == f"{e.data['collection_id']}:{e.data['data']['last_modified']}" for e in events
+    )
 
 
 def test_a_bucket_stream_resumes_from_its_last_event_id(stream_server: Served) -> None:

@@ -15,7 +15,8 @@ from tests import postgres, server
 from tests.reliability.conftest import nginx_binary, postgres_server, render_nginx_conf, run_nginx
 from tests.stream.conftest import StreamServer, put
 from tests.stream.sse_client import EventStream
-from tests.stream.test_stream import ALICE, create
+from tests.stream.test_stream import ALICE, BOB, create
+from tests.support import userid
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,24 @@ def test_a_stream_through_nginx_resumes_on_the_other_head_when_its_head_stops(
         assert r.json()["data"] == [second]
     finally:
         two.start()
+
+
+def test_a_group_membership_removed_on_one_head_revokes_on_the_streams_of_the_other(
+    heads: tuple[list[StreamServer], str],
+) -> None:
+    (one, two), _ = heads
+    bob = userid("bob")
+    group = "/buckets/revoked/groups/readers"
+    put(f"{one.url}/buckets/revoked", ALICE)
+    put(f"{one.url}{group}", ALICE, {"data": {"members": [bob]}})
+    put(f"{one.url}/buckets/revoked/collections/c", ALICE, {"permissions": {"read": [group]}})
+    path = "/buckets/revoked/collections/c/records"
+    record = create(one.url + path, ALICE, {"shared": True})
+    with EventStream(two.url + path, BOB, last_event_id=str(record["last_modified"])) as stream:
+        assert stream.status == 200
+        stream.next()
+        put(f"{one.url}{group}", ALICE, {"data": {"members": []}})  # written on head one
+        [event] = stream.changes(1, timeout=20)
+        assert stream.quiet(0.5) == []
+    assert event.event == "delete"
+    assert event.data["data"]["id"] == record["id"] and event.data["data"]["revoked"] is True

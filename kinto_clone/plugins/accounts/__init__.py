@@ -21,6 +21,7 @@ from __future__ import annotations
 from pyramid.config import Configurator
 
 from kinto_clone import security
+from kinto_clone.cache.memory import MemoryCache
 from kinto_clone.plugins.accounts import options
 from kinto_clone.plugins.accounts.authentication import (
     AccountsAuthenticationPolicy,
@@ -32,7 +33,8 @@ from kinto_clone.views.root import add_capability
 
 def includeme(config: Configurator) -> None:
     checked = options.check(config.registry.settings)
-    config.registry.account_passwords = Passwords(checked)
+    cache = config.registry.backends.cache or MemoryCache()
+    config.registry.account_passwords = Passwords(checked, cache)
     # The security policy is built after the plugins (kinto_clone/__init__.py).
     security.POLICY_FACTORIES[options.POLICY] = AccountsPolicy
     config.include("kinto_clone.plugins.accounts.views")

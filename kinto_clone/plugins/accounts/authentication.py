@@ -20,15 +20,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import bcrypt
 from pyramid.request import Request
 
 from kinto_clone.backends import Backends
+from kinto_clone.cache import Cache
 from kinto_clone.errors import ConfigurationError
 from kinto_clone.plugins.accounts.options import PLUGIN, AccountsOptions
 from kinto_clone.plugins.accounts.resource import ACCOUNT_ID, get_account, owner
@@ -63,53 +61,18 @@ def _hmac_hex(key: str, message: str) -> str:
     return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-class VerifiedCache:
-    """Recent successful logins of this process: ``{key: (token, expiry)}``.
+class Passwords:
+    """Hashing and checking account passwords; one per application (``registry``).
 
-    Neither user names nor passwords are kept: the key is an HMAC of the user name under
-    ``userid_hmac_secret``, the token an HMAC of the password under that key.
+    Recent successful logins are kept in ``cache`` (the cache backend, else a memory
+    cache of the plugin's own), for ``account_cache_ttl_seconds``. Neither user names nor
+    passwords are kept there: the key is an HMAC of the user name under
+    ``userid_hmac_secret``, the value an HMAC of the password under that key.
     """
 
-    MAX_ENTRIES = 100_000  # beyond that, expired entries are dropped; if none, all of them
-
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl_seconds
-        self.clock = clock
-        self._entries: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def holds(self, key: str, token: str) -> bool:
-        entry = self._entries.get(key)
-        if entry is None:
-            return False
-        cached, expiry = entry
-        if expiry <= self.clock():
-            self.forget(key)
-            return False
-        return hmac.compare_digest(cached, token)
-
-    def add(self, key: str, token: str) -> None:
-        if self.ttl <= 0:
-            return
-        now = self.clock()
-        with self._lock:
-            if len(self._entries) >= self.MAX_ENTRIES:
-                self._entries = {k: e for k, e in self._entries.items() if e[1] > now}
-                if len(self._entries) >= self.MAX_ENTRIES:
-                    self._entries = {}
-            self._entries[key] = (token, now + self.ttl)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
-
-
-class Passwords:
-    """Hashing and checking account passwords; one per application (``registry``)."""
-
-    def __init__(self, options: AccountsOptions) -> None:
+    def __init__(self, options: AccountsOptions, cache: Cache) -> None:
         self.options = options
-        self.cache = VerifiedCache(options.cache_ttl_seconds)
+        self.cache = cache
         # Checked against when there is no such account, so that the answer takes as
         # long as for a wrong password (see AccountsPolicy).
         self._dummy_hash = hash_password(secrets.token_urlsafe(16), options.bcrypt_rounds)
@@ -122,17 +85,18 @@ class Passwords:
 
     def forget(self, username: str) -> None:
         """Drop a cached login: the account changed or is gone."""
-        self.cache.forget(self.cache_key(username))
+        self.cache.delete(self.cache_key(username))
 
     def forget_all(self) -> None:
         """Drop every cached login: every account is gone (``__flush__``)."""
-        self.cache = VerifiedCache(self.cache.ttl, self.cache.clock)
+        self.cache.flush()
 
     def verify(self, backends: Backends, username: str, password: str) -> bool | None:
         """True if the password is the account's, False if not, None without an account."""
         key = self.cache_key(username)
         token = _hmac_hex(key, password)
-        if self.cache.holds(key, token):
+        cached = self.cache.get(key)
+        if cached is not None and hmac.compare_digest(cached, token):
             return True
         account = get_account(backends, username) if ACCOUNT_ID.match(username) else None
         if account is None:
@@ -141,7 +105,7 @@ class Passwords:
             return None
         if not check_password(password, account.get("password")):
             return False
-        self.cache.add(key, token)
+        self.cache.set(key, token, self.options.cache_ttl_seconds)
         return True
 
 

@@ -57,10 +57,9 @@ ACCOUNT = ResourceType(
     "account",
     "accounts",
     None,
-    ("read", "write"),
-    _posted_id_required,
-    validate_account,
-    ACCOUNT_ID,
+    generate_id=_posted_id_required,
+    validate=validate_account,
+    id_pattern=ACCOUNT_ID,
 )
 
 

@@ -14,10 +14,9 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from kinto_clone.authorization import is_writer
 from kinto_clone.body import JSON, JSON_PATCH, MERGE_PATCH, check_content_type, json_body
-from kinto_clone.errors import NotFound, invalid, invalid_id
-from kinto_clone.events import ResourceChange, ids_of, notify
+from kinto_clone.errors import invalid, invalid_id
+from kinto_clone.events import ResourceChange
 from kinto_clone.permission import ACL
 from kinto_clone.plugins.accounts.authentication import Passwords
 from kinto_clone.plugins.accounts.context import AccountContext
@@ -28,10 +27,10 @@ from kinto_clone.plugins.accounts.resource import (
     owner,
     with_hashed_password,
 )
-from kinto_clone.preconditions import raise_412_if_modified
+from kinto_clone.preconditions import raise_412_if_object_modified
 from kinto_clone.resources import merge, objects
 from kinto_clone.schemas import envelope
-from kinto_clone.storage import UnicityError
+from kinto_clone.views import steps
 from kinto_clone.views.http import set_timestamp_headers
 from kinto_clone.views.resources import register_resource
 
@@ -47,26 +46,6 @@ def _written(request: Request, obj: dict[str, Any], acl: ACL, status: int = 200)
     return {"permissions": objects.acl_lists(acl), "data": obj}
 
 
-def _changed(
-    request: Request, action: str, old: dict[str, Any] | None, new: dict[str, Any], acl: ACL
-) -> None:
-    uri = account_uri(new["id"])
-    notify(
-        request,
-        ResourceChange(
-            action=action,
-            resource_name=ACCOUNT.name,
-            parent_id=ACCOUNT_PARENT,
-            uri=uri,
-            user_id=request.authenticated_userid,
-            ids=ids_of(uri),
-            old=old,
-            new=new,
-            permissions=objects.acl_lists(acl),
-        ),
-    )
-
-
 def create_account(request: Request) -> Any:
     """POST /accounts: sign-up, or an administrator creating an account."""
     ctx: AccountContext = request.context
@@ -80,30 +59,23 @@ def create_account(request: Request) -> Any:
         raise invalid_id()
     ctx.raise_400_if_foreign(account_id)
     existing = ctx.sibling
-    raise_412_if_modified(
-        request.headers, existing, existing["last_modified"] if existing else None
-    )
+    raise_412_if_object_modified(request.headers, existing)
     if existing is not None:  # an existing id: the caller may read it, so here it is
-        acl = ctx.acl(account_uri(account_id))
-        shown = objects.acl_lists(acl) if is_writer(acl, request.principals) else {}
-        set_timestamp_headers(request.response, existing["last_modified"])
-        return {"permissions": shown, "data": existing}
+        return steps.object_response(request, existing, ctx.acl(account_uri(account_id)))
     to_store = with_hashed_password(data, None, _passwords(request).hash)
-    try:
-        # The ignore: envelope() without allow_null gives permission lists, never None.
-        obj, acl = objects.create(
-            request.registry.backends,
-            ACCOUNT,
-            ACCOUNT_PARENT,
-            account_id,
-            to_store,
-            permissions or {},  # type: ignore[arg-type]
-            owner(account_id),
-        )
-    except UnicityError as exc:  # created by a concurrent request meanwhile
-        set_timestamp_headers(request.response, exc.existing["last_modified"])
-        return {"permissions": {}, "data": exc.existing}
-    _changed(request, "create", None, obj, acl)
+    # The ignore: envelope() without allow_null gives permission lists, never None.
+    obj, acl, created = objects.create_unless_raced(
+        request.registry.backends,
+        ACCOUNT,
+        ACCOUNT_PARENT,
+        account_id,
+        to_store,
+        permissions or {},  # type: ignore[arg-type]
+        owner(account_id),
+    )
+    if not created:  # created by a concurrent request meanwhile
+        return steps.object_response(request, obj, {})
+    steps.changed(request, ctx, "create", None, obj, acl)
     return _written(request, obj, acl, status=201)
 
 
@@ -116,8 +88,7 @@ def put_account(request: Request) -> Any:
     if data is not None and "id" in data and data["id"] != account_id:
         raise invalid("body", "id", "Object id does not match existing object")
     ctx.raise_400_if_foreign(account_id)
-    current = ctx.current
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
+    current = steps.latest_or_412(request, ctx, ctx.current)
     if data is not None:
         data = with_hashed_password(data, current, _passwords(request).hash)
     # The ignore: envelope() without allow_null gives permission lists, never None.
@@ -132,7 +103,7 @@ def put_account(request: Request) -> Any:
         permissions,  # type: ignore[arg-type]
         owner(account_id),
     )
-    _changed(request, "create" if current is None else "update", current, obj, acl)
+    steps.changed(request, ctx, "create" if current is None else "update", current, obj, acl)
     return _written(request, obj, acl, status=201 if current is None else 200)
 
 
@@ -141,10 +112,7 @@ def patch_account(request: Request) -> Any:
     ctx: AccountContext = request.context
     media = check_content_type(request, (JSON, MERGE_PATCH, JSON_PATCH))
     behavior = merge.response_behavior(request.headers)
-    current = ctx.current
-    if current is None:
-        raise NotFound(ACCOUNT.name, ctx.object_id or "")
-    raise_412_if_modified(request.headers, current, current["last_modified"])
+    current = steps.latest_or_412(request, ctx, steps.existing(ctx))
     sent, changes = merge.apply(media, json_body(request), current, ctx.acl(), ACCOUNT)
     to_store = with_hashed_password(sent, current, _passwords(request).hash)
     stored, acl = objects.patch(
@@ -157,7 +125,7 @@ def patch_account(request: Request) -> Any:
         changes,
         owner(current["id"]),
     )
-    _changed(request, "update", current, stored, acl)
+    steps.changed(request, ctx, "update", current, stored, acl)
     if behavior != "full":
         set_timestamp_headers(request.response, stored["last_modified"])
         return {"data": merge.partial_response(behavior, current, stored, sent)}
@@ -173,8 +141,7 @@ def forget_changed_logins(request: Request, change: ResourceChange) -> None:
 def includeme(config: Configurator) -> None:
     register_resource(
         config,
-        "account",
-        "/accounts",
+        ACCOUNT,
         AccountContext,
         {
             "plural POST": create_account,

@@ -25,10 +25,11 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from kinto_clone.errors import ERRNO, HTTPError
-from kinto_clone.events import ResourceChange, ids_of
+from kinto_clone.events import ResourceChange
 from kinto_clone.plugins.attachments.database import AttachmentLinks, DatabaseFiles
 from kinto_clone.plugins.attachments.options import AttachmentOptions, Rules
 from kinto_clone.plugins.attachments.store import FileActions, FileStore, Upload
+from kinto_clone.resources.types import CORE
 from kinto_clone.views.http import application_url
 from kinto_clone.views.root import add_capability
 
@@ -120,7 +121,7 @@ class Attachments:
             raise HTTPError(400, ERRNO.UNDEFINED, message="Attachment metadata cannot be modified.")
 
     def _rules(self, record_uri: str) -> Rules:
-        ids = ids_of(record_uri)
+        ids = CORE.ids_of(record_uri)
         return self.options.rules_for(ids.get("bucket_id", ""), ids.get("collection_id", ""))
 
 

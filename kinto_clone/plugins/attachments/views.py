@@ -24,20 +24,16 @@ from kinto_clone.errors import invalid
 from kinto_clone.events import check_data
 from kinto_clone.plugins.attachments import download, openapi, upload
 from kinto_clone.plugins.attachments.context import AttachmentContext
-from kinto_clone.preconditions import raise_412_if_modified
 from kinto_clone.resources import objects
-from kinto_clone.resources.types import RESOURCES
 from kinto_clone.schemas import envelope
 from kinto_clone.storage import UnicityError
+from kinto_clone.views import steps
 from kinto_clone.views.http import application_url, set_timestamp_headers
 from kinto_clone.views.openapi import describe
-from kinto_clone.views.resources import _changed, _existing, _latest, _require_parents, _writer
 
 if TYPE_CHECKING:
     from kinto_clone.plugins.attachments import Attachments
 
-RECORD = RESOURCES["record"]
-RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 FILE_PATH = "/attachments/{hash}"
 
 
@@ -52,12 +48,11 @@ def post_attachment(request: Request) -> Any:
     ids = request.matchdict
     rules = plugin.options.rules_for(ids["bucket_id"], ids["collection_id"])
     posted = upload.parse(request, rules)
-    data, permissions = envelope(posted.body, RECORD.permissions)
+    data, permissions = envelope(posted.body, ctx.resource.permissions)
     if data is not None and "id" in data and data["id"] != ctx.object_id:
         raise invalid("body", "id", "Object id does not match existing object")
-    _require_parents(ctx)
-    current = _latest(request, ctx, ctx.current)
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
+    steps.require_parents(ctx)
+    current = steps.latest_or_412(request, ctx, ctx.current)
     name = plugin.save(request, posted.upload, rules, ids)
     metadata = {
         "filename": posted.upload.filename,
@@ -81,9 +76,7 @@ def post_attachment(request: Request) -> Any:
 def delete_attachment(request: Request) -> Any:
     ctx: AttachmentContext = request.context
     plugin = _plugin(request)
-    current = _latest(request, ctx, _existing(ctx))
-    raise_412_if_modified(request.headers, current, current["last_modified"] if current else None)
-    assert current is not None  # with If-Match, a vanished record is a 412 above
+    current = steps.latest_or_412(request, ctx, steps.existing(ctx))
     ids = request.matchdict
     plugin.unlink(
         request, ctx.uri, plugin.options.rules_for(ids["bucket_id"], ids["collection_id"])
@@ -107,21 +100,27 @@ def _write(
     request.attachment_write = True
     check_data(request, ctx, data)
     backends = request.registry.backends
-    writer = _writer(request)
+    writer = steps.writer(request)
     if current is None:
         try:
             obj, acl = objects.create(
-                backends, RECORD, ctx.parent_id, ctx.object_id or "", data, permissions, writer
+                backends,
+                ctx.resource,
+                ctx.parent_id,
+                ctx.object_id or "",
+                data,
+                permissions,
+                writer,
             )
-            _changed(request, ctx, "create", None, obj, acl)
+            steps.changed(request, ctx, "create", None, obj, acl)
             return obj, True
         except UnicityError as exc:  # created by a concurrent request meanwhile
             current = exc.existing
     changes = {perm: list(principals or []) for perm, principals in permissions.items()}
     obj, acl = objects.patch(
-        backends, RECORD, ctx.parent_id, current, ctx.acl(), data, changes, writer
+        backends, ctx.resource, ctx.parent_id, current, ctx.acl(), data, changes, writer
     )
-    _changed(request, ctx, "update", current, obj, acl)
+    steps.changed(request, ctx, "update", current, obj, acl)
     return obj, False
 
 
@@ -134,7 +133,9 @@ def get_file(request: Request) -> Response:
 def register(config: Configurator, serve_files: bool) -> None:
     settings = config.registry.settings
     attachment = Service(
-        name="record:attachment", path=RECORD_PATH + "/attachment", factory=AttachmentContext
+        name="record:attachment",
+        path=config.registry.resource_types.path("record") + "/{id}/attachment",
+        factory=AttachmentContext,
     )
     if not settings["readonly"]:
         attachment.add_view("POST", post_attachment, permission="write", renderer="kinto_json")

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kinto_clone.plugins.history.listener import HistoryListener
+from kinto_clone.plugins.history.listener import ENTRY, HistoryListener
 from kinto_clone.plugins.history.options import HistoryOptions
+from kinto_clone.views.resources import register_resource
 from kinto_clone.views.root import add_capability
 
 
@@ -28,6 +29,7 @@ def includeme(config: Configurator) -> None:
     options = HistoryOptions.from_settings(config.registry.settings)
     config.registry.listeners.append(HistoryListener(options))
     config.registry.history_options = options
+    register_resource(config, ENTRY)  # the resource type of entries (listener.py)
     config.include("kinto_clone.plugins.history.views")
     # POST {object}/restore, POST /buckets/{bid}/history/{id}/revert (restore_views.py).
     config.include("kinto_clone.plugins.history.restore_views")

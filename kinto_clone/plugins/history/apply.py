@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from pyramid.request import Request
 
-from kinto_clone.events import ResourceChange, check_data, ids_of, notify
+from kinto_clone.events import check_data, notify_write
 from kinto_clone.plugins.history.listener import RESTORE_ENVIRON
 from kinto_clone.plugins.history.restore import Change, parse_uri
 from kinto_clone.resources import objects
-from kinto_clone.resources.types import RESOURCES, ResourceType
+from kinto_clone.resources.types import ResourceType
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
@@ -59,7 +59,8 @@ def check(request: Request, changes: list[Change]) -> None:
         if change.data is None:
             continue
         name, _, object_id = parse_uri(change.uri)
-        context = CheckContext(RESOURCES[name], object_id, _parents(backends, change.uri, known))
+        resource = request.registry.resource_types[name]
+        context = CheckContext(resource, object_id, _parents(backends, change.uri, known))
         check_data(request, context, dict(change.data))
 
 
@@ -74,7 +75,7 @@ def perform(
     described = []
     for change in changes:
         name, parent_id, object_id = parse_uri(change.uri)
-        resource = RESOURCES[name]
+        resource = request.registry.resource_types[name]
         if change.data is None:
             stored = objects.delete(backends, resource, parent_id, object_id)
             acl: dict[str, set[str]] = {}
@@ -104,20 +105,7 @@ def perform(
             # The history listener reads the bucket's and collection's ACLs from the
             # route context: keep them as this restore leaves them.
             context_acls[change.uri] = acl
-        notify(
-            request,
-            ResourceChange(
-                action=change.action,
-                resource_name=name,
-                parent_id=parent_id,
-                uri=change.uri,
-                user_id=request.authenticated_userid,
-                ids=ids_of(change.uri),
-                old=change.current,
-                new=stored,
-                permissions=objects.acl_lists(acl),
-            ),
-        )
+        notify_write(request, change.action, resource, parent_id, change.current, stored, acl)
         described.append(
             {**change.describe(), "target": {"data": stored, "permissions": objects.acl_lists(acl)}}
         )

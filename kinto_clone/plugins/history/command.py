@@ -16,7 +16,7 @@ from kinto_clone import db, json
 from kinto_clone.errors import HTTPError
 from kinto_clone.plugins.history import operations
 from kinto_clone.plugins.history.restore import Target, parse_uri
-from kinto_clone.resources.types import ID_PATTERN
+from kinto_clone.resources.types import CORE, ID_PATTERN
 from kinto_clone.views.http import now_ms
 
 EXIT_REFUSED = 1
@@ -42,7 +42,7 @@ def parse_target(uri: str) -> Target | None:
     ):
         return None
     name = parse_uri(uri)[0]
-    return Target(name, uri, children=name in ("bucket", "collection"))
+    return Target(name, uri, children=bool(CORE[name].children))
 
 
 def restore_command(ini: str, uri: str, at: str, dry_run: bool) -> int:

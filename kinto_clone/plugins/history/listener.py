@@ -23,12 +23,16 @@ from kinto_clone.context import RouteContext
 from kinto_clone.events import ResourceChange
 from kinto_clone.permission import ACL
 from kinto_clone.plugins.history.options import HistoryOptions
+from kinto_clone.resources.types import ResourceType, object_uri
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
 
-HISTORY = "history"
+# History entries: objects of a bucket that only the server writes (``server_written``:
+# no routes of the generic kind, no ``history:create``); ``__init__.py`` registers it.
+ENTRY = ResourceType("history", "history", "bucket", permissions=("read",), server_written=True)
+HISTORY = ENTRY.name
 RESTORE_ENVIRON = "kinto_clone.restore"  # set by apply.py during a restore's writes
 TRACKED = frozenset({"bucket", "group", "collection", "record"})
 OLDEST_FIRST = (Sort("last_modified"),)
@@ -40,7 +44,7 @@ def bucket_uri(bucket_id: str) -> str:
 
 def entry_uri(bucket: str, entry_id: str) -> str:
     """The URI of an entry's ACEs: what storage's ``readable_by`` looks up (§6.1)."""
-    return f"{bucket}/{HISTORY}/{entry_id}"
+    return object_uri(ENTRY, bucket, entry_id)
 
 
 def now_iso() -> str:

@@ -30,7 +30,7 @@ from kinto_clone.errors import ERRNO, HTTPError
 from kinto_clone.plugins.history.diff import changed_paths
 from kinto_clone.plugins.history.listener import HISTORY, bucket_uri
 from kinto_clone.plugins.history.options import HistoryOptions
-from kinto_clone.resources.types import RESOURCES
+from kinto_clone.resources.types import CORE, object_uri
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ OBJECT_TS = "target.data.last_modified"
 OLDEST_FIRST = (Sort("last_modified"),)
 NEWEST_FIRST = (Sort("last_modified", descending=True),)
 IN_CHUNK = 500  # IN lists of at most this many values (SQLite's bound parameters)
-# Writes are applied parents first; deletions children first.
-DEPTH = {"bucket": 0, "group": 1, "collection": 1, "record": 2}
 
 Acl = dict[str, list[str]]
 
@@ -81,10 +79,17 @@ class Target:
 
 
 def parse_uri(uri: str) -> tuple[str, str, str]:
-    """``/buckets/b/collections/c`` -> ``("collection", "/buckets/b", "c")``."""
-    parent, plural, object_id = uri.rsplit("/", 2)
-    singular = {r.plural: r.name for r in RESOURCES.values()}
-    return singular[plural], parent, object_id
+    """``/buckets/b/collections/c`` -> ``("collection", "/buckets/b", "c")``: its storage key."""
+    parsed = CORE.parse_uri(uri)
+    if parsed is None:
+        raise KeyError(uri)  # history records Kinto's four types only
+    resource, parent, object_id = parsed
+    return resource.name, parent, object_id
+
+
+def _depth(change: Change) -> int:
+    """Writes are applied parents first; deletions children first."""
+    return len(CORE.ancestors(change.resource_name))
 
 
 @dataclass
@@ -236,7 +241,7 @@ class Planner:
                 name, parent, ListQuery(filters=tuple(filters), include_deleted=True, limit=None)
             )
             for obj in written:
-                uri = f"{parent}/{RESOURCES[name].plural}/{obj['id']}"
+                uri = object_uri(CORE[name], parent, obj["id"])
                 stamps = {e["target"]["data"].get("last_modified") for e in after.get(uri, ())}
                 if obj["last_modified"] not in stamps:
                     self.reasons.append((uri, "written since that point without history"))
@@ -354,15 +359,13 @@ def _in_write_order(changes: list[Change]) -> list[Change]:
     """Creations and updates parents first; then deletions children first, skipping
     the children of a deleted collection (its deletion removes them)."""
     deleted = {c.uri for c in changes if c.action == "delete"}
-    writes = sorted(
-        (c for c in changes if c.action != "delete"), key=lambda c: (DEPTH[c.resource_name], c.uri)
-    )
+    writes = sorted((c for c in changes if c.action != "delete"), key=lambda c: (_depth(c), c.uri))
     removals = sorted(
         (
             c
             for c in changes
             if c.action == "delete" and not any(c.uri.startswith(d + "/") for d in deleted)
         ),
-        key=lambda c: (-DEPTH[c.resource_name], c.uri),
+        key=lambda c: (-_depth(c), c.uri),
     )
     return writes + removals

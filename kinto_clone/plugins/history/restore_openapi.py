@@ -5,113 +5,93 @@ from __future__ import annotations
 
 from typing import Any
 
-from kinto_clone.views.openapi_components import json_content, ref
+from kinto_clone.views.openapi_components import (
+    data_schema,
+    json_content,
+    object_schema,
+    ref,
+    response,
+)
 
 _PERMISSIONS = ref("schemas", "Permissions")
+_DRY_RUN = {"type": "boolean", "default": False}
 SCHEMAS: dict[str, Any] = {
-    "RestoreRequest": {
-        "type": "object",
-        "required": ["data"],
-        "additionalProperties": False,
-        "properties": {
-            "data": {
-                "type": "object",
-                "required": ["at"],
-                "additionalProperties": False,
-                "properties": {
-                    "at": {
-                        "oneOf": [
-                            {"type": "integer", "minimum": 0},
-                            {"type": "string", "format": "date-time"},
-                        ],
-                        "description": "The point: epoch milliseconds or an ISO 8601 date "
-                        "(UTC unless it says otherwise); not in the future.",
-                    },
-                    "dry_run": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "Only answer what would change.",
-                    },
+    "RestoreRequest": data_schema(
+        object_schema(
+            {
+                "at": {
+                    "oneOf": [
+                        {"type": "integer", "minimum": 0},
+                        {"type": "string", "format": "date-time"},
+                    ],
+                    "description": "The point: epoch milliseconds or an ISO 8601 date "
+                    "(UTC unless it says otherwise); not in the future.",
                 },
-            }
-        },
-    },
-    "RevertRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "data": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"dry_run": {"type": "boolean", "default": False}},
-            }
-        },
-    },
-    "RestoreChange": {
-        "type": "object",
-        "properties": {
+                "dry_run": {**_DRY_RUN, "description": "Only answer what would change."},
+            },
+            required=("at",),
+            closed=True,
+        ),
+        closed=True,
+    ),
+    "RevertRequest": object_schema(
+        {"data": object_schema({"dry_run": _DRY_RUN}, closed=True)}, closed=True
+    ),
+    "RestoreChange": object_schema(
+        {
             "action": {"type": "string", "enum": ["create", "update", "delete"]},
-            "uri": {"type": "string"},
-            "resource_name": {"type": "string"},
-            "id": {"type": "string"},
+            "uri": "string",
+            "resource_name": "string",
+            "id": "string",
             "changed": {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "Dotted paths of the fields (and permissions.<perm>) that change.",
             },
-            "target": {
-                "type": "object",
-                "properties": {
-                    "data": {"type": "object", "nullable": True},
-                    "permissions": _PERMISSIONS,
-                },
-            },
-        },
-    },
-    "RestoreResponse": {
-        "type": "object",
-        "required": ["data"],
-        "properties": {
-            "data": {
-                "type": "object",
-                "properties": {
-                    "uri": {"type": "string"},
-                    "at": {"type": "integer"},
-                    "dry_run": {"type": "boolean"},
-                    "reverted": {"type": "string"},
-                    "create": {"type": "integer"},
-                    "update": {"type": "integer"},
-                    "delete": {"type": "integer"},
-                    "changes": {"type": "array", "items": ref("schemas", "RestoreChange")},
-                },
+            "target": object_schema(
+                {"data": {"type": "object", "nullable": True}, "permissions": _PERMISSIONS}
+            ),
+        }
+    ),
+    "RestoreResponse": data_schema(
+        object_schema(
+            {
+                "uri": "string",
+                "at": "integer",
+                "dry_run": "boolean",
+                "reverted": "string",
+                "create": "integer",
+                "update": "integer",
+                "delete": "integer",
+                "changes": {"type": "array", "items": ref("schemas", "RestoreChange")},
             }
-        },
-    },
+        )
+    ),
 }
+_ERROR = ref("schemas", "Error")
 
 
 def _operation(summary: str, body: str, required: bool) -> dict[str, Any]:
-    headers = {name: ref("headers", name) for name in ("ETag", "Last-Modified")}
     return {
         "summary": summary,
         "parameters": [ref("parameters", "If-Match")] if body == "RestoreRequest" else [],
         "requestBody": {"required": required, "content": json_content(ref("schemas", body))},
         "responses": {
-            "200": {
-                "description": "What changed (or would, in a dry run)",
-                "headers": headers,
-                "content": json_content(ref("schemas", "RestoreResponse")),
-            },
-            "400": {
-                "description": "Malformed body, or a point older than history holds "
-                "for the objects named in details (nothing written)",
-                "content": json_content(ref("schemas", "Error")),
-            },
-            "412": {
-                "description": "Modified since the ETag of If-Match (restore) or since "
-                "the entry (revert); details.conflicts lists why",
-                "content": json_content(ref("schemas", "Error")),
-            },
+            "200": response(
+                "What changed (or would, in a dry run)",
+                ref("schemas", "RestoreResponse"),
+                headers=("ETag", "Last-Modified"),
+            ),
+            "400": response(
+                "Malformed body, or a point older than history holds for the objects named "
+                "in details (nothing written)",
+                _ERROR,
+            ),
+            "412": response(
+                "Modified since the ETag of If-Match (restore) or since the entry (revert); "
+                "details.conflicts lists why",
+                _ERROR,
+            ),
         },
     }
 

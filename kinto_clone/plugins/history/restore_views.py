@@ -29,18 +29,10 @@ from kinto_clone.plugins.history.listener import HISTORY, bucket_uri
 from kinto_clone.plugins.history.restore import Target, parse_uri
 from kinto_clone.plugins.history.restore_openapi import REVERT, SCHEMAS, restore_operation
 from kinto_clone.preconditions import parse_condition
-from kinto_clone.resources.types import ID_PATTERN, RESOURCES
+from kinto_clone.resources.types import CORE, ID_PATTERN
 from kinto_clone.storage import ObjectNotFoundError
 from kinto_clone.views.http import now_ms, set_timestamp_headers
 from kinto_clone.views.openapi import describe
-from kinto_clone.views.resources import PATHS
-
-
-def chain_uris(uri: str) -> dict[str, str]:
-    """``/buckets/b/collections/c`` -> ``{"bucket": "/buckets/b", "collection": ...}``."""
-    singular = {r.plural: r.name for r in RESOURCES.values()}
-    parts = uri.strip("/").split("/")
-    return {singular[parts[i]]: "/" + "/".join(parts[: i + 2]) for i in range(0, len(parts), 2)}
 
 
 def may_write(
@@ -83,7 +75,7 @@ class RevertContext:
             acls = backends.permission.get_objects_permissions([bucket])
             bound = authz.bound_permissions("bucket", "read", {"bucket": bucket})
             return authz.holds(acls, bound, self.request.principals)
-        uris = chain_uris(self.entry["uri"])
+        uris = CORE.chain_uris(self.entry["uri"])
         acls = backends.permission.get_objects_permissions(list(uris.values()))
         return may_write(self.request, parse_uri(self.entry["uri"])[0], uris, acls)
 
@@ -113,7 +105,7 @@ def post_restore(request: Request) -> Any:
     raw_at, dry_run = _options(json_body(request), at_required=True)
     at = operations.parse_at(raw_at, now_ms())
     name = ctx.resource.name
-    target = Target(name, ctx.uri, children=name in ("bucket", "collection"))
+    target = Target(name, ctx.uri, children=bool(CORE[name].children))
     answer, etag = operations.restore(
         request,
         request.registry.history_options,
@@ -145,10 +137,10 @@ def post_revert(request: Request) -> Any:
 def includeme(config: Configurator) -> None:
     if config.registry.settings["readonly"]:
         return
-    for name in ("bucket", "group", "collection", "record"):
+    for name in CORE:  # what history records
         service = Service(
             name=f"{name}:restore",
-            path=PATHS[name] + "/{id}/restore",
+            path=config.registry.resource_types.path(name) + "/{id}/restore",
             factory=RestoreContext,
             description=f"Restore a {name}",
         )

@@ -21,7 +21,7 @@ from pyramid.request import Request
 from kinto_clone import authorization as authz
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, invalid
 from kinto_clone.permission import ACL
-from kinto_clone.plugins.history.listener import HISTORY, bucket_uri, forget_entries
+from kinto_clone.plugins.history.listener import ENTRY, HISTORY, bucket_uri, forget_entries
 from kinto_clone.plugins.history.snapshot import collection_at
 from kinto_clone.preconditions import raise_304_if_not_modified, raise_412_if_modified
 from kinto_clone.resources import querying
@@ -34,6 +34,7 @@ from kinto_clone.views.http import (
     set_cache_headers,
     set_timestamp_headers,
 )
+from kinto_clone.views.steps import TO_DEPRECATED_ALERT
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
@@ -56,11 +57,6 @@ FIELDS = frozenset(
 # Ids are strings: ``?record_id=12`` means the record "12" (a JSON number otherwise).
 STRING_FIELDS = frozenset({"bucket_id", "collection_id", "record_id"})
 _TIMESTAMP = re.compile(r"[0-9]+")
-_DEPRECATED_TO = (
-    '{"code":"soft-eol","message":"_to is now deprecated, you should use _before '
-    'instead","url":"https://kinto.readthedocs.io/en/2.4.0/api/resource.html'
-    '#list-of-available-url-parameters"}'
-)
 
 
 # -- route contexts --------------------------------------------------------------------------
@@ -119,7 +115,7 @@ class HistoryContext(_BucketContext):
         if permission != "read":
             return False
         self.readable_by = ReadableBy(
-            frozenset(principals), ("read",), f"{self.parent_id}/{HISTORY}"
+            frozenset(principals), ("read",), ENTRY.list_uri(self.parent_id)
         )
         return True
 
@@ -162,7 +158,7 @@ def _list_params(request: Request) -> querying.ParsedList:
         known_fields=FIELDS,
     )
     if parsed.deprecated_to:
-        request.response.headers["Alert"] = _DEPRECATED_TO
+        request.response.headers["Alert"] = TO_DEPRECATED_ALERT
     filters = tuple(_ids_as_strings(f) for f in parsed.query.filters)
     return dataclasses.replace(parsed, query=dataclasses.replace(parsed.query, filters=filters))
 
