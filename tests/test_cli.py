@@ -25,7 +25,7 @@ from kinto_clone import migration
 from tests import postgres, server
 from tests.conftest import selected_backends
 from tests.server import cli
-from tests.support import ALICE
+from tests.support import ALICE, BOB
 
 COMMANDS = ("init", "migrate", "start", "purge-deleted", "version")
 BUCKET = "/v1/buckets/b"
@@ -478,3 +478,28 @@ def test_flush_cache_flushes_the_configured_cache_backend(tmp_path: Path) -> Non
 
 def test_flush_cache_with_a_missing_ini_fails_with_a_short_error(tmp_path: Path) -> None:
     assert_short_error(cli("flush-cache", "--ini", str(tmp_path / "nope.ini"), cwd=tmp_path))
+
+
+def test_purge_deleted_forgets_the_revocations_older_than_the_cutoff(tmp_path: Path) -> None:
+    ini = tmp_path / "k.ini"
+    url = f"sqlite:///{tmp_path}/kinto.sqlite"
+    ok(cli("init", "--ini", str(ini), "--backend", "sqlite", "--url", url, cwd=tmp_path))
+    ok(cli("migrate", "--ini", str(ini), cwd=tmp_path))
+    bob = BOB
+    records = records_url("c")
+    with app_for(ini) as app:
+        bob_id = app.get("/v1/", headers=bob).json["user"]["id"]
+        app.put_json(BUCKET, {}, headers=ALICE, status=201)
+        app.put_json(f"{BUCKET}/collections/c", {}, headers=ALICE, status=201)
+        for rid in ("old", "new"):
+            app.put_json(f"{records}/{rid}", {"permissions": {"read": [bob_id]}}, headers=ALICE)
+        since = int(app.get(records, headers=bob).headers["ETag"].strip('"'))
+        for rid in ("old", "new"):
+            app.patch_json(f"{records}/{rid}", {"permissions": {"read": []}}, headers=ALICE)
+        cutoff = app.get(f"{records}?_since={since}", headers=bob).json["data"][0]["last_modified"]
+
+    ok(cli("purge-deleted", "record", "--before", str(cutoff), "--ini", str(ini), cwd=tmp_path))
+
+    with app_for(ini) as app:  # the revocation of "old" went, the newer one stays
+        shown = app.get(f"{records}?_since={since}", headers=bob).json["data"]
+        assert [(o["id"], o["last_modified"]) for o in shown] == [("new", cutoff)]

@@ -78,6 +78,12 @@ def rewrite(request: Request) -> bool:
         raise Unauthorized()
     bucket_id = default_bucket_id(request.registry.settings, userid)
     rest = match.group("rest") or ""
+    collection = _COLLECTION.match(rest)
+    if collection is not None and not _KINTO_ID.match(collection.group("cid")):
+        # Kinto's wording, before anything else (a 405, a redirect) and before it creates
+        # anything. An id only too long for us (ids-at-most-256) is refused below, as
+        # Kinto goes on.
+        raise invalid("path", None, "Invalid collection id")
     if not _served(request.method, rest) and not request.in_batch:
         # No view serves the method there: a 405, and Kinto creates nothing for it (but in
         # a batch, where its subrequests create the bucket and collection first).
@@ -87,11 +93,6 @@ def rewrite(request: Request) -> bool:
         # Kinto forwards the alias as a new request, which needs its Content-Type.
         message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
         raise ValidationError([detail("header", "Content-Type", message)], code=415)
-    collection = _COLLECTION.match(rest)
-    if collection is not None and not _KINTO_ID.match(collection.group("cid")):
-        # Kinto's wording, before it creates anything (a PUT of the collection too). An id
-        # only too long for us (ids-at-most-256) is refused below, as Kinto goes on.
-        raise invalid("path", None, "Invalid collection id")
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
         created = _ensure(request, BUCKET.name, "", bucket_id)

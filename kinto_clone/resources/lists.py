@@ -9,11 +9,12 @@ the last object shown (``querying.encode_token``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kinto_clone import json
+from kinto_clone.permission import ACL
 from kinto_clone.resources import objects, querying, revocations
 from kinto_clone.resources.types import ResourceType
 from kinto_clone.storage import ReadableBy
@@ -100,11 +101,13 @@ def delete_page(
     parent_id: str,
     parsed: querying.ParsedList,
     readable_by: ReadableBy | None,
+    ancestor_acls: Mapping[str, ACL] | None = None,
 ) -> ListPage:
     """DELETE: tombstone a page of what the query matches (with the cascade of each);
-    its ``timestamp`` is the last tombstone's (None-free: the caller's when none)."""
+    its ``timestamp`` is the last tombstone's (None-free: the caller's when none).
+    ``ancestor_acls``: ``objects.delete_list``'s."""
     query = dataclasses.replace(parsed.query, readable_by=readable_by, limit=parsed.limit)
-    deleted = objects.delete_list(backends, resource, parent_id, query)
+    deleted = objects.delete_list(backends, resource, parent_id, query, ancestor_acls)
     token = None
     if len(deleted) == parsed.limit and backends.storage.count(
         resource.name, parent_id, dataclasses.replace(query, limit=None)

@@ -224,18 +224,32 @@ def delete(
     parent_id: str,
     object_id: str,
     last_modified: int | None = None,
+    acls: Mapping[str, ACL] | None = None,
 ) -> dict[str, Any]:
-    """Tombstone one object and cascade to what it contains."""
+    """Tombstone one object and cascade to what it contains. ``acls``: the object's and
+    its ancestors' ACLs by URI, when the caller has them (``revocations.deleted``)."""
     tombstone = backends.storage.delete(resource.name, parent_id, object_id, last_modified)
+    if acls is not None:
+        revocations.deleted(backends, CORE, resource, parent_id, [tombstone], acls)
     _cascade(backends, resource, object_uri(resource, parent_id, object_id))
     return tombstone
 
 
 def delete_list(
-    backends: Backends, resource: ResourceType, parent_id: str, query: ListQuery
+    backends: Backends,
+    resource: ResourceType,
+    parent_id: str,
+    query: ListQuery,
+    ancestor_acls: Mapping[str, ACL] | None = None,
 ) -> list[dict[str, Any]]:
-    """Plural DELETE: tombstone the matching objects and cascade to each."""
+    """Plural DELETE: tombstone the matching objects and cascade to each. With the
+    ancestors' ACLs (by URI), the readers of the deleted objects' own ACEs lose them
+    (``revocations.deleted``; one statement more, to read those ACEs)."""
     tombstones = backends.storage.delete_all(resource.name, parent_id, query)
+    if ancestor_acls is not None and tombstones and backends.revocations:
+        uris = [object_uri(resource, parent_id, t["id"]) for t in tombstones]
+        acls = {**backends.permission.get_objects_permissions(uris), **ancestor_acls}
+        revocations.deleted(backends, CORE, resource, parent_id, tombstones, acls)
     for tombstone in tombstones:
         _cascade(backends, resource, object_uri(resource, parent_id, tombstone["id"]))
     return tombstones

@@ -21,7 +21,7 @@ them in the page's order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kinto_clone import json
@@ -52,15 +52,14 @@ def read_granting(topology: Topology) -> frozenset[str]:
     return frozenset(p for _, p in topology.inheritance[(RECORD, "read")])
 
 
+def _readers(topology: Topology, acl: ACL) -> set[str]:
+    """The principals an ACL lets read records (the object itself, or all records below)."""
+    return {principal for p in read_granting(topology) for principal in acl.get(p, ())}
+
+
 def readers_lost(topology: Topology, before: ACL, after: ACL) -> set[str]:
-    """The principals an ACL change stops letting read records (the object itself, or
-    all records below it)."""
-    granting = read_granting(topology)
-
-    def readers(acl: ACL) -> set[str]:
-        return {principal for p in granting for principal in acl.get(p, ())}
-
-    return readers(before) - readers(after)
+    """The principals an ACL change stops letting read records."""
+    return _readers(topology, before) - _readers(topology, after)
 
 
 def record_lost(
@@ -80,6 +79,35 @@ def record_lost(
     elif _covers_records(resource):
         uri = f"{resource.list_uri(parent_id)}/{object_id}"
         backends.storage.record_revocations(RECORD, uri, lost)
+
+
+def deleted(
+    backends: Backends,
+    topology: Topology,
+    resource: ResourceType,
+    parent_id: str,
+    tombstones: list[dict[str, Any]],
+    acls: Mapping[str, ACL],
+) -> None:
+    """Records ``tombstones`` (of the list ``parent_id``) were deleted. ``acls``: their
+    ACLs (by URI) and their ancestors' (the collection's, the bucket's), before the
+    deletion."""
+    if resource.name != RECORD or not backends.revocations:
+        return
+    list_readers: set[str] = set()
+    for uri, acl in acls.items():
+        if parent_id == uri or parent_id.startswith(uri + "/"):
+            list_readers |= _readers(topology, acl)
+    prefix = resource.list_uri(parent_id) + "/"
+    rows = [
+        (tombstone[ID_FIELD], tombstone[MODIFIED_FIELD], principal)
+        for tombstone in tombstones
+        for principal in sorted(
+            _readers(topology, acls.get(prefix + tombstone[ID_FIELD], {})) - list_readers
+        )
+    ]
+    if rows:
+        backends.storage.record_deletions(RECORD, parent_id, rows)
 
 
 def group_left(
@@ -118,14 +146,13 @@ def poll_bounds(query: ListQuery) -> tuple[int, int | None] | None:
     return None if since is None else (since, before)
 
 
-def tombstone(object_id: str, timestamp: int) -> dict[str, Any]:
-    """An access-revoked tombstone, as polls and streams show it."""
-    return {
-        ID_FIELD: object_id,
-        MODIFIED_FIELD: timestamp,
-        DELETED_FIELD: True,
-        REVOKED_FIELD: True,
-    }
+def tombstone(object_id: str, timestamp: int, deletion: bool = False) -> dict[str, Any]:
+    """An access-revoked tombstone, as polls and streams show it (of a ``deletion``: the
+    record's own tombstone, as readers of the list see it)."""
+    shown = {ID_FIELD: object_id, MODIFIED_FIELD: timestamp, DELETED_FIELD: True}
+    if not deletion:
+        shown[REVOKED_FIELD] = True
+    return shown
 
 
 def revoked(
@@ -143,7 +170,7 @@ def revoked(
         return []
     since, before = bounds
     found = storage.revoked_since(resource_name, parent_id, since, before, lasting, readable_by)
-    return [tombstone(object_id, timestamp) for object_id, timestamp in found]
+    return [tombstone(*found_one) for found_one in found]
 
 
 def merged(

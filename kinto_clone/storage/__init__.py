@@ -253,6 +253,14 @@ class Storage(abc.ABC):
         object's list, which it bumps. Before the ACEs or memberships change."""
         return None
 
+    def record_deletions(
+        self, resource_name: str, parent_id: str, rows: Iterable[tuple[str, int, str]]
+    ) -> None:
+        """``(object id, tombstone timestamp, principal)``: the principals (users, system
+        principals, groups: their members of that moment) who read the deleted object
+        through ACEs that went with it lose it at its tombstone's timestamp."""
+        return None
+
     def revoked_since(
         self,
         resource_name: str,
@@ -261,11 +269,11 @@ class Storage(abc.ABC):
         before: int | None,
         lasting: Iterable[str],
         readable_by: ReadableBy,
-    ) -> list[tuple[str, int]]:
-        """``(id, timestamp)`` of the list's objects that one of ``lasting`` (a caller's
+    ) -> list[tuple[str, int, bool]]:
+        """``(id, timestamp, deletion)`` of the list's objects that one of ``lasting`` (a caller's
         user id and system principals) lost read access to after ``since`` (and before
         ``before``) and that ``readable_by`` does not read now; one per object (its
-        newest loss), oldest first."""
+        newest loss, ``deletion`` when that was the object's deletion), oldest first."""
         return []
 
     def revoked_between(

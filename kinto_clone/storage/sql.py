@@ -22,7 +22,8 @@ from a statement that also checks that the page is still empty);
 ``resource_timestamp`` 1 (3 the first time); ``create``, ``update``, ``delete`` 1 on
 PostgreSQL (the bump is a CTE of the write), 2 on SQLite, and 2 to 4 when the client
 supplies ``last_modified`` (see ``_stamp``); ``delete_all`` 3; ``delete_tree`` 3 (with the
-lists' revocations); ``purge_deleted`` 1.
+lists' revocations); ``purge_deleted`` 2 (with the revocations it forgets);
+``record_deletions`` 1 (2 with groups).
 
 Why this module stays past 400 lines: it is one class, the Storage contract's methods,
 each a few lines choosing statements and reading their rows. What is not that has left
@@ -418,7 +419,9 @@ class SQLStorage(Storage):
         max_retained: int | None = None,
     ) -> int:
         """With both ``before`` and ``max_retained``, a tombstone goes when it is older
-        than ``before`` *and* beyond the newest ``max_retained`` of its list."""
+        than ``before`` *and* beyond the newest ``max_retained`` of its list. The lists'
+        revocations older than what goes go first (README, "Revocations")."""
+        self.db.execute(catalogue.purge_revocations(resource_name, before, max_retained))
         stmt = catalogue.purge_deleted(resource_name, before, max_retained)
         return int(self.db.execute(stmt).rowcount)
 
@@ -444,6 +447,12 @@ class SQLStorage(Storage):
         self._revocations.lost(resource_name, scope, principals, object_id)
 
     @db_errors
+    def record_deletions(
+        self, resource_name: str, parent_id: str, rows: Iterable[tuple[str, int, str]]
+    ) -> None:
+        self._revocations.deleted(resource_name, parent_id, rows)
+
+    @db_errors
     def revoked_since(
         self,
         resource_name: str,
@@ -452,7 +461,7 @@ class SQLStorage(Storage):
         before: int | None,
         lasting: Iterable[str],
         readable_by: ReadableBy,
-    ) -> list[tuple[str, int]]:
+    ) -> list[tuple[str, int, bool]]:
         return self._revocations.revoked_since(
             resource_name, parent_id, since, before, lasting, readable_by
         )

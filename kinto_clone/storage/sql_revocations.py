@@ -22,10 +22,15 @@ are always the ones a caller has for good (their user id, ``system.Authenticated
 That is 3 statements per list, plus 1 to find the lists under a URI and 1 to read a
 group's members.
 
+A deleted object (``deleted``): its read-granting ACEs go with it, so the users who held
+them lose it too; their rows take the tombstone's own timestamp (the delete already
+numbered and locked the list), in one ``INSERT`` (plus 1 for a group's members).
+
 Reading. ``revoked_since`` is the poll's one statement: the rows of the list newer than
 ``_since`` for the caller's lasting principals, minus the objects the caller may read now
 (an ACE on the object's own URI for one of their current principals: the caller reaches
-this only when they may not read the whole list), one per object, its newest timestamp.
+this only when they may not read the whole list), one per object, its newest timestamp,
+and whether that is the object's deletion (a tombstone of that timestamp in ``objects``).
 """
 
 from __future__ import annotations
@@ -139,14 +144,23 @@ class SQLRevocations:
     def _users(self, principals: Iterable[str]) -> list[str]:
         """Groups replaced by their members of this moment."""
         wanted = set(principals)
-        groups = sorted(p for p in wanted if is_group(p))
-        users = wanted.difference(groups)
+        users = {p for p in wanted if not is_group(p)}
+        for members in self._members(wanted).values():
+            users.update(members)
+        return sorted(users)
+
+    def _members(self, principals: Iterable[str]) -> dict[str, list[str]]:
+        """The members of this moment of the groups among ``principals`` (1 statement, none
+        without groups)."""
+        groups = sorted({p for p in principals if is_group(p)})
+        members: dict[str, list[str]] = {}
         if groups:
-            stmt = sa.select(user_principals.c.user_id).where(
+            stmt = sa.select(user_principals.c.principal, user_principals.c.user_id).where(
                 in_values(user_principals.c.principal, groups)
             )
-            users.update(self.db.execute(stmt).scalars())
-        return sorted(users)
+            for group, user in self.db.execute(stmt):
+                members.setdefault(group, []).append(user)
+        return members
 
     def _revoke_in_list(
         self, resource_name: str, parent_id: str, object_id: str | None, users: list[str]
@@ -165,6 +179,39 @@ class SQLRevocations:
         if stamps:
             self.db.execute(_SET_TIMESTAMP, {**params, "stamp": max(stamps)})
 
+    def deleted(
+        self, resource_name: str, parent_id: str, rows: Iterable[tuple[str, int, str]]
+    ) -> None:
+        """``(object id, tombstone timestamp, principal)``: each deleted object's readers."""
+        found = list(rows)
+        members = self._members(p for _, _, p in found)
+        values = {
+            (object_id, user): timestamp
+            for object_id, timestamp, principal in found
+            for user in (members.get(principal, []) if is_group(principal) else [principal])
+        }
+        if not values:
+            return
+        insert = (pg_dialect.insert if self._postgresql else sqlite_dialect.insert)(revocations)
+        stmt = insert.values(
+            [
+                {
+                    "parent_id": parent_id,
+                    "resource_name": resource_name,
+                    "principal": user,
+                    "id": object_id,
+                    "last_modified": timestamp,
+                }
+                for (object_id, user), timestamp in sorted(values.items())
+            ]
+        )
+        self.db.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["parent_id", "resource_name", "principal", "id"],
+                set_={"last_modified": stmt.excluded.last_modified},
+            )
+        )
+
     # -- reading ---------------------------------------------------------------------------
 
     def revoked_since(
@@ -175,7 +222,7 @@ class SQLRevocations:
         before: int | None,
         lasting: Iterable[str],
         readable_by: ReadableBy,
-    ) -> list[tuple[str, int]]:
+    ) -> list[tuple[str, int, bool]]:
         prefix = readable_by.list_uri + "/"
         readable_now = sa.exists().where(
             aces.c.object_id == sa.literal(prefix, sa.Text) + revocations.c.id,
@@ -183,7 +230,7 @@ class SQLRevocations:
             in_values(aces.c.principal, sorted(readable_by.principals)),
         )
         newest = sa.func.max(revocations.c.last_modified).label("last_modified")
-        stmt = (
+        found = (
             sa.select(revocations.c.id, newest)
             .where(
                 revocations.c.parent_id == parent_id,
@@ -193,11 +240,21 @@ class SQLRevocations:
                 sa.not_(readable_now),
             )
             .group_by(revocations.c.id)
-            .order_by(newest)
         )
         if before is not None:
-            stmt = stmt.where(revocations.c.last_modified < before)
-        return [(row.id, row.last_modified) for row in self.db.execute(stmt)]
+            found = found.where(revocations.c.last_modified < before)
+        lost = found.subquery("lost")
+        deletion = sa.exists().where(
+            objects.c.parent_id == parent_id,
+            objects.c.resource_name == resource_name,
+            objects.c.id == lost.c.id,
+            objects.c.last_modified == lost.c.last_modified,
+            objects.c.deleted,
+        )
+        stmt = sa.select(lost.c.id, lost.c.last_modified, deletion.label("deletion")).order_by(
+            lost.c.last_modified
+        )
+        return [(row.id, row.last_modified, bool(row.deletion)) for row in self.db.execute(stmt)]
 
     def revoked_between(
         self, resource_name: str, parent_id: str, since: int, upto: int | None

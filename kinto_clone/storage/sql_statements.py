@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kinto_clone.storage import ListQuery
 from kinto_clone.storage import sql_fields as fields
 from kinto_clone.storage import sql_lists as lists
-from kinto_clone.tables import list_key, objects, timestamps
+from kinto_clone.tables import list_key, objects, revocations, timestamps
 
 Condition = ColumnElement[bool]
 
@@ -253,11 +253,11 @@ def delete_all(
     )
 
 
-def purge_deleted(
+def purged(
     resource_name: str | None, before: int | None, max_retained: int | None
-) -> sa.Delete:
-    """Delete the tombstones (of ``resource_name``'s lists, or all) older than ``before``
-    and/or beyond the newest ``max_retained`` of their list (both: older *and* beyond)."""
+) -> list[Condition]:
+    """The tombstones (of ``resource_name``'s lists, or all) older than ``before`` and/or
+    beyond the newest ``max_retained`` of their list (both: older *and* beyond)."""
     tombstones: list[Condition] = [objects.c.deleted]
     if resource_name is not None:
         tombstones.append(objects.c.resource_name == resource_name)
@@ -284,4 +284,39 @@ def purge_deleted(
         )
         key = sa.tuple_(objects.c.parent_id, objects.c.resource_name, objects.c.id)
         conditions.append(key.in_(beyond))
-    return sa.delete(objects).where(*conditions)
+    return conditions
+
+
+def purge_deleted(
+    resource_name: str | None, before: int | None, max_retained: int | None
+) -> sa.Delete:
+    """Delete the tombstones ``purged`` names."""
+    return sa.delete(objects).where(*purged(resource_name, before, max_retained))
+
+
+def purge_revocations(
+    resource_name: str | None, before: int | None, max_retained: int | None
+) -> sa.Delete:
+    """Delete the revocations (tombstones too) older than what ``purge_deleted`` removes:
+    all of them without limits, older than ``before`` with it alone, otherwise those not
+    newer than the newest tombstone it removes from their list (a deletion's revocations
+    share its timestamp). Run first."""
+    condition: Condition
+    if max_retained is None:
+        condition = sa.true() if before is None else revocations.c.last_modified < before
+    else:
+        newest_purged = (
+            sa.select(sa.func.max(objects.c.last_modified))
+            .where(
+                objects.c.parent_id == revocations.c.parent_id,
+                objects.c.resource_name == revocations.c.resource_name,
+                *purged(resource_name, before, max_retained),
+            )
+            .correlate(revocations)
+            .scalar_subquery()
+        )
+        condition = revocations.c.last_modified <= newest_purged
+    stmt = sa.delete(revocations).where(condition)
+    if resource_name is not None:
+        stmt = stmt.where(revocations.c.resource_name == resource_name)
+    return stmt

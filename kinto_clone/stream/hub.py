@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kinto_clone.authorization import lasting_principals
-from kinto_clone.resources.querying import REVOKED_FIELD
+from kinto_clone.resources.querying import DELETED_FIELD, REVOKED_FIELD
 from kinto_clone.storage import BackendError
 from kinto_clone.stream import sse
 from kinto_clone.stream.filters import RoundPermissions, principals_of
@@ -334,7 +334,12 @@ class Hub:
                     if readable or not lost:
                         continue
                 elif not readable:
-                    continue
+                    # A deletion is also theirs if they read it through its own ACEs.
+                    lost = found.revoked.get(timestamp, set())
+                    if not change.get(DELETED_FIELD) or not lost & lasting_principals(
+                        subscriber.userid
+                    ):
+                        continue
                 key = (index, subscriber.bucket_wide)
                 frame = frames.get(key)
                 if frame is None:

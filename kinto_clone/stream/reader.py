@@ -57,8 +57,9 @@ class Round:
     exists: bool  # the bucket and the collection are still there
     acls: dict[str, ACL] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)  # user id -> group URIs
-    # Access-revoked tombstones among ``changes`` (``"revoked": true``): their timestamp ->
-    # the principals who lost the record then (README, "Revocations").
+    # Access-revoked tombstones among ``changes`` (``"revoked": true``, or a deletion's own
+    # tombstone): their timestamp -> the principals who lost the record then (README,
+    # "Revocations").
     revoked: dict[int, set[str]] = field(default_factory=dict)
 
 
@@ -88,7 +89,11 @@ class StreamReader:
             full = len(changes) >= page_size
             revoked = self._revoked(parent, since, changes[-1]["last_modified"] if full else None)
             if revoked:
-                changes = sorted([*changes, *revoked[0]], key=lambda c: c["last_modified"])
+                # A deletion's revocations share its tombstone's timestamp: that tombstone
+                # is their event (README, "Revocations").
+                known = {c["last_modified"] for c in changes}
+                added = [t for t in revoked[0] if t["last_modified"] not in known]
+                changes = sorted([*changes, *added], key=lambda c: c["last_modified"])
             uris = [bucket, parent, *(f"{parent}/records/{c['id']}" for c in changes)]
             keys = [("bucket", "", bucket_id), ("collection", bucket, collection_id)]
             loaded = self.backends.loader.load(keys, uris, [])

@@ -79,7 +79,9 @@ def delete_objects(request: Request) -> Any:
     if "If-Match" in request.headers or "If-None-Match" in request.headers:
         ctx.raise_401_403_if_nothing_listed()  # the refusal comes before the 412
     raise_412_if_modified(request.headers, None, timestamp, plural=True)
-    deleted = lists.delete_page(backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by)
+    deleted = lists.delete_page(
+        backends, ctx.resource, ctx.parent_id, parsed, ctx.readable_by, ctx.acls
+    )
     for tombstone in deleted.objects:
         steps.changed(request, ctx, "delete", None, tombstone)
     if not deleted.objects:
@@ -189,7 +191,7 @@ def delete_object(request: Request) -> Any:
     if forced is not None and (not isinstance(forced, int) or isinstance(forced, bool)):
         raise invalid("querystring", "last_modified", f'"{forced}" is not a number')
     backends = request.registry.backends
-    tombstone = objects.delete(backends, ctx.resource, ctx.parent_id, obj["id"], forced)
+    tombstone = objects.delete(backends, ctx.resource, ctx.parent_id, obj["id"], forced, ctx.acls)
     steps.changed(request, ctx, "delete", obj, tombstone)
     set_timestamp_headers(request.response, tombstone["last_modified"])
     return {"data": tombstone}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ PLUGINS = "kinto_clone.plugins.default_bucket kinto_clone.plugins.history"
 
 @pytest.fixture
 def app(make_app: Any) -> webtest.TestApp:
-    return create_collection(make_app(includes=PLUGINS), C)
+    app = create_collection(make_app(includes=PLUGINS), C)
+    wait_past(max(etag(app, "/v1/buckets"), etag(app, f"{B}/collections")))  # see wait_past
+    return app
 
 
 def put(app: webtest.TestApp, rid: str, data: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -62,6 +65,19 @@ def restore(
 
 def history_count(app: webtest.TestApp) -> int:
     return len(app.get(f"{B}/history", headers=ALICE).json["data"])
+
+
+def clock_ms() -> int:
+    """The server's clock (the same process, ``storage/sql.py``'s ``now_ms``)."""
+    return time.time_ns() // 1_000_000
+
+
+def wait_past(at: int) -> None:
+    """Let the clock pass ``at``. Timestamps grow per list only: a write to another list
+    (the collection after one of its records) in the millisecond of ``at`` is *at* the
+    point, not after it; and a point later than the clock is refused as in the future."""
+    while clock_ms() <= at:
+        time.sleep(0.001)
 
 
 # -- records of a collection -----------------------------------------------------------------
@@ -144,6 +160,7 @@ def test_the_collection_attributes_and_acl_are_restored_with_its_records(
 
 def test_the_acl_of_a_collection_without_data_is_restored(app: webtest.TestApp) -> None:
     at = put(app, "r", {"v": 1})["last_modified"]
+    wait_past(at)
     app.patch_json(C, {"permissions": {"read": [userid("bob")]}}, headers=ALICE)
     restore(app, C, at)
     assert app.get(C, headers=ALICE).json["permissions"] == {"write": [userid("alice")]}
@@ -243,8 +260,10 @@ def test_restoring_a_bucket_brings_back_a_deleted_collection_with_its_records(
     put(app, "r1", {"v": 1})
     put(app, "r2", {"v": 2}, permissions={"read": [userid("bob")]})
     app.put_json(f"{B}/groups/g", {"data": {"members": [userid("bob")]}}, headers=ALICE)
+    wait_past(max(etag(app), etag(app, f"{B}/groups")))
     at = app.patch_json(B, {"data": {"title": "then"}}, headers=ALICE).json["data"]["last_modified"]
     state = records(app)
+    wait_past(at)
     app.delete(C, headers=ALICE)  # hard-deletes r1 and r2
     app.put_json(f"{B}/collections/later", {}, headers=ALICE)
     app.patch_json(f"{B}/groups/g", {"data": {"members": []}}, headers=ALICE)
@@ -270,11 +289,28 @@ def test_records_of_a_deleted_collection_do_not_come_back_in_its_next_life(
 ) -> None:
     put(app, "r1", {"v": 1})
     app.delete(C, headers=ALICE)
-    app.put_json(C, {}, headers=ALICE)
+    wait_past(app.put_json(C, {}, headers=ALICE).json["data"]["last_modified"])
     at = put(app, "r2", {"v": 2})["last_modified"]
     put(app, "r1", {"v": 3})  # a new r1, after the point
     restore(app, C, at)
     assert records(app) == {"r2": {"id": "r2", "v": 2}}
+
+
+def test_a_record_stamped_after_its_collections_deletion_still_went_with_it(
+    app: webtest.TestApp,
+) -> None:
+    # Timestamps grow per list: r1's may equal or (a client's, ahead of the clock) exceed
+    # that of the deletion of its collection. History's order says which came first.
+    ahead = clock_ms() + 50
+    put(app, "r1", {"v": 1, "last_modified": ahead})
+    deleted = app.delete(C, headers=ALICE).json["data"]["last_modified"]
+    assert deleted < ahead
+    recreated = app.put_json(C, {}, headers=ALICE).json["data"]["last_modified"]
+    at = max(ahead, recreated)  # r1 (v1) is at or before the point, deleted or not
+    wait_past(at)
+    put(app, "r1", {"v": 3})  # a new r1, after the point
+    restore(app, C, at)
+    assert records(app) == {}
 
 
 def test_a_group_can_be_restored_alone(app: webtest.TestApp) -> None:
@@ -335,6 +371,19 @@ def test_reverting_a_collection_deletion_brings_its_records_back(app: webtest.Te
     put(app, "r2", {"v": 2})
     state = records(app)
     app.delete(C, headers=ALICE)
+    revert(app, latest_entry(app)["id"])
+    assert records(app) == state
+
+
+def test_reverting_a_collection_deletion_brings_back_records_stamped_after_it(
+    app: webtest.TestApp,
+) -> None:
+    # r2's timestamp (a client's, ahead of the clock) exceeds the deletion's; the same
+    # holds for one written in the deletion's millisecond. It existed: it comes back.
+    put(app, "r1", {"v": 1})
+    stamped = put(app, "r2", {"v": 2, "last_modified": clock_ms() + 60_000})["last_modified"]
+    state = records(app)
+    assert app.delete(C, headers=ALICE).json["data"]["last_modified"] < stamped
     revert(app, latest_entry(app)["id"])
     assert records(app) == state
 

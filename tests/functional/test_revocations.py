@@ -5,6 +5,8 @@ to a record away (its ACL, the collection's, the bucket's, a group he is removed
 group deleted, Everyone or Authenticated removed), his next poll carries a tombstone
 ``{"id", "last_modified", "deleted": true, "revoked": true}`` for it, once; a record he
 never could read never shows; one he still reads through another principal gives none.
+A record deleted while he read it through its own ACL gives him its very tombstone
+(``"deleted": true``, no ``revoked``), as a reader of the collection gets it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import webtest
 
+from kinto_clone import db
 from tests.querycount import recorded_statements
 from tests.support import auth, userid
 
@@ -192,6 +195,152 @@ def test_a_record_deleted_after_its_reader_lost_it_keeps_his_tombstone(
     assert revoked_ids(poll(shared, since)) == ["gone"]
 
 
+# -- a record deleted while read through its own ACL ------------------------------------------
+
+
+def test_a_record_deleted_gives_its_acl_reader_the_tombstone_the_owner_sees_once(
+    shared: webtest.TestApp,
+) -> None:
+    put(shared, "kept", read=[BOB_ID])
+    put(shared, "gone", read=[BOB_ID])
+    put(shared, "carols", read=[CAROL_ID])
+    bob_since, carol_since = synced(shared), synced(shared, CAROL)
+    alice_since = synced(shared, ALICE)
+
+    deleted = shared.delete(f"{RECORDS}/gone", headers=ALICE).json["data"]
+    first = poll(shared, bob_since, status=200)
+
+    assert first.json["data"] == [deleted]  # no "revoked": the record is gone for everyone
+    assert poll(shared, alice_since, ALICE).json["data"] == [deleted]
+    assert etag(first) == deleted["last_modified"]
+    assert poll(shared, etag(first), status=200).json["data"] == []  # exactly once
+    # Carol never could read it: nothing of it (the ETag is the list's, as before).
+    assert poll(shared, carol_since, CAROL, status=200).json["data"] == []
+
+
+def test_a_record_deleted_reaches_the_members_of_a_group_that_read_it(
+    shared: webtest.TestApp,
+) -> None:
+    shared.put_json(GROUP, {"data": {"members": [BOB_ID, CAROL_ID]}}, headers=ALICE)
+    put(shared, "kept", read=[BOB_ID, CAROL_ID])
+    put(shared, "gone", read=[GROUP_URI])
+    bob_since, carol_since = synced(shared), synced(shared, CAROL)
+
+    deleted = shared.delete(f"{RECORDS}/gone", headers=ALICE).json["data"]
+
+    assert poll(shared, bob_since).json["data"] == [deleted]
+    assert poll(shared, carol_since, CAROL).json["data"] == [deleted]
+
+
+def test_a_writer_who_deletes_his_own_record_tells_his_other_devices(
+    shared: webtest.TestApp,
+) -> None:
+    shared.patch_json(COLLECTION, {"permissions": {"record:create": [BOB_ID]}}, headers=ALICE)
+    mine = shared.post_json(RECORDS, {"data": {"title": "mine"}}, headers=BOB).json["data"]
+    since = synced(shared)  # his phone
+
+    deleted = shared.delete(f"{RECORDS}/{mine['id']}", headers=BOB).json["data"]  # his laptop
+
+    resp = poll(shared, since, status=200)
+    assert resp.json["data"] == [deleted]
+    assert resp.headers["Total-Records"] == "0"
+    assert poll(shared, etag(resp), status=200).json["data"] == []  # once
+
+
+def test_a_plural_delete_gives_each_reader_the_tombstones_of_what_he_read(
+    shared: webtest.TestApp,
+) -> None:
+    put(shared, "bobs", read=[BOB_ID])
+    put(shared, "carols", read=[CAROL_ID])
+    put(shared, "alices")
+    bob_since, carol_since = synced(shared), synced(shared, CAROL)
+
+    deleted = shared.delete(RECORDS, headers=ALICE).json["data"]
+
+    by_id = {t["id"]: t for t in deleted}
+    assert poll(shared, bob_since).json["data"] == [by_id["bobs"]]
+    assert poll(shared, carol_since, CAROL).json["data"] == [by_id["carols"]]
+
+
+def test_the_last_record_a_reader_read_deleted_answers_200_then_403(
+    shared: webtest.TestApp,
+) -> None:
+    put(shared, "only", read=[BOB_ID])
+    since = synced(shared)
+
+    deleted = shared.delete(f"{RECORDS}/only", headers=ALICE).json["data"]
+
+    resp = poll(shared, since, status=200)  # Kinto: 403, and his device keeps the record
+    assert resp.json["data"] == [deleted]
+    poll(shared, etag(resp), status=403)  # from there he reads nothing, as a stranger
+
+
+def test_a_deleted_record_read_again_under_the_same_id_shows_no_tombstone(
+    shared: webtest.TestApp,
+) -> None:
+    put(shared, "back", read=[BOB_ID])
+    since = synced(shared)
+    shared.delete(f"{RECORDS}/back", headers=ALICE)
+
+    again = put(shared, "back", read=[BOB_ID])
+
+    assert poll(shared, since).json["data"] == [again]
+
+
+def test_a_deleted_record_the_reader_read_through_the_collection_is_an_ordinary_tombstone(
+    shared: webtest.TestApp,
+) -> None:
+    shared.patch_json(COLLECTION, {"permissions": {"read": [BOB_ID]}}, headers=ALICE)
+    put(shared, "gone", read=[BOB_ID])
+    since = synced(shared)
+
+    deleted = shared.delete(f"{RECORDS}/gone", headers=ALICE).json["data"]
+
+    assert poll(shared, since).json["data"] == [deleted]
+
+
+# -- purged with the tombstones ---------------------------------------------------------------
+
+
+def purge(app: webtest.TestApp, **limits: int) -> int:
+    with db.transaction():
+        return int(app.app.registry.backends.storage.purge_deleted("record", **limits))
+
+
+def test_a_purge_before_a_timestamp_forgets_the_revocations_older_than_it(
+    shared: webtest.TestApp,
+) -> None:
+    for rid in ("old", "deleted", "new"):
+        put(shared, rid, read=[BOB_ID])
+    since = synced(shared)
+    shared.patch_json(f"{RECORDS}/old", {"permissions": {"read": []}}, headers=ALICE)
+    shared.delete(f"{RECORDS}/deleted", headers=ALICE)
+    cutoff = etag(shared.patch_json(f"{RECORDS}/new", {"permissions": {"read": []}}, headers=ALICE))
+    assert revoked_ids(poll(shared, since)) == ["new", "old"]
+
+    assert purge(shared, before=cutoff) == 1  # the tombstone of "deleted"
+
+    assert [o["id"] for o in poll(shared, since).json["data"]] == ["new"]
+
+
+def test_a_purge_keeping_the_newest_tombstones_forgets_the_revocations_up_to_what_it_removed(
+    shared: webtest.TestApp,
+) -> None:
+    for rid in ("revoked", "first", "later", "kept"):
+        put(shared, rid, read=[BOB_ID])
+    since = synced(shared)
+    shared.patch_json(f"{RECORDS}/revoked", {"permissions": {"read": []}}, headers=ALICE)
+    shared.delete(f"{RECORDS}/first", headers=ALICE)
+    later = shared.delete(f"{RECORDS}/later", headers=ALICE).json["data"]
+    shared.patch_json(f"{RECORDS}/kept", {"permissions": {"read": []}}, headers=ALICE)
+
+    assert purge(shared, max_retained=1) == 1  # the tombstone of "first"
+
+    shown = poll(shared, since).json["data"]  # newest first
+    assert [o["id"] for o in shown] == ["kept", "later"]
+    assert shown[0]["revoked"] is True and shown[1] == later
+
+
 # -- what must not show ----------------------------------------------------------------------
 
 
@@ -336,6 +485,7 @@ def costs(app: webtest.TestApp) -> dict[str, int]:
     app.put_json(COLLECTION, {}, headers=ALICE, status=201)
     for n in range(3):
         put(app, f"r{n}", read=[BOB_ID])
+    put(app, "own")
     since = synced(app)
     put(app, "r0", read=[BOB_ID])
     measured: dict[str, Any] = {
@@ -348,6 +498,11 @@ def costs(app: webtest.TestApp) -> dict[str, int]:
             f"{RECORDS}/r1", {"permissions": {"read": []}}, headers=ALICE, status=200
         ),
         "reader _since poll, one lost": lambda: poll(app, since, status=200),
+        "DELETE by the owner": lambda: app.delete(f"{RECORDS}/own", headers=ALICE, status=200),
+        "DELETE of a record a reader read": lambda: app.delete(
+            f"{RECORDS}/r2", headers=ALICE, status=200
+        ),
+        "plural DELETE": lambda: app.delete(RECORDS, headers=ALICE, status=200),
     }
     found = {}
     for name, request in measured.items():
@@ -372,4 +527,7 @@ def test_revocations_cost_nothing_but_a_probe_for_partial_readers_and_3_per_loss
         "PATCH keeping the ACL": 0,
         "PATCH removing a reader": 3,  # lock the list's row, the rows, its timestamp
         "reader _since poll, one lost": 1,
+        "DELETE by the owner": 0,  # the owner reads the whole list: nothing recorded
+        "DELETE of a record a reader read": 1,  # the reader's row, at the tombstone's time
+        "plural DELETE": 2,  # read the records' ACEs, then the readers' rows
     }

@@ -274,6 +274,27 @@ def test_a_collection_acl_removed_mid_stream_stops_the_events(stream_server: Ser
         assert again.quiet(1.0) == []
 
 
+def test_a_record_deleted_reaches_the_reader_of_its_own_acl_once(stream_server: Served) -> None:
+    url = setup_collection(stream_server)
+    kept = create(url, ALICE, {"n": 0}, {"read": [userid("bob"), userid("carol")]})
+    gone = create(url, ALICE, {"n": 1}, {"read": [userid("bob")]})
+    with EventStream(url, BOB) as bob, EventStream(url, CAROL) as carol:
+        bob.next()
+        carol.next()
+        r = requests.delete(f"{url}/{gone['id']}", headers=ALICE, timeout=10)
+        tombstone = r.json()["data"]
+        [event] = bob.changes(1)
+        assert event.event == "delete" and event.id == str(tombstone["last_modified"])
+        assert event.data == {"action": "delete", "data": tombstone}  # no "revoked"
+        assert bob.quiet(1.0) == []
+        assert carol.quiet(0.5) == []  # she never could read it
+    # A reconnection from before the deletion replays it, exactly once.
+    with EventStream(url, BOB, last_event_id=str(kept["last_modified"])) as again:
+        again.next()
+        assert [e.data["data"] for e in again.changes(1)] == [tombstone]
+        assert again.quiet(1.0) == []
+
+
 def test_the_default_bucket_alias_streams_the_callers_own_collection(stream_server: Served) -> None:
     base = stream_server.url
     alias = f"{base}/buckets/default/collections/tasks/records"

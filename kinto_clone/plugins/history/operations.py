@@ -142,16 +142,17 @@ def restore(
     dry_run: bool,
     if_match: int | str | None = None,
     author: dict[str, Any] | None = None,
+    before_entry: int | None = None,
 ) -> tuple[dict[str, Any], int | None]:
     """Plan, and unless ``dry_run`` perform, the restore. Returns the answer and the
-    target's ETag afterwards."""
+    target's ETag afterwards. ``before_entry``: a revert's (``Planner``)."""
     backends: Backends = request.registry.backends
     require_target(backends, target)
     lock(backends.storage, target)
     before = target_timestamp(backends.storage, target)
     if if_match is not None and if_match != "*" and if_match != before:
         raise PreconditionFailed(_latest_live(backends, target.uri), before)
-    changes = Planner(backends, options, target, at).plan()
+    changes = Planner(backends, options, target, at, before_entry).plan()
     if dry_run:
         apply.check(request, changes)
         return _answer(target, at, True, [c.describe() for c in changes]), before
@@ -205,6 +206,7 @@ def revert(
         written - 1,
         dry_run=dry_run,
         author={"reverted": entry["id"], **author(request)},
+        before_entry=entry["last_modified"],
     )
     answer["reverted"] = entry["id"]
     return answer, etag

@@ -15,6 +15,12 @@ restored in part:
 - the records of a collection deleted after ``at`` (hard-deleted without entries) when
   entries of the bucket's history were removed since: they can no longer be enumerated.
 
+A revert cuts history just before its entry instead (``before_entry``): by the entries'
+own timestamps, strictly ordered in the bucket's one history list, since an object of
+another list (a record and its collection's deletion) may share a millisecond with it.
+For the same reason "was this record written before its collection's deletion" compares
+the two entries, not the objects' timestamps.
+
 Queries: one for the entries written after ``at``, one (per 500 objects) for the versions
 at ``at`` of what they touched, one per list for what changed there since, and the
 current objects and ACLs of what changed; a collection whose records were hard-deleted
@@ -145,13 +151,24 @@ def _scope_filters(target: Target) -> tuple[Filter, ...]:
 
 class Planner:
     def __init__(
-        self, backends: Backends, options: HistoryOptions, target: Target, at: int
+        self,
+        backends: Backends,
+        options: HistoryOptions,
+        target: Target,
+        at: int,
+        before_entry: int | None = None,
     ) -> None:
+        """``at``: the point in time; ``before_entry``: the history timestamp of the
+        entry a revert undoes, which then cuts history (``at`` is just before it)."""
         self.storage = backends.storage
         self.permission = backends.permission
         self.options = options
         self.target = target
         self.at = at
+        # Entries with ``cut_key <= cut`` are at or before the point.
+        self.cut_key, self.cut = (
+            (OBJECT_TS, at) if before_entry is None else ("last_modified", before_entry - 1)
+        )
         self.bucket = bucket_uri(target.bucket_id)
         self.reasons: list[tuple[str, str]] = []
         self._deletions: dict[str, list[int]] | None = None  # collection URI -> stamps
@@ -168,7 +185,7 @@ class Planner:
         self._refuse_excluded()
         after: dict[str, list[dict[str, Any]]] = {}
         for entry in self._entries(
-            (*_scope_filters(self.target), Filter(OBJECT_TS, self.at, Op.GT)), OLDEST_FIRST
+            (*_scope_filters(self.target), Filter(self.cut_key, self.cut, Op.GT)), OLDEST_FIRST
         ):
             if self.target.contains(entry["uri"]):
                 after.setdefault(entry["uri"], []).append(entry)
@@ -179,7 +196,7 @@ class Planner:
             version = then.get(uri)
             if version is not None:
                 data = version["target"]["data"]
-                gone = _is_absent(data) or self._collection_deleted_since(uri, data)
+                gone = _is_absent(data) or self._collection_deleted_since(uri, version)
                 states[uri] = None if gone else _plain(data)
                 acls[uri] = version["target"]["permissions"] if states[uri] is not None else {}
             elif entries[0]["action"] == "create":
@@ -210,7 +227,7 @@ class Planner:
         for start in range(0, len(uris), IN_CHUNK):
             chunk = uris[start : start + IN_CHUNK]
             for entry in self._entries(
-                (Filter("uri", chunk, Op.IN), Filter(OBJECT_TS, self.at, Op.MAX)), NEWEST_FIRST
+                (Filter("uri", chunk, Op.IN), Filter(self.cut_key, self.cut, Op.MAX)), NEWEST_FIRST
             ):
                 found.setdefault(entry["uri"], entry)
         return found
@@ -278,7 +295,7 @@ class Planner:
                 (
                     Filter("resource_name", "record"),
                     Filter("collection_id", collection_id),
-                    Filter(OBJECT_TS, self.at, Op.MAX),
+                    Filter(self.cut_key, self.cut, Op.MAX),
                 ),
                 NEWEST_FIRST,
             ):
@@ -287,13 +304,14 @@ class Planner:
                 if record_uri in states or record_uri in after:
                     continue
                 data = entry["target"]["data"]
-                if not _is_absent(data) and not self._collection_deleted_since(record_uri, data):
+                if not _is_absent(data) and not self._collection_deleted_since(record_uri, entry):
                     states[record_uri] = _plain(data)
                     acls[record_uri] = entry["target"]["permissions"]
 
     def _collection_deleted_since(self, uri: str, version: dict[str, Any]) -> bool:
-        """Was the collection of the record at ``uri`` deleted after this version of it
-        and before the point? Then the record went with it (hard-deleted)."""
+        """Was the collection of the record at ``uri`` deleted after ``version`` (the
+        record's entry) and before the point? Then the record went with it (hard-deleted).
+        Entries, not objects, are compared: the deletion may share the record's millisecond."""
         if parse_uri(uri)[0] != "record":
             return False
         if self._deletions is None:
@@ -301,13 +319,12 @@ class Planner:
             filters = [
                 Filter("resource_name", "collection"),
                 Filter("action", "delete"),
-                Filter(OBJECT_TS, self.at, Op.MAX),
+                Filter(self.cut_key, self.cut, Op.MAX),
             ]
             if self.target.resource_name != "bucket":
                 filters.append(Filter("collection_id", self.target.uri.split("/")[4]))
             for entry in self._entries(tuple(filters), OLDEST_FIRST):
-                stamp = entry["target"]["data"]["last_modified"]
-                self._deletions.setdefault(entry["uri"], []).append(stamp)
+                self._deletions.setdefault(entry["uri"], []).append(entry["last_modified"])
         collection = uri.rsplit("/", 2)[0]
         return any(
             version["last_modified"] < stamp for stamp in self._deletions.get(collection, ())
