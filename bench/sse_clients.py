@@ -201,22 +201,14 @@ def _worker_main(conn: Connection, number: int, host: str, port: int, headers: s
     async def serve() -> None:
         worker = Worker(number, host, port, headers)
         loop = asyncio.get_running_loop()
-        commands: asyncio.Queue[Any] = asyncio.Queue()
-
-        def readable() -> None:
-            try:
-                commands.put_nowait(conn.recv())
-            except EOFError:
-                commands.put_nowait(("quit",))
-                loop.remove_reader(conn.fileno())
-
-        loop.add_reader(conn.fileno(), readable)
         deadline = time.monotonic() + WORKER_MAX_SECONDS
+        # The pipe is read on a thread (a reader callback on the loop would make it
+        # non-blocking, and a large reply would then fail half sent).
         while time.monotonic() < deadline:
             try:
-                command, *args = await asyncio.wait_for(commands.get(), 60)
-            except TimeoutError:
-                continue
+                command, *args = await loop.run_in_executor(None, conn.recv)
+            except EOFError:
+                break
             if command == "open":
                 conn.send(await worker.open(*args))
             elif command == "collect":

@@ -1,8 +1,8 @@
 """Live-sync streams under load (issue 12), in one run, printed as Markdown tables.
 
     .venv/bin/python bench/stream.py [--idle 10000] [--one 1000] [--spread 10000]
-        [--collections 1000] [--rate 10] [--seconds 10] [--w2-seconds 8] [--rounds 3]
-        [--clients 2] [--concurrency 64] [--no-kinto]
+        [--collections 1000] [--rate 10] [--seconds 10] [--w2-seconds 8] [--rounds 5]
+        [--idle-seconds 20] [--clients 2] [--concurrency 64] [--no-kinto]
 
 One server at a time (the machine has 2 cores), each on its own PostgreSQL database:
 
@@ -12,8 +12,9 @@ One server at a time (the machine has 2 cores), each on its own PostgreSQL datab
 2. Ours behind uvicorn (``egg:kinto_clone#stream``), ``--rounds`` times in turn: W2 with no
    stream open; ``--idle`` streams opened over ``--collections`` collections (how long,
    server and PostgreSQL CPU per open, server RSS before and after: RSS per stream, CPU
-   while they idle with their heartbeats); W2 with them open; they are closed, but for
-   the last round's.
+   while they idle for ``--idle-seconds``, longer than the 15 s heartbeat period, so that
+   W2 then runs among their heartbeats); W2 with them open; they are closed, but for the
+   last round's.
 3. ``--spread`` subscribers over the ``--collections`` collections (the last round's
    streams when ``--spread`` equals ``--idle``) while one writer creates ``--rate`` x 5
    records per second, round robin over the collections, for ``--seconds``;
@@ -310,8 +311,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10, help="writes/s (x 5 when spread)")
     parser.add_argument("--seconds", type=float, default=10, help="write window")
     parser.add_argument("--w2-seconds", type=float, default=8)
-    parser.add_argument("--idle-seconds", type=float, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=2, help="subscriber processes")
     parser.add_argument("--concurrency", type=int, default=64, help="opens in flight, each")
     parser.add_argument("--no-kinto", action="store_true")
@@ -379,13 +380,15 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
             f"{_median(windows, 'pg_ms'):.2f} | {_median(windows, 'other_cores'):.2f} | "
             f"{by_window}{f' ({bad} not 200)' if bad else ''} |"
         )
-    ratio = _median(out["with"], "rps") / base
     pairs = [w["rps"] / wo["rps"] for w, wo in zip(out["with"], out["without"], strict=True)]
+    cpu = _median(out["with"], "server_ms") / _median(out["without"], "server_ms")
     lines += [
         "",
-        f"W2 with the streams open / without: {ratio:.0%} (medians); per round "
-        + ", ".join(f"{p:.0%}" for p in pairs)
-        + ".",
+        f"W2 with the {args.idle} streams open / without, round by round (each round: "
+        f"without, then with): {', '.join(f'{p:.0%}' for p in pairs)}; median "
+        f"{statistics.median(pairs):.0%}; ratio of the medians "
+        f"{_median(out['with'], 'rps') / base:.0%}. Server CPU per request with / without: "
+        f"{cpu:.0%}.",
         "",
         "| idle streams (by round) | opened | in s | per s | server / PG CPU ms per open "
         "| RSS before / with MB | KB per stream | idle server / PG CPU ms/s "

@@ -17,7 +17,6 @@ and ``_since`` are checked by the very code of every request, and any answer but
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -60,6 +59,8 @@ class Gateway:
         self.wsgi = wsgi
         self.hub = hub
         self.settings = settings
+        self.serving: set[Subscriber] = set()  # the streams past their first frame
+        self.ticker: asyncio.Task[None] | None = None
 
     async def __call__(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
@@ -77,8 +78,11 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.hub.start()
+                self.ticker = asyncio.get_running_loop().create_task(self._heartbeats())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.ticker is not None:
+                    self.ticker.cancel()
                 await self.hub.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -204,13 +208,16 @@ class Gateway:
             "ready", {"since": position}, position, retry_ms=self.hub.options.retry_ms
         )
         disconnected = asyncio.Event()
-        watcher = asyncio.get_running_loop().create_task(_watch(receive, disconnected))
-        timeout = self.hub.options.heartbeat_seconds
+        watcher = asyncio.get_running_loop().create_task(_watch(receive, disconnected, subscriber))
+        loop = asyncio.get_running_loop()
         try:
             await self._send(send, first, more=True)
+            subscriber.last_sent = loop.time()
+            self.serving.add(subscriber)
             while not disconnected.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(subscriber.wake.wait(), timeout)
+                # Woken by events, by the end of the stream, by the client leaving, or
+                # by the heartbeat ticker (_heartbeats) when nothing was sent for a while.
+                await subscriber.wake.wait()
                 if disconnected.is_set():
                     break
                 chunk = subscriber.take() or (b"" if subscriber.done else sse.HEARTBEAT)
@@ -218,26 +225,45 @@ class Gateway:
                     await self._send(send, chunk + (subscriber.final or b""), more=False)
                     return
                 await self._send(send, chunk, more=True)
+                subscriber.last_sent = loop.time()
         except (TimeoutError, OSError):
-            return  # the client went away, or read nothing for a whole heartbeat period
+            return  # the client went away, or read nothing for SEND_TIMEOUT_SECONDS
         finally:
+            self.serving.discard(subscriber)
             watcher.cancel()
 
     async def _send(self, send: Callable[..., Any], chunk: bytes, *, more: bool) -> None:
         # A client that stops reading blocks this send (the server's flow control) while
         # its queue stays bounded (subscriber.py); one that reads nothing for
-        # SEND_TIMEOUT_SECONDS is given up, without its final event.
-        await asyncio.wait_for(
-            send({"type": "http.response.body", "body": chunk, "more_body": more}),
-            timeout=max(SEND_TIMEOUT_SECONDS, 4 * self.hub.options.heartbeat_seconds),
-        )
+        # SEND_TIMEOUT_SECONDS is given up, without its final event. (asyncio.timeout,
+        # not wait_for: no task per send.)
+        async with asyncio.timeout(
+            max(SEND_TIMEOUT_SECONDS, 4 * self.hub.options.heartbeat_seconds)
+        ):
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    async def _heartbeats(self) -> None:
+        """Wake every stream that sent nothing for a heartbeat period (it then sends a
+        comment). One timer for all the streams: a timeout on each stream's wait cost a
+        task and a cancellation per stream and period (bench/RESULTS.md, issue 12)."""
+        period = self.hub.options.heartbeat_seconds
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, period / 4))
+            due = loop.time() - period
+            for subscriber in self.serving:
+                if subscriber.last_sent <= due:
+                    subscriber.wake.set()
 
 
-async def _watch(receive: Callable[..., Any], disconnected: asyncio.Event) -> None:
+async def _watch(
+    receive: Callable[..., Any], disconnected: asyncio.Event, subscriber: Subscriber
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             disconnected.set()
+            subscriber.wake.set()
             return
 
 

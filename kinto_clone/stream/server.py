@@ -9,6 +9,7 @@ reconnect (with ``Last-Event-ID``) to whichever head is up.
 
 from __future__ import annotations
 
+import gc
 import resource
 from typing import Any
 
@@ -65,6 +66,11 @@ def run(
 ) -> None:
     _raise_open_files_limit()
     gateway = build(app)
+    # What start-up built lives as long as the process: moved out of the cyclic
+    # collector's sight, so that a full collection (a pause for every stream) walks only
+    # the objects of requests and streams (bench/RESULTS.md, issue 12).
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         gateway,
         host=host,

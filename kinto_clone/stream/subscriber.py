@@ -53,6 +53,7 @@ class Subscriber:
         self.pending: list[tuple[int, str, bytes]] = []  # bucket-wide, not yet released
         self.released: tuple[int, str] = (since, since_collection or "")
         self.wake = asyncio.Event()
+        self.last_sent = 0.0  # the event loop's time of the last frame sent (gateway.py)
         self.final: bytes | None = None
         self.done = False
         self.counted = False  # counted in the hub's streams per user
