@@ -71,6 +71,13 @@ def sort_acls(value: Any) -> Any:
     return out
 
 
+def list_of(path: str) -> str:
+    """The list an answer at ``path`` belongs to: the path itself for a list
+    (``/buckets/b1/collections``), its parent for an object (``/buckets/b1``)."""
+    parts = path.split("?")[0].removeprefix("/v1").strip("/").split("/")
+    return "/" + "/".join(parts if len(parts) % 2 else parts[:-1])
+
+
 def _empty_list(status: int, headers: Any, body: Any, method: str) -> bool:
     """An answer listing no object (a GET or plural DELETE, or a HEAD counting none)."""
     if status != 200:
@@ -109,6 +116,10 @@ class Client:
         self.generated: set[str] = set()  # ids the server chose (POST without an id)
         self.etags: dict[str, int] = {}
         self.next_page: str | None = None
+        self.steps = 0  # steps sent since the last reset
+        self.scope = ""  # the list the answer being normalised belongs to
+        # number -> (step, list) where a timestamp first showed: see runner.collision()
+        self.first_seen: dict[int, tuple[int, str]] = {}
 
     def flush(self) -> None:
         resp = self.session.post(f"{self.base_url}/__flush__", timeout=TIMEOUT_SECONDS)
@@ -149,6 +160,7 @@ class Client:
     # -- sending --------------------------------------------------------------------------
     def send(self, step: Step) -> dict[str, Any]:
         """Send ``step``; return its normalised answer."""
+        self.steps += 1
         if step.path == "{next}":
             path, query = self.next_page or "/buckets", []
         else:
@@ -184,7 +196,7 @@ class Client:
             return value
         if isinstance(value, int):
             if 10**12 <= value < 2 * 10**12:
-                return f"TS#{self._number(self.timestamps, value)}"
+                return f"TS#{self._timestamp(value)}"
             return value
         if isinstance(value, str):
             if value in self.generated:
@@ -195,12 +207,15 @@ class Client:
                     for p in value.replace(self.host, "<host>").split("/")
                 )
             value = UUID.sub(lambda m: f"ID#{self._number(self.ids, m.group(0))}", value)
-            return TIMESTAMP.sub(
-                lambda m: f"TS#{self._number(self.timestamps, int(m.group(0)))}", value
-            )
+            return TIMESTAMP.sub(lambda m: f"TS#{self._timestamp(int(m.group(0)))}", value)
         if isinstance(value, list):
             return [self.value(v) for v in value]
         return {k: self.value(value[k]) for k in sorted(value)}
+
+    def _timestamp(self, value: int) -> int:
+        number = self._number(self.timestamps, value)
+        self.first_seen.setdefault(number, (self.steps, self.scope))
+        return number
 
     @staticmethod
     def _number(seen: dict[Any, int], value: Any) -> int:
@@ -260,6 +275,7 @@ class Client:
         self, status: int, raw_headers: Any, content: bytes, path: str, method: str
     ) -> dict[str, Any]:
         body = self.body(content)
+        self.scope = list_of(path)
         self.remember(status, raw_headers, body, path, method, _posts_id(self.sent))
         empty = _empty_list(status, raw_headers, body, method)
         answer = {"status": status, "headers": self.headers(raw_headers, empty)}
@@ -278,6 +294,7 @@ class Client:
         if not isinstance(sub, dict):
             return sub
         headers = sub.get("headers") or {}
+        self.scope = list_of(str(sub.get("path", "")))
         defaults = self.sent.get("defaults") if isinstance(self.sent.get("defaults"), dict) else {}
         merged = {**defaults, **request}
         method = str(merged.get("method", "")).upper()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -71,6 +72,35 @@ def _numbered(diff: Diff) -> bool:
     )
 
 
+_TS = re.compile(r'"?TS#(\d+)"?')
+
+
+def collision(kinto: Client, ours: Client, diff: Diff) -> bool:
+    """Whether ``diff`` is a timestamp of one list that on one server only fell on the
+    millisecond of another list's earlier timestamp.
+
+    Timestamps are numbered by value (client.py), but each list keeps its own clock: two
+    lists (the personal bucket and its empty list of collections, two collections written
+    in one batch) may show the same millisecond on one server and not on the other, as
+    the servers' speeds meet the clock (seeds 6 and 157 on SQLite, about one run in two).
+    The two numbers were then first shown by two different lists (one of them in this
+    step). A list reusing a number it showed itself is still a difference.
+    """
+    matches = [_TS.fullmatch(v) if isinstance(v, str) else None for v in (diff.kinto, diff.ours)]
+    if matches[0] is None or matches[1] is None:
+        return False
+    seen = [
+        side.first_seen.get(int(m.group(1))) for side, m in zip((kinto, ours), matches, strict=True)
+    ]
+    if seen[0] is None or seen[1] is None:
+        return False
+    # A number of this step on at least one side, first shown by two different lists.
+    steps = (kinto.steps, ours.steps)
+    return seen[0][1] != seen[1][1] and any(
+        step == current for (step, _), current in zip(seen, steps, strict=True)
+    )
+
+
 def _wrote_once(diff: Diff) -> bool:
     """A status that is a success on one server only."""
     if diff.where[-1:] != ("status",):
@@ -99,6 +129,11 @@ def run(kinto: Client, ours: Client, steps: list[Step]) -> Outcome:
                 if _numbered(diff):
                     outcome.covered[f"{drifted[1]} (later in the batch)"] += 1
                     continue
+            if entry is None and collision(kinto, ours, diff):
+                # Numbering drifts apart from here on: end the comparison.
+                outcome.covered["timestamps-of-two-lists-collide"] += 1
+                ends = "timestamps-of-two-lists-collide"
+                continue
             if entry is None:
                 unexplained.append(diff)
                 continue
