@@ -76,6 +76,8 @@ GROUP = "/buckets/b/groups/g"
 BUCKET = "/buckets/b"
 COLLECTION = f"{BUCKET}/collections/c"
 RECORDS = f"{COLLECTION}/records"
+# The record writes: under a missing collection each is a 404 errno 111 for anyone.
+RECORD_WRITES = frozenset({"put", "patch", "delete", "post"})
 POOL = ("r1", "r2", "r3")
 
 STATS: Counter[str] = Counter()  # answers seen, printed at the end (pytest -s shows them)
@@ -253,8 +255,12 @@ class Model:
             "coll_delete",
             "restore",
         ):
-            # Deleted with its records and their ACLs: only the bucket's owner passes the
-            # permission check, and learns that the collection is missing (§5.3).
+            # Deleted with its records and their ACLs. A write of a record under it is a
+            # 404 errno 111 whoever asks, anonymous included (Kinto checks a write's missing
+            # parent before authorisation); any other request passes the permission check
+            # first, so only the bucket's owner learns that the collection is missing.
+            if op.kind in RECORD_WRITES:
+                return Expect(404, errno=111)
             if IDS["owner"] not in self.principals(op.user):
                 return self.refusal(op)
             return Expect(404, errno=110 if op.kind in ("coll_perms", "coll_get") else 111)
