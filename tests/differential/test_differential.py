@@ -26,7 +26,7 @@ import pytest
 
 from tests.differential import allowed, runner
 from tests.differential.client import Client
-from tests.differential.compare import differences
+from tests.differential.compare import Diff, differences
 from tests.differential.generator import Generator, Step
 from tests.support import userid
 
@@ -174,3 +174,19 @@ def test_a_difference_no_entry_explains_is_reported_and_a_documented_one_is_not(
     exchange = allowed.Exchange(zero, answer, refused)
     entries = {allowed.explain(exchange, d).name for d in differences(answer, refused)}
     assert entries == {"if-match-zero"}
+
+
+def test_a_millisecond_two_lists_share_on_one_server_only_is_a_collision_not_a_difference() -> None:
+    kinto, ours = Client("http://kinto/v1"), Client("http://ours/v1")
+    for side in (kinto, ours):  # step 1 wrote the personal bucket: TS#0 in /buckets
+        side.steps, side.scope = 1, "/buckets"
+        side.value(1500000000000)
+    # Step 2 lists its empty collections: ours in the bucket's millisecond, Kinto one later.
+    kinto.steps = ours.steps = 2
+    kinto.scope = ours.scope = "/buckets/b1/collections"
+    assert (kinto.value(1500000000001), ours.value(1500000000000)) == ("TS#1", "TS#0")
+    assert runner.collision(kinto, ours, Diff(("headers", "ETag"), '"TS#1"', '"TS#0"'))
+    # The same list showing an earlier number of its own is still a difference.
+    ours.first_seen[0] = (1, "/buckets/b1/collections")
+    assert not runner.collision(kinto, ours, Diff(("headers", "ETag"), '"TS#1"', '"TS#0"'))
+    assert not runner.collision(kinto, ours, Diff(("status",), 200, 201))
