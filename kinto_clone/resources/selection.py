@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kinto_clone.json import type_rank
+from kinto_clone.resources.querying.token import lookup
 from kinto_clone.storage import Filter, ListQuery, Op, Sort
 
 Lookup = Callable[[str], tuple[bool, Any]]
@@ -36,15 +37,7 @@ def compare(a: Any, b: Any) -> int:
 
 
 def _lookup(entry: Mapping[str, Any]) -> Lookup:
-    def find(path: str) -> tuple[bool, Any]:
-        current: Any = entry
-        for key in path.split("."):
-            if not isinstance(current, Mapping) or key not in current:
-                return False, None
-            current = current[key]
-        return True, current
-
-    return find
+    return functools.partial(lookup, entry)
 
 
 def _like(pattern: str, value: Any) -> bool:

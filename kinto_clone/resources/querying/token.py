@@ -26,8 +26,8 @@ from kinto_clone.resources.querying.values import (
 from kinto_clone.storage import Sort
 
 
-def _lookup(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    """``(found, value)`` of a dotted path."""
+def lookup(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """``(found, value)`` of a dotted path (also used by resources/selection.py)."""
     current: Any = obj
     for key in path.split("."):
         if not isinstance(current, Mapping) or key not in current:
@@ -54,7 +54,7 @@ def encode_token(
     """
     keyset: dict[str, Any] = {}
     for sort in sorting:
-        found, value = _lookup(last_object, sort.field)
+        found, value = lookup(last_object, sort.field)
         if found:
             keyset[sort.field] = value
     payload = {
