@@ -65,7 +65,7 @@ def validate_permissions(
         if not isinstance(principals, list):
             raise ValidationError([detail("body", name, f'"{principals}" is not iterable')])
         for i, principal in enumerate(principals):
-            if principal is None:
+            if principal is None or principal == "":  # Kinto: an empty string is missing
                 raise ValidationError([detail("body", f"{name}.{i}", "Required")])
             if not isinstance(principal, str):
                 raise ValidationError(

@@ -119,6 +119,9 @@ DELIBERATE_CASES = {
     "empty-exclude-id-on-shared-list": [
         Step("GET", "/buckets/b1/collections/c1/records", user="carol", query=[("exclude_id", "")])
     ],
+    "default-bucket-same-ids": [
+        Step("PUT", "/buckets/default/collections/same/records/same", body={"data": {}})
+    ],
     "nul-is-400": [Step("PUT", _R1, body={"data": {"s": "a\x00b"}})],
     "kinto-500": [
         Step(

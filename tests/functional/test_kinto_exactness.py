@@ -898,6 +898,30 @@ def test_keep_an_empty_exclude_id_excludes_nothing_on_a_shared_list(
     assert len(three_records.get(RECORDS, headers=ALICE).json["data"]) == 2
 
 
+def test_f23_an_empty_principal_is_required_as_kintos(app: webtest.TestApp) -> None:
+    # Differential seed 377: Kinto 400 "permissions.read.0 in body: Required"; we stored "".
+    body = {"data": {}, "permissions": {"read": [""]}}
+    resp = app.put_json("/v1/buckets/b-empty", body, headers=ALICE, status=400)
+    assert resp.json["errno"] == 107
+    assert resp.json["message"] == "permissions.read.0 in body: Required"
+    assert resp.json["details"] == [
+        {"location": "body", "name": "permissions.read.0", "description": "Required"}
+    ]
+    app.get("/v1/buckets/b-empty", headers=ALICE, status=403)
+
+
+def test_keep_a_record_named_like_its_new_collection_is_created_under_the_default_bucket(
+    app: webtest.TestApp,
+) -> None:
+    # Kinto 26.5.0: 404 errno 111 for the collection "same" (with any other record id: 201).
+    path = "/v1/buckets/default/collections/same/records/same"
+    created = app.put_json(path, {"data": {"n": 1}}, headers=BOB, status=201).json["data"]
+    assert created["id"] == "same" and created["n"] == 1
+    bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
+    assert app.get(f"{bucket}/collections/same", headers=BOB).json["data"]["id"] == "same"
+    assert app.get(f"{bucket}/collections/same/records/same", headers=BOB).json["data"]["n"] == 1
+
+
 def test_keep_if_match_zero_is_a_real_precondition(private: webtest.TestApp) -> None:
     path = "/v1/buckets/priv/collections/c1/records/r1"
     resp = private.put_json(path, {"data": {}}, headers={**ALICE, "If-Match": '"0"'}, status=412)
