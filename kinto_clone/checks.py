@@ -4,7 +4,8 @@ Every resource endpoint (buckets, groups, collections, records, and the accounts
 runs ``CHECKS`` in this order before its view, through its route context's ``permits``.
 Each step is named after what it raises; the first that fails answers the request:
 
-1. ``raise_404_if_parent_id_invalid``: a write under a parent whose id cannot exist.
+1. ``raise_404_if_parent_id_invalid``: a write under a parent whose id cannot exist (one
+   only too long for us is merely missing, as it is for Kinto).
 2. ``raise_404_if_collection_missing``: a record write in a collection that does not
    exist (whoever asks, anonymous included: Kinto checks it before permissions).
 3. ``raise_400_if_posted_id_invalid``: a POST whose ``data.id`` is no valid id.
@@ -39,6 +40,7 @@ from kinto_clone.body import (
 )
 from kinto_clone.errors import Forbidden, NotFound, Unauthorized, ValidationError, invalid_id
 from kinto_clone.preconditions import parse_condition
+from kinto_clone.resources.types import only_too_long
 from kinto_clone.schemas import check_body_shape
 
 # Media types a body may have, per method (Kinto's order, which its 415 message shows).
@@ -63,7 +65,7 @@ def raise_404_if_parent_id_invalid(request: Request, ctx: Any, permission: str) 
     if not is_write(request, ctx):
         return
     for level_type, _, level_id in ctx.chain:
-        if not level_type.id_pattern.match(level_id):
+        if not level_type.id_pattern.match(level_id) and not only_too_long(level_id):
             raise NotFound(level_type.name, level_id, parent=True)
 
 

@@ -21,18 +21,17 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
-from kinto_clone.body import json_body_or_none
+from kinto_clone.body import JSON, check_content_type, json_body_or_none
 from kinto_clone.checks import BODY_MEDIA
 from kinto_clone.errors import MethodNotAllowed, Unauthorized, ValidationError, detail, invalid
 from kinto_clone.events import notify_write
 from kinto_clone.resources import objects
-from kinto_clone.resources.types import BUCKET, COLLECTION, object_uri
+from kinto_clone.resources.types import BUCKET, COLLECTION, KINTO_ID_PATTERN, object_uri
 from kinto_clone.storage import UnicityError
 from kinto_clone.tweens import handle_keeping_earlier_writes
 from kinto_clone.views.root import add_capability
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
-_KINTO_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*\Z")  # Kinto's id syntax, of any length
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)(?P<more>/.*)?$")
 
 
@@ -79,25 +78,32 @@ def rewrite(request: Request) -> bool:
     bucket_id = default_bucket_id(request.registry.settings, userid)
     rest = match.group("rest") or ""
     collection = _COLLECTION.match(rest)
-    if collection is not None and not _KINTO_ID.match(collection.group("cid")):
+    is_put_on_it = (
+        collection is not None
+        and request.method == "PUT"
+        and collection.group("more") in (None, "/")
+    )
+    if (
+        collection is not None
+        and not KINTO_ID_PATTERN.match(collection.group("cid"))
+        and (not is_put_on_it or not collection.group("cid").isascii())
+    ):
         # Kinto's wording, before anything else (a 405, a redirect) and before it creates
         # anything. An id only too long for us (ids-at-most-256) is refused below, as
-        # Kinto goes on.
+        # Kinto goes on. A PUT of the collection itself with an ASCII id has it checked
+        # as any object's (after a 415, "Invalid object id"; the bucket is created).
         raise invalid("path", None, "Invalid collection id")
     if not _served(request.method, rest) and not request.in_batch:
         # No view serves the method there: a 405, and Kinto creates nothing for it (but in
         # a batch, where its subrequests create the bucket and collection first).
         request.path_info = f"/v1/buckets/{bucket_id}{rest}"
         return False
-    if request.method in BODY_MEDIA and request.body and not request.content_type:
-        # Kinto forwards the alias as a new request, which needs its Content-Type.
-        message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
-        raise ValidationError([detail("header", "Content-Type", message)], code=415)
+    if request.method in BODY_MEDIA and _is_resource(rest):
+        _forwarded_media(request)
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
         created = _ensure(request, BUCKET.name, "", bucket_id)
     if collection is not None:
-        is_put_on_it = request.method == "PUT" and collection.group("more") in (None, "/")
         if not is_put_on_it:
             if not COLLECTION.id_pattern.match(collection.group("cid")):
                 raise invalid("path", None, "Invalid collection id")
@@ -116,6 +122,20 @@ def rewrite(request: Request) -> bool:
     return created
 
 
+def _forwarded_media(request: Request) -> None:
+    """Kinto forwards a write on the alias as a new JSON request: a body needs a JSON
+    Content-Type (a 415 before the path's object ids, also when it has none), and a
+    write without a body is JSON whatever its Content-Type says."""
+    if not request.body:
+        if request.content_type:
+            request.content_type = JSON
+        return
+    if not request.content_type:
+        message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
+        raise ValidationError([detail("header", "Content-Type", message)], code=415)
+    check_content_type(request, BODY_MEDIA[request.method])
+
+
 # The levels of a path below the bucket: plural (collections, groups, records) and
 # object ones alternate, and the methods each serves.
 _PLURAL_LEVELS = ("collections", "groups", "records")
@@ -126,11 +146,17 @@ _PLURAL_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
 def _served(method: str, rest: str) -> bool:
     """Whether a view serves ``method`` on ``/buckets/default{rest}`` (True for paths
     that are no object or list: those are left to their routes)."""
-    segments = [s for s in rest.strip("/").split("/") if s]
-    if len(segments) > 4 or any(s not in _PLURAL_LEVELS for s in segments[::2]):
+    if not _is_resource(rest):
         return True
+    segments = [s for s in rest.strip("/").split("/") if s]
     plural = len(segments) % 2 == 1
     return method in (_PLURAL_METHODS if plural else _OBJECT_METHODS)
+
+
+def _is_resource(rest: str) -> bool:
+    """Whether ``/buckets/default{rest}`` names an object or a list."""
+    segments = [s for s in rest.strip("/").split("/") if s]
+    return len(segments) <= 4 and all(s in _PLURAL_LEVELS for s in segments[::2])
 
 
 def _replace_alias_in_body(request: Request, bucket_id: str) -> None:

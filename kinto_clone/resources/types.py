@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 # ``$``, which would accept a trailing newline.
 MAX_ID_LENGTH = 256
 ID_PATTERN = re.compile(rf"^[a-zA-Z0-9][a-zA-Z0-9_-]{{0,{MAX_ID_LENGTH - 1}}}\Z")
+KINTO_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*\Z")  # Kinto's syntax, any length
+
+
+def only_too_long(object_id: str) -> bool:
+    """An id of Kinto's syntax that is only too long for us: it names nothing we store,
+    and where Kinto goes on with it (a parent of the URL) it is merely missing."""
+    return len(object_id) > MAX_ID_LENGTH and KINTO_ID_PATTERN.match(object_id) is not None
 _FIRST = string.ascii_letters + string.digits
 _REST = _FIRST + "_-"
 

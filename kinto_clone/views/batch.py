@@ -11,6 +11,7 @@ recursive; Kinto refuses any path containing ``/batch`` (a collection named ``ba
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
@@ -23,7 +24,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from kinto_clone import db, json
 from kinto_clone.body import check_content_type, json_body
-from kinto_clone.errors import HTTPError, ValidationError, detail
+from kinto_clone.errors import ERRNO, HTTPError, ValidationError, detail, error_body
 from kinto_clone.json import dumps
 from kinto_clone.request import KintoRequest
 from kinto_clone.schemas import deserialize
@@ -165,6 +166,56 @@ def _redirected(path: str, sub: dict[str, Any], location: str) -> str:
     return target.path + (f"?{target.query}" if target.query else "")
 
 
+_REDIRECTS = (301, 302, 303, 307, 308)
+_ALIAS = re.compile(r"^/v1/buckets/default(/|$)")
+
+
+def _after_slash_redirect(asked: str, followed: str, response: Response) -> tuple[str, Response]:
+    """The path shown and the answer of a subrequest followed to drop its trailing slash.
+
+    Kinto (26.5.0, asked black box) shows the answer of the path without the slash,
+    except for what its view raises rather than answers: that is not rendered after the
+    redirect, so it keeps the requested path (slash included), and when it comes from
+    the framework (a refused permission, anonymous or not; a method or URL no route
+    serves; a redirect again, ``/v1//``; a 304) it is only ``{code, errno: 999,
+    error}``, a refused permission a 403. Validation of the body, querystring and
+    headers is answered (``"{name} in {location}: ..."``); ids in the path, an id
+    that does not match, a ``_token`` or a filter value that does not parse, a 404 or
+    a 412 are raised. Under ``/buckets/default`` all but the framework's is answered.
+    """
+    status = response.status_code
+    if status < 300:
+        return followed, response
+    body = response.json if response.content_type == "application/json" else {}
+    framework = status in (304, 401, 403, 405, *_REDIRECTS) or (
+        status == 404 and body.get("errno") == ERRNO.MISSING_RESOURCE and "details" not in body
+    )
+    if framework:
+        code = 404 if status in _REDIRECTS else 403 if status == 401 else status
+        bare = Response(
+            body=dumps(error_body(code, ERRNO.UNDEFINED)),
+            content_type="application/json",
+            charset=None,
+        )
+        bare.status = code  # after the body: WebOb builds a 304 without one
+        for name in ("Allow", "ETag", "Last-Modified"):
+            if name in response.headers:
+                bare.headers[name] = response.headers[name]
+        return asked, bare
+    if _ALIAS.match(followed) or _answered_validation(body):
+        return followed, response
+    return asked, response
+
+
+def _answered_validation(body: dict[str, Any]) -> bool:
+    details = body.get("details")
+    if body.get("code") != 400 or not isinstance(details, list) or not details:
+        return False
+    first = details[0]
+    named = f"{first.get('name')} in {first.get('location')}: {first.get('description')}"
+    return first.get("name") is not None and body.get("message") == named
+
+
 def _result(path: str, response: Response, method: str) -> dict[str, Any]:
     body: Any = ""
     if response.body and method != "HEAD":  # Kinto's HEAD subresponses have no body
@@ -196,14 +247,15 @@ def post_batch(request: Request) -> Any:
                 response = request.invoke_subrequest(subrequest, use_tweens=True)
                 kept = subrequest.kept_writes
                 location = response.headers.get("Location")
-                if response.status_code in (301, 302, 303, 307, 308) and location:
+                if response.status_code in _REDIRECTS and location:
                     # Followed once, like Kinto (the trailing-slash redirect).
                     subrequest = _subrequest(
                         request, inherited, sub, _redirected(requested, sub, location)
                     )
-                    requested = subrequest.path
+                    followed = subrequest.path
                     response = request.invoke_subrequest(subrequest, use_tweens=True)
                     kept = kept or subrequest.kept_writes
+                    requested, response = _after_slash_redirect(requested, followed, response)
                 # A failed subrequest leaves nothing written, except what it kept.
                 if response.status_code >= 400 and not kept:
                     raise _Discard(response)

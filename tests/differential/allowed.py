@@ -280,13 +280,6 @@ PENDING: list[Entry] = []
 # Found by this test, written to /work/wt/FINDINGS.md (not in issue 10's list).
 PENDING += [
     Entry(
-        "batch-trailing-slash",
-        "A batch subrequest path with a trailing slash: Kinto keeps it in path, errno 999, "
-        "and answers 403 where ours says 401.",
-        "FINDINGS F4",
-        lambda x, d: x.step.in_batch and x.path.endswith("/"),
-    ),
-    Entry(
         "empty-list-timestamp",
         "The ETag of a list never written to: Kinto a fresh timestamp taken on first read, "
         "ours the parent's (or its creation's) timestamp; so a precondition on that list "
@@ -305,38 +298,6 @@ PENDING += [
             )
         ),
         ends_sequence=True,
-    ),
-    Entry(
-        "default-alias-content-type-after-path",
-        "A write under /buckets/default with a Content-Type that is not JSON: Kinto checks "
-        "the path's ids first (400 'Invalid object id', also for an id over 256 "
-        "characters) and forwards the request as JSON (without a body: 200/201; with one: "
-        "its body validated, e.g. 400 in body, seed 324); ours answers 415 as on any other "
-        "path.",
-        "FINDINGS F21",
-        _whole(
-            lambda x: (
-                x.path.startswith("/buckets/default")
-                and x.status()[1] == 415
-                and x.status()[0] in (200, 201, 400)
-            )
-        ),
-        ends_sequence=True,
-    ),
-    Entry(
-        "too-long-parent-named",
-        "A request under a parent whose id is over 256 characters: ours answers 404 errno "
-        "111 naming that parent before anything else; Kinto goes on as for any missing "
-        "parent (a 404 naming the collection, or a 401/403), as ours does for a short id.",
-        "FINDINGS F17",
-        _whole(
-            lambda x: (
-                x.status()[1] == 404
-                and x.errno()[1] == 111
-                and len(str(((x.ours.get("body") or {}).get("details") or {}).get("id"))) > 256
-                and x.status()[0] in (401, 403, 404)
-            )
-        ),
     ),
     Entry(
         "validation-order-in-body",

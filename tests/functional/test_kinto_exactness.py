@@ -1035,3 +1035,266 @@ def test_a_post_on_an_object_url_is_405_even_with_an_invalid_id(
     for path in ("/v1/buckets/priv/collections/*", "/v1/buckets/priv/collections/c1"):
         resp = private.post_json(path, {}, headers=BOB, status=405)
         assert resp.json["errno"] == 115
+
+
+# -- F4: a batch subrequest with a trailing slash, followed as Kinto follows it ------------
+
+P1 = "/buckets/priv/collections/c1/records"
+
+
+def _slash_subresponse(app: webtest.TestApp, sub: dict[str, Any], who: Any) -> dict[str, Any]:
+    resp = app.post_json("/v1/batch", {"requests": [sub]}, headers=who, status=200)
+    answer: dict[str, Any] = resp.json["responses"][0]
+    return answer
+
+
+def _bare(code: str) -> dict[str, Any]:
+    status, _, error = code.partition(" ")
+    return {"code": int(status), "errno": 999, "error": error}
+
+
+# (caller, subrequest, status, shown path, body): Kinto 26.5.0's answers, asked black box.
+# An error Kinto's view raises keeps the slash; a refused permission (anonymous too), a
+# method or URL no route serves and /v1// are the framework's bare {code, errno 999}.
+SLASH_CASES: list[tuple[str, dict[str, Any], int, str, Any]] = [
+    (
+        "anon",
+        {"method": "GET", "path": "/buckets/priv/"},
+        403,
+        "/v1/buckets/priv/",
+        "403 Forbidden",
+    ),
+    ("bob", {"method": "GET", "path": "/buckets/priv/"}, 403, "/v1/buckets/priv/", "403 Forbidden"),
+    (
+        "bob",
+        {"method": "PUT", "path": f"{P1}/r1/", "body": {"data": {}}},
+        403,
+        f"/v1{P1}/r1/",
+        "403 Forbidden",
+    ),
+    (
+        "anon",
+        {"method": "DELETE", "path": "/buckets/zz/collections/c1/"},
+        403,
+        "/v1/buckets/zz/collections/c1/",
+        "403 Forbidden",
+    ),
+    ("alice", {"method": "PUT", "path": f"{P1}/"}, 405, f"/v1{P1}/", "405 Method Not Allowed"),
+    (
+        "alice",
+        {"method": "POST", "path": "/buckets/default/collections/c9/"},
+        405,
+        "/v1/buckets/default/collections/c9/",
+        "405 Method Not Allowed",
+    ),
+    ("alice", {"method": "GET", "path": "/permissions/"}, 404, "/v1/permissions/", "404 Not Found"),
+    (
+        "alice",
+        {"method": "GET", "path": "/buckets/default/nothing/"},
+        404,
+        "/v1/buckets/default/nothing/",
+        "404 Not Found",
+    ),
+    ("alice", {"method": "GET", "path": "//"}, 404, "/v1//", "404 Not Found"),
+    (
+        "alice",
+        {"method": "GET", "path": f"{P1}/zz/"},
+        404,
+        f"/v1{P1}/zz/",
+        {
+            "code": 404,
+            "errno": 110,
+            "error": "Not Found",
+            "details": {"id": "zz", "resource_name": "record"},
+        },
+    ),
+    (
+        "bob",
+        {"method": "PUT", "path": "/buckets/zz/collections/c1/records/r1/", "body": {"data": {}}},
+        404,
+        "/v1/buckets/zz/collections/c1/records/r1/",
+        {
+            "code": 404,
+            "errno": 111,
+            "error": "Not Found",
+            "details": {"id": "c1", "resource_name": "collection"},
+        },
+    ),
+    (
+        "alice",
+        {"method": "PUT", "path": f"{P1}/r1/", "body": {"data": {"id": "zz"}}},
+        400,
+        f"/v1{P1}/r1/",
+        "Object id does not match existing object",
+    ),
+    (
+        "alice",
+        {"method": "GET", "path": f"{P1}/?_before="},
+        400,
+        f"/v1{P1}/",
+        "Invalid value for _before",
+    ),
+    (
+        "alice",
+        {"method": "GET", "path": f"{P1}/?_limit=abc"},
+        400,
+        f"/v1{P1}",
+        '_limit in querystring: "abc" is not a number',
+    ),
+    (
+        "alice",
+        {"method": "PUT", "path": f"{P1}/r1/", "body": {"data": 5}},
+        400,
+        f"/v1{P1}/r1",
+        'data in body: "5" is not a mapping type: Does not implement dict-like functionality.',
+    ),
+    (
+        "alice",
+        {"method": "GET", "path": "/buckets/default/collections/c9/records/r9/"},
+        404,
+        "/v1/buckets/default/collections/c9/records/r9",
+        {
+            "code": 404,
+            "errno": 110,
+            "error": "Not Found",
+            "details": {"id": "r9", "resource_name": "record"},
+        },
+    ),
+    ("alice", {"method": "GET", "path": f"{P1}/r1/"}, 200, f"/v1{P1}/r1", None),
+]
+WHO = {"anon": {}, "alice": ALICE, "bob": BOB}
+
+
+@pytest.mark.parametrize(("who", "sub", "status", "path", "body"), SLASH_CASES)
+def test_f4_a_subrequest_with_a_trailing_slash_is_followed_as_kintos(
+    private: webtest.TestApp, who: str, sub: dict[str, Any], status: int, path: str, body: Any
+) -> None:
+    answer = _slash_subresponse(private, sub, WHO[who])
+    assert (answer["status"], answer["path"]) == (status, path)
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert "WWW-Authenticate" not in answer["headers"]
+    if isinstance(body, str) and body[:3].isdigit():
+        assert answer["body"] == _bare(body)
+        if status == 405:
+            assert "PUT" in answer["headers"]["Allow"] or "POST" in answer["headers"]["Allow"]
+    elif isinstance(body, str):
+        assert answer["body"]["errno"] == 107 and answer["body"]["message"] == body
+    elif body is not None:
+        assert answer["body"] == body
+    else:
+        data = answer["body"]["data"]
+        assert (data["id"], data["x"], type(data["last_modified"])) == ("r1", 1, int)
+
+
+def test_f4_a_304_after_a_trailing_slash_is_bare_with_its_timestamp(
+    private: webtest.TestApp,
+) -> None:
+    etag = private.get("/v1/buckets/priv", headers=ALICE).headers["ETag"]
+    sub = {"method": "GET", "path": "/buckets/priv/", "headers": {"If-None-Match": etag}}
+    answer = _slash_subresponse(private, sub, ALICE)
+    assert (answer["status"], answer["path"]) == (304, "/v1/buckets/priv/")
+    assert answer["body"] == _bare("304 Not Modified")
+    assert answer["headers"]["ETag"] == etag and "Last-Modified" in answer["headers"]
+
+
+# -- F17: a parent id only too long for us is a missing parent, as on Kinto ----------------
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "path", "status", "errno"),
+    [
+        ({}, "PUT", f"/v1/buckets/{LONG}/collections/c1", 401, 104),
+        (BOB, "PUT", f"/v1/buckets/{LONG}/collections/c1", 403, 121),
+        (ALICE, "POST", f"/v1/buckets/{LONG}/groups", 403, 121),
+        (ALICE, "DELETE", f"/v1/buckets/{LONG}/groups/g1", 403, 121),
+    ],
+)
+def test_f17_a_write_under_a_too_long_parent_is_refused_as_under_any_missing_one(
+    app: webtest.TestApp, who: Any, method: str, path: str, status: int, errno: int
+) -> None:
+    body = b'{"data": {}}' if method != "DELETE" else b""
+    resp = app.request(path, method=method, body=body, headers={**who, **JSON_CT}, status=status)
+    assert resp.json["errno"] == errno
+    assert "details" not in resp.json
+
+
+@pytest.mark.parametrize("who", [{}, ALICE])
+def test_f17_a_record_write_under_a_too_long_bucket_names_the_missing_collection(
+    app: webtest.TestApp, who: Any
+) -> None:
+    path = f"/v1/buckets/{LONG}/collections/c1/records/r1"
+    resp = app.put_json(path, {"data": {}}, headers=who, status=404)
+    assert_error(resp, 404, 111, details={"id": "c1", "resource_name": "collection"})
+    # Our own limit on the ids we store stays (ids-at-most-256).
+    resp = app.put_json(f"/v1/buckets/{LONG}", {"data": {}}, headers=ALICE, status=400)
+    assert_error(resp, 400, 107, "path: Invalid object id")
+
+
+# -- F21: a write under /buckets/default is forwarded as JSON, as Kinto forwards it --------
+
+ALIAS = "/v1/buckets/default/collections/c9"
+TEXT = {"Content-Type": "text/plain"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("PUT", f"{ALIAS}/records/r1", 201),
+        ("POST", f"{ALIAS}/records", 201),
+        ("PATCH", f"{ALIAS}/records/r1", 404),
+        ("PUT", "/v1/buckets/default", 201),
+    ],
+)
+def test_f21_a_write_without_a_body_under_the_alias_is_json_whatever_its_content_type(
+    app: webtest.TestApp, method: str, path: str, status: int
+) -> None:
+    # Kinto 26.5.0 forwards it as a JSON request: no 415.
+    resp = app.request(path, method=method, body=b"", headers={**ALICE, **TEXT}, status=status)
+    if status == 404:
+        assert_error(resp, 404, 110, details={"id": "r1", "resource_name": "record"})
+    else:
+        assert resp.json["data"]["id"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json-patch+json"])
+def test_f21_the_alias_checks_the_paths_object_id_before_the_content_type(
+    app: webtest.TestApp, content_type: str
+) -> None:
+    resp = app.request(
+        f"{ALIAS}/records/bad$",
+        method="PUT",
+        body=b"",
+        headers={**ALICE, "Content-Type": content_type},
+        status=400,
+    )
+    assert_error(resp, 400, 107, "path: Invalid object id")
+    app.get(f"{ALIAS}/records", headers=ALICE, status=200)
+
+
+def test_f21_a_body_with_another_content_type_under_the_alias_is_415_before_the_ids(
+    app: webtest.TestApp,
+) -> None:
+    for path in (f"{ALIAS}/records/bad$", "/v1/buckets/default/collections/bad$"):
+        resp = app.request(
+            path, method="PUT", body=b'{"data": {}}', headers={**ALICE, **TEXT}, status=415
+        )
+        assert_error(resp, 415, 107, "Content-Type header should be one of ['application/json']")
+    # A collection id deeper in the path comes first, and a URL no route serves is a 404.
+    resp = app.request(
+        "/v1/buckets/default/collections/b%24d/records/r1",
+        method="PUT",
+        body=b'{"data": {}}',
+        headers={**ALICE, **TEXT},
+        status=400,
+    )
+    assert_error(resp, 400, 107, "path: Invalid collection id")
+    resp = app.request(
+        f"{ALIAS}/records/r1/x",
+        method="PUT",
+        body=b'{"data": {}}',
+        headers={**ALICE, **TEXT},
+        status=404,
+    )
+    assert_error(resp, 404, 111)
