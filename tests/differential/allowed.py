@@ -168,6 +168,22 @@ DELIBERATE: list[Entry] = [
         _whole(lambda x: x.path == "/__version__" and x.status()[1] == 404),
     ),
     Entry(
+        "nul-under-default-bucket",
+        "A NUL in a body under /buckets/default: Kinto on PostgreSQL answers 503 and rolls "
+        "back the personal bucket and collection it created on the fly; our 400 keeps them, "
+        "as after any refused write (issue 10 item 3). Differential seed 371.",
+        "README: 'Under `/buckets/default` Kinto's 503 also drops'",
+        _whole(
+            lambda x: (
+                x.path.startswith("/buckets/default/")
+                and x.step.body is not NO_BODY
+                and "\\u0000" in json.dumps(x.step.body)
+                and x.status() == (503, 400)
+            )
+        ),
+        ends_sequence=True,
+    ),
+    Entry(
         "nul-is-400",
         "A NUL in a body string is a 400 (Kinto on PostgreSQL: 503 from the database).",
         "README: 'Parsing a body with `\\u0000` in a string is a 400'",

@@ -123,6 +123,9 @@ DELIBERATE_CASES = {
         Step("PUT", "/buckets/default/collections/same/records/same", body={"data": {}})
     ],
     "nul-is-400": [Step("PUT", _R1, body={"data": {"s": "a\x00b"}})],
+    "nul-under-default-bucket": [
+        Step("PUT", "/buckets/default/collections/c1/records/r1", body={"data": {"s": "a\x00"}})
+    ],
     "kinto-500": [
         Step(
             "POST",

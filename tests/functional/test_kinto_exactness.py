@@ -1298,3 +1298,19 @@ def test_f21_a_body_with_another_content_type_under_the_alias_is_415_before_the_
         status=404,
     )
     assert_error(resp, 404, 111)
+
+
+def test_keep_a_nul_under_the_default_bucket_is_a_400_that_keeps_the_personal_bucket(
+    app: webtest.TestApp,
+) -> None:
+    # Differential seed 371: Kinto on PostgreSQL answers 503 errno 201 and rolls back the
+    # bucket and collection it created on the fly.
+    path = "/v1/buckets/default/collections/c1/records/r1"
+    resp = app.put_json(path, {"data": {"s": "a\x00"}}, headers=NEWCOMER, status=400)
+    assert_error(resp, 400, 107, "Invalid character 0x00")
+    bucket = app.get(f"/v1/buckets/{NEWCOMER_BUCKET}", headers=NEWCOMER, status=200)
+    assert bucket.json["data"]["id"] == NEWCOMER_BUCKET
+    app.get(f"/v1/buckets/{NEWCOMER_BUCKET}/collections/c1", headers=NEWCOMER, status=200)
+    app.get(
+        f"/v1/buckets/{NEWCOMER_BUCKET}/collections/c1/records/r1", headers=NEWCOMER, status=404
+    )
