@@ -43,6 +43,8 @@ def only_too_long(object_id: str) -> bool:
     """An id of Kinto's syntax that is only too long for us: it names nothing we store,
     and where Kinto goes on with it (a parent of the URL) it is merely missing."""
     return len(object_id) > MAX_ID_LENGTH and KINTO_ID_PATTERN.match(object_id) is not None
+
+
 _FIRST = string.ascii_letters + string.digits
 _REST = _FIRST + "_-"
 

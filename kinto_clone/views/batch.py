@@ -263,10 +263,12 @@ def post_batch(request: Request) -> Any:
             response = discarded.response
         if response.status_code >= 500:
             # The whole batch fails and rolls back: no partial success is reported.
+            body = response.json if response.content_type == "application/json" else {}
+            body = body if isinstance(body, dict) else {}
             raise HTTPError(
                 response.status_code,
-                response.json.get("errno", 999),
-                message=response.json.get("message"),
+                body.get("errno", ERRNO.UNDEFINED),
+                message=body.get("message"),
             )
         responses.append(_result(unquote(requested), response, sub["method"]))
     return {"responses": responses}

@@ -783,3 +783,13 @@ def test_the_batch_response_has_the_usual_headers(blog: webtest.TestApp) -> None
     resp = blog.post_json("/v1/batch", {"requests": [{"path": BUCKET}]}, headers=ALICE, status=200)
     assert resp.headers["Content-Type"] == "application/json"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_heartbeat_subrequest_checks_the_backends_the_batch_holds(app: webtest.TestApp) -> None:
+    # On memory its checks waited for the batch's one connection: a 503 (Kinto: 200).
+    requests = [{"path": "/__heartbeat__"}, {"method": "HEAD", "path": "/__heartbeat__/"}]
+    resp = app.post_json("/v1/batch", {"requests": requests}, headers=ALICE, status=200)
+    first, second = resp.json["responses"]
+    assert (first["status"], first["path"]) == (200, "/v1/__heartbeat__")
+    assert first["body"] == {"storage": True, "permission": True}
+    assert (second["status"], second["path"], second["body"]) == (200, "/v1/__heartbeat__", "")
