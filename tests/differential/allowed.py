@@ -247,18 +247,20 @@ DELIBERATE.append(
 
 
 def _kinto_lost_same_id_collection(x: Exchange) -> bool:
-    """Kinto's 404 for the collection of a record named like it, where we created both."""
-    kinto, ours = x.kinto.get("body") or {}, x.ours.get("body") or {}
+    """Kinto's 404 for the collection of a record named like it, which we created (and
+    then answered the write as on any existing collection: 201, 200, a 412...)."""
+    kinto = x.kinto.get("body") or {}
     details = kinto.get("details") if isinstance(kinto, dict) else None
-    data = ours.get("data") if isinstance(ours, dict) else None
+    parts = x.path.split("/")  # "", buckets, default, collections, cid, records, rid
     return (
         x.path.startswith("/buckets/default/collections/")
+        and len(parts) == 7
+        and parts[4] == parts[6]
         and x.status()[0] == 404
-        and x.status()[1] in (200, 201)
+        and x.status()[1] != 404
         and isinstance(details, dict)
         and details.get("resource_name") == "collection"
-        and isinstance(data, dict)
-        and details.get("id") == data.get("id")
+        and details.get("id") == parts[4]
     )
 
 

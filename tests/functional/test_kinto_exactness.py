@@ -920,6 +920,11 @@ def test_keep_a_record_named_like_its_new_collection_is_created_under_the_defaul
     bucket = f"/v1/buckets/{default_bucket_id(userid('bob'))}"
     assert app.get(f"{bucket}/collections/same", headers=BOB).json["data"]["id"] == "same"
     assert app.get(f"{bucket}/collections/same/records/same", headers=BOB).json["data"]["n"] == 1
+    # Seed 412: with a stale If-Match the collection is created and the write is a 412.
+    path = "/v1/buckets/default/collections/other/records/other"
+    resp = app.put_json(path, {"data": {}}, headers={**BOB, "If-Match": '"123"'}, status=412)
+    assert_error(resp, 412, 114, "Resource was modified meanwhile")
+    assert app.get(f"{bucket}/collections/other", headers=BOB).json["data"]["id"] == "other"
 
 
 def test_keep_if_match_zero_is_a_real_precondition(private: webtest.TestApp) -> None:
