@@ -6,9 +6,11 @@ Each expected answer was read from the real Kinto 26.5.0 (memory backend, the se
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import types
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -1261,3 +1263,28 @@ def test_keep_a_nul_under_the_default_bucket_is_a_400_that_keeps_the_personal_bu
     app.get(
         f"/v1/buckets/{NEWCOMER_BUCKET}/collections/c1/records/r1", headers=NEWCOMER, status=404
     )
+
+
+def _token_offset(next_page: str) -> int:
+    token = next_page.split("_token=", 1)[1].split("&", 1)[0]
+    payload = json.loads(base64.b64decode(urllib.parse.unquote(token)))
+    offset: int = payload["offset"]
+    return offset
+
+
+def test_seed_425_a_next_page_token_counts_its_offset_as_kintos(
+    three_records: webtest.TestApp,
+) -> None:
+    # Kinto 26.5.0 adds what each page fetched (the page and one more object): 2, 4, ...
+    # on GET; a plural DELETE's token keeps 0.
+    put(three_records, f"{RECORDS}/r3")
+    offsets, url = [], f"{RECORDS}?_limit=1"
+    while url:
+        resp = three_records.get(url, headers=ALICE)
+        next_page = resp.headers.get("Next-Page")
+        url = "/v1" + next_page.split("/v1", 1)[1] if next_page else ""
+        if next_page:
+            offsets.append(_token_offset(next_page))
+    assert offsets == [2, 4, 6]
+    resp = three_records.delete(f"{RECORDS}?_limit=2", headers=ALICE)
+    assert _token_offset(resp.headers["Next-Page"]) == 0

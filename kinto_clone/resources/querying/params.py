@@ -62,6 +62,9 @@ class ParsedList:
     more object than this to know whether there is a next page."""
     token_nonce: str | None = None
     """The nonce of ``_token`` (plural DELETE consumes it once), None without a token."""
+    token_offset: int = 0
+    """The ``offset`` of ``_token``: the next page's adds what this one fetched (the
+    page and the one more object), as Kinto 26.5.0 counts; 0 without a token."""
 
 
 def _is_known(field: str, known_fields: frozenset[str] | None) -> bool:
@@ -300,9 +303,10 @@ def _parse_values(
 
     after: dict[str, Any] | None = None
     nonce: str | None = None
+    offset = 0
     token = values.get("_token")
     if isinstance(token, str) and token:  # a repeated one was refused above
-        last_object, nonce = read_token(token, now_ms)
+        last_object, nonce, offset = read_token(token, now_ms)
         after = keyset(last_object, sorting)
 
     query = ListQuery(
@@ -318,6 +322,7 @@ def _parse_values(
         deprecated_to="_to" in reserved.integers,
         limit=limit,
         token_nonce=nonce,
+        token_offset=offset,
     )
 
 

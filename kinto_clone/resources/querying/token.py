@@ -66,8 +66,9 @@ def encode_token(
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-def read_token(token: str, now_ms: int) -> tuple[dict[str, Any], str | None]:
-    """Validated ``(last_object, nonce)`` of a token; the nonce is None if not a string."""
+def read_token(token: str, now_ms: int) -> tuple[dict[str, Any], str | None, int]:
+    """Validated ``(last_object, nonce, offset)`` of a token; the nonce is None if not a
+    string."""
     invalid = querystring_error(None, "_token has invalid content")
     try:
         text = base64.b64decode(token.encode("ascii"), validate=True).decode("utf-8")
@@ -86,7 +87,7 @@ def read_token(token: str, now_ms: int) -> tuple[dict[str, Any], str | None]:
     if MODIFIED_FIELD in last_object and not is_timestamp(last_object[MODIFIED_FIELD], now_ms):
         raise invalid
     nonce = payload.get("nonce")
-    return last_object, nonce if isinstance(nonce, str) else None
+    return last_object, nonce if isinstance(nonce, str) else None, int(offset)
 
 
 def decode_token(token: str, sorting: Sequence[Sort], now_ms: int) -> dict[str, Any]:
@@ -95,5 +96,5 @@ def decode_token(token: str, sorting: Sequence[Sort], now_ms: int) -> dict[str, 
     Raises ValidationError ``querystring: _token has invalid content`` for anything that
     is not a token we could have written (§4.3).
     """
-    last_object, _nonce = read_token(token, now_ms)
+    last_object, _nonce, _offset = read_token(token, now_ms)
     return keyset(last_object, sorting)
