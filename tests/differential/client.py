@@ -202,9 +202,14 @@ class Client:
             if value in self.generated:
                 return f"ID#{self._number(self.ids, value)}"
             if "/" in value:
-                value = "/".join(
-                    f"ID#{self._number(self.ids, p)}" if p in self.generated else p
-                    for p in value.replace(self.host, "<host>").split("/")
+                path, mark, query = value.partition("?")  # a Location's querystring too
+                value = (
+                    "/".join(
+                        f"ID#{self._number(self.ids, p)}" if p in self.generated else p
+                        for p in path.replace(self.host, "<host>").split("/")
+                    )
+                    + mark
+                    + query
                 )
             value = UUID.sub(lambda m: f"ID#{self._number(self.ids, m.group(0))}", value)
             return TIMESTAMP.sub(lambda m: f"TS#{self._timestamp(int(m.group(0)))}", value)
