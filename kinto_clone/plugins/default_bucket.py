@@ -29,6 +29,7 @@ from kinto_clone.resources import objects
 from kinto_clone.resources.types import BUCKET, COLLECTION, KINTO_ID_PATTERN, object_uri
 from kinto_clone.storage import UnicityError
 from kinto_clone.tweens import handle_keeping_earlier_writes
+from kinto_clone.views.errors import error_response
 from kinto_clone.views.root import add_capability
 
 _PATH = re.compile(r"^/v1/buckets/default(?P<rest>/.*)?$")
@@ -98,8 +99,9 @@ def rewrite(request: Request) -> bool:
         # a batch, where its subrequests create the bucket and collection first).
         request.path_info = f"/v1/buckets/{bucket_id}{rest}"
         return False
+    refusal = None
     if request.method in BODY_MEDIA and _is_resource(rest):
-        _forwarded_media(request)
+        refusal = _forwarded_media(request)
     created = False
     if not (request.method == "PUT" and rest in ("", "/")):
         created = _ensure(request, BUCKET.name, "", bucket_id)
@@ -116,24 +118,40 @@ def rewrite(request: Request) -> bool:
                 )
                 or created
             )
+    if refusal is not None:
+        raise _RefusedAfterCreating(refusal, created)
     if rest in ("", "/") and request.method in ("PUT", "PATCH"):
         _replace_alias_in_body(request, bucket_id)
     request.path_info = f"/v1/buckets/{bucket_id}{rest}"
     return created
 
 
-def _forwarded_media(request: Request) -> None:
-    """Kinto forwards a write on the alias as a new JSON request: a body needs a JSON
-    Content-Type (a 415 before the path's object ids, also when it has none), and a
-    write without a body is JSON whatever its Content-Type says."""
+class _RefusedAfterCreating(Exception):
+    """The answer to a request refused once the bucket and collection were created."""
+
+    def __init__(self, error: ValidationError, created: bool) -> None:
+        self.error = error
+        self.created = created
+
+
+def _forwarded_media(request: Request) -> ValidationError | None:
+    """Kinto forwards a write on the alias as a new JSON request, once it has created the
+    bucket and collection: a body needs a JSON Content-Type (else the 415 returned here,
+    answered before the path's object ids, also when it has none), and a write without
+    a body is JSON whatever its Content-Type says."""
     if not request.body:
         if request.content_type:
             request.content_type = JSON
-        return
-    if not request.content_type:
-        message = f"Content-Type header should be one of {list(BODY_MEDIA[request.method])}"
-        raise ValidationError([detail("header", "Content-Type", message)], code=415)
-    check_content_type(request, BODY_MEDIA[request.method])
+        return None
+    try:
+        if not request.content_type:
+            media = list(BODY_MEDIA[request.method])
+            message = f"Content-Type header should be one of {media}"
+            raise ValidationError([detail("header", "Content-Type", message)], code=415)
+        check_content_type(request, BODY_MEDIA[request.method])
+    except ValidationError as refused:
+        return refused
+    return None
 
 
 # The levels of a path below the bucket: plural (collections, groups, records) and
@@ -176,7 +194,13 @@ def default_bucket_tween(
 ) -> Callable[[Request], Response]:
     def tween(request: Request) -> Response:
         requested = request.path_info
-        if rewrite(request):
+        try:
+            created = rewrite(request)
+        except _RefusedAfterCreating as refused:
+            # What it created stays (as below), the refusal is the answer.
+            request.kept_writes = refused.created
+            return error_response(request, refused.error)
+        if created:
             # The bucket and collection created on the fly stay, even when the request
             # then fails (a PATCH of a missing record), as Kinto's do.
             response = handle_keeping_earlier_writes(handler, request)

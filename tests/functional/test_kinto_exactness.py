@@ -985,7 +985,11 @@ def test_a_body_without_content_type_on_the_default_alias_is_415_as_kinto(
             path, method=method, body=b'{"data": {}}', headers=ALICE, expect_errors=True
         )
         assert_error(resp, 415, 107, "Content-Type header should be one of ['application/json']")
-    app.get("/v1/buckets/default/collections/tasks/records/r2", headers=ALICE, status=404)
+    resp = app.get("/v1/buckets/default/collections/tasks/records/r2", headers=ALICE, status=404)
+    # Seed 452: as Kinto, the bucket and collection were created before the refusal.
+    assert_error(resp, 404, 110, details={"id": "r2", "resource_name": "record"})
+    bucket = default_bucket_id(userid("alice"))
+    app.get(f"/v1/buckets/{bucket}/collections/tasks", headers=ALICE, status=200)
 
 
 def test_a_plural_delete_by_a_caller_without_permission_is_refused_before_its_412(
