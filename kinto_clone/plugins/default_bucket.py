@@ -108,7 +108,9 @@ def rewrite(request: Request) -> bool:
     if collection is not None:
         if not is_put_on_it:
             if not COLLECTION.id_pattern.match(collection.group("cid")):
-                raise invalid("path", None, "Invalid collection id")
+                # Only too long for us (ids-at-most-256): the bucket stays, as Kinto's.
+                error = invalid("path", None, "Invalid collection id")
+                raise _RefusedAfterCreating(error, created)
             created = (
                 _ensure(
                     request,

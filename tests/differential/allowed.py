@@ -137,6 +137,7 @@ DELIBERATE: list[Entry] = [
                 and any(len(part) > 256 for part in x.path.split("/") + [_posted_id(x)])
             )
         ),
+        ends_sequence=True,  # Kinto stores what we refuse (seed 487)
     ),
     Entry(
         "if-match-zero",

@@ -1292,3 +1292,14 @@ def test_seed_425_a_next_page_token_counts_its_offset_as_kintos(
     assert offsets == [2, 4, 6]
     resp = three_records.delete(f"{RECORDS}?_limit=2", headers=ALICE)
     assert _token_offset(resp.headers["Next-Page"]) == 0
+
+
+def test_keep_a_too_long_collection_id_under_the_alias_is_a_400_that_keeps_the_bucket(
+    app: webtest.TestApp,
+) -> None:
+    # Seed 487: Kinto creates the personal bucket and the collection, then answers 404
+    # errno 110 for the record; we refuse the id (ids-at-most-256) and keep the bucket.
+    path = f"/v1/buckets/default/collections/{LONG}/records/r3"
+    resp = app.delete(path, headers=NEWCOMER, status=400)
+    assert_error(resp, 400, 107, "path: Invalid collection id")
+    app.get(f"/v1/buckets/{NEWCOMER_BUCKET}", headers=NEWCOMER, status=200)
