@@ -140,10 +140,11 @@ def _forwarded_media(request: Request) -> ValidationError | None:
     """Kinto forwards a write on the alias as a new JSON request, once it has created the
     bucket and collection: a body needs a JSON Content-Type (else the 415 returned here,
     answered before the path's object ids, also when it has none), and a write without
-    a body is JSON whatever its Content-Type says."""
+    a body is ``{"data": {}}`` whatever its Content-Type says (a group gets its empty
+    ``members``, a PATCH is no 400)."""
     if not request.body:
-        if request.content_type:
-            request.content_type = JSON
+        request.content_type = JSON
+        request.body = b'{"data": {}}'
         return None
     try:
         if not request.content_type:

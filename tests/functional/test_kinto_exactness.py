@@ -1303,3 +1303,19 @@ def test_keep_a_too_long_collection_id_under_the_alias_is_a_400_that_keeps_the_b
     resp = app.delete(path, headers=NEWCOMER, status=400)
     assert_error(resp, 400, 107, "path: Invalid collection id")
     app.get(f"/v1/buckets/{NEWCOMER_BUCKET}", headers=NEWCOMER, status=200)
+
+
+def test_seed_639_a_write_without_a_body_under_the_alias_is_forwarded_with_empty_data(
+    app: webtest.TestApp,
+) -> None:
+    # Kinto 26.5.0 forwards it as {"data": {}}: a group gets its empty members, a PATCH
+    # (which elsewhere needs data or permissions) is a 200.
+    resp = app.put("/v1/buckets/default/groups/g1", b"", headers=ALICE, status=201)
+    assert resp.json["data"]["members"] == []
+    resp = app.patch("/v1/buckets/default/collections/c5", b"", headers=ALICE, status=200)
+    assert resp.json["data"]["id"] == "c5"
+    # Elsewhere an empty body stays empty: no members, and a PATCH needs something.
+    bucket = f"/v1/buckets/{default_bucket_id(userid('alice'))}"
+    assert "members" not in app.put(f"{bucket}/groups/g2", b"", headers=ALICE).json["data"]
+    resp = app.patch(f"{bucket}/collections/c5", b"", headers=ALICE, status=400)
+    assert resp.json["message"] == "Provide at least one of data or permissions"
