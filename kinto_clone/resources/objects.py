@@ -181,7 +181,7 @@ def patch(
     """Store ``new_data`` (already merged by the caller) and apply permission changes."""
     object_id = current["id"]
     data, last_modified = _clean_data(new_data)
-    resource.validate(data)
+    resource.validate_merged(data)
     obj = {**data, "id": object_id}
     if last_modified is not None and last_modified > current["last_modified"]:
         obj["last_modified"] = last_modified

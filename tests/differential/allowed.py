@@ -338,18 +338,6 @@ PENDING += [
             )
         ),
     ),
-    Entry(
-        "validation-order-in-body",
-        "Both 400 errno 107 on a request with several faults, but the details differ: Kinto "
-        "lists the body's fault next to a bad If-Match, ours only the If-Match one (still "
-        "open after the F8 fix of the body-only order).",
-        "FINDINGS F8",
-        lambda x, d: (
-            x.status() == (400, 400)
-            and x.errno() == (107, 107)
-            and d.where[:2] == ("body", "details")
-        ),
-    ),
 ]
 
 

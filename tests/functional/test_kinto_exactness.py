@@ -1035,3 +1035,229 @@ def test_a_post_on_an_object_url_is_405_even_with_an_invalid_id(
     for path in ("/v1/buckets/priv/collections/*", "/v1/buckets/priv/collections/c1"):
         resp = private.post_json(path, {}, headers=BOB, status=405)
         assert resp.json["errno"] == 115
+
+
+# -- F8: every fault of the headers, querystring and body in one 400 -------------------------
+
+_INT = "The value should be integer between double quotes."
+_MAP = "is not a mapping type: Does not implement dict-like functionality."
+
+
+def _faults(*items: tuple[str, str, str]) -> list[dict[str, str]]:
+    return [{"location": loc, "name": name, "description": desc} for loc, name, desc in items]
+
+
+# (method, path, headers, body, details), each as Kinto 26.5.0 answers it: the faults
+# sorted by name ("" < "If-Match" < "_since" < "data" < "permissions").
+F8_CASES: list[tuple[str, str, dict[str, str], Any, list[dict[str, str]]]] = [
+    (
+        "PUT",
+        "/v1/buckets/priv/collections/c1/records/r1",
+        {"If-Match": "abc", "If-None-Match": "abc"},
+        {"data": "x", "permissions": {"foo": []}},
+        _faults(
+            ("header", "If-Match", _INT),
+            ("header", "If-None-Match", _INT),
+            ("body", "data", f'"x" {_MAP}'),
+            ("body", "permissions", '"foo" is not one of read, write'),
+        ),
+    ),
+    (
+        "PATCH",
+        "/v1/buckets/priv/collections/c1/records/missing",
+        {"If-None-Match": "abc"},
+        {"data": "x", "permissions": {"write": [1], "read": "x"}},
+        _faults(
+            ("header", "If-None-Match", _INT),
+            ("body", "data", f'"x" {_MAP}'),
+            ("body", "permissions.read", '"x" is not iterable'),
+            ("body", "permissions.write.0", "1 is not a string: {'': ''}"),
+        ),
+    ),
+    (
+        "POST",
+        "/v1/buckets/priv/collections/c1/records?_since=abc",  # not read on a POST
+        {"If-Match": "abc"},
+        {"data": "x", "permissions": "y"},
+        _faults(
+            ("header", "If-Match", _INT),
+            ("body", "data", f'"x" {_MAP}'),
+            ("body", "permissions", f'"y" {_MAP}'),
+        ),
+    ),
+    (
+        "PUT",
+        "/v1/buckets/priv/collections/c1/records/r1",
+        {"If-Match": "abc"},
+        [1],
+        _faults(("body", "", f'"[1]" {_MAP}'), ("header", "If-Match", _INT)),
+    ),
+    (
+        "PUT",
+        "/v1/buckets/priv/collections/c1/records/r1",
+        {"If-Match": "abc"},
+        {"data": "x", "extra": 1},
+        _faults(
+            ("body", "", "Unrecognized keys in mapping: \"{'extra': 1}\""),
+            ("header", "If-Match", _INT),
+        ),
+    ),
+    (
+        "PUT",
+        "/v1/buckets/priv/collections/c1/records/r1",
+        {},
+        {"permissions": {"read": ["", 1, None, {"a": 1}]}},
+        _faults(
+            ("body", "permissions.read.0", "Required"),
+            ("body", "permissions.read.1", "1 is not a string: {'': ''}"),
+            ("body", "permissions.read.2", "Required"),
+            ("body", "permissions.read.3", "{'a': 1} is not a string: {'': ''}"),
+        ),
+    ),
+    (
+        "PUT",
+        "/v1/buckets/priv/groups/g1",
+        {"If-Match": "abc"},
+        {"data": {"members": [1, "", "system.Everyone"]}, "permissions": {"read": "x"}},
+        _faults(
+            ("header", "If-Match", _INT),
+            ("body", "data.members.0", "1 is not a string: {'': ''}"),
+            ("body", "data.members.1", "Required"),
+            ("body", "data.members.2", "'system.Everyone' is not a valid user ID."),
+            ("body", "permissions.read", '"x" is not iterable'),
+        ),
+    ),
+    (
+        "POST",
+        "/v1/buckets/priv/groups",
+        {"If-None-Match": "abc"},
+        {"data": {"members": "x"}, "permissions": {"read": "x"}},
+        _faults(
+            ("header", "If-None-Match", _INT),
+            ("body", "data.members", '"x" is not iterable'),
+            ("body", "permissions.read", '"x" is not iterable'),
+        ),
+    ),
+    (
+        "PUT",
+        "/v1/buckets/priv/collections/c1",
+        {"If-Match": "abc"},
+        {"data": {"cache_expires": "x", "schema": {"type": 1}}, "permissions": {"read": [1]}},
+        _faults(
+            ("header", "If-Match", _INT),
+            ("body", "data.cache_expires", '"x" is not a number'),
+            ("body", "data.schema", "type1 is not valid under any of the given schemas"),
+            ("body", "permissions.read.0", "1 is not a string: {'': ''}"),
+        ),
+    ),
+    (
+        "PUT",
+        "/v1/buckets/b9",
+        {"If-None-Match": "abc"},
+        {"data": {"record:schema": 1}, "permissions": {"group:create": "x"}},
+        _faults(
+            ("header", "If-None-Match", _INT),
+            ("body", "data.record:schema", f'"1" {_MAP}'),
+            ("body", "permissions.group:create", '"x" is not iterable'),
+        ),
+    ),
+    (
+        "PATCH",
+        "/v1/buckets/priv/collections/c1/records/r1",
+        {"If-Match": "abc", "Content-Type": "application/json-patch+json"},
+        [{"op": "bad", "path": "/data/n"}],
+        _faults(
+            ("body", "0.op", '"bad" is not one of test, add, remove, replace, move, copy'),
+            ("header", "If-Match", _INT),
+        ),
+    ),
+    (
+        "GET",
+        "/v1/buckets/priv/collections/c1/records?_since=abc&_limit=-1",
+        {"If-Match": "abc", "If-None-Match": "abc"},
+        None,
+        _faults(
+            ("header", "If-Match", _INT),
+            ("header", "If-None-Match", _INT),
+            ("querystring", "_limit", "-1 is less than minimum value 0"),
+            ("querystring", "_since", '"abc" is not a number'),
+        ),
+    ),
+    (
+        "DELETE",
+        "/v1/buckets/priv/collections?_before=x",
+        {"If-Match": "abc"},
+        None,
+        _faults(
+            ("header", "If-Match", _INT),
+            ("querystring", "_before", '"x" is not a number'),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "body", "details"), F8_CASES)
+def test_f8_every_fault_of_a_request_is_listed_sorted_by_name(
+    private: webtest.TestApp,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any,
+    details: list[dict[str, str]],
+) -> None:
+    headers = {**ALICE, **JSON_CT, **headers}
+    raw = json.dumps(body).encode() if body is not None else b""
+    resp = private.request(path, method=method, headers=headers, body=raw, expect_errors=True)
+    assert_error(resp, 400, 107)
+    assert resp.json["details"] == details
+
+
+def test_f8_every_fault_is_listed_in_a_batch_too(private: webtest.TestApp) -> None:
+    records = "/buckets/priv/collections/c1/records"
+    requests = [
+        {
+            "method": "PUT",
+            "path": f"{records}/r1",
+            "headers": {"If-Match": "abc"},
+            "body": {"data": "x", "permissions": {"read": "x"}},
+        },
+        {"method": "GET", "path": f"{records}?_limit=abc", "headers": {"If-None-Match": "x"}},
+    ]
+    resp = private.post_json("/v1/batch", {"requests": requests}, headers=ALICE)
+    put, get = (r["body"]["details"] for r in resp.json["responses"])
+    assert put == _faults(
+        ("header", "If-Match", _INT),
+        ("body", "data", f'"x" {_MAP}'),
+        ("body", "permissions.read", '"x" is not iterable'),
+    )
+    assert get == _faults(
+        ("header", "If-None-Match", _INT), ("querystring", "_limit", '"abc" is not a number')
+    )
+
+
+def test_f8_a_body_that_is_no_json_object_is_refused_alone(private: webtest.TestApp) -> None:
+    path = "/v1/buckets/priv/collections/c1/records/r1"
+    headers = {**ALICE, **JSON_CT, "If-Match": "abc"}
+    resp = private.put(path, b"{", headers=headers, status=400)
+    assert [d["description"] for d in resp.json["details"]][1:] == ["Required"]
+    assert [d["location"] for d in resp.json["details"]] == ["body", "body"]
+    resp = private.put(path, b'"x"', headers=headers, status=400)
+    assert resp.json["details"] == _faults(
+        ("body", "", "Should be a JSON object or an array"), ("body", "", "Required")
+    )
+
+
+def test_f8_a_patch_names_the_first_fault_of_the_merged_data_within_it(
+    private: webtest.TestApp,
+) -> None:
+    # Kinto checks the merged object itself: one fault, no "data." prefix, schema first.
+    put(private, "/v1/buckets/priv/groups/g1", {"data": {"members": []}})
+    resp = private.patch_json(
+        "/v1/buckets/priv/groups/g1", {"data": {"members": [1, ""]}}, headers=ALICE, status=400
+    )
+    assert resp.json["details"] == _faults(("body", "members.0", "1 is not a string: {'': ''}"))
+    body = {"data": {"schema": {"type": 1}, "cache_expires": "x"}}
+    resp = private.patch_json("/v1/buckets/priv/collections/c1", body, headers=ALICE, status=400)
+    assert resp.json["details"] == _faults(
+        ("body", "schema", "type1 is not valid under any of the given schemas")
+    )
