@@ -15,6 +15,7 @@ import pytest
 import webtest
 
 from kinto_clone.cache import Cache
+from tests.querycount import recorded_statements
 from tests.support import assert_error, auth, default_bucket_id, userid
 
 ALICE = auth("alice")
@@ -1261,3 +1262,80 @@ def test_f8_a_patch_names_the_first_fault_of_the_merged_data_within_it(
     assert resp.json["details"] == _faults(
         ("body", "schema", "type1 is not valid under any of the given schemas")
     )
+
+
+# -- F6, kept: the ETag of a list never written to --------------------------------------------
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "WITH")
+
+
+def _etag(resp: webtest.TestResponse) -> int:
+    return int(resp.headers["ETag"].strip('"'))
+
+
+@pytest.mark.parametrize(
+    "plural",
+    ["/v1/buckets/b2/collections/c2/records", "/v1/buckets/b2/groups"],
+    ids=["records", "groups"],
+)
+def test_keep_a_never_written_list_has_a_stable_etag_that_a_read_does_not_write(
+    private: webtest.TestApp, plural: str
+) -> None:
+    # Kinto takes a fresh timestamp on the first read (its storage writes it then); ours
+    # is the parent's creation timestamp, stored with it, so reading the list writes nothing.
+    parent = plural.rsplit("/", 1)[0]
+    created = put(private, "/v1/buckets/b2").json["data"]["last_modified"]
+    if "collections" in parent:
+        created = put(private, parent).json["data"]["last_modified"]
+    with recorded_statements(private) as statements:
+        etag = _etag(private.get(plural, headers=ALICE))
+    assert not [s for s in statements if s.lstrip().upper().startswith(_WRITES)], statements
+    assert etag == created
+    # Stable across reads (GET and HEAD), and when the parent itself is written.
+    assert _etag(private.head(plural, headers=ALICE)) == etag
+    private.patch_json(parent, {"data": {"note": "x"}}, headers=ALICE)
+    private.put_json(parent, {"data": {"note": "y"}}, headers=ALICE)
+    assert _etag(private.get(plural, headers=ALICE)) == etag
+    # The preconditions agree with it.
+    quoted = {**ALICE, "If-None-Match": f'"{etag}"'}
+    assert private.get(plural, headers=quoted, status=304).headers["ETag"] == f'"{etag}"'
+    resp = private.get(plural, headers={**ALICE, "If-Match": f'"{etag - 1}"'}, status=412)
+    assert _etag(resp) == etag
+    resp = private.put_json(
+        f"{plural}/x1", {"data": {}}, headers={**ALICE, "If-Match": f'"{etag}"'}, status=412
+    )
+    assert _etag(resp) == etag  # a 412 on a missing object carries the list's timestamp
+    # The first object written gets a greater timestamp, and _since=<ETag> finds exactly it.
+    body = {"data": {"members": []} if plural.endswith("groups") else {"n": 1}}
+    resp = private.post_json(plural, body, headers=ALICE)
+    written = resp.json["data"]
+    assert written["last_modified"] > etag
+    listed = private.get(f"{plural}?_since={etag}", headers=ALICE)
+    assert [o["id"] for o in listed.json["data"]] == [written["id"]]
+    assert _etag(listed) == written["last_modified"]
+    private.get(plural, headers=quoted, status=200)
+    private.delete(plural, headers={**ALICE, "If-Match": f'"{etag}"'}, status=412)
+
+
+def test_keep_a_recreated_collection_lists_records_from_a_later_etag(
+    private: webtest.TestApp,
+) -> None:
+    records = "/v1/buckets/priv/collections/c1/records"
+    before = _etag(private.get(records, headers=ALICE))
+    private.delete("/v1/buckets/priv/collections/c1", headers=ALICE)
+    private.put_json("/v1/buckets/priv/collections/c1", {}, headers=ALICE)
+    after = _etag(private.get(records, headers=ALICE))
+    assert after >= before  # never backwards
+    assert _etag(private.get(records, headers=ALICE)) == after
+
+
+def test_keep_reading_the_list_of_buckets_of_a_new_server_writes_nothing(
+    app: webtest.TestApp,
+) -> None:
+    with recorded_statements(app) as statements:
+        etag = _etag(app.get("/v1/buckets", headers=ALICE))
+    assert not [s for s in statements if s.lstrip().upper().startswith(_WRITES)], statements
+    assert _etag(app.get("/v1/buckets", headers=BOB)) == etag
+    resp = app.put_json("/v1/buckets/b1", {}, headers=ALICE)
+    assert resp.json["data"]["last_modified"] > etag
