@@ -668,6 +668,22 @@ def test_the_command_line_restores_and_dry_runs_as_the_endpoint(
     assert refused.returncode == 2 and "history plugin" in refused.stderr
 
 
+def test_a_revert_of_a_collection_acl_tombstones_it_in_its_list_and_its_records(
+    app: webtest.TestApp,
+) -> None:
+    put(app, "r", {})
+    app.patch_json(C, {"permissions": {"read": [userid("bob")]}}, headers=ALICE)
+    collections_since, records_since = synced_as(app, BOB, f"{B}/collections"), synced_as(app, BOB)
+
+    revert(app, latest_entry(app)["id"])  # the collection's ACL before Bob was given read
+
+    collections = poll_as(app, BOB, collections_since, f"{B}/collections").json["data"]
+    assert [(c["id"], c.get("revoked")) for c in collections] == [("c", True)]
+    assert [(r["id"], r.get("revoked")) for r in poll_as(app, BOB, records_since).json["data"]] == [
+        ("r", True)
+    ]
+
+
 def restore_deletion_costs(app: webtest.TestApp) -> dict[str, int]:
     """Statements of a revert and of a collection restore each deleting a record Bob reads."""
     create_collection(app, C)
