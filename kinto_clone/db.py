@@ -25,7 +25,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -136,6 +136,33 @@ class Database:
         on the driver's cursor (``raw_cursor.py`` says why and how)."""
         return self._raw.execute(self.connection(), statement, params)
 
+    def hold(self, key: Hashable) -> None:
+        """Remember that the current transaction holds the row lock ``key`` until it ends
+        (or until a rollback to a savepoint taken before it)."""
+        conn = self.connection()
+        conn.held.setdefault(key, conn.savepoints)
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``hold(key)`` was said in the current transaction, and still stands."""
+        return key in self.connection().held
+
+    def note(self, key: Hashable, value: Any) -> None:
+        """Remember ``value`` for ``key`` until the current transaction ends or rolls
+        back to a savepoint (for what a held lock keeps true: see ``hold``)."""
+        self.connection().noted[key] = value
+
+    def noted(self, key: Hashable) -> Any:
+        """What ``note(key, ...)`` remembered in the current transaction, or None."""
+        return self.connection().noted.get(key)
+
+    def forget(self, *, locks: bool) -> None:
+        """Forget every ``note`` of the current transaction, and with ``locks`` every
+        ``hold`` too (after a write that removes rows those were about)."""
+        conn = self.connection()
+        conn.noted.clear()
+        if locks:
+            conn.held.clear()
+
     def ping(self) -> bool:
         """True when the database answers a trivial query (the backends' heartbeat)."""
         try:
@@ -192,6 +219,13 @@ class _Connection:
         self.driver: Any = self.pooled.driver_connection
         self.savepoints = 0
         self.pending_savepoint: str | None = None  # to send with the next statement
+        # The row locks this transaction holds that callers asked to remember (``hold``),
+        # each with the number of the savepoint it was taken under: rolling back to a
+        # savepoint releases the locks taken since, so they are forgotten then too.
+        self.held: dict[Hashable, int] = {}
+        # Facts a caller read under such a lock (``note``); any rollback to a savepoint
+        # forgets them all.
+        self.noted: dict[Hashable, Any] = {}
         self.postgresql = db.dialect == "postgresql"
         if not self.postgresql:
             self.run("BEGIN IMMEDIATE" if write else "BEGIN", ())
@@ -232,6 +266,9 @@ class _Connection:
             self.pending_savepoint = None
         else:
             self.run(f"ROLLBACK TO SAVEPOINT {name}", ())
+        number = int(name.removeprefix("sp_"))
+        self.held = {key: at for key, at in self.held.items() if at < number}
+        self.noted.clear()
 
     def keep_savepoint(self, name: str) -> None:
         if self.pending_savepoint == name:
