@@ -158,9 +158,7 @@ def replace(
     if permissions:
         changes = {perm: list(permissions.get(perm, [])) for perm in resource.permissions}
     acl = _write_acl(backends, uri, current_acl, changes, writer)
-    revocations.record_lost(
-        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
-    )
+    revocations.acl_changed(backends, CORE, resource, parent_id, object_id, current_acl, acl)
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     if current is None:
@@ -188,9 +186,7 @@ def patch(
     stored = backends.storage.update(resource.name, parent_id, object_id, obj)
     uri = object_uri(resource, parent_id, object_id)
     acl = _write_acl(backends, uri, current_acl, permission_changes, writer)
-    revocations.record_lost(
-        backends, resource, parent_id, object_id, revocations.readers_lost(CORE, current_acl, acl)
-    )
+    revocations.acl_changed(backends, CORE, resource, parent_id, object_id, current_acl, acl)
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     return stored, acl

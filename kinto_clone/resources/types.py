@@ -134,6 +134,12 @@ class ResourceType:
         return "read:attributes" if self.child_create_permissions else "read"
 
     @property
+    def listed_by(self) -> tuple[str, ...]:
+        """The permissions that show an object to its holder in a list read by a caller
+        who may not read the whole list: any permission held on the object (§6.5)."""
+        return self.permissions
+
+    @property
     def deletes_reach_hooks(self) -> bool:
         """Whether deleting an object of this type runs a delete hook (its own or a
         descendant's): only then are its descendants listed before the cascade."""
