@@ -56,8 +56,9 @@ def prepared(statement: Any) -> Any:
     short statements of the hot paths that costs more than running them: the loader's
     UNION ALL 0.50 ms as text, 0.12 ms prepared and planned for its values each time
     (``plan_cache_mode = force_custom_plan``, set by ``db.Database``; pgbench, min of 5,
-    2026-12-07): the plans stay those of the statement sent as text. Lists are not
-    marked (their SQL varies with the query)."""
+    2026-12-07): the plans stay those of the statement sent as text. Marked: the
+    loader, the primary-key reads and writes of storage and permissions, and the pages of
+    the sync shapes (whose SQL is fixed per shape); not the statements built per query."""
     return statement.execution_options(**{PREPARE_OPTION: True})
 
 
