@@ -39,7 +39,7 @@ from sqlalchemy.sql import ClauseElement
 
 from kinto_clone import json
 from kinto_clone.errors import BackendError
-from kinto_clone.raw_cursor import RawExecutor
+from kinto_clone.raw_cursor import Prepared, RawExecutor
 
 # What backends use besides ``Database``, importable from here: ``Rows`` is what
 # ``Database.execute`` returns, ``in_values`` builds IN lists compiled once per length.
@@ -102,7 +102,12 @@ class Database:
                 pool_timeout=pool_timeout,
                 connect_args={
                     "connect_timeout": 5,
-                    "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+                    # force_custom_plan: a prepared statement (raw_cursor.prepared) is
+                    # planned for its values on every run, as a statement sent as text
+                    # is; preparing saves the parsing only, and no plan is kept that
+                    # statistics (or a table's growth) would make wrong.
+                    "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
+                    " -c plan_cache_mode=force_custom_plan",
                 },
                 **common,
             )
@@ -230,17 +235,28 @@ class _Connection:
         if not self.postgresql:
             self.run("BEGIN IMMEDIATE" if write else "BEGIN", ())
 
-    def run(self, sql: str, params: Any) -> tuple[list[Any], int]:
+    def run(self, sql: str, params: Any, prepared: Prepared | None = None) -> tuple[list[Any], int]:
         """Send one statement; its rows and row count. Driver errors become BackendError
-        (503), and a connection found dead is dropped from the pool."""
+        (503), and a connection found dead is dropped from the pool. ``prepared``: sent as
+        that prepared statement, prepared first on this connection if it is not yet (the
+        hooks see ``sql`` all the same)."""
+        prefix = ""
         if self.pending_savepoint is not None:
             # psycopg2 sends the text as one simple query: both statements, one trip.
-            sql = f"SAVEPOINT {self.pending_savepoint}; {sql}"
-            self.pending_savepoint = None
+            prefix, self.pending_savepoint = f"SAVEPOINT {self.pending_savepoint}; ", None
         for hook in self.db.statement_hooks:
-            hook(sql)
+            hook(prefix + sql)
         for sent in self.db.sent_hooks:
-            sent(sql, params)
+            sent(prefix + sql, params)
+        if prepared is not None:
+            done = self.pooled.info.setdefault("kinto_clone_prepared", set())
+            if prepared.name not in done:
+                self._send(prepared.prepare, None)  # not transactional: kept on rollback
+                done.add(prepared.name)
+            sql = prepared.execute
+        return self._send(prefix + sql, params)
+
+    def _send(self, sql: str, params: Any) -> tuple[list[Any], int]:
         cursor = self.driver.cursor()
         try:
             cursor.execute(sql, params)

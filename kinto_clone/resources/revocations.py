@@ -62,12 +62,14 @@ def _whole_list(topology: Topology, listed: ResourceType, level: str) -> set[str
     return {p for lvl, p in topology.inheritance[(listed.parent, "read")] if lvl == level}
 
 
-def _listed_below(resource: ResourceType) -> Iterator[ResourceType]:
-    """The types whose lists lie below an object of ``resource`` (read by clients)."""
+def _listed_below(topology: Topology, resource: ResourceType) -> Iterator[ResourceType]:
+    """The types of ``topology`` whose lists lie below an object of ``resource`` (read
+    by clients; a plugin's type registered on the resource but not in ``topology`` is
+    not followed)."""
     for child in resource.children:
-        if not child.server_written:
+        if not child.server_written and child.name in topology:
             yield child
-            yield from _listed_below(child)
+            yield from _listed_below(topology, child)
 
 
 def _tracked(backends: Backends, topology: Topology, resource: ResourceType) -> bool:
@@ -92,7 +94,7 @@ def acl_changed(
     if own:
         storage.record_revocations(resource.name, parent_id, own, object_id)
     uri = f"{resource.list_uri(parent_id)}/{object_id}"
-    for listed in _listed_below(resource):
+    for listed in _listed_below(topology, resource):
         granting = _whole_list(topology, listed, resource.name)
         gone = _holders(before, granting) - _holders(after, granting)
         if gone:

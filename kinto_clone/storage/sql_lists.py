@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
+from kinto_clone.raw_cursor import prepared
 from kinto_clone.storage import ListQuery, Op, ReadableBy
 from kinto_clone.storage import sql_fields as fields
 from kinto_clone.tables import access_control_entries, list_key, objects, timestamps
@@ -318,4 +319,6 @@ def sync_statements(
     )
     if has_limit:
         page = limited(page, postgresql, sa.bindparam("page_size", type_=sa.Integer))
-    return page_statements(page, counted, not ops and readable is None, total)
+    statements = page_statements(page, counted, not ops and readable is None, total)
+    # Planned for their values on every run all the same (raw_cursor.prepared).
+    return prepared(statements[0]), prepared(statements[1])

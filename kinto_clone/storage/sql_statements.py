@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql.elements import ColumnElement
 
+from kinto_clone.raw_cursor import prepared
 from kinto_clone.storage import ListQuery
 from kinto_clone.storage import sql_fields as fields
 from kinto_clone.storage import sql_lists as lists
@@ -293,6 +294,23 @@ class Statements:
         }
 
         self.delete_tree = _delete_tree()
+
+        # Primary-key reads and the writes of one object or list row: prepared.
+        for name in (
+            "select_live",
+            "live_timestamp",
+            "read_timestamp",
+            "read_count",
+            "init_timestamp",
+            "lock",
+            "set_timestamp",
+            "recount",
+        ):
+            setattr(self, name, prepared(getattr(self, name)))
+        for table in (self.take_back, self.bumps, self.writes, self.folded, self.locked):
+            for kind, statement in table.items():
+                table[kind] = prepared(statement)
+        self.locked_update = {live: prepared(s) for live, s in self.locked_update.items()}
 
 
 @functools.cache
