@@ -88,6 +88,9 @@ def sizes_for(args: argparse.Namespace) -> dict[str, int]:
     sizes = {"c1k": 1000, "c10k": 10_000, "c100k": 100_000}
     if args.with_1m:
         sizes["c1m"] = 1_000_000
+    if args.only:  # load only what the chosen workloads read (c10k: W2, W3, W6)
+        only = args.only.split(",")
+        sizes = {k: n for k, n in sizes.items() if k == "c10k" or f"W4-{k}" in only}
     return sizes
 
 

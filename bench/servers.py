@@ -23,7 +23,10 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
+# BENCH_OURS_TREE: run "ours" from another checkout (its .venv, its code), to compare two
+# commits with one harness (e.g. a worktree of an older commit; bench/README.md).
+OURS_TREE = Path(os.environ.get("BENCH_OURS_TREE") or ROOT).resolve()
+OURS_PYTHON = OURS_TREE / ".venv" / "bin" / "python"
 KINTO_VENV = BENCH / ".venv-kinto"
 PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -191,11 +194,12 @@ class Server:
         ini = spec.workdir / f"{spec.label}.ini"
         ini.write_text(spec.ini())
         migrate, start = spec.commands(ini)
+        cwd = OURS_TREE if spec.name == "ours" else ROOT
         env = dict(os.environ, PYTHONUNBUFFERED="1", KINTO_INI=str(ini))
         env.pop("VIRTUAL_ENV", None)
         if migrate and fresh:
             res = subprocess.run(
-                migrate, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+                migrate, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
             )
             if res.returncode != 0:
                 raise RuntimeError(
@@ -204,7 +208,7 @@ class Server:
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 start,
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -10,11 +10,12 @@ One server at a time (the machine has 2 cores), each on its own PostgreSQL datab
    up as in bench/run.py: W2 (GET one record, wrk, 16 connections), ``--rounds`` windows.
    Kinto has no streams: W2 is where it compares.
 2. Ours behind uvicorn (``egg:kinto_clone#stream``), ``--rounds`` times in turn: W2 with no
-   stream open; ``--idle`` streams opened over ``--collections`` collections (how long,
-   server and PostgreSQL CPU per open, server RSS before and after: RSS per stream, CPU
-   while they idle for ``--idle-seconds``, longer than the 15 s heartbeat period, so that
-   W2 then runs among their heartbeats); W2 with them open; they are closed, but for the
-   last round's.
+   stream open (before the streams in one round, after them in the next, so that a drift
+   of the machine over the run weighs on both sides); ``--idle`` streams opened over
+   ``--collections`` collections (how long, server and PostgreSQL CPU per open, server RSS
+   before and after: RSS per stream, CPU while they idle for ``--idle-seconds``, longer
+   than the 15 s heartbeat period, so that W2 then runs among their heartbeats); W2 with
+   them open; they are closed, but for the last round's.
 3. ``--spread`` subscribers over the ``--collections`` collections (the last round's
    streams when ``--spread`` equals ``--idle``) while one writer creates ``--rate`` x 5
    records per second, round robin over the collections, for ``--seconds``;
@@ -261,15 +262,23 @@ def streams_run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         run_wrk(server.base_url + W2_PATH, auth=ALICE, connections=16, duration=2)  # warm-up
         paths = spread_paths(args.idle, args.collections)
         for round_ in range(args.rounds):
-            out["without"].append(w2(server, args.w2_seconds))
-            log(f"round {round_}: W2 without streams {out['without'][-1]}")
+            # Alternately without then with, and with then without (the last round
+            # without first, keeping its streams for the spread phase): a drift of the
+            # machine over the run then weighs on both sides alike.
+            with_first = (args.rounds - 1 - round_) % 2 == 1
+            if not with_first:
+                out["without"].append(w2(server, args.w2_seconds))
+                log(f"round {round_}: W2 without streams {out['without'][-1]}")
             out["idle"].append(open_idle(server, clients, paths, args))
             log(f"round {round_}: idle streams {out['idle'][-1]}")
             out["with"].append(w2(server, args.w2_seconds))
             log(f"round {round_}: W2 with streams {out['with'][-1]}")
-            if round_ < args.rounds - 1 or args.spread != args.idle:
+            if with_first or round_ < args.rounds - 1 or args.spread != args.idle:
                 clients.close()
                 quiet(server)
+            if with_first:
+                out["without"].append(w2(server, args.w2_seconds))
+                log(f"round {round_}: W2 without streams {out['without'][-1]}")
         if args.spread != args.idle:
             opened = clients.open(spread_paths(args.spread, args.collections), args.concurrency)
             log(f"spread streams {opened}")
@@ -384,8 +393,9 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
     cpu = _median(out["with"], "server_ms") / _median(out["without"], "server_ms")
     lines += [
         "",
-        f"W2 with the {args.idle} streams open / without, round by round (each round: "
-        f"without, then with): {', '.join(f'{p:.0%}' for p in pairs)}; median "
+        f"W2 with the {args.idle} streams open / without, round by round (alternately "
+        "without then with, and with then without, the last round without first): "
+        f"{', '.join(f'{p:.0%}' for p in pairs)}; median "
         f"{statistics.median(pairs):.0%}; ratio of the medians "
         f"{_median(out['with'], 'rps') / base:.0%}. Server CPU per request with / without: "
         f"{cpu:.0%}.",

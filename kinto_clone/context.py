@@ -139,7 +139,7 @@ class RouteContext:
                 return True
             # Not allowed on the whole list: only the objects they hold a permission on.
             # Any permission held on an object lets its holder see it listed.
-            listing = self.resource.permissions if permission == "read" else ("write",)
+            listing = self.resource.listed_by if permission == "read" else ("write",)
             self.readable_by = ReadableBy(
                 frozenset(principals), listing, self.resource.list_uri(self.parent_id)
             )

@@ -25,7 +25,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -39,7 +39,7 @@ from sqlalchemy.sql import ClauseElement
 
 from kinto_clone import json
 from kinto_clone.errors import BackendError
-from kinto_clone.raw_cursor import RawExecutor
+from kinto_clone.raw_cursor import Prepared, RawExecutor
 
 # What backends use besides ``Database``, importable from here: ``Rows`` is what
 # ``Database.execute`` returns, ``in_values`` builds IN lists compiled once per length.
@@ -102,7 +102,12 @@ class Database:
                 pool_timeout=pool_timeout,
                 connect_args={
                     "connect_timeout": 5,
-                    "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+                    # force_custom_plan: a prepared statement (raw_cursor.prepared) is
+                    # planned for its values on every run, as a statement sent as text
+                    # is; preparing saves the parsing only, and no plan is kept that
+                    # statistics (or a table's growth) would make wrong.
+                    "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
+                    " -c plan_cache_mode=force_custom_plan",
                 },
                 **common,
             )
@@ -135,6 +140,33 @@ class Database:
         through here. Driver errors become BackendError. Compiled once per shape and sent
         on the driver's cursor (``raw_cursor.py`` says why and how)."""
         return self._raw.execute(self.connection(), statement, params)
+
+    def hold(self, key: Hashable) -> None:
+        """Remember that the current transaction holds the row lock ``key`` until it ends
+        (or until a rollback to a savepoint taken before it)."""
+        conn = self.connection()
+        conn.held.setdefault(key, conn.savepoints)
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``hold(key)`` was said in the current transaction, and still stands."""
+        return key in self.connection().held
+
+    def note(self, key: Hashable, value: Any) -> None:
+        """Remember ``value`` for ``key`` until the current transaction ends or rolls
+        back to a savepoint (for what a held lock keeps true: see ``hold``)."""
+        self.connection().noted[key] = value
+
+    def noted(self, key: Hashable) -> Any:
+        """What ``note(key, ...)`` remembered in the current transaction, or None."""
+        return self.connection().noted.get(key)
+
+    def forget(self, *, locks: bool) -> None:
+        """Forget every ``note`` of the current transaction, and with ``locks`` every
+        ``hold`` too (after a write that removes rows those were about)."""
+        conn = self.connection()
+        conn.noted.clear()
+        if locks:
+            conn.held.clear()
 
     def ping(self) -> bool:
         """True when the database answers a trivial query (the backends' heartbeat)."""
@@ -192,21 +224,39 @@ class _Connection:
         self.driver: Any = self.pooled.driver_connection
         self.savepoints = 0
         self.pending_savepoint: str | None = None  # to send with the next statement
+        # The row locks this transaction holds that callers asked to remember (``hold``),
+        # each with the number of the savepoint it was taken under: rolling back to a
+        # savepoint releases the locks taken since, so they are forgotten then too.
+        self.held: dict[Hashable, int] = {}
+        # Facts a caller read under such a lock (``note``); any rollback to a savepoint
+        # forgets them all.
+        self.noted: dict[Hashable, Any] = {}
         self.postgresql = db.dialect == "postgresql"
         if not self.postgresql:
             self.run("BEGIN IMMEDIATE" if write else "BEGIN", ())
 
-    def run(self, sql: str, params: Any) -> tuple[list[Any], int]:
+    def run(self, sql: str, params: Any, prepared: Prepared | None = None) -> tuple[list[Any], int]:
         """Send one statement; its rows and row count. Driver errors become BackendError
-        (503), and a connection found dead is dropped from the pool."""
+        (503), and a connection found dead is dropped from the pool. ``prepared``: sent as
+        that prepared statement, prepared first on this connection if it is not yet (the
+        hooks see ``sql`` all the same)."""
+        prefix = ""
         if self.pending_savepoint is not None:
             # psycopg2 sends the text as one simple query: both statements, one trip.
-            sql = f"SAVEPOINT {self.pending_savepoint}; {sql}"
-            self.pending_savepoint = None
+            prefix, self.pending_savepoint = f"SAVEPOINT {self.pending_savepoint}; ", None
         for hook in self.db.statement_hooks:
-            hook(sql)
+            hook(prefix + sql)
         for sent in self.db.sent_hooks:
-            sent(sql, params)
+            sent(prefix + sql, params)
+        if prepared is not None:
+            done = self.pooled.info.setdefault("kinto_clone_prepared", set())
+            if prepared.name not in done:
+                self._send(prepared.prepare, None)  # not transactional: kept on rollback
+                done.add(prepared.name)
+            sql = prepared.execute
+        return self._send(prefix + sql, params)
+
+    def _send(self, sql: str, params: Any) -> tuple[list[Any], int]:
         cursor = self.driver.cursor()
         try:
             cursor.execute(sql, params)
@@ -232,6 +282,9 @@ class _Connection:
             self.pending_savepoint = None
         else:
             self.run(f"ROLLBACK TO SAVEPOINT {name}", ())
+        number = int(name.removeprefix("sp_"))
+        self.held = {key: at for key, at in self.held.items() if at < number}
+        self.noted.clear()
 
     def keep_savepoint(self, name: str) -> None:
         if self.pending_savepoint == name:

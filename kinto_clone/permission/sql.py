@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite
 
 from kinto_clone.db import Database, db_errors, in_values
 from kinto_clone.permission import ACL, Permission
+from kinto_clone.raw_cursor import prepared
 from kinto_clone.tables import access_control_entries as aces
 from kinto_clone.tables import user_principals
 
@@ -41,7 +42,7 @@ def _insert_aces(postgresql: bool, count: int, on_conflict_do_nothing: bool) -> 
     source = rows[0] if count == 1 else sa.union_all(*rows)
     insert = pg_dialect.insert if postgresql else sqlite.insert
     stmt = insert(aces).from_select(["object_id", "permission", "principal"], source)
-    return stmt.on_conflict_do_nothing() if on_conflict_do_nothing else stmt
+    return prepared(stmt.on_conflict_do_nothing() if on_conflict_do_nothing else stmt)
 
 
 class SQLPermission(Permission):

@@ -1,12 +1,24 @@
 """Access-revoked tombstones (README, "Revocations"): what is recorded when read access
 goes, and what a ``_since`` poll shows of it.
 
-Recorded (``record_lost``, ``group_left``): a principal who loses an ACE granting read on
-records (``read`` or ``write``, on a record, its collection or its bucket) loses the
-records it covers; a member who leaves a group (or whose group is deleted) loses what the
-group's ACEs covered. The storage backend records it for each record and user
-(``Storage.record_revocations``); whether the user still reads the record another way is
-decided when they poll.
+Which lists, generically, from the topology: an object is shown in its list to a caller
+who may read the whole list (a permission of the inheritance table for ``(parent type,
+"read")``, held on the parent or an ancestor), or, to any other caller, when they hold one
+of ``ResourceType.listed_by`` on the object itself. So a change of an object's ACL takes
+away (``acl_changed``):
+
+- the object, from its own list, for the principals who held a ``listed_by`` permission
+  on it and hold none any more;
+- every object of the lists below it (records of a collection; a bucket's collections,
+  groups and their records), for the principals who held on it a permission that lets
+  one read such a list whole, and hold none any more.
+
+A member who leaves a group (or whose group is deleted: ``group_left``) loses what the
+group's ACEs granted, object by object, by the same rule. A deleted object (``deleted``)
+is lost by the principals who saw it through its own ACEs (they go with it) and not
+through the list's ancestors. The storage backend records each loss for each object and
+user (``Storage.record_revocations``, ``record_deletions``); whether the user still reads
+the object another way is decided when they poll.
 
 A caller who may read only some objects of a list (``readable_by``) and who lost read
 access to some of them since ``_since`` gets, besides the page, a tombstone for each of
@@ -21,7 +33,7 @@ them in the page's order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kinto_clone import json
@@ -39,46 +51,54 @@ if TYPE_CHECKING:
     from kinto_clone.resources.types import ResourceType, Topology
 
 
-RECORD = "record"
+def _holders(acl: ACL, permissions: Iterable[str]) -> set[str]:
+    return {principal for p in permissions for principal in acl.get(p, ())}
 
 
-def _covers_records(resource: ResourceType) -> bool:
-    return any(child.name == RECORD or _covers_records(child) for child in resource.children)
+def _whole_list(topology: Topology, listed: ResourceType, level: str) -> set[str]:
+    """The permissions held on an object of type ``level`` that let one read the whole
+    lists of ``listed`` below it (the inheritance table's, as every list read decides)."""
+    assert listed.parent is not None
+    return {p for lvl, p in topology.inheritance[(listed.parent, "read")] if lvl == level}
 
 
-def read_granting(topology: Topology) -> frozenset[str]:
-    """The permissions that give read on a record, on whichever level they are held (the
-    record, its collection, its bucket): ``read`` and ``write``, from the table."""
-    return frozenset(p for _, p in topology.inheritance[(RECORD, "read")])
+def _listed_below(topology: Topology, resource: ResourceType) -> Iterator[ResourceType]:
+    """The types of ``topology`` whose lists lie below an object of ``resource`` (read
+    by clients; a plugin's type registered on the resource but not in ``topology`` is
+    not followed)."""
+    for child in resource.children:
+        if not child.server_written and child.name in topology:
+            yield child
+            yield from _listed_below(topology, child)
 
 
-def _readers(topology: Topology, acl: ACL) -> set[str]:
-    """The principals an ACL lets read records (the object itself, or all records below)."""
-    return {principal for p in read_granting(topology) for principal in acl.get(p, ())}
+def _tracked(backends: Backends, topology: Topology, resource: ResourceType) -> bool:
+    return backends.revocations and resource.name in topology and not resource.server_written
 
 
-def readers_lost(topology: Topology, before: ACL, after: ACL) -> set[str]:
-    """The principals an ACL change stops letting read records."""
-    return _readers(topology, before) - _readers(topology, after)
-
-
-def record_lost(
+def acl_changed(
     backends: Backends,
+    topology: Topology,
     resource: ResourceType,
     parent_id: str,
     object_id: str,
-    principals: Iterable[str],
+    before: ACL,
+    after: ACL,
 ) -> None:
-    """``principals`` lost the ACEs granting read on records that they held on this
-    object (before the ACL is stored)."""
-    lost = set(principals)
-    if not lost or not backends.revocations:
+    """The object's ACL went from ``before`` to ``after``: record what that takes away
+    (nothing, and no statement, when it takes nothing away)."""
+    if not _tracked(backends, topology, resource):
         return
-    if resource.name == RECORD:
-        backends.storage.record_revocations(RECORD, parent_id, lost, object_id)
-    elif _covers_records(resource):
-        uri = f"{resource.list_uri(parent_id)}/{object_id}"
-        backends.storage.record_revocations(RECORD, uri, lost)
+    storage = backends.storage
+    own = _holders(before, resource.listed_by) - _holders(after, resource.listed_by)
+    if own:
+        storage.record_revocations(resource.name, parent_id, own, object_id)
+    uri = f"{resource.list_uri(parent_id)}/{object_id}"
+    for listed in _listed_below(topology, resource):
+        granting = _whole_list(topology, listed, resource.name)
+        gone = _holders(before, granting) - _holders(after, granting)
+        if gone:
+            storage.record_revocations(listed.name, uri, gone)
 
 
 def deleted(
@@ -89,25 +109,26 @@ def deleted(
     tombstones: list[dict[str, Any]],
     acls: Mapping[str, ACL],
 ) -> None:
-    """Records ``tombstones`` (of the list ``parent_id``) were deleted. ``acls``: their
+    """Objects ``tombstones`` (of the list ``parent_id``) were deleted. ``acls``: their
     ACLs (by URI) and their ancestors' (the collection's, the bucket's), before the
     deletion."""
-    if resource.name != RECORD or not backends.revocations:
+    if not _tracked(backends, topology, resource):
         return
     list_readers: set[str] = set()
-    for uri, acl in acls.items():
-        if parent_id == uri or parent_id.startswith(uri + "/"):
-            list_readers |= _readers(topology, acl)
+    if resource.parent is not None:
+        levels = topology.chain_uris(parent_id)
+        for level, permission in topology.inheritance[(resource.parent, "read")]:
+            list_readers |= set(acls.get(levels.get(level, ""), {}).get(permission, ()))
     prefix = resource.list_uri(parent_id) + "/"
     rows = [
         (tombstone[ID_FIELD], tombstone[MODIFIED_FIELD], principal)
         for tombstone in tombstones
         for principal in sorted(
-            _readers(topology, acls.get(prefix + tombstone[ID_FIELD], {})) - list_readers
+            _holders(acls.get(prefix + tombstone[ID_FIELD], {}), resource.listed_by) - list_readers
         )
     ]
     if rows:
-        backends.storage.record_deletions(RECORD, parent_id, rows)
+        backends.storage.record_deletions(resource.name, parent_id, rows)
 
 
 def group_left(
@@ -117,11 +138,13 @@ def group_left(
     what its ACEs granted. Before the memberships are removed."""
     if members == set() or not backends.revocations:
         return
-    granted = backends.permission.get_accessible_objects([group_uri], read_granting(topology))
-    for uri in sorted(granted):
+    leaving = members if members is not None else {group_uri}
+    granted = backends.permission.get_accessible_objects([group_uri])
+    for uri, permissions in sorted(granted.items()):
         parsed = topology.parse_uri(uri)
         if parsed is not None:
-            record_lost(backends, *parsed, members if members is not None else {group_uri})
+            before = {permission: set(leaving) for permission in permissions}
+            acl_changed(backends, topology, *parsed, before, {})
 
 
 def _is_int(value: Any) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from kinto_clone.db import Database, db_errors
+from kinto_clone.raw_cursor import prepared
 from kinto_clone.storage.loader import Key, Loaded, Loader
 from kinto_clone.tables import Data, access_control_entries, objects, user_principals
 
@@ -45,32 +46,34 @@ def _statement(key_count: int, uri_count: int, user_count: int) -> sa.CompoundSe
         )
         for i in range(key_count)
     ]
-    return sa.union_all(
-        *lookups,
-        sa.select(
-            sa.literal("a"),
-            access_control_entries.c.object_id,
-            access_control_entries.c.permission,
-            access_control_entries.c.principal,
-            sa.cast(nothing, sa.BigInteger),
-            sa.cast(nothing, Data),
-        ).where(
-            access_control_entries.c.object_id.in_(
-                [sa.bindparam(f"u{i}", type_=sa.Text) for i in range(uri_count)]
-            )
-        ),
-        sa.select(
-            sa.literal("p"),
-            user_principals.c.principal,
-            sa.cast(nothing, sa.Text),
-            sa.cast(nothing, sa.Text),
-            sa.cast(nothing, sa.BigInteger),
-            sa.cast(nothing, Data),
-        ).where(
-            user_principals.c.user_id.in_(
-                [sa.bindparam(f"g{i}", type_=sa.Text) for i in range(user_count)]
-            )
-        ),
+    return prepared(
+        sa.union_all(
+            *lookups,
+            sa.select(
+                sa.literal("a"),
+                access_control_entries.c.object_id,
+                access_control_entries.c.permission,
+                access_control_entries.c.principal,
+                sa.cast(nothing, sa.BigInteger),
+                sa.cast(nothing, Data),
+            ).where(
+                access_control_entries.c.object_id.in_(
+                    [sa.bindparam(f"u{i}", type_=sa.Text) for i in range(uri_count)]
+                )
+            ),
+            sa.select(
+                sa.literal("p"),
+                user_principals.c.principal,
+                sa.cast(nothing, sa.Text),
+                sa.cast(nothing, sa.Text),
+                sa.cast(nothing, sa.BigInteger),
+                sa.cast(nothing, Data),
+            ).where(
+                user_principals.c.user_id.in_(
+                    [sa.bindparam(f"g{i}", type_=sa.Text) for i in range(user_count)]
+                )
+            ),
+        )
     )
 
 

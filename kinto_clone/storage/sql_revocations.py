@@ -67,7 +67,7 @@ def is_group(principal: str) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _insert(postgresql: bool, principal_count: int, one_object: bool) -> Any:
-    """INSERT of a row per (live record of the scope, principal), numbered by record."""
+    """INSERT of a row per (live object of the scope, principal), numbered by object."""
     # One SELECT of a parameter per principal (WHERE true: SQLite needs a WHERE to parse
     # INSERT ... SELECT ... ON CONFLICT), built once per count.
     selects = [

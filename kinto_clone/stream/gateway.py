@@ -59,7 +59,7 @@ class Gateway:
         self.wsgi = wsgi
         self.hub = hub
         self.settings = settings
-        self.serving: set[Subscriber] = set()  # the streams past their first frame
+        self.serving: set[Stream] = set()  # the streams past their first frame
         self.ticker: asyncio.Task[None] | None = None
 
     async def __call__(
@@ -92,6 +92,22 @@ class Gateway:
     async def stream(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
     ) -> None:
+        admitted = await self._admit(scope, send)
+        if admitted is None:
+            return
+        stream, kept = admitted
+        try:
+            await self._serve(stream, receive, send, kept)
+        finally:
+            self.hub.unsubscribe(stream)
+
+    async def _admit(
+        self, scope: dict[str, Any], send: Callable[..., Any]
+    ) -> tuple[Stream, list[tuple[bytes, bytes]]] | None:
+        """The pre-check and the subscription; None once a refusal was sent. (Its own
+        frame: the pre-check's environ, request and answer are garbage when the stream
+        starts, not objects that live, and are walked by every full collection, as long
+        as the stream.)"""
         environ = environ_of(scope, b"")
         params = _params(environ["QUERY_STRING"])
         environ["QUERY_STRING"] = _precheck_query(
@@ -104,14 +120,14 @@ class Gateway:
         kept = [(k, v) for k, v in headers if k in _KEPT_HEADERS]
         if status != 200:
             await _respond(send, status, headers, body)
-            return
+            return None
         try:
-            subscriber = self._subscriber(scope, userid, path, headers, params)
+            stream = self._subscriber(scope, userid, path, headers, params)
         except HTTPError as error:
             await _error(send, error, kept)
-            return
+            return None
         try:
-            await self.hub.subscribe(subscriber)
+            await self.hub.subscribe(stream)
         except TooManyStreams:
             retry = str(self.settings["retry_after_seconds"]).encode()
             await _error(
@@ -124,7 +140,7 @@ class Gateway:
                 ),
                 [*kept, (b"retry-after", retry)],
             )
-            return
+            return None
         except Exception:
             await _error(
                 send,
@@ -136,11 +152,8 @@ class Gateway:
                 ),
                 [*kept, (b"retry-after", str(self.settings["retry_after_seconds"]).encode())],
             )
-            return
-        try:
-            await self._serve(subscriber, receive, send, kept)
-        finally:
-            self.hub.unsubscribe(subscriber)
+            return None
+        return stream, kept
 
     def _subscriber(
         self,
@@ -149,7 +162,7 @@ class Gateway:
         path: str,
         headers: list[tuple[bytes, bytes]],
         params: dict[str, str],
-    ) -> Subscriber:
+    ) -> Stream:
         """``path``: the URL's path once the default bucket's alias was resolved."""
         unknown = sorted(set(params) - _ALLOWED_PARAMS)
         if unknown:
@@ -168,7 +181,7 @@ class Gateway:
         )
         client = (scope.get("client") or ("", 0))[0]
         options = self.hub.options
-        return Subscriber(
+        return Stream(
             userid=userid,
             limit_key=userid or f"anonymous:{client}",
             bucket_id=bucket_id,
@@ -182,11 +195,14 @@ class Gateway:
 
     async def _serve(
         self,
-        subscriber: Subscriber,
+        stream: Stream,
         receive: Callable[..., Any],
         send: Callable[..., Any],
         kept: list[tuple[bytes, bytes]],
     ) -> None:
+        """Start the response, then wait for the client to leave (or for the response to
+        end: uvicorn's ``receive`` answers ``http.disconnect`` then too). Frames are sent
+        by ``Stream.wake``."""
         await send(
             {
                 "type": "http.response.start",
@@ -200,71 +216,147 @@ class Gateway:
             }
         )
         position = (
-            str(subscriber.since)
-            if subscriber.since_collection is None
-            else f"{subscriber.since_collection}:{subscriber.since}"
+            str(stream.since)
+            if stream.since_collection is None
+            else f"{stream.since_collection}:{stream.since}"
         )
         first = sse.frame(
             "ready", {"since": position}, position, retry_ms=self.hub.options.retry_ms
         )
-        disconnected = asyncio.Event()
-        watcher = asyncio.get_running_loop().create_task(_watch(receive, disconnected, subscriber))
-        loop = asyncio.get_running_loop()
         try:
-            await self._send(send, first, more=True)
-            subscriber.last_sent = loop.time()
-            self.serving.add(subscriber)
-            while not disconnected.is_set():
-                # Woken by events, by the end of the stream, by the client leaving, or
-                # by the heartbeat ticker (_heartbeats) when nothing was sent for a while.
-                await subscriber.wake.wait()
-                if disconnected.is_set():
-                    break
-                chunk = subscriber.take() or (b"" if subscriber.done else sse.HEARTBEAT)
-                if subscriber.done:
-                    await self._send(send, chunk + (subscriber.final or b""), more=False)
-                    return
-                await self._send(send, chunk, more=True)
-                subscriber.last_sent = loop.time()
+            await _send(send, first, more=True, timeout=stream.send_timeout)
         except (TimeoutError, OSError):
-            return  # the client went away, or read nothing for SEND_TIMEOUT_SECONDS
+            return
+        loop = asyncio.get_running_loop()
+        stream.open(send, loop, self.hub.options.heartbeat_seconds)
+        self.serving.add(stream)
+        try:
+            if stream.queue or stream.done:
+                stream.wake()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except asyncio.CancelledError:
+            if not stream.abandoned:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         finally:
-            self.serving.discard(subscriber)
-            watcher.cancel()
-
-    async def _send(self, send: Callable[..., Any], chunk: bytes, *, more: bool) -> None:
-        # A client that stops reading blocks this send (the server's flow control) while
-        # its queue stays bounded (subscriber.py); one that reads nothing for
-        # SEND_TIMEOUT_SECONDS is given up, without its final event. (asyncio.timeout,
-        # not wait_for: no task per send.)
-        async with asyncio.timeout(
-            max(SEND_TIMEOUT_SECONDS, 4 * self.hub.options.heartbeat_seconds)
-        ):
-            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            self.serving.discard(stream)
+            stream.close()
 
     async def _heartbeats(self) -> None:
-        """Wake every stream that sent nothing for a heartbeat period (it then sends a
-        comment). One timer for all the streams: a timeout on each stream's wait cost a
-        task and a cancellation per stream and period (bench/RESULTS.md, issue 12)."""
+        """Make every stream that sent nothing for a heartbeat period send a comment. One
+        timer for all the streams: a timeout on each stream's wait cost a task and a
+        cancellation per stream and period (bench/RESULTS.md, issue 12)."""
         period = self.hub.options.heartbeat_seconds
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, period / 4))
-            due = loop.time() - period
-            for subscriber in self.serving:
-                if subscriber.last_sent <= due:
-                    subscriber.wake.set()
+            self._beat(loop.time() - period)
+
+    def _beat(self, due: float) -> None:
+        # A function of its own: a loop variable of the coroutine would keep the last
+        # stream alive while it sleeps, after the stream ended.
+        for stream in self.serving:
+            if stream.last_sent <= due:
+                stream.beat()
 
 
-async def _watch(
-    receive: Callable[..., Any], disconnected: asyncio.Event, subscriber: Subscriber
-) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            disconnected.set()
-            subscriber.wake.set()
-            return
+class Stream(Subscriber):
+    """A subscriber whose frames go to an open response.
+
+    An idle stream is one coroutine waiting in ``receive`` for the client to leave;
+    nothing of it wakes up. When there is something to send (``wake``: frames, the end,
+    or a heartbeat), one short task sends it and ends. So an idle stream allocates
+    nothing between heartbeats, and a heartbeat leaves nothing behind: with a waiting
+    sender per stream, each wait's future and coroutine lived a heartbeat period, long
+    enough to reach the collector's oldest generation, and ten thousand streams made
+    Python run a full collection (a pause of the whole process, ~0.5 s at 10,000
+    streams) every minute or so (bench/RESULTS.md, issue 12).
+    """
+
+    __slots__ = (
+        "send",
+        "loop",
+        "sender",
+        "last_sent",
+        "heartbeat",
+        "abandoned",
+        "main",
+        "send_timeout",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.send: Callable[..., Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sender: asyncio.Task[None] | None = None
+        self.last_sent = 0.0  # the event loop's time of the last frame sent
+        self.heartbeat = False  # a heartbeat is due
+        self.abandoned = False  # the client read nothing for send_timeout: given up
+        self.main: asyncio.Task[Any] | None = None
+        self.send_timeout = float(SEND_TIMEOUT_SECONDS)
+
+    def open(
+        self, send: Callable[..., Any], loop: asyncio.AbstractEventLoop, heartbeat_seconds: float
+    ) -> None:
+        """The response started: frames may be sent from now on."""
+        self.send, self.loop, self.main = send, loop, asyncio.current_task()
+        self.last_sent = loop.time()
+        self.send_timeout = max(SEND_TIMEOUT_SECONDS, 4 * heartbeat_seconds)
+
+    def close(self) -> None:
+        """The response is over (or the client left): nothing more is sent."""
+        self.send = None
+        if self.sender is not None:
+            self.sender.cancel()
+        self.main = None
+
+    def beat(self) -> None:
+        self.heartbeat = True
+        self.wake()
+
+    def wake(self) -> None:
+        if self.sender is None and self.send is not None and self.loop is not None:
+            self.sender = self.loop.create_task(self._flush(self.send))
+
+    async def _flush(self, send: Callable[..., Any]) -> None:
+        """Send what is queued (and the end, or a heartbeat) until nothing is left. Frames
+        queued while a send waits are taken by the next turn, so the stream's order is the
+        queue's; ``wake`` starts no second sender meanwhile."""
+        try:
+            while self.send is not None:
+                chunk = self.take()
+                if self.done:
+                    await _send(
+                        send, chunk + (self.final or b""), more=False, timeout=self.send_timeout
+                    )
+                    return
+                if not chunk:
+                    if not self.heartbeat:
+                        return
+                    chunk = sse.HEARTBEAT
+                self.heartbeat = False
+                await _send(send, chunk, more=True, timeout=self.send_timeout)
+                assert self.loop is not None
+                self.last_sent = self.loop.time()
+        except (TimeoutError, OSError):
+            # The client went away, or read nothing for send_timeout: end the response
+            # (uvicorn then closes the connection).
+            self.abandoned = True
+            if self.main is not None:
+                self.main.cancel()
+        finally:
+            self.sender = None
+
+
+async def _send(send: Callable[..., Any], chunk: bytes, *, more: bool, timeout: float) -> None:
+    # A client that stops reading blocks this send (the server's flow control) while its
+    # queue stays bounded (subscriber.py); one that reads nothing for ``timeout`` is given
+    # up, without its final event. (asyncio.timeout, not wait_for: no task per send.)
+    async with asyncio.timeout(timeout):
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
 
 def _params(query: str) -> dict[str, str]:

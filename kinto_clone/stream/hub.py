@@ -359,7 +359,12 @@ class Hub:
     async def _release_bucket_events(self) -> None:
         while True:
             await asyncio.sleep(0.05)
-            for subscribers in list(self.bucket_subscribers.values()):
-                for subscriber in list(subscribers):
-                    if subscriber.pending:
-                        subscriber.release()
+            self._release()
+
+    def _release(self) -> None:
+        # A function of its own: loop variables of the coroutine would keep the last
+        # subscriber alive while it sleeps, after its stream ended.
+        for subscribers in list(self.bucket_subscribers.values()):
+            for subscriber in list(subscribers):
+                if subscriber.pending:
+                    subscriber.release()

@@ -1,7 +1,8 @@
 """One open stream: where it is in each list, and the frames waiting to be sent.
 
-A subscriber never blocks the hub: ``deliver`` appends to a bounded queue that the
-stream's own coroutine (``gateway.py``) drains to the socket. A client that reads more
+A subscriber never blocks the hub: ``deliver`` appends to a bounded queue and calls
+``wake``, which the gateway's streams implement by sending the queue to the socket
+(``gateway.Stream``). A client that reads more
 slowly than changes arrive fills its queue and is dropped with a final ``resume`` event
 (``finish``); its queued frames are discarded, so that memory stays bounded, and the
 client resumes from the last event it did receive.
@@ -16,7 +17,6 @@ in one order shared by every collection of the bucket, which a reconnection resu
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import time
 from collections import deque
@@ -26,6 +26,27 @@ from kinto_clone.stream import sse
 
 
 class Subscriber:
+    # Slots: ten thousand open streams hold one each; no per-instance dict for the
+    # garbage collector to walk.
+    __slots__ = (
+        "userid",
+        "limit_key",
+        "bucket_id",
+        "collection_id",
+        "since",
+        "since_collection",
+        "cursors",
+        "max_queued",
+        "retry_ms",
+        "settle_ms",
+        "queue",
+        "pending",
+        "released",
+        "final",
+        "done",
+        "counted",
+    )
+
     def __init__(
         self,
         *,
@@ -52,8 +73,6 @@ class Subscriber:
         self.queue: deque[bytes] = deque()
         self.pending: list[tuple[int, str, bytes]] = []  # bucket-wide, not yet released
         self.released: tuple[int, str] = (since, since_collection or "")
-        self.wake = asyncio.Event()
-        self.last_sent = 0.0  # the event loop's time of the last frame sent (gateway.py)
         self.final: bytes | None = None
         self.done = False
         self.counted = False  # counted in the hub's streams per user
@@ -85,7 +104,7 @@ class Subscriber:
             self.finish("slow reader")
             return
         self.queue.append(frame)
-        self.wake.set()
+        self.wake()
 
     def release(self) -> None:
         """Bucket-wide: queue the pending events settled for ``settle_ms``, in order."""
@@ -103,11 +122,14 @@ class Subscriber:
         self.queue.clear()
         self.pending.clear()
         self.final = sse.frame("resume", {"reason": reason, **info}, retry_ms=self.retry_ms)
-        self.wake.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """There is something to send: queued frames, or the end. A stream of the gateway
+        sends it (``gateway.Stream``); a bare subscriber keeps it for ``take``."""
 
     def take(self) -> bytes:
         """Every queued frame, as one chunk to send."""
         chunk = b"".join(self.queue)
         self.queue.clear()
-        self.wake.clear()
         return chunk

@@ -7,6 +7,7 @@ matches every object, which is never answered from the kept count).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -14,7 +15,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from kinto_clone.db import Database, transaction
+from kinto_clone.db import Database, savepoint, transaction
 from kinto_clone.storage import (
     BackendError,
     Filter,
@@ -79,22 +80,33 @@ def test_a_list_without_a_kept_count_is_counted(
         assert conn.execute(sa.select(timestamps.c.live_count)).scalar_one() == 4
 
 
-def _race(url: str, ids: list[str], rounds: int, seed: int) -> None:
+def _race(url: str, ids: list[str], rounds: int, seed: int, commit_refusals: bool) -> None:
+    """``commit_refusals``: a create or delete refused (the object was created or deleted
+    meanwhile) is caught inside the transaction, which then commits, as the default
+    bucket's implicit creations do; otherwise the refusal rolls the transaction back."""
     db = Database(url, pool_size=2)
     storage = SQLStorage(db)
     rng = random.Random(seed)
+
+    def write(object_id: str, action: str) -> None:
+        if action == "create":
+            storage.create(R, P, {"id": object_id})
+        elif action == "update":
+            storage.update(R, P, object_id, {"id": object_id, "n": 1})
+        else:
+            storage.delete(R, P, object_id)
+
     try:
         for _ in range(rounds):
             object_id = rng.choice(ids)
             action = rng.choice(("create", "update", "delete"))
             try:
                 with transaction():
-                    if action == "create":
-                        storage.create(R, P, {"id": object_id})
-                    elif action == "update":
-                        storage.update(R, P, object_id, {"id": object_id, "n": 1})
+                    if commit_refusals:
+                        with contextlib.suppress(UnicityError, ObjectNotFoundError):
+                            write(object_id, action)
                     else:
-                        storage.delete(R, P, object_id)
+                        write(object_id, action)
                     time.sleep(0.002)  # holding the list's lock: the others queue behind
             except (UnicityError, ObjectNotFoundError):
                 pass
@@ -106,8 +118,9 @@ def _race(url: str, ids: list[str], rounds: int, seed: int) -> None:
         db.dispose()
 
 
+@pytest.mark.parametrize("commit_refusals", [False, True])
 def test_concurrent_writers_of_the_same_objects_never_leave_a_wrong_count(
-    backend: str, storage: Storage, database_url: str
+    backend: str, storage: Storage, database_url: str, commit_refusals: bool
 ) -> None:
     """Writers racing on the same few ids (PostgreSQL: a writer may wait for the list's
     lock while another changes what its snapshot saw). The kept count may be dropped
@@ -116,7 +129,8 @@ def test_concurrent_writers_of_the_same_objects_never_leave_a_wrong_count(
         pytest.skip("SQLite has one writer at a time: nothing runs concurrently")
     ids = [f"o{i}" for i in range(4)]
     threads = [
-        threading.Thread(target=_race, args=(database_url, ids, 60, seed)) for seed in range(6)
+        threading.Thread(target=_race, args=(database_url, ids, 60, seed, commit_refusals))
+        for seed in range(6)
     ]
     for thread in threads:
         thread.start()
@@ -127,3 +141,117 @@ def test_concurrent_writers_of_the_same_objects_never_leave_a_wrong_count(
     with transaction():
         storage.create(R, P, {"id": "last"})
     assert kept_and_counted(storage) == (counted + 1, counted + 1)
+
+
+def test_writes_after_the_list_is_locked_keep_the_count(
+    backend: str, storage: Storage, database: Database
+) -> None:
+    """An If-Match write locks the list first; the writes after it in the transaction
+    take the locked path (PostgreSQL: one plain statement), refusals included."""
+    with transaction():
+        for i in range(3):
+            storage.create(R, P, {"id": f"o{i}"})
+    with transaction():
+        storage.lock_list(R, P)
+        storage.update(R, P, "o0", {"id": "o0", "n": 1})
+        storage.update(R, P, "new", {"id": "new"})
+        storage.create(R, P, {"id": "o3"})
+        storage.delete(R, P, "o1")
+        with pytest.raises(UnicityError):
+            storage.create(R, P, {"id": "o2"})
+        with pytest.raises(ObjectNotFoundError):
+            storage.delete(R, P, "o1")
+        storage.update(R, P, "o1", {"id": "o1"})  # the tombstone brought back
+    assert kept_and_counted(storage) == (5, 5)
+
+
+def test_a_lock_undone_with_its_savepoint_is_forgotten(
+    backend: str, storage: Storage, database: Database
+) -> None:
+    """A batch subrequest that locked (and so created) a list's row and then failed is
+    rolled back to its savepoint, which releases the lock and removes the row: the next
+    write of that list must not take the locked path (it would find no row to update)."""
+    with transaction():
+        with pytest.raises(RuntimeError), savepoint([database]):
+            storage.lock_list(R, P)
+            raise RuntimeError("the subrequest fails")
+        created = storage.create(R, P, {"id": "o0"})
+        assert created["id"] == "o0"
+        storage.update(R, P, "o0", {"id": "o0", "n": 1})
+    assert kept_and_counted(storage) == (1, 1)
+
+
+@pytest.mark.parametrize("action", ["create", "delete"])
+def test_a_refused_write_that_waited_for_the_list_takes_its_count_back(
+    backend: str, storage: Storage, database_url: str, action: str
+) -> None:
+    """PostgreSQL: a create (or delete) whose snapshot predates a concurrent create (or
+    delete) of the same id waits for the list's lock, bumps the list, then finds the
+    object written meanwhile and writes nothing. Caught inside the transaction, which
+    commits (the default bucket does so), the bump's count move must not stay."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing runs concurrently")
+    if action == "delete":
+        with transaction():
+            storage.create(R, P, {"id": "o1"})
+    other = Database(database_url, pool_size=1)
+    started, refused = threading.Event(), []
+
+    def second() -> None:
+        started.wait(5)
+        with transaction():
+            try:
+                if action == "create":
+                    SQLStorage(other).create(R, P, {"id": "o1"})
+                else:
+                    SQLStorage(other).delete(R, P, "o1")
+            except (UnicityError, ObjectNotFoundError) as exc:
+                refused.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    try:
+        with transaction():
+            if action == "create":
+                storage.create(R, P, {"id": "o1"})
+            else:
+                storage.delete(R, P, "o1")
+            started.set()
+            time.sleep(0.5)  # the second writer's statement starts, and waits for the list
+        thread.join(10)
+    finally:
+        other.dispose()
+    assert len(refused) == 1
+    expected = 1 if action == "create" else 0
+    assert kept_and_counted(storage) == (expected, expected)
+
+
+def test_a_list_deleted_with_its_parent_and_written_again_in_one_transaction(
+    storage: Storage,
+) -> None:
+    """A transaction that locked a list, deleted its parent (the list's row goes with
+    it) and writes the list again: the write starts the list anew."""
+    with transaction():
+        storage.create(R, P, {"id": "o0"})
+    with transaction():
+        storage.lock_list(R, P)
+        storage.get(R, P, "o0")
+        storage.delete_tree("/buckets/b")
+        storage.update(R, P, "o0", {"id": "o0"})
+        storage.create(R, P, {"id": "o1"})
+    assert kept_and_counted(storage) == (2, 2)
+
+
+def test_an_update_after_a_plural_delete_under_the_lock_counts_the_object_anew(
+    storage: Storage,
+) -> None:
+    with transaction():
+        storage.create(R, P, {"id": "o0"})
+        storage.create(R, P, {"id": "o1"})
+    with transaction():
+        storage.lock_list(R, P)
+        storage.get(R, P, "o0")  # read live under the lock
+        storage.delete_all(R, P, ListQuery())
+        storage.update(R, P, "o0", {"id": "o0"})  # brought back: +1, not +0
+        storage.update(R, P, "o0", {"id": "o0", "n": 1})
+    assert kept_and_counted(storage) == (1, 1)

@@ -126,6 +126,11 @@ DELIBERATE_CASES = {
     "nul-under-default-bucket": [
         Step("PUT", "/buckets/default/collections/c1/records/r1", body={"data": {"s": "a\x00"}})
     ],
+    # The groups of a new bucket: ours has the bucket's timestamp (the newest seen, ts:0).
+    "never-written-list-etag": [
+        Step("PUT", "/buckets/b3", body={"data": {}}),
+        Step("GET", "/buckets/b3/groups", headers={"If-Match": '"{ts:0}"'}),
+    ],
     "kinto-500": [
         Step(
             "POST",

@@ -17,6 +17,7 @@ import pytest
 import webtest
 
 from tests import server
+from tests.querycount import recorded_statements
 from tests.support import ALICE, BOB, assert_error, auth, create_collection, userid
 
 B = "/v1/buckets/b"
@@ -542,6 +543,84 @@ def test_the_openapi_document_describes_restore_and_revert(app: webtest.TestApp)
     assert explain["parameters"][0]["name"] == "principal"
 
 
+# -- access lost through a restore or a revert (README, "Revocations") ---------------------------
+
+CAROL = auth("carol")
+
+
+def poll_as(
+    app: webtest.TestApp, headers: dict[str, str], timestamp: int, path: str = RECORDS
+) -> Any:
+    return app.get(f"{path}?_since={timestamp}", headers=headers, status=200)
+
+
+def synced_as(app: webtest.TestApp, headers: dict[str, str], path: str = RECORDS) -> int:
+    """A reader's first sync: the ETag they poll from next."""
+    return tag(app.get(path, headers=headers, status=200))
+
+
+def tag(resp: Any) -> int:
+    return int(resp.headers["ETag"].strip('"'))
+
+
+def test_a_revert_deleting_a_record_read_through_its_acl_gives_its_reader_the_tombstone_once(
+    app: webtest.TestApp,
+) -> None:
+    put(app, "carols", {}, permissions={"read": [userid("carol")]})
+    put(app, "kept", {}, permissions={"read": [userid("bob")]})
+    put(app, "gone", {}, permissions={"read": [userid("bob")]})
+    bob_since, carol_since = synced_as(app, BOB), synced_as(app, CAROL)
+
+    revert(app, latest_entry(app)["id"])  # the creation of "gone": a deletion
+    tombstone = app.get(f"{RECORDS}?_since={bob_since}", headers=ALICE).json["data"][0]
+    first = poll_as(app, BOB, bob_since)
+
+    assert tombstone["id"] == "gone" and tombstone["deleted"] is True
+    assert first.json["data"] == [tombstone]  # the record's own: no "revoked"
+    assert poll_as(app, BOB, tag(first)).json["data"] == []
+    assert poll_as(app, CAROL, carol_since).json["data"] == []  # never could read it
+
+
+def test_a_restore_deleting_the_last_record_its_reader_read_answers_200_then_403(
+    app: webtest.TestApp,
+) -> None:
+    at = put(app, "before", {})["last_modified"]
+    wait_past(at)
+    put(app, "bobs", {}, permissions={"read": [userid("bob")]})
+    bob_since = synced_as(app, BOB)
+
+    restore(app, C, at)  # "bobs" did not exist then
+
+    first = poll_as(app, BOB, bob_since)
+    assert [(r["id"], r.get("deleted"), r.get("revoked")) for r in first.json["data"]] == [
+        ("bobs", True, None)
+    ]
+    app.get(f"{RECORDS}?_since={tag(first)}", headers=BOB, status=403)
+
+
+def test_a_restore_taking_a_reader_out_of_an_acl_or_a_group_revokes_once(
+    app: webtest.TestApp,
+) -> None:
+    group = f"{B}/groups/friends"
+    app.put_json(group, {"data": {"members": []}}, headers=ALICE, status=201)
+    put(app, "acl", {})
+    at = put(app, "grouped", {}, permissions={"read": [group[3:]]})["last_modified"]
+    put(app, "carols", {}, permissions={"read": [userid("carol")]})
+    wait_past(max(at, etag(app, f"{B}/groups")))
+    app.patch_json(f"{RECORDS}/acl", {"permissions": {"read": [userid("bob")]}}, headers=ALICE)
+    app.patch_json(group, {"data": {"members": [userid("bob")]}}, headers=ALICE)
+    bob_since, carol_since = synced_as(app, BOB), synced_as(app, CAROL)
+
+    revert(app, latest_entry(app)["id"])  # Bob out of the group again
+    after_revert = poll_as(app, BOB, bob_since)
+    assert [(r["id"], r.get("revoked")) for r in after_revert.json["data"]] == [("grouped", True)]
+    restore(app, f"{RECORDS}/acl", at)  # its ACL as before Bob was given read
+    again = poll_as(app, BOB, tag(after_revert))
+
+    assert [(r["id"], r.get("revoked")) for r in again.json["data"]] == [("acl", True)]
+    assert poll_as(app, CAROL, carol_since).json["data"] == []
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 
@@ -587,3 +666,52 @@ def test_the_command_line_restores_and_dry_runs_as_the_endpoint(
     without = write_ini(tmp_path / "without.ini", backend_settings, includes="")
     refused = run_cli("/buckets/b", "--at", "1", "--ini", without)
     assert refused.returncode == 2 and "history plugin" in refused.stderr
+
+
+def test_a_revert_of_a_collection_acl_tombstones_it_in_its_list_and_its_records(
+    app: webtest.TestApp,
+) -> None:
+    put(app, "r", {})
+    app.patch_json(C, {"permissions": {"read": [userid("bob")]}}, headers=ALICE)
+    collections_since, records_since = synced_as(app, BOB, f"{B}/collections"), synced_as(app, BOB)
+
+    revert(app, latest_entry(app)["id"])  # the collection's ACL before Bob was given read
+
+    collections = poll_as(app, BOB, collections_since, f"{B}/collections").json["data"]
+    assert [(c["id"], c.get("revoked")) for c in collections] == [("c", True)]
+    assert [(r["id"], r.get("revoked")) for r in poll_as(app, BOB, records_since).json["data"]] == [
+        ("r", True)
+    ]
+
+
+def restore_deletion_costs(app: webtest.TestApp) -> dict[str, int]:
+    """Statements of a revert and of a collection restore each deleting a record Bob reads."""
+    create_collection(app, C)
+    at = put(app, "kept", {})["last_modified"]
+    wait_past(at)
+    put(app, "reverted", {}, permissions={"read": [userid("bob")]})
+    entry = latest_entry(app)["id"]
+    put(app, "restored", {}, permissions={"read": [userid("bob")]})
+    found = {}
+    for name, request in {
+        "revert deleting a record": lambda: revert(app, entry),
+        "collection restore deleting a record": lambda: restore(app, C, at),
+    }.items():
+        with recorded_statements(app) as statements:
+            request()
+        found[name] = len(statements)
+    app.delete(B, headers=ALICE)
+    return found
+
+
+def test_a_deletion_by_a_restore_records_its_readers_loss_for_one_or_two_statements(
+    make_app: Any,
+) -> None:
+    on = restore_deletion_costs(make_app(includes=PLUGINS))
+    off = restore_deletion_costs(make_app(includes=PLUGINS, revocation_tombstones=False))
+
+    print(f"\nstatements with / without revocation tombstones: {on} / {off}")
+    assert {name: on[name] - off[name] for name in on} == {
+        "revert deleting a record": 2,  # the bucket's and collection's ACLs, the row
+        "collection restore deleting a record": 1,  # the route had those ACLs: the row
+    }

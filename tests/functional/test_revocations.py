@@ -299,6 +299,128 @@ def test_a_deleted_record_the_reader_read_through_the_collection_is_an_ordinary_
     assert poll(shared, since).json["data"] == [deleted]
 
 
+# -- lists of collections, groups and buckets ---------------------------------------------------
+
+COLLECTIONS = f"{BUCKET}/collections"
+GROUPS = f"{BUCKET}/groups"
+NOTES = f"{COLLECTIONS}/notes"
+
+
+def poll_list(app: webtest.TestApp, path: str, since: int, headers: dict[str, str] = BOB) -> Any:
+    return app.get(f"{path}?_since={since}", headers=headers, status=200)
+
+
+def synced_list(app: webtest.TestApp, path: str, headers: dict[str, str] = BOB) -> int:
+    return etag(app.get(path, headers=headers, status=200))
+
+
+def test_a_collection_whose_acl_stops_naming_its_reader_is_tombstoned_in_the_bucket_list(
+    shared: webtest.TestApp,
+) -> None:
+    shared.put_json(NOTES, {"permissions": {"read": [BOB_ID]}}, headers=ALICE, status=201)
+    shared.put_json(f"{COLLECTIONS}/bobs", {"permissions": {"write": [BOB_ID]}}, headers=ALICE)
+    shared.put_json(f"{COLLECTIONS}/carols", {"permissions": {"read": [CAROL_ID]}}, headers=ALICE)
+    since, carol_since = synced_list(shared, COLLECTIONS), synced_list(shared, COLLECTIONS, CAROL)
+
+    shared.patch_json(NOTES, {"permissions": {"read": []}}, headers=ALICE)
+    first = poll_list(shared, COLLECTIONS, since)
+
+    [tombstone] = first.json["data"]
+    assert tombstone["id"] == "notes" and tombstone["revoked"] is True
+    assert set(tombstone) == {"id", "last_modified", "deleted", "revoked"}
+    assert [c["id"] for c in shared.get(COLLECTIONS, headers=BOB).json["data"]] == ["bobs"]
+    assert poll_list(shared, COLLECTIONS, etag(first)).json["data"] == []  # exactly once
+    assert poll_list(shared, COLLECTIONS, carol_since, CAROL).json["data"] == []
+
+
+def test_a_collection_read_through_another_of_its_permissions_is_not_tombstoned(
+    shared: webtest.TestApp,
+) -> None:
+    both = {"read": [BOB_ID], "record:create": [BOB_ID]}
+    shared.put_json(NOTES, {"permissions": both}, headers=ALICE, status=201)
+    since = synced_list(shared, COLLECTIONS)
+
+    shared.patch_json(NOTES, {"permissions": {"read": []}}, headers=ALICE)
+
+    assert [o.get("revoked") for o in poll_list(shared, COLLECTIONS, since).json["data"]] == [None]
+
+
+def test_the_bucket_acl_removed_tombstones_its_collections_groups_and_itself(
+    shared: webtest.TestApp,
+) -> None:
+    shared.put_json(GROUP, {"data": {"members": []}}, headers=ALICE, status=201)
+    shared.patch_json(BUCKET, {"permissions": {"read": [BOB_ID]}}, headers=ALICE)
+    collections_since, groups_since = (
+        synced_list(shared, COLLECTIONS),
+        synced_list(shared, GROUPS),
+    )
+    buckets_since = synced_list(shared, "/v1/buckets")
+
+    shared.patch_json(BUCKET, {"permissions": {"read": []}}, headers=ALICE)
+
+    collections = poll_list(shared, COLLECTIONS, collections_since)
+    assert revoked_ids(collections) == ["tasks"]
+    assert revoked_ids(poll_list(shared, GROUPS, groups_since)) == ["friends"]
+    assert revoked_ids(poll_list(shared, "/v1/buckets", buckets_since)) == ["shared"]
+    shared.get(f"{COLLECTIONS}?_since={etag(collections)}", headers=BOB, status=403)
+
+
+def test_a_group_left_or_deleted_tombstones_the_collections_and_groups_it_gave(
+    shared: webtest.TestApp,
+) -> None:
+    shared.put_json(GROUP, {"data": {"members": [BOB_ID, CAROL_ID]}}, headers=ALICE)
+    shared.put_json(NOTES, {"permissions": {"read": [GROUP_URI]}}, headers=ALICE, status=201)
+    shared.patch_json(GROUP, {"permissions": {"read": [GROUP_URI]}}, headers=ALICE)
+    bob = synced_list(shared, COLLECTIONS), synced_list(shared, GROUPS)
+    carol = synced_list(shared, COLLECTIONS, CAROL), synced_list(shared, GROUPS, CAROL)
+
+    shared.patch_json(GROUP, {"data": {"members": [CAROL_ID]}}, headers=ALICE)
+    assert revoked_ids(poll_list(shared, COLLECTIONS, bob[0])) == ["notes"]
+    assert revoked_ids(poll_list(shared, GROUPS, bob[1])) == ["friends"]
+    assert poll_list(shared, COLLECTIONS, carol[0], CAROL).json["data"] == []
+
+    deleted = shared.delete(GROUP, headers=ALICE).json["data"]
+    assert revoked_ids(poll_list(shared, COLLECTIONS, carol[0], CAROL)) == ["notes"]
+    # The group itself: its own tombstone, as for a record deleted (no "revoked").
+    assert poll_list(shared, GROUPS, carol[1], CAROL).json["data"] == [deleted]
+
+
+def test_a_collection_deleted_gives_its_acl_reader_its_tombstone_once(
+    shared: webtest.TestApp,
+) -> None:
+    shared.put_json(NOTES, {"permissions": {"read": [BOB_ID]}}, headers=ALICE, status=201)
+    shared.put_json(f"{COLLECTIONS}/carols", {"permissions": {"read": [CAROL_ID]}}, headers=ALICE)
+    since, carol_since = synced_list(shared, COLLECTIONS), synced_list(shared, COLLECTIONS, CAROL)
+
+    deleted = shared.delete(NOTES, headers=ALICE).json["data"]
+    first = poll_list(shared, COLLECTIONS, since)  # the last he could read: 200, then 403
+
+    assert first.json["data"] == [deleted]
+    assert etag(first) == deleted["last_modified"]
+    shared.get(f"{COLLECTIONS}?_since={etag(first)}", headers=BOB, status=403)
+    assert poll_list(shared, COLLECTIONS, carol_since, CAROL).json["data"] == []
+
+
+def test_a_bucket_whose_acl_stops_naming_its_reader_is_tombstoned_in_the_buckets_list(
+    shared: webtest.TestApp,
+) -> None:
+    shared.put_json("/v1/buckets/bobs", {}, headers=BOB, status=201)
+    shared.patch_json(BUCKET, {"permissions": {"write": [BOB_ID]}}, headers=ALICE)
+    since = synced_list(shared, "/v1/buckets")
+
+    shared.patch_json(BUCKET, {"permissions": {"write": []}}, headers=ALICE)
+    first = poll_list(shared, "/v1/buckets", since)
+
+    assert revoked_ids(first) == ["shared"]
+    assert poll_list(shared, "/v1/buckets", etag(first)).json["data"] == []
+    shared.patch_json(BUCKET, {"permissions": {"read": [BOB_ID]}}, headers=ALICE)
+    since = synced_list(shared, "/v1/buckets")
+
+    deleted = shared.delete(BUCKET, headers=ALICE).json["data"]
+
+    assert poll_list(shared, "/v1/buckets", since).json["data"] == [deleted]
+
+
 # -- purged with the tombstones ---------------------------------------------------------------
 
 
@@ -530,4 +652,58 @@ def test_revocations_cost_nothing_but_a_probe_for_partial_readers_and_3_per_loss
         "DELETE by the owner": 0,  # the owner reads the whole list: nothing recorded
         "DELETE of a record a reader read": 1,  # the reader's row, at the tombstone's time
         "plural DELETE": 2,  # read the records' ACEs, then the readers' rows
+    }
+
+
+def list_costs(app: webtest.TestApp) -> dict[str, int]:
+    """Statements of the requests revocations of a bucket's lists could touch."""
+    app.put_json(BUCKET, {}, headers=ALICE, status=201)
+    app.put_json(GROUP, {"data": {"members": []}}, headers=ALICE, status=201)
+    for cid in ("tasks", "notes", "gone"):
+        app.put_json(f"{COLLECTIONS}/{cid}", {"permissions": {"read": [BOB_ID]}}, headers=ALICE)
+    put(app, "r")
+    since = synced_list(app, COLLECTIONS)
+    measured: dict[str, Any] = {
+        "collections _since poll of a partial reader": lambda: poll_list(app, COLLECTIONS, since),
+        "collection PATCH keeping its readers": lambda: app.patch_json(
+            COLLECTION, {"data": {"n": 1}}, headers=ALICE, status=200
+        ),
+        "collection PATCH removing a reader": lambda: app.patch_json(
+            COLLECTION, {"permissions": {"read": []}}, headers=ALICE, status=200
+        ),
+        "DELETE of a collection a reader read": lambda: app.delete(
+            f"{COLLECTIONS}/gone", headers=ALICE, status=200
+        ),
+        "bucket PATCH giving read": lambda: app.patch_json(
+            BUCKET, {"permissions": {"read": [BOB_ID]}}, headers=ALICE, status=200
+        ),
+        "bucket PATCH removing a reader": lambda: app.patch_json(
+            BUCKET, {"permissions": {"read": []}}, headers=ALICE, status=200
+        ),
+    }
+    found = {}
+    for name, request in measured.items():
+        with recorded_statements(app) as statements:
+            request()
+        found[name] = len(statements)
+    app.delete(BUCKET, headers=ALICE)
+    return found
+
+
+def test_revocations_in_a_bucket_lists_cost_what_records_do(make_app: Any) -> None:
+    on, off = list_costs(make_app()), list_costs(make_app(revocation_tombstones=False))
+
+    extra = {name: on[name] - off[name] for name in on}
+
+    print(f"\nstatements with / without revocation tombstones: {on} / {off}")
+    assert extra == {
+        "collections _since poll of a partial reader": 1,  # one indexed probe
+        "collection PATCH keeping its readers": 0,
+        # 3 for the collection in its bucket's list; 1 to find its records list, 3 there
+        "collection PATCH removing a reader": 7,
+        "DELETE of a collection a reader read": 1,  # the reader's row, at its tombstone's
+        "bucket PATCH giving read": 0,
+        # 3 in /buckets, 1 + 3 for the collections list and for the groups list, 1 to
+        # find its 2 records lists, 3 in the one with a record, 2 in the empty one
+        "bucket PATCH removing a reader": 17,
     }

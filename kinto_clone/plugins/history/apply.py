@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from pyramid.request import Request
 
 from kinto_clone.events import check_data, notify_write
+from kinto_clone.permission import ACL
 from kinto_clone.plugins.history.listener import RESTORE_ENVIRON
 from kinto_clone.plugins.history.restore import Change, parse_uri
 from kinto_clone.resources import objects
-from kinto_clone.resources.types import ResourceType
+from kinto_clone.resources.types import CORE, ResourceType
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
@@ -64,6 +65,21 @@ def check(request: Request, changes: list[Change]) -> None:
         check_data(request, context, dict(change.data))
 
 
+def _deleted_acls(
+    backends: Backends, change: Change, known: dict[str, ACL]
+) -> dict[str, ACL] | None:
+    """The ACLs a DELETE hands to ``objects.delete`` (which records what the deleted
+    object's readers lose, README "Revocations"): the object's, and its ancestors' as this
+    restore left them (read once, when not known already: 1 statement)."""
+    if not backends.revocations:
+        return None
+    ancestors = [uri for uri in CORE.chain_uris(change.uri).values() if uri != change.uri]
+    missing = [uri for uri in ancestors if uri not in known]
+    if missing:
+        known.update(backends.permission.get_objects_permissions(missing))
+    return {change.uri: change.current_acl, **{uri: known[uri] for uri in ancestors}}
+
+
 def perform(
     request: Request, changes: list[Change], origin: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -72,12 +88,14 @@ def perform(
     request.environ[RESTORE_ENVIRON] = origin
     written: dict[str, dict[str, Any]] = {}
     context_acls = getattr(getattr(request, "context", None), "acls", None)
+    known_acls = dict(context_acls) if isinstance(context_acls, dict) else {}
     described = []
     for change in changes:
         name, parent_id, object_id = parse_uri(change.uri)
         resource = request.registry.resource_types[name]
         if change.data is None:
-            stored = objects.delete(backends, resource, parent_id, object_id)
+            acls = _deleted_acls(backends, change, known_acls)
+            stored = objects.delete(backends, resource, parent_id, object_id, acls=acls)
             acl: dict[str, set[str]] = {}
         else:
             data = dict(change.data)
@@ -101,6 +119,7 @@ def perform(
                     None,
                 )
         written[change.uri] = stored
+        known_acls[change.uri] = acl
         if isinstance(context_acls, dict):
             # The history listener reads the bucket's and collection's ACLs from the
             # route context: keep them as this restore leaves them.
