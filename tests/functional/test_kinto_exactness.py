@@ -1623,3 +1623,13 @@ def test_keep_reading_the_list_of_buckets_of_a_new_server_writes_nothing(
     assert _etag(app.get("/v1/buckets", headers=BOB)) == etag
     resp = app.put_json("/v1/buckets/b1", {}, headers=ALICE)
     assert resp.json["data"]["last_modified"] > etag
+
+
+def test_keep_a_star_bucket_id_in_a_list_url_is_no_glob(app: webtest.TestApp) -> None:
+    # Kinto 26.5.0 globs it against the buckets the caller may write: 404 errno 111 naming
+    # "*" (seed 781, anonymous, with a bucket anyone may write). No bucket is named "*".
+    put(app, "/v1/buckets/b1", {"permissions": {"write": ["system.Everyone"]}})
+    resp = app.get("/v1/buckets/*/collections", headers=BOB, status=403)
+    assert_error(resp, 403, 121)
+    resp = app.delete("/v1/buckets/*/collections/c2/records", status=401)
+    assert_error(resp, 401, 104)
