@@ -1320,6 +1320,10 @@ def test_seed_639_a_write_without_a_body_under_the_alias_is_forwarded_with_empty
     assert "members" not in app.put(f"{bucket}/groups/g2", b"", headers=ALICE).json["data"]
     resp = app.patch(f"{bucket}/collections/c5", b"", headers=ALICE, status=400)
     assert resp.json["message"] == "Provide at least one of data or permissions"
+    # Seed 885: a subrequest's empty body is no body, as Kinto's batch sends it.
+    sub = {"method": "PUT", "path": "/buckets/default/groups/g5", "body": {}}
+    resp = app.post_json("/v1/batch", {"requests": [sub]}, headers=ALICE, status=200)
+    assert resp.json["responses"][0]["body"]["data"]["members"] == []
 
 
 # -- F8: every fault of the headers, querystring and body in one 400 -------------------------
