@@ -11,12 +11,12 @@ Each step is named after what it raises; the first that fails answers the reques
 4. ``raise_415_if_content_type_wrong``: a body that is not JSON.
 5. ``raise_401_403_if_not_permitted``: authentication and authorisation.
 6. ``raise_404_if_parent_missing``: a read (or plural DELETE) under a missing parent.
-7. ``raise_400_if_headers_invalid``: ``If-Match`` / ``If-None-Match`` that do not parse.
-8. ``raise_400_if_body_invalid``: a body that is not a JSON object (a JSON-patch: a list of
-   operations) of the right shape.
-9. ``raise_400_if_object_id_invalid``: the object id of the URL.
+7. ``raise_400_if_request_invalid``: a body that is not JSON, or neither an object nor
+   an array, alone; then every fault of the ``If-Match`` / ``If-None-Match`` headers, of
+   a list's reserved parameters and of the body's envelope and data, in one 400.
+8. ``raise_400_if_object_id_invalid``: the object id of the URL.
 
-The view then reads the querystring (400), checks existence (404 errno 111 for a missing
+The view then reads the rest of the querystring (400), checks existence (404 errno 111 for a missing
 parent, 110 for the object) and preconditions (412, ``preconditions.py``), in that order.
 Checks measured against Kinto 26.5.0 (issue 10, items 4-10).
 """
@@ -37,9 +37,17 @@ from kinto_clone.body import (
     json_body,
     json_body_or_none,
 )
-from kinto_clone.errors import Forbidden, NotFound, Unauthorized, ValidationError, invalid_id
+from kinto_clone.errors import (
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationError,
+    gathered,
+    invalid_id,
+)
 from kinto_clone.preconditions import parse_condition
-from kinto_clone.schemas import check_body_shape
+from kinto_clone.resources import querying
+from kinto_clone.schemas import check_body_shape, check_json_document
 
 # Media types a body may have, per method (Kinto's order, which its 415 message shows).
 BODY_MEDIA = {
@@ -130,27 +138,35 @@ def refused_before_invalid(request: Request, ctx: Any) -> Iterator[None]:
         raise
 
 
-def raise_400_if_headers_invalid(request: Request, ctx: Any, permission: str) -> None:
-    with refused_before_invalid(request, ctx):
-        parse_condition(request.headers, "If-Match")
-        parse_condition(request.headers, "If-None-Match")
-
-
-def raise_400_if_body_invalid(request: Request, ctx: Any, permission: str) -> None:
-    """The envelope, and the data of a PUT or POST by the resource's own rules (a group's
-    members), before the 404 and 412 checks, as Kinto's schema does."""
+def raise_400_if_request_invalid(request: Request, ctx: Any, permission: str) -> None:
+    """Headers, querystring and body, each fault of all three listed in one 400 (sorted by
+    name), as Kinto's schema does: ``If-Match`` / ``If-None-Match`` that do not parse, the
+    types of a list's reserved parameters (plural GET, HEAD, DELETE; the values that
+    cannot be used come after the preconditions, ``querying.UnusableValue``), and a write's
+    envelope with its data checked by the resource's own rules (PUT and POST: a group's
+    members, a collection's schema). A body that is no JSON document, or neither an object
+    nor an array, is refused alone, before anything else is read."""
+    checks: list[Callable[[], object]] = [
+        lambda: parse_condition(request.headers, "If-Match"),
+        lambda: parse_condition(request.headers, "If-None-Match"),
+    ]
+    if ctx.is_plural and request.method in ("GET", "HEAD", "DELETE"):
+        checks.append(lambda: querying.check_reserved(list(request.GET.items())))
     if request.method in BODY_MEDIA:
-        json_patch = (request.content_type or "").lower() == JSON_PATCH
-        check_body_shape(
-            json_body(request),
-            ctx.resource.permissions,
-            patch=request.method == "PATCH",
-            json_patch=json_patch,
+        body = json_body(request)
+        check_json_document(body)
+        writes_data = request.method in ("PUT", "POST")
+        checks.append(
+            lambda: check_body_shape(
+                body,
+                ctx.resource.permissions,
+                patch=request.method == "PATCH",
+                json_patch=(request.content_type or "").lower() == JSON_PATCH,
+                validate_data=ctx.resource.validate if writes_data else None,
+            )
         )
-        if request.method in ("PUT", "POST"):
-            data = json_body(request).get("data")
-            if isinstance(data, dict):
-                ctx.resource.validate(dict(data))  # a copy: validators complete the data
+    with refused_before_invalid(request, ctx):
+        gathered(*checks)
 
 
 def raise_400_if_object_id_invalid(request: Request, ctx: Any, permission: str) -> None:
@@ -165,8 +181,7 @@ CHECKS: tuple[Step, ...] = (
     raise_415_if_content_type_wrong,
     raise_401_403_if_not_permitted,
     raise_404_if_parent_missing,
-    raise_400_if_headers_invalid,
-    raise_400_if_body_invalid,
+    raise_400_if_request_invalid,
     raise_400_if_object_id_invalid,
 )
 

@@ -83,7 +83,7 @@ def create(
     acl = _write_acl(backends, uri, {}, dict(permissions), writer)
     if resource.on_write is not None:
         resource.on_write(backends, uri, None, created)
-    _start_child_lists(backends, resource, uri)
+    _start_child_lists(backends, resource, uri, created["last_modified"])
     return created, acl
 
 
@@ -116,12 +116,14 @@ def create_unless_raced(
     return obj, acl, True
 
 
-def _start_child_lists(backends: Backends, resource: ResourceType, uri: str) -> None:
-    """Store the child lists' timestamps now, in this write transaction, so that their
-    first read never has to write (a SQLite read transaction cannot always upgrade)."""
+def _start_child_lists(backends: Backends, resource: ResourceType, uri: str, created: int) -> None:
+    """Store the child lists' timestamps, the new parent's own, in this write transaction:
+    a list nothing was written to has a stable ETag, and reading it writes nothing (Kinto
+    takes a fresh timestamp at the first read; README, "Where we differ from Kinto on
+    purpose"). Its first write gets a greater one."""
     for child in resource.children:
         if not child.server_written:
-            backends.storage.resource_timestamp(child.name, uri)
+            backends.storage.start_list(child.name, uri, created)
 
 
 def replace(
@@ -162,7 +164,7 @@ def replace(
     if resource.on_write is not None:
         resource.on_write(backends, uri, current, stored)
     if current is None:
-        _start_child_lists(backends, resource, uri)
+        _start_child_lists(backends, resource, uri, stored["last_modified"])
     return stored, acl
 
 
@@ -179,7 +181,7 @@ def patch(
     """Store ``new_data`` (already merged by the caller) and apply permission changes."""
     object_id = current["id"]
     data, last_modified = _clean_data(new_data)
-    resource.validate(data)
+    resource.validate_merged(data)
     obj = {**data, "id": object_id}
     if last_modified is not None and last_modified > current["last_modified"]:
         obj["last_modified"] = last_modified

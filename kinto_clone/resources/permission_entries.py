@@ -61,7 +61,7 @@ class Page:
 def timestamp(backends: Backends) -> int:
     """As Kinto's: the timestamp of a list of its own that nothing writes, taken at the
     first read (after a flush); only informational, so no 304 or 412 is derived from it."""
-    return backends.storage.resource_timestamp(TIMESTAMP_LIST, "")
+    return backends.storage.start_list(TIMESTAMP_LIST, "")
 
 
 def implied(table: Inheritance, resource_name: str, permission: str) -> frozenset[str]:

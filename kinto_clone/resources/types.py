@@ -19,14 +19,15 @@ import string
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
-from kinto_clone.errors import ValidationError, detail
+from kinto_clone.errors import ValidationError, detail, gathered, invalid
 from kinto_clone.resources import revocations
-from kinto_clone.schemas import MAX_PRINCIPAL_LENGTH
+from kinto_clone.schemas import not_a_mapping, principal_fault
 
 if TYPE_CHECKING:
     from kinto_clone.backends import Backends
@@ -50,45 +51,57 @@ def uuid_id() -> str:
 
 
 def _check_json_schema(data: dict[str, Any], field: str) -> None:
+    """A JSON schema in the data, worded as Kinto's: the last key of the faulty part of
+    the schema, glued to the validator's message (``type1 is not valid under...``)."""
     value = data[field]
+    name = f"data.{field}"
     if not isinstance(value, dict):
-        raise ValidationError(
-            [detail("body", f"data.{field}", f"{value!r} is not of type 'object'")]
-        )
+        raise ValidationError([not_a_mapping(name, value)])
     try:
         jsonschema.Draft7Validator.check_schema(value)
     except jsonschema.SchemaError as exc:
-        raise ValidationError([detail("body", f"data.{field}", exc.message)]) from exc
+        where = str(exc.path[-1]) if exc.path else ""
+        raise ValidationError([detail("body", name, f"{where}{exc.message}")]) from exc
 
 
 def validate_bucket(data: dict[str, Any]) -> None:
-    for field in ("collection:schema", "group:schema", "record:schema"):
-        if field in data:
-            _check_json_schema(data, field)
+    fields = ("collection:schema", "group:schema", "record:schema")
+    gathered(*(partial(_check_json_schema, data, field) for field in fields if field in data))
 
 
 def validate_collection(data: dict[str, Any]) -> None:
-    if "schema" in data:
-        _check_json_schema(data, "schema")
-    expires = data.get("cache_expires")
-    if "cache_expires" in data and (not isinstance(expires, int) or isinstance(expires, bool)):
-        raise ValidationError([detail("body", "cache_expires", f'"{expires}" is not a number')])
+    def cache_expires() -> None:
+        """An integer, stored as one: Kinto's schema turns a number, a boolean or a string
+        of an integer into it (``1.5`` -> 1, ``" 4 "`` -> 4) and drops a null."""
+        expires = data.get("cache_expires")
+        if expires is None:
+            del data["cache_expires"]
+            return
+        try:
+            if not isinstance(expires, (int, float, str)):
+                raise TypeError(expires)
+            data["cache_expires"] = int(expires)
+        except (TypeError, ValueError, OverflowError):
+            raise invalid("body", "data.cache_expires", f'"{expires}" is not a number') from None
+
+    checks = [partial(_check_json_schema, data, "schema")] if "schema" in data else []
+    gathered(*checks, *([cache_expires] if "cache_expires" in data else []))
 
 
 def validate_group(data: dict[str, Any]) -> None:
     members = data.setdefault("members", [])
     if not isinstance(members, list):
         raise ValidationError([detail("body", "data.members", f'"{members}" is not iterable')])
+    faults = []
     for i, member in enumerate(members):
         name = f"data.members.{i}"
-        if not isinstance(member, str):
-            raise ValidationError([detail("body", name, f"{member!r} is not a string")])
-        if len(member) > MAX_PRINCIPAL_LENGTH:
-            raise ValidationError(
-                [detail("body", name, f"Longer than maximum length {MAX_PRINCIPAL_LENGTH}")]
-            )
-        if member == "system.Everyone" or member.startswith("/buckets/"):
-            raise ValidationError([detail("body", name, f"'{member}' is not a valid user ID.")])
+        fault = principal_fault(name, member)
+        if fault is None and (member == "system.Everyone" or member.startswith("/buckets/")):
+            fault = detail("body", name, f"'{member}' is not a valid user ID.")
+        if fault is not None:
+            faults.append(fault)
+    if faults:
+        raise ValidationError(faults)
 
 
 def no_validation(data: dict[str, Any]) -> None:
@@ -122,6 +135,18 @@ class ResourceType:
     on_delete: DeleteHook | None = None
     server_written: bool = False
     children: tuple[ResourceType, ...] = ()  # bound by the topology
+
+    def validate_merged(self, data: dict[str, Any]) -> None:
+        """``validate`` on the data a PATCH merged: as Kinto's, the first fault alone,
+        named within the data (``members.0``, not the body's ``data.members.0``)."""
+        try:
+            self.validate(data)
+        except ValidationError as exc:
+            first = exc.found[0]
+            name = first["name"]
+            if isinstance(name, str):
+                name = name.removeprefix("data.")
+            raise ValidationError([{**first, "name": name}]) from exc
 
     @property
     def child_create_permissions(self) -> tuple[str, ...]:

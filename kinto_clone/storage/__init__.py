@@ -9,8 +9,9 @@ Timestamps (epoch milliseconds) follow one rule per list: every write gets a val
 greater than every earlier write of that list, including deletions, and concurrent writers
 are serialised per list so that the order of timestamps is the order of commits (a ``_since``
 poll never misses a write that commits later with a smaller timestamp). The list timestamp
-is the greatest of them; a list that was never written has a stable timestamp that is
-stored the first time it is asked for.
+is the greatest of them. A list that was never written has the timestamp stored when it
+was started (``start_list``, in the write that creates its parent), else 0: reading a list
+never writes (README, "Where we differ from Kinto on purpose").
 
 Backends raise only ``StorageError`` and its subclasses (defined in ``errors.py``, importable
 from here) and never speak HTTP. Every method runs inside
@@ -112,7 +113,13 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
-        """Current timestamp of the list; stores ``now`` the first time a list is asked."""
+        """Current timestamp of the list: its latest write's, else its start's, else 0.
+        Writes nothing."""
+
+    @abc.abstractmethod
+    def start_list(self, resource_name: str, parent_id: str, timestamp: int | None = None) -> int:
+        """In a write: store ``timestamp`` (default ``now``) as the timestamp of a list that
+        has none (a list whose parent is being created); return the list's timestamp."""
 
     @abc.abstractmethod
     def get(self, resource_name: str, parent_id: str, object_id: str) -> dict[str, Any]:

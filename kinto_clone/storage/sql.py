@@ -19,7 +19,7 @@ SQLite gets the same order from ``BEGIN IMMEDIATE`` (one writer at a time).
 Statements per call: ``get``, ``get_many``, ``count`` 1; ``list_objects`` 1 (2 when the
 page is empty: the list timestamp then comes from ``resource_timestamp``, on PostgreSQL
 from a statement that also checks that the page is still empty);
-``resource_timestamp`` 1 (3 the first time); ``create``, ``update``, ``delete`` 1 on
+``resource_timestamp`` 1; ``start_list`` 2; ``create``, ``update``, ``delete`` 1 on
 PostgreSQL (the bump is a CTE of the write), 2 on SQLite, and 2 to 4 when the client
 supplies ``last_modified`` (see ``_stamp``); one more in two rare cases: a write that
 waited for a concurrent write of the same object (its count move taken back, or the list
@@ -199,11 +199,14 @@ class SQLStorage(Storage):
     @db_errors
     def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
         value = self._run(self._sql.read_timestamp, resource_name, parent_id).scalar()
-        if value is None:
-            # First read of a list: store `now`, unless a concurrent first read won.
-            self._run(self._sql.init_timestamp, resource_name, parent_id, now=now_ms())
-            value = self._run(self._sql.read_timestamp, resource_name, parent_id).scalar_one()
-        return int(value)
+        return int(value) if value is not None else 0
+
+    @db_errors
+    def start_list(self, resource_name: str, parent_id: str, timestamp: int | None = None) -> int:
+        # Unless the list has a timestamp already (or a concurrent start won).
+        stamp = now_ms() if timestamp is None else timestamp
+        self._run(self._sql.init_timestamp, resource_name, parent_id, now=stamp)
+        return int(self._run(self._sql.read_timestamp, resource_name, parent_id).scalar_one())
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -278,7 +281,7 @@ class SQLStorage(Storage):
         if rows:
             timestamp = rows[0].list_timestamp
             if timestamp is None:  # objects written without a list row (outside the API)
-                timestamp = self.resource_timestamp(resource_name, parent_id)
+                timestamp = self.start_list(resource_name, parent_id)
             return rows, int(timestamp), rows[0].total if total else None
         # An empty page has no row to carry the timestamp (nor the count), which then come
         # from a second statement. On PostgreSQL reads autocommit, so that statement may
@@ -295,12 +298,10 @@ class SQLStorage(Storage):
                 if rows:
                     timestamp = rows[0].list_timestamp
                     if timestamp is None:
-                        timestamp = self.resource_timestamp(resource_name, parent_id)
+                        timestamp = self.start_list(resource_name, parent_id)
                     return rows, int(timestamp), rows[0].total if total else None
-            elif timestamp is not None:
-                return [], int(timestamp), count
-            else:  # the first read of a list: store `now` as its timestamp, then check
-                self.resource_timestamp(resource_name, parent_id)
+            else:  # a list never written nor started: 0, and nothing written (a read)
+                return [], int(timestamp or 0), count
         return [], self.resource_timestamp(resource_name, parent_id), count
 
     @db_errors

@@ -248,15 +248,24 @@ def test_the_list_timestamp_is_the_latest_write_of_that_list_only(storage: Stora
         )
 
 
-def test_an_empty_list_gets_a_timestamp_that_stays_the_same(storage: Storage) -> None:
+def test_a_started_list_keeps_its_start_timestamp_until_written(storage: Storage) -> None:
     with transaction():
-        first = storage.resource_timestamp(R, P)
+        first = storage.start_list(R, P)
     time.sleep(0.005)
     with transaction():
+        assert storage.start_list(R, P) == first  # started once
         assert storage.resource_timestamp(R, P) == first
         assert storage.list_objects(R, P, ListQuery()) == ([], first)
-        assert storage.list_objects(R, "/elsewhere", ListQuery())[1] >= first
         assert storage.create(R, P, {"id": "a"})["last_modified"] > first
+
+
+def test_reading_a_list_never_written_nor_started_writes_nothing(storage: Storage) -> None:
+    with transaction(write=False):
+        assert storage.resource_timestamp(R, "/elsewhere") == 0
+        assert storage.list_objects(R, "/elsewhere", ListQuery()) == ([], 0)
+    with transaction():
+        assert storage.resource_timestamp(R, "/elsewhere") == 0
+        assert storage.create(R, "/elsewhere", {"id": "a"})["last_modified"] > 0
 
 
 def test_objects_written_without_a_list_row_are_still_listed(
@@ -795,7 +804,8 @@ def test_delete_tree_forgets_list_timestamps(storage: Storage, frozen_clock: lis
     with transaction():
         storage.create(R, P, {"id": "x", "last_modified": frozen_clock[0] + 10**6})
         storage.delete_tree("/buckets/b")
-        assert storage.resource_timestamp(R, P) == frozen_clock[0]
+        assert storage.resource_timestamp(R, P) == 0  # as if never written
+        assert storage.start_list(R, P) == frozen_clock[0]
 
 
 def test_purge_deleted_removes_tombstones_before_a_timestamp(storage: Storage) -> None:
@@ -845,7 +855,7 @@ def test_flush_deletes_everything(storage: Storage, frozen_clock: list[int]) -> 
         storage.create("bucket", "", {"id": "b"})
         storage.flush()
         assert storage.get_many([(R, P, "a"), ("bucket", "", "b")]) == {}
-        assert storage.resource_timestamp(R, P) == frozen_clock[0]
+        assert storage.resource_timestamp(R, P) == 0  # as if never written
 
 
 def test_heartbeat_answers_inside_and_outside_a_transaction(storage: Storage) -> None:
@@ -906,7 +916,9 @@ def test_each_operation_stays_within_its_statement_budget(
 
     readable = ReadableBy(frozenset({"alice"}), ("read",), RECORDS)
     with transaction():
-        storage.resource_timestamp(R, P)  # connection checked out, engine initialised
+        # Connection checked out, engine initialised; the list started, as its collection's
+        # creation does (the first write of a list never started costs one more).
+        storage.start_list(R, P)
         assert cost(lambda: storage.create(R, P, {"id": "a", "n": 1})) == write
         assert cost(lambda: storage.get(R, P, "a")) == 1
         assert cost(lambda: storage.get_many([(R, P, "a"), ("bucket", "", "b")])) == 1

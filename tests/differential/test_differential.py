@@ -123,6 +123,11 @@ DELIBERATE_CASES = {
         Step("PUT", "/buckets/default/collections/same/records/same", body={"data": {}})
     ],
     "nul-is-400": [Step("PUT", _R1, body={"data": {"s": "a\x00b"}})],
+    # The groups of a new bucket: ours has the bucket's timestamp (the newest seen, ts:0).
+    "never-written-list-etag": [
+        Step("PUT", "/buckets/b3", body={"data": {}}),
+        Step("GET", "/buckets/b3/groups", headers={"If-Match": '"{ts:0}"'}),
+    ],
     "kinto-500": [
         Step(
             "POST",

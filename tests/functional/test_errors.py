@@ -145,7 +145,7 @@ def test_a_body_that_is_not_a_json_object_is_rejected(blog, method, url, raw):
             "PUT",
             COLLECTION,
             {"data": {"cache_expires": "abc"}},
-            'cache_expires in body: "abc" is not a number',
+            'data.cache_expires in body: "abc" is not a number',
         ),
         ("PATCH", COLLECTION, {"data": {"cache_expires": [1]}}, None),
     ],

@@ -98,7 +98,7 @@ class HistoryListener:
             if change.resource_name == "bucket" and change.action == "create":
                 # Store the list timestamp now, in this write transaction, so that the
                 # first read of an empty history never has to write.
-                backends.storage.resource_timestamp(HISTORY, bucket)
+                backends.storage.start_list(HISTORY, bucket)
             return
         built = build_entry(change, now_iso())
         origin = request.environ.get(RESTORE_ENVIRON)

@@ -273,6 +273,12 @@ def parse_list_params(
         raise UnusableValue(exc.details or []) from exc
 
 
+def check_reserved(params: Sequence[tuple[str, str]], id_field_is_string: bool = True) -> None:
+    """The first pass of ``parse_list_params`` alone: the types of the reserved
+    parameters, each bad one listed (checked with the request's headers and body)."""
+    validate_reserved(grouped(params), id_field_is_string)
+
+
 class UnusableValue(ValidationError):
     """A parameter of the right type whose value cannot be used (a filter's value, an
     empty ``_since``, ``_token``): Kinto finds it after the list's preconditions, so a 412
