@@ -80,9 +80,18 @@ def validate_bucket(data: dict[str, Any]) -> None:
 
 def validate_collection(data: dict[str, Any]) -> None:
     def cache_expires() -> None:
+        """An integer, stored as one: Kinto's schema turns a number, a boolean or a string
+        of an integer into it (``1.5`` -> 1, ``" 4 "`` -> 4) and drops a null."""
         expires = data.get("cache_expires")
-        if not isinstance(expires, int) or isinstance(expires, bool):
-            raise invalid("body", "data.cache_expires", f'"{expires}" is not a number')
+        if expires is None:
+            del data["cache_expires"]
+            return
+        try:
+            if not isinstance(expires, (int, float, str)):
+                raise TypeError(expires)
+            data["cache_expires"] = int(expires)
+        except (TypeError, ValueError, OverflowError):
+            raise invalid("body", "data.cache_expires", f'"{expires}" is not a number') from None
 
     checks = [partial(_check_json_schema, data, "schema")] if "schema" in data else []
     gathered(*checks, *([cache_expires] if "cache_expires" in data else []))

@@ -1552,6 +1552,22 @@ def test_f8_a_patch_names_the_first_fault_of_the_merged_data_within_it(
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [(True, 1), (1.5, 1), ("3", 3), (" 4 ", 4), (-1, -1), (None, None)],
+)
+def test_f8_cache_expires_is_stored_as_kinto_s_schema_reads_it(
+    private: webtest.TestApp, value: Any, stored: int | None
+) -> None:
+    # Found with F8: Kinto's schema turns these into an integer (a null: no field).
+    path = "/v1/buckets/priv/collections/c2"
+    resp = private.put_json(path, {"data": {"cache_expires": value}}, headers=ALICE, status=201)
+    assert resp.json["data"].get("cache_expires") == stored
+    private.put_json(path, {"data": {"cache_expires": "1.5"}}, headers=ALICE, status=400)
+    resp = private.patch_json(path, {"data": {"cache_expires": value}}, headers=ALICE)
+    assert resp.json["data"].get("cache_expires") == stored
+
+
 # -- F6, kept: the ETag of a list never written to --------------------------------------------
 
 
