@@ -82,7 +82,7 @@ def get_heartbeat(request: Request) -> dict[str, Any]:
         # plugins' (attachments), the stream's hub (stream/)
         **getattr(request.registry, "heartbeats", {}),
     }
-    if db.in_transaction():
+    if request.in_batch:
         # A subrequest of /batch: the batch holds the databases, which a check on another
         # thread would wait for (the memory backend's one connection) until the timeout.
         results = {name: _safe_check(backend) for name, backend in checks.items()}
