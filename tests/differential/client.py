@@ -7,6 +7,10 @@ that two servers that behave alike give equal ones:
 - timestamps (13-digit numbers in ``last_modified``, ETags, pagination tokens, texts)
   become ``TS#n`` and server-generated UUIDs ``ID#n``, numbered by first appearance on
   that server; ``Last-Modified`` becomes ``DATE(ETag)`` when it is the ETag's date;
+- a part of an answer whose difference an entry of ``allowed.py`` explains numbers no new
+  value (``renormalise``): a value one server shows there only (the fresh ETag of a
+  list Kinto never wrote, seed 924) would otherwise take a number and shift every later
+  one on that server alone;
 - ``Next-Page`` loses the server's host and port, its ``_token`` is decoded;
 - only the headers clients read are kept (``HEADERS``); bodies are parsed JSON.
 
@@ -17,6 +21,7 @@ entry of ``allowed.py`` or reported.
 from __future__ import annotations
 
 import base64
+import copy
 import email.utils
 import json
 import re
@@ -120,6 +125,13 @@ class Client:
         self.scope = ""  # the list the answer being normalised belongs to
         # number -> (step, list) where a timestamp first showed: see runner.collision()
         self.first_seen: dict[int, tuple[int, str]] = {}
+        # Paths of the answer being normalised (as ``compare.Diff.where``) where no new
+        # value is numbered, and whether the value being normalised is under one of them.
+        self.unnumbered: set[tuple[Any, ...]] = set()
+        self.frozen = False
+        self.last: tuple[dict[str, Any], tuple[Any, ...]] | None = None  # see renormalise
+
+    _STATE = ("timestamps", "ids", "generated", "etags", "next_page", "first_seen")
 
     def flush(self) -> None:
         resp = self.session.post(f"{self.base_url}/__flush__", timeout=TIMEOUT_SECONDS)
@@ -187,11 +199,32 @@ class Client:
             allow_redirects=False,
             timeout=TIMEOUT_SECONDS,
         )
-        answer = self.normalise(resp.status_code, resp.headers, resp.content, path, step.method)
-        return answer
+        raw = (resp.status_code, resp.headers, resp.content, path, step.method)
+        self.last = ({name: copy.copy(getattr(self, name)) for name in self._STATE}, raw)
+        return self.normalise(*raw)
+
+    def renormalise(self, unnumbered: set[tuple[Any, ...]]) -> dict[str, Any]:
+        """The last answer normalised again as if its parts at ``unnumbered`` (paths as
+        ``compare.Diff.where``) were not shown: a value there keeps the number it already
+        has, a new one is ``TS#new`` / ``ID#new`` and takes no number."""
+        assert self.last is not None
+        state, raw = self.last
+        for name, value in state.items():
+            setattr(self, name, copy.copy(value))
+        self.unnumbered = unnumbered
+        try:
+            return self.normalise(*raw)
+        finally:
+            self.unnumbered = set()
 
     # -- normalising ----------------------------------------------------------------------
-    def value(self, value: Any) -> Any:
+    def value(self, value: Any, where: tuple[Any, ...] = ()) -> Any:
+        if self.unnumbered and not self.frozen and self._under_unnumbered(where):
+            self.frozen = True
+            try:
+                return self.value(value, where)
+            finally:
+                self.frozen = False
         if isinstance(value, bool) or value is None or isinstance(value, float):
             return value
         if isinstance(value, int):
@@ -214,21 +247,28 @@ class Client:
             value = UUID.sub(lambda m: f"ID#{self._number(self.ids, m.group(0))}", value)
             return TIMESTAMP.sub(lambda m: f"TS#{self._timestamp(int(m.group(0)))}", value)
         if isinstance(value, list):
-            return [self.value(v) for v in value]
-        return {k: self.value(value[k]) for k in sorted(value)}
+            return [self.value(v, (*where, i)) for i, v in enumerate(value)]
+        return {k: self.value(value[k], (*where, k)) for k in sorted(value)}
 
-    def _timestamp(self, value: int) -> int:
+    def _under_unnumbered(self, where: tuple[Any, ...]) -> bool:
+        return any(where[:n] in self.unnumbered for n in range(len(where) + 1))
+
+    def _timestamp(self, value: int) -> int | str:
         number = self._number(self.timestamps, value)
-        self.first_seen.setdefault(number, (self.steps, self.scope))
+        if isinstance(number, int):
+            self.first_seen.setdefault(number, (self.steps, self.scope))
         return number
 
-    @staticmethod
-    def _number(seen: dict[Any, int], value: Any) -> int:
+    def _number(self, seen: dict[Any, int], value: Any) -> int | str:
         if value not in seen:
+            if self.frozen:
+                return "new"
             seen[value] = len(seen)
         return seen[value]
 
-    def headers(self, raw: Any, empty_list: bool = False) -> dict[str, Any]:
+    def headers(
+        self, raw: Any, empty_list: bool = False, where: tuple[Any, ...] = ("headers",)
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         etag_ts = None
         etag = raw.get("ETag")
@@ -244,18 +284,18 @@ class Client:
             elif name == "Expires":
                 out[name] = "present"
             elif name == "Next-Page":
-                out[name] = self.next_page_value(value)
+                out[name] = self.next_page_value(value, (*where, name))
             elif name == "Location":
-                out[name] = self.value(value.replace(self.base_url, "<base>"))
+                out[name] = self.value(value.replace(self.base_url, "<base>"), (*where, name))
             elif name == "Content-Type":
                 out[name] = value.replace(" ", "").lower()
             elif name == "ETag" and empty_list and allowed.EMPTY_LIST_ETAG_UNCOMPARED:
                 out[name] = "TS(of an empty list)"  # not numbered: see allowed.py (F6)
             else:
-                out[name] = self.value(value)
+                out[name] = self.value(value, (*where, name))
         return out
 
-    def next_page_value(self, url: str) -> Any:
+    def next_page_value(self, url: str, where: tuple[Any, ...] = ()) -> Any:
         parts = urlsplit(url)
         query: dict[str, Any] = {}
         for key, val in parse_qsl(parts.query, keep_blank_values=True):
@@ -266,7 +306,7 @@ class Client:
                     query[key] = "<undecodable token>"
             else:
                 query[key] = val
-        return {"path": parts.path, "query": self.value(query)}
+        return {"path": parts.path, "query": self.value(query, (*where, "query"))}
 
     def body(self, content: bytes) -> Any:
         if not content:
@@ -290,12 +330,13 @@ class Client:
             subs = []
             for index, sub in enumerate(body["responses"]):
                 request = requests[index] if index < len(requests) else {}
-                subs.append(self.subresponse(sub, request if isinstance(request, dict) else {}))
+                request = request if isinstance(request, dict) else {}
+                subs.append(self.subresponse(sub, request, ("body", "responses", index)))
             body = {**body, "responses": subs}
-        answer["body"] = self.value(sort_acls(body))
+        answer["body"] = self.value(sort_acls(body), ("body",))
         return answer
 
-    def subresponse(self, sub: Any, request: dict[str, Any]) -> Any:
+    def subresponse(self, sub: Any, request: dict[str, Any], where: tuple[Any, ...]) -> Any:
         if not isinstance(sub, dict):
             return sub
         headers = sub.get("headers") or {}
@@ -313,7 +354,7 @@ class Client:
         )
         headers = requests.structures.CaseInsensitiveDict(headers)
         empty = _empty_list(sub.get("status", 0), headers, sub.get("body"), method)
-        return {**sort_acls(sub), "headers": self.headers(headers, empty)}
+        return {**sort_acls(sub), "headers": self.headers(headers, empty, (*where, "headers"))}
 
     def remember(
         self, status: int, headers: Any, body: Any, path: str, method: str, posted_id: bool

@@ -17,12 +17,15 @@ sequences do that.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from tests.differential import allowed, runner
 from tests.differential.client import Client
@@ -201,3 +204,69 @@ def test_a_millisecond_two_lists_share_on_one_server_only_is_a_collision_not_a_d
     ours.first_seen[0] = (1, "/buckets/b1/collections")
     assert not runner.collision(kinto, ours, Diff(("headers", "ETag"), '"TS#1"', '"TS#0"'))
     assert not runner.collision(kinto, ours, Diff(("status",), 200, 201))
+
+
+class _Scripted:
+    """A session answering each request with the next of ``answers`` (a flush: 202)."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str], Any]]) -> None:
+        self.answers = answers
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", url, **kwargs)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        status, headers, body = (202, {}, {}) if url.endswith("/__flush__") else self.answers.pop(0)
+        resp = requests.Response()
+        resp.status_code, resp._content = status, json.dumps(body).encode()
+        resp.headers = requests.structures.CaseInsensitiveDict(
+            {"Content-Type": "application/json", **headers}
+        )
+        return resp
+
+
+def _batch(etag_412: int, record: int) -> tuple[int, dict[str, str], Any]:
+    def sub(status: int, path: str, etag: int | None, body: Any) -> dict[str, Any]:
+        headers = {"ETag": f'"{etag}"'} if etag else {}
+        return {"status": status, "path": path, "headers": headers, "body": body}
+
+    refused = {"code": 412, "errno": 114, "error": "Precondition Failed", "message": "m"}
+    created = {"data": {"id": "r1", "last_modified": record}}
+    return (
+        200,
+        {},
+        {
+            "responses": [
+                sub(412, "/v1/buckets/b1/groups/g1", etag_412, refused),
+                sub(201, "/v1/buckets/b1/collections/c1/records", record, created),
+            ]
+        },
+    )
+
+
+def test_a_value_only_one_server_shows_in_an_explained_difference_shifts_no_later_number() -> None:
+    # Seed 924: a 412 on a missing group of a bucket whose groups were never written shows
+    # the list's timestamp: Kinto a fresh one (1500000000005), ours the bucket's.
+    bucket = (
+        201,
+        {"ETag": '"1500000000000"'},
+        {"data": {"id": "b1", "last_modified": 1500000000000}},
+    )
+    kinto, ours = Client("http://kinto/v1"), Client("http://ours/v1")
+    kinto.session = _Scripted([bucket, _batch(1500000000005, 1500000000007)])  # type: ignore[assignment]
+    ours.session = _Scripted([bucket, _batch(1500000000000, 1500000000003)])  # type: ignore[assignment]
+    batch = {
+        "requests": [
+            {"method": "PUT", "path": "/buckets/b1/groups/g1", "headers": {"If-Match": "*"}},
+            {"method": "POST", "path": "/buckets/b1/collections/c1/records"},
+        ],
+        "defaults": {"body": {"data": {}}},
+    }
+    steps = [Step("PUT", "/buckets/b1", body={"data": {}}), Step("POST", "/batch", body=batch)]
+    outcome = runner.run(kinto, ours, steps)
+    assert outcome.failure is None, [str(d) for d in outcome.diffs]
+    assert outcome.compared == 2 and outcome.ended_by is None
+    assert outcome.covered == {"never-written-list-etag": 1}
+    k, o = (side["body"]["responses"] for side in outcome.answers[1])
+    assert (k[0]["headers"]["ETag"], o[0]["headers"]["ETag"]) == ('"TS#new"', '"TS#0"')
+    assert k[1] == o[1] and o[1]["body"]["data"]["last_modified"] == "TS#1"
