@@ -105,6 +105,11 @@ def make_token(payload: Any) -> str:
         ("1e400", "1e400"),
         ("[1e400]", "[1e400]"),
         ("TRUE", "TRUE"),
+        ("007", "007"),
+        ("-0", 0),
+        ("+1", "+1"),
+        ("999999999999999999", 999999999999999999),
+        ("9" * 5000, "9" * 5000),  # past Python's digit limit: kept as text, no error
     ],
 )
 def test_a_value_is_read_as_json_when_it_parses_and_kept_as_a_string_otherwise(

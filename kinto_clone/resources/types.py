@@ -200,6 +200,8 @@ class Topology(Mapping[str, ResourceType]):
     def __init__(self, *declared: ResourceType) -> None:
         self._declared: dict[str, ResourceType] = {}
         self._bound: dict[str, ResourceType] = {}
+        # parent type's name (None: the top) -> plural -> type: the steps of a URI
+        self._by_plural: dict[str | None, dict[str, ResourceType]] = {}
         self._inheritance: Inheritance | None = None
         for resource in declared:
             self.add(resource)
@@ -232,6 +234,9 @@ class Topology(Mapping[str, ResourceType]):
             return bound[name]
 
         self._bound = {name: bind(name) for name in self._declared}
+        self._by_plural = {}
+        for resource in self._bound.values():
+            self._by_plural.setdefault(resource.parent, {})[resource.plural] = resource
         self._inheritance = None
 
     def declared(self) -> tuple[ResourceType, ...]:
@@ -260,38 +265,43 @@ class Topology(Mapping[str, ResourceType]):
         parts = [f"/{level.plural}/{{{level.name}_id}}" for level in self.ancestors(name)]
         return "".join(parts) + f"/{self._bound[name].plural}"
 
-    def parse_uri(self, uri: str) -> tuple[ResourceType, str, str] | None:
-        """``/buckets/b/collections/c`` -> ``(collection type, "/buckets/b", "c")``; None
-        for a URI that names no object of these types."""
+    def _levels(self, uri: str) -> list[tuple[ResourceType, str]] | None:
+        """Each level of an object's URI, top first: ``(type, its object URI)``; None for
+        a URI that names no object of these types. One pass over the URI's segments."""
         parts = uri.strip("/").split("/")
         if len(parts) % 2 or not uri.startswith("/"):
             return None
-        level: ResourceType | None = None
+        levels: list[tuple[ResourceType, str]] = []
+        parent: str | None = None
         for i in range(0, len(parts), 2):
-            choices = level.children if level else [r for r in self._bound.values() if not r.parent]
-            level = next((r for r in choices if r.plural == parts[i]), None)
+            level = self._by_plural.get(parent, {}).get(parts[i])
             if level is None:
                 return None
-        assert level is not None
-        return level, "/" + "/".join(parts[:-2]) if len(parts) > 2 else "", parts[-1]
+            levels.append((level, "/" + "/".join(parts[: i + 2])))
+            parent = level.name
+        return levels
+
+    def parse_uri(self, uri: str) -> tuple[ResourceType, str, str] | None:
+        """``/buckets/b/collections/c`` -> ``(collection type, "/buckets/b", "c")``; None
+        for a URI that names no object of these types."""
+        levels = self._levels(uri)
+        if levels is None:
+            return None
+        level, own_uri = levels[-1]
+        parent_id, _, object_id = own_uri.rpartition(f"/{level.plural}/")
+        return level, parent_id, object_id
 
     def chain_uris(self, uri: str) -> dict[str, str]:
         """``/buckets/b/collections/c`` -> ``{"bucket": "/buckets/b", "collection":
         "/buckets/b/collections/c"}``: each level of an object's URI (empty if unknown)."""
-        found: dict[str, str] = {}
-        parsed = self.parse_uri(uri)
-        while parsed is not None:
-            resource, parent_id, object_id = parsed
-            found = {resource.name: object_uri(resource, parent_id, object_id), **found}
-            parsed = self.parse_uri(parent_id) if parent_id else None
-        return found
+        return {level.name: level_uri for level, level_uri in self._levels(uri) or ()}
 
     def ids_of(self, uri: str) -> dict[str, str]:
         """``/buckets/b/collections/c/records/r`` -> bucket_id, collection_id, record_id:
         the ids of events, history entries and ``GET /permissions`` entries."""
         return {
-            f"{name}_id": level_uri.rsplit("/", 1)[1]
-            for name, level_uri in self.chain_uris(uri).items()
+            f"{level.name}_id": level_uri.rsplit("/", 1)[1]
+            for level, level_uri in self._levels(uri) or ()
         }
 
     # -- what each level grants (§6.2) -------------------------------------------------------

@@ -28,6 +28,7 @@ from kinto_clone.views.http import (
     next_page_url,
     now_ms,
     set_cache_headers,
+    set_headers,
     set_timestamp_headers,
 )
 
@@ -126,9 +127,7 @@ def set_total(request: Request, total: int | None) -> None:
     aside): ``Total-Objects``, and ``Total-Records`` as older clients read it."""
     if total is None:
         return
-    request.response.headers["Total-Objects"] = request.response.headers["Total-Records"] = str(
-        total
-    )
+    set_headers(request.response, {"Total-Objects": str(total), "Total-Records": str(total)})
     expose(request, "Total-Objects", "Total-Records")
 
 

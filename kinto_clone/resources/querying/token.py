@@ -30,7 +30,7 @@ def lookup(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     """``(found, value)`` of a dotted path (also used by resources/selection.py)."""
     current: Any = obj
     for key in path.split("."):
-        if not isinstance(current, Mapping) or key not in current:
+        if not isinstance(current, (dict, Mapping)) or key not in current:
             return False, None
         current = current[key]
     return True, current

@@ -36,8 +36,10 @@ def native_value(raw: str) -> Any:
     Non-finite numbers (``NaN``, ``Infinity``, ``1e400``) are not JSON: they stay strings,
     and so do values nested deeper than ``MAX_FILTER_DEPTH`` (the SQL of a filter walks them).
     """
+    if JSON_INTEGER.fullmatch(raw):  # the common case (``_limit=100``, ``_since=...``)
+        return int(raw)
     try:
-        value = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
+        value = _DECODER.decode(raw)
     except (ValueError, RecursionError):
         return raw
     return raw if too_deep(value, MAX_FILTER_DEPTH) else value
@@ -52,6 +54,13 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(text)
     return value
+
+
+# A short integer as JSON writes it (no leading zero, no sign but "-"; longer ones take
+# the decoder's path and its limits), and the decoder of the rest (built once:
+# ``json.loads`` with arguments builds one per call).
+JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,17})", re.ASCII)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=finite_float)
 
 
 def is_int(value: Any) -> TypeGuard[int]:
