@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -153,10 +154,15 @@ def _forwarded_media(request: Request) -> ValidationError | None:
     bucket and collection: a body needs a JSON Content-Type (else the 415 returned here,
     answered before the path's object ids, also when it has none), and a write without
     a body is ``{"data": {}}`` whatever its Content-Type says (a group gets its empty
-    ``members``, a PATCH is no 400)."""
+    ``members``, a PATCH is no 400). So is a JSON object whose ``data.id`` is a string,
+    the body Kinto re-sends as JSON (differential seed 1053): its Content-Type, absent,
+    text or a PATCH's JSON-patch or merge-patch, is then ``application/json``."""
     if not request.body:
         request.content_type = JSON
         request.body = b'{"data": {}}'
+        return None
+    if _names_an_id(request):
+        request.content_type = JSON
         return None
     try:
         if not request.content_type:
@@ -167,6 +173,17 @@ def _forwarded_media(request: Request) -> ValidationError | None:
     except ValidationError as refused:
         return refused
     return None
+
+
+def _names_an_id(request: Request) -> bool:
+    """Whether the body, read as JSON in its charset whatever its Content-Type, is an
+    object whose ``data.id`` is a string (a NUL included: refused later, as elsewhere)."""
+    try:
+        body = json.loads(request.body.decode(request.charset))
+    except (ValueError, LookupError, RecursionError):
+        return False
+    data = body.get("data") if isinstance(body, dict) else None
+    return isinstance(data, dict) and isinstance(data.get("id"), str)
 
 
 # The levels of a path below the bucket: plural (collections, groups, records) and
