@@ -11,7 +11,8 @@ are serialised per list so that the order of timestamps is the order of commits 
 poll never misses a write that commits later with a smaller timestamp). The list timestamp
 is the greatest of them. A list that was never written has the timestamp stored when it
 was started (``start_list``, in the write that creates its parent), else 0: reading a list
-never writes (README, "Where we differ from Kinto on purpose").
+never writes (README, "Where we differ from Kinto on purpose"). A page of a list whose
+objects were written outside the API, with no stored timestamp, has its newest object's.
 
 Backends raise only ``StorageError`` and its subclasses (defined in ``errors.py``, importable
 from here) and never speak HTTP. Every method runs inside

@@ -18,7 +18,8 @@ SQLite gets the same order from ``BEGIN IMMEDIATE`` (one writer at a time).
 
 Statements per call: ``get``, ``get_many``, ``count`` 1; ``list_objects`` 1 (2 when the
 page is empty: the list timestamp then comes from ``resource_timestamp``, on PostgreSQL
-from a statement that also checks that the page is still empty);
+from a statement that also checks that the page is still empty; 2 when the list's
+objects were written outside the API, without a timestamps row: ``_newest``);
 ``resource_timestamp`` 1; ``start_list`` 2; ``create``, ``update``, ``delete`` 1 on
 PostgreSQL (the bump is a CTE of the write), 2 on SQLite, and 2 to 4 when the client
 supplies ``last_modified`` (see ``_stamp``); one more in two rare cases: a write that
@@ -281,7 +282,7 @@ class SQLStorage(Storage):
         if rows:
             timestamp = rows[0].list_timestamp
             if timestamp is None:  # objects written without a list row (outside the API)
-                timestamp = self.start_list(resource_name, parent_id)
+                timestamp = self._newest(resource_name, parent_id)
             return rows, int(timestamp), rows[0].total if total else None
         # An empty page has no row to carry the timestamp (nor the count), which then come
         # from a second statement. On PostgreSQL reads autocommit, so that statement may
@@ -298,11 +299,18 @@ class SQLStorage(Storage):
                 if rows:
                     timestamp = rows[0].list_timestamp
                     if timestamp is None:
-                        timestamp = self.start_list(resource_name, parent_id)
+                        timestamp = self._newest(resource_name, parent_id)
                     return rows, int(timestamp), rows[0].total if total else None
             else:  # a list never written nor started: 0, and nothing written (a read)
                 return [], int(timestamp or 0), count
         return [], self.resource_timestamp(resource_name, parent_id), count
+
+    def _newest(self, resource_name: str, parent_id: str) -> int:
+        """The timestamp of a list that has objects but no timestamps row (written outside
+        the API): its newest object's, tombstones included. A read: it stores nothing (the
+        list's first write through the API gets ``now``, past those objects' timestamps
+        unless they are in the future)."""
+        return int(self._run(self._sql.newest_timestamp, resource_name, parent_id).scalar_one())
 
     @db_errors
     def count(self, resource_name: str, parent_id: str, query: ListQuery) -> int:

@@ -231,12 +231,15 @@ class Statements:
         ).where(keys.in_(sa.bindparam("keys", expanding=True)), _NOT_DELETED)
 
         self.read_timestamp = sa.select(timestamps.c.last_modified).where(_in_list(timestamps))
+        # A list with objects but no timestamps row (written outside the API): a read
+        # answers its newest object's timestamp, tombstones included, and writes nothing.
+        self.newest_timestamp = sa.select(sa.func.max(objects.c.last_modified)).where(lists.SCANNED)
         self.read_count = sa.select(lists.LIST_COUNT)
         self.count_live = sa.select(_LIVE_COUNT)
 
         count = _ListCount(postgresql)
-        # The first read or start of a list: its row, counting what it holds (nothing,
-        # unless written outside the API).
+        # The start of a list: its row, counting what it holds (nothing, unless written
+        # outside the API).
         self.init_timestamp = (
             _insert(postgresql)(timestamps)
             .values(
@@ -314,6 +317,7 @@ class Statements:
             "select_live",
             "live_timestamp",
             "read_timestamp",
+            "newest_timestamp",
             "read_count",
             "init_timestamp",
             "lock",

@@ -268,25 +268,42 @@ def test_reading_a_list_never_written_nor_started_writes_nothing(storage: Storag
         assert storage.create(R, "/elsewhere", {"id": "a"})["last_modified"] > 0
 
 
-def test_objects_written_without_a_list_row_are_still_listed(
-    storage: Storage, database: Database
+def test_objects_written_without_a_list_row_are_listed_with_the_newest_timestamp_unwritten(
+    storage: Storage, database: Database, statements: list[str]
 ) -> None:
     # Rows bulk-loaded straight into the table (not through the API) have no list row.
+    rows = [("old", 1000, False), ("gone", 3000, True), ("bulk", 2000, False)]
     with transaction():
-        database.execute(
-            sa.insert(tables.objects).values(
-                parent_id=P,
-                resource_name=R,
-                id="bulk",
-                last_modified=1000,
-                deleted=False,
-                data={"x": 1},
+        for object_id, last_modified, deleted in rows:
+            database.execute(
+                sa.insert(tables.objects).values(
+                    parent_id=P,
+                    resource_name=R,
+                    id=object_id,
+                    last_modified=last_modified,
+                    deleted=deleted,
+                    data={"x": 1},
+                )
             )
-        )
-    with transaction():
+    statements.clear()
+    oldest_first = ListQuery(sorting=(Sort("last_modified"),), limit=1)
+    with transaction(write=False):
         page, timestamp = storage.list_objects(R, P, ListQuery())
-    assert [obj["id"] for obj in page] == ["bulk"]
-    assert timestamp >= 1000
+        assert [obj["id"] for obj in page] == ["bulk", "old"]
+        assert timestamp == 3000  # the newest row's, a tombstone's here
+        found = storage.list_page(R, P, oldest_first, total=True)
+        assert ([obj["id"] for obj in found.objects], found.timestamp) == (["old"], 3000)
+        assert found.total == 2
+    # A read writes nothing: no statement but SELECTs, and still no list row.
+    assert statements and all(
+        s.startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK", "SELECT"))
+        for s in statements
+    ), statements
+    with transaction(write=False):
+        rows_of_lists = database.execute(sa.select(sa.func.count()).select_from(tables.timestamps))
+        assert rows_of_lists.scalar() == 0
+    with transaction():
+        assert storage.create(R, P, {"id": "new"})["last_modified"] > 3000
 
 
 def test_create_keeps_a_past_client_timestamp_without_moving_the_list(
