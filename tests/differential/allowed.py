@@ -307,6 +307,37 @@ def _never_written_list_etag(x: Exchange, d: Diff) -> bool:
     )
 
 
+def _json_patch_of_permissions(x: Exchange) -> bool:
+    """A JSON-patch touching ``/permissions`` that we refuse as any invalid permissions
+    and Kinto applies unchecked (200), or answers 503 (a principal that is no string)."""
+    media = x.step.headers.get("Content-Type") or x.step.content_type or ""
+    ops = x.step.body if isinstance(x.step.body, list) else []
+    return (
+        x.method == "PATCH"
+        and media.startswith("application/json-patch+json")
+        and any(
+            isinstance(op, dict) and str(op.get("path", "")).startswith("/permissions")
+            for op in ops
+        )
+        and x.status() in ((200, 400), (503, 400))
+        and x.errno()[1] == 107
+        and str(x.details_location(x.ours)) == "body"
+    )
+
+
+DELIBERATE.append(
+    Entry(
+        "json-patch-permissions-validated",
+        "Permissions a JSON-patch writes are validated as in any body (400 errno 107); "
+        "Kinto stores them unchecked: a string as one principal per character, an "
+        "unknown permission name as it is (and a list holding a number is a 503). "
+        "Differential seed 1178.",
+        "README: 'Permissions written by a JSON-patch are validated'",
+        _whole(_json_patch_of_permissions),
+    )
+)
+
+
 # Not ending the sequence: a precondition that holds on one server only on a write is a
 # status difference on a write (the runner ends there), and the value Kinto alone shows
 # takes no number (runner.compare_step), so later answers still compare.

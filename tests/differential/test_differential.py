@@ -72,11 +72,17 @@ def test_random_sequences_get_the_same_answers_from_kinto_and_from_us(
             unreproduced.append(f"seed {seed}: {outcome.diffs[0]} (not shown again)")
             continue
         small = runner.shrink(kinto, ours, steps, SHRINK_SECONDS)
+        summary = (
+            f"{ours_backend}: before it, seeds {FIRST_SEED}-{seed - 1} passed: "
+            f"{sequences - 1} sequences, {compared - outcome.compared} steps compared"
+        )
+        record_property("differential", summary)
         pytest.fail(
             f"seed {seed} ({ours_backend}): a difference no entry of "
             f"tests/differential/allowed.py explains; replay of {len(small)} step(s):\n"
             + runner.replay(kinto, ours, small)
-            + f"\n(run again: KINTO_CLONE_DIFF_SEED={seed} KINTO_CLONE_DIFF_SEQUENCES=1)"
+            + f"\n(run again: KINTO_CLONE_DIFF_SEED={seed} KINTO_CLONE_DIFF_SEQUENCES=1)\n"
+            + summary
         )
     seconds = time.monotonic() - started
     summary = (
@@ -117,6 +123,14 @@ DELIBERATE_CASES = {
         )
     ],
     "version-404": [Step("GET", "/__version__")],
+    "json-patch-permissions-validated": [
+        Step(
+            "PATCH",
+            "/buckets/b1",
+            body=[{"op": "replace", "path": "/permissions/read", "value": "ab"}],
+            content_type="application/json-patch+json",
+        )
+    ],
     "totals-on-get": [Step("GET", "/buckets/b1/collections/c1/records")],
     "star-bucket-in-list-url": [Step("GET", "/buckets/*/collections")],
     "empty-exclude-id-on-shared-list": [

@@ -996,6 +996,31 @@ def test_keep_a_json_patch_by_an_inherited_writer_keeps_the_acl(
     assert userid("alice") in resp.json["permissions"]["write"]
 
 
+@pytest.mark.parametrize(
+    ("op", "name"),
+    [
+        ({"op": "replace", "path": "/permissions/read", "value": "ab"}, "permissions.read"),
+        ({"op": "add", "path": "/permissions/write", "value": ["a", 1]}, "permissions.write.1"),
+        ({"op": "add", "path": "/permissions/bogus", "value": ["x"]}, "permissions"),
+    ],
+)
+def test_keep_permissions_written_by_a_json_patch_are_validated(
+    private: webtest.TestApp, op: dict[str, Any], name: str
+) -> None:
+    # Kinto 26.5.0 stores read ["a", "b"], a 503, and "bogus" (differential seed 1178).
+    path = "/v1/buckets/priv/collections/c1/records/r1"
+    before = private.get(path, headers=ALICE).json
+    resp = private.patch(
+        path,
+        json.dumps([op]).encode(),
+        headers={**ALICE, "Content-Type": "application/json-patch+json"},
+        status=400,
+    )
+    assert resp.json["errno"] == 107
+    assert [(d["location"], d["name"]) for d in resp.json["details"]] == [("body", name)]
+    assert private.get(path, headers=ALICE).json == before
+
+
 def test_keep_deleting_with_an_unparsable_last_modified_is_a_400_not_a_500(
     private: webtest.TestApp,
 ) -> None:
