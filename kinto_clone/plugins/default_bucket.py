@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.interfaces import IRoutesMapper
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
@@ -105,10 +106,15 @@ def rewrite(request: Request) -> bool:
         # anything (its transaction is rolled back). An id only too long for us
         # (ids-at-most-256) is refused below, as Kinto goes on.
         raise invalid("path", None, "Invalid collection id")
-    if not _served(request.method, rest) and not request.in_batch:
-        # No view serves the method there: a 405, and Kinto creates nothing for it (but in
-        # a batch, where its subrequests create the bucket and collection first).
-        request.path_info = f"/v1/buckets/{bucket_id}{rest}"
+    target = f"/v1/buckets/{bucket_id}{rest}"
+    if not request.in_batch and (
+        not _served(request.method, rest) or not _routed(request.registry, rest, target)
+    ):
+        # No view serves the method there (a 405) or no route the URL (a 404, or the
+        # redirect of a trailing slash, whatever the body: seed 1206): Kinto keeps
+        # nothing it created for it (but in a batch, where its subrequests create the
+        # bucket and collection first, and a redirect is followed).
+        request.path_info = target
         return False
     refusal = None
     if request.method in BODY_MEDIA and _is_resource(rest):
@@ -201,6 +207,15 @@ def _served(method: str, rest: str) -> bool:
     segments = [s for s in rest.strip("/").split("/") if s]
     plural = len(segments) % 2 == 1
     return method in (_PLURAL_METHODS if plural else _OBJECT_METHODS)
+
+
+def _routed(registry: Registry, rest: str, path: str) -> bool:
+    """Whether a route serves ``path``, which is ``/buckets/default{rest}`` resolved (an
+    object or list without a trailing slash always is; a plugin's may be: history...)."""
+    if _is_resource(rest) and not rest.endswith("/"):
+        return True
+    mapper = registry.getUtility(IRoutesMapper)
+    return any(route.match(path) is not None for route in mapper.get_routes())
 
 
 def _is_resource(rest: str) -> bool:

@@ -1778,3 +1778,52 @@ def test_1053_a_patch_naming_its_id_under_the_alias_is_a_json_patch_whatever_its
         "a": None,
         "b": 2,
     }
+
+
+# Differential seed 1206: a URL no route serves under the alias is a 404 and Kinto 26.5.0
+# keeps nothing it created for it (asked black box).
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", f"{ALIAS}/records/r1/x"),
+        ("GET", "/v1/buckets/default/foo"),
+        ("GET", f"{ALIAS}/foo"),
+    ],
+)
+def test_1206_a_url_no_route_serves_under_the_alias_is_a_404_creating_nothing(
+    app: webtest.TestApp, method: str, path: str
+) -> None:
+    resp = app.request(path, method=method, body=b'{"data": {}}', headers=BOB, status=404)
+    assert resp.json["errno"] == 111
+    assert app.get("/v1/buckets", headers=BOB).json["data"] == []
+
+
+# Differential seed 1206: with a trailing slash, a request under the alias is redirected
+# whatever its body and Content-Type, before anything is created (Kinto 26.5.0 on
+# PostgreSQL, asked black box: the caller's list of buckets stays empty).
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type"),
+    [
+        ("POST", "/v1/buckets/default/collections/?a=1", b'{"data": {}}', None),
+        ("POST", "/v1/buckets/default/collections/", b'{"data": {}}', "application/json"),
+        ("POST", "/v1/buckets/default/groups/", b"", None),
+        ("GET", "/v1/buckets/default/collections/", b"", None),
+        ("DELETE", "/v1/buckets/default/collections/", b"", None),
+        ("PUT", "/v1/buckets/default/", b"", None),
+        ("PATCH", "/v1/buckets/default/", b'{"data": {}}', None),
+        ("PUT", f"{ALIAS}/records/r1/", b'{"data": {}}', "text/plain"),
+        ("PUT", "/v1/buckets/default/collections/c8/", b'{"data": {}}', "text/plain"),
+        ("PUT", f"{ALIAS}/records/bad$/", b'{"data": {}}', None),
+        ("PUT", f"{ALIAS}/records/r1/", b"[1,", None),
+        ("GET", f"{ALIAS}/records/r1/x/", b"", None),
+        ("GET", "/v1/buckets/default//", b"", None),
+    ],
+)
+def test_1206_a_request_with_a_trailing_slash_under_the_alias_is_redirected_creating_nothing(
+    app: webtest.TestApp, method: str, path: str, body: bytes, content_type: str | None
+) -> None:
+    headers = {**BOB, **({"Content-Type": content_type} if content_type else {})}
+    resp = app.request(path, method=method, body=body, headers=headers, status=307)
+    stripped, _, query = path.partition("?")
+    assert resp.location.endswith(stripped.rstrip("/") + (f"?{query}" if query else ""))
+    assert app.get("/v1/buckets", headers=BOB).json["data"] == []
