@@ -1827,3 +1827,23 @@ def test_1206_a_request_with_a_trailing_slash_under_the_alias_is_redirected_crea
     stripped, _, query = path.partition("?")
     assert resp.location.endswith(stripped.rstrip("/") + (f"?{query}" if query else ""))
     assert app.get("/v1/buckets", headers=BOB).json["data"] == []
+
+
+def test_1259_an_invalid_collection_id_under_the_alias_keeps_the_personal_bucket_in_a_batch(
+    app: webtest.TestApp,
+) -> None:
+    # Kinto 26.5.0 (black box): the batch keeps the bucket its subrequest created before
+    # refusing the id; alone, the request's transaction is rolled back.
+    carol = auth("carol")
+    app.get("/v1/buckets/default/collections/a$/records/r3", headers=carol, status=400)
+    assert app.get("/v1/buckets", headers=carol).json["data"] == []
+    requests = [
+        {"method": "GET", "path": "/buckets/default/collections/a$/records/r3"},
+        {"method": "PATCH", "path": "/buckets/default/collections/a$/records"},
+        {"method": "PUT", "path": "/buckets/default/collections/__files__/records/r3"},
+    ]
+    resp = app.post_json("/v1/batch", {"requests": requests}, headers=carol)
+    for sub in resp.json["responses"]:
+        assert (sub["status"], sub["body"]["message"]) == (400, "path: Invalid collection id")
+    buckets = app.get("/v1/buckets", headers=carol).json["data"]
+    assert [b["id"] for b in buckets] == [default_bucket_id(userid("carol"))]
