@@ -1,0 +1,157 @@
+"""Instructions per request of ours, counted by valgrind (callgrind): a figure that does not
+move with what else the machine runs, for comparing two commits of the hot paths.
+
+    .venv/bin/python bench/instructions.py [--tree PATH ...] [--workloads get,page,...]
+                                           [--requests 300]
+
+Each workload runs in a process of its own under ``valgrind --tool=callgrind
+--instr-atstart=no``: the app is built in-process (WebTest, no HTTP server) on a fresh
+PostgreSQL database, loaded, analyzed and warmed up, then the counting is switched on for
+``--requests`` requests only (``callgrind_control -i on|off``). The count covers our
+server's Python and C code and WebTest's, not PostgreSQL's (another process): server CPU,
+not database time. With several ``--tree`` (checkouts of other commits, e.g. ``git
+worktree``s, each with its ``.venv`` or a link to this one's), one column per tree.
+
+Workloads: ``get`` (one record), ``page`` (first page of 100 of 300), ``walk`` (a
+``_token`` page), ``patch`` (one record, no If-Match), ``create`` (POST a record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOADS = ("get", "page", "walk", "patch", "create")
+RECORDS = "/v1/buckets/bench/collections/c/records"
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:alice-secret").decode()}
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", f"{SERVER}/{db}", "-qc", sql], check=True, capture_output=True)
+
+
+def child(tree: str, workload: str, requests: int) -> None:
+    """Runs under valgrind, from ``tree`` (first on sys.path): set up, then count."""
+    sys.path.insert(0, tree)
+    import webtest
+    from pyramid.paster import get_app
+
+    import kinto_clone
+
+    assert kinto_clone.__file__.startswith(tree), kinto_clone.__file__
+    db = f"bench_instructions_{os.getpid()}"
+    psql(f"DROP DATABASE IF EXISTS {db}")
+    psql(f"CREATE DATABASE {db}")
+    url = f"{SERVER}/{db}"
+    ini = Path(tempfile.mkdtemp(prefix="bench-instructions-")) / "ours.ini"
+    ini.write_text(
+        "[app:main]\nuse = egg:kinto_clone\n"
+        "kinto.includes = kinto_clone.plugins.default_bucket\n"
+        f"kinto.storage_backend = kinto_clone.storage.sql\nkinto.storage_url = {url}\n"
+        f"kinto.permission_backend = kinto_clone.permission.sql\nkinto.permission_url = {url}\n"
+        "kinto.userid_hmac_secret = bench\nmultiauth.policies = basicauth\n"
+        "kinto.bucket_create_principals = system.Authenticated\n"
+    )
+    python = sys.executable
+    subprocess.run(
+        [python, "-m", "kinto_clone", "migrate", "--ini", str(ini)],
+        check=True,
+        cwd=tree,
+        capture_output=True,
+    )
+    try:
+        app = webtest.TestApp(get_app(str(ini)))
+        app.put_json("/v1/buckets/bench", {}, headers=AUTH)
+        app.put_json("/v1/buckets/bench/collections/c", {}, headers=AUTH)
+        for i in range(300):
+            data = {"title": f"record {i}", "n": i, "text": "lorem ipsum dolor sit amet"}
+            app.put_json(f"{RECORDS}/r{i:04d}", {"data": data}, headers=AUTH)
+        psql("VACUUM ANALYZE", db)
+        walk = app.get(f"{RECORDS}?_limit=100", headers=AUTH).headers["Next-Page"]
+        walk = walk[walk.index("/v1/") :]
+
+        def one(i: int) -> None:
+            if workload == "get":
+                app.get(f"{RECORDS}/r0001", headers=AUTH)
+            elif workload == "page":
+                app.get(f"{RECORDS}?_limit=100", headers=AUTH)
+            elif workload == "walk":
+                app.get(walk, headers=AUTH)
+            elif workload == "patch":
+                app.patch_json(f"{RECORDS}/r0002", {"data": {"counter": i}}, headers=AUTH)
+            else:
+                app.post_json(RECORDS, {"data": {"title": "new", "n": i}}, headers=AUTH)
+
+        for i in range(100):  # warm-up: caches, prepared statements, pools
+            one(i)
+        toggle = ["callgrind_control", "-i"]
+        subprocess.run([*toggle, "on", str(os.getpid())], check=True, capture_output=True)
+        for i in range(requests):
+            one(i)
+        subprocess.run([*toggle, "off", str(os.getpid())], check=True, capture_output=True)
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def count(tree: Path, workload: str, requests: int) -> int:
+    """Instructions per request of ``workload`` run from ``tree``."""
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                str(tree / ".venv" / "bin" / "python"),
+                str(Path(__file__).resolve()),
+                "--child",
+                str(tree),
+                workload,
+                str(requests),
+            ],
+            check=True,
+            cwd=tree,
+            capture_output=True,
+        )
+        for line in out.read_text().splitlines():
+            if line.startswith("totals:"):
+                return int(line.split()[1]) // requests
+    raise RuntimeError(f"no totals in callgrind's output for {workload}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tree", action="append", help="checkout to measure (default: this one)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS))
+    p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        tree, workload, requests = args.child
+        child(tree, workload, int(requests))
+        return
+    trees = [Path(t).resolve() for t in (args.tree or [str(ROOT)])]
+    workloads = [w for w in args.workloads.split(",") if w]
+    unknown = set(workloads) - set(WORKLOADS)
+    if unknown:
+        p.error(f"unknown workloads: {sorted(unknown)} (known: {', '.join(WORKLOADS)})")
+    print("| workload | " + " | ".join(str(t) for t in trees) + " |")
+    print("|---|" + "---|" * len(trees))
+    for workload in workloads:
+        counts = [count(tree, workload, args.requests) for tree in trees]
+        cells = [f"{counts[0]:,}"] + [
+            f"{c:,} ({100 * (c - counts[0]) / counts[0]:+.1f}%)" for c in counts[1:]
+        ]
+        print(f"| {workload} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
