@@ -178,6 +178,7 @@ class Client:
         else:
             path = self.resolve(step.path)
             query = [(k, self.resolve(v)) for k, v in step.query]
+        self.path = path  # as sent, placeholders resolved (allowed.py judges it)
         headers = {name: self.resolve(value, path) for name, value in step.headers.items()}
         if step.user:
             headers.update(auth(step.user))

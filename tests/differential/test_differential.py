@@ -284,3 +284,18 @@ def test_a_value_only_one_server_shows_in_an_explained_difference_shifts_no_late
     k, o = (side["body"]["responses"] for side in outcome.answers[1])
     assert (k[0]["headers"]["ETag"], o[0]["headers"]["ETag"]) == ('"TS#new"', '"TS#0"')
     assert k[1] == o[1] and o[1]["body"]["data"]["last_modified"] == "TS#1"
+
+
+def test_an_exchange_is_judged_on_the_path_as_sent_with_its_placeholders_resolved() -> None:
+    # Seed 1516: with no server-made id yet, {id:2} and {id:0} both name "unknown-id": a
+    # record named like its collection under /buckets/default (default-bucket-same-ids).
+    lost = {"code": 404, "errno": 111, "error": "Not Found"}
+    lost["details"] = {"id": "unknown-id", "resource_name": "collection"}
+    created = {"data": {"id": "unknown-id", "last_modified": 1500000000000}}
+    kinto, ours = Client("http://kinto/v1"), Client("http://ours/v1")
+    kinto.session = _Scripted([(404, {}, lost)])  # type: ignore[assignment]
+    ours.session = _Scripted([(201, {"ETag": '"1500000000000"'}, created)])  # type: ignore[assignment]
+    path = "/buckets/default/collections/{id:2}/records/{id:0}"
+    outcome = runner.run(kinto, ours, [Step("PUT", path, body={"data": {}})])
+    assert outcome.failure is None, [str(d) for d in outcome.diffs]
+    assert outcome.ended_by == "default-bucket-same-ids"
