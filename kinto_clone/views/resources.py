@@ -55,7 +55,7 @@ def list_objects(request: Request) -> Any:
     steps.list_preconditions(request, steps.listed_timestamp(ctx, page))
     steps.set_total(request, page.total)
     steps.set_next_page(request, parsed.limit, page.next_token)
-    return {"data": [json.raw(text) for text in page.objects] if page.encoded else page.objects}
+    return {"data": json.raw_list(page.objects) if page.encoded else page.objects}
 
 
 def _count_objects(request: Request, ctx: RouteContext, parsed: querying.ParsedList) -> Any:
