@@ -299,3 +299,13 @@ def test_an_exchange_is_judged_on_the_path_as_sent_with_its_placeholders_resolve
     outcome = runner.run(kinto, ours, [Step("PUT", path, body={"data": {}})])
     assert outcome.failure is None, [str(d) for d in outcome.diffs]
     assert outcome.ended_by == "default-bucket-same-ids"
+
+
+def test_a_nul_in_a_write_of_the_personal_bucket_itself_is_its_entry() -> None:
+    # Seed 2198: PATCH /buckets/default (no slash after it) is under the alias too.
+    step = Step("PATCH", "/buckets/default", body={"data": {"s": "a\x00"}})
+    kinto = {"status": 503, "headers": {}, "body": {"code": 503, "errno": 201}}
+    ours = {"status": 400, "headers": {}, "body": {"code": 400, "errno": 107}}
+    exchange = allowed.Exchange(step, kinto, ours)
+    entries = {allowed.explain(exchange, d).name for d in differences(kinto, ours)}
+    assert entries == {"nul-under-default-bucket"}
