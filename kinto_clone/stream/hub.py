@@ -54,8 +54,17 @@ class Actions:
         self._order: deque[tuple[str, str, int]] = deque()
         self._size = size
         self._lock = threading.Lock()  # written from WSGI threads and the event loop
+        # Only a head that serves streams reads them (its Hub calls ``keep``): behind
+        # waitress, remembering every write's action cost CPU and the memory of 100,000 entries for nothing.
+        self._kept = False
+
+    def keep(self) -> None:
+        """A hub reads these actions: remember them from now on."""
+        self._kept = True
 
     def add(self, message: list[Any]) -> None:
+        if not self._kept:
+            return
         resource, parent, object_id, timestamp, action = message
         if resource != "record" or object_id is None or action is None:
             return
@@ -97,6 +106,7 @@ class Hub:
         self.reader = reader
         self.options = options
         self.actions = actions
+        actions.keep()
         self.broker = broker
         self.lists: dict[str, ListState] = {}
         self.bucket_subscribers: dict[str, set[Subscriber]] = {}

@@ -141,9 +141,22 @@ def test_a_subscriber_that_is_not_read_is_finished_with_a_bounded_queue() -> Non
 
 def test_actions_remembers_recent_changes_and_falls_back_to_update_or_delete() -> None:
     actions = Actions(size=2)
+    actions.keep()
     parent = "/buckets/b/collections/c"
     for i, action in enumerate(["create", "update", "create"]):
         actions.add(["record", parent, f"r{i}", i, action])
     assert actions.of(parent, {"id": "r2", "last_modified": 2}) == "create"
     assert actions.of(parent, {"id": "r0", "last_modified": 0}) == "update"  # forgotten
     assert actions.of(parent, {"id": "r9", "last_modified": 9, "deleted": True}) == "delete"
+
+
+def test_actions_are_kept_only_once_a_hub_reads_them() -> None:
+    """A head behind waitress serves no stream: its writes' actions are read by no one."""
+    actions = Actions()
+    parent = "/buckets/b/collections/c"
+    actions.add(["record", parent, "r1", 1, "create"])
+    options = StreamOptions.from_settings({})
+    Hub({}, None, options, actions, NoBroker())  # type: ignore[arg-type]
+    actions.add(["record", parent, "r2", 2, "create"])
+    assert actions.of(parent, {"id": "r1", "last_modified": 1}) == "update"  # not kept
+    assert actions.of(parent, {"id": "r2", "last_modified": 2}) == "create"
