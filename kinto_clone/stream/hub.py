@@ -55,7 +55,8 @@ class Actions:
         self._size = size
         self._lock = threading.Lock()  # written from WSGI threads and the event loop
         # Only a head that serves streams reads them (its Hub calls ``keep``): behind
-        # waitress, remembering every write's action cost CPU and the memory of 100,000 entries for nothing.
+        # waitress, remembering every write's action cost CPU and the memory of
+        # 100,000 entries for nothing.
         self._kept = False
 
     def keep(self) -> None:
