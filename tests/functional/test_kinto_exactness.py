@@ -411,13 +411,26 @@ def test_item_10_an_invalid_collection_id_under_the_default_bucket_is_400(
 
 # As Kinto 26.5.0 on PostgreSQL answers (measured black box): an invalid collection id
 # under /buckets/default is refused in a transaction that creates nothing, except a PUT
-# of the collection itself with an ASCII id: Kinto forwards it to the collection's view,
-# which refuses it as any object id once the personal bucket exists, and keeps the
-# bucket (differential seed 3002). (method, collection part, message, bucket kept)
+# of the collection itself with an id of characters a URL path carries unencoded (RFC
+# 3986; not a space, a control character, % " < \\ ` { ? #...): Kinto forwards it to the
+# collection's view, which refuses it as any object id once the personal bucket exists,
+# and keeps the bucket (differential seeds 3002 and 2384). (method, collection part,
+# message, bucket kept)
 INVALID_DEFAULT_COLLECTION_IDS = [
     ("PUT", "__files__", "path: Invalid object id", True),
     ("PUT", "a.b", "path: Invalid object id", True),
+    ("PUT", "a~b", "path: Invalid object id", True),
+    ("PUT", "a(b", "path: Invalid object id", True),
+    ("PUT", "a@b", "path: Invalid object id", True),
     ("PUT", "caf%C3%A9", "path: Invalid collection id", False),
+    # Seed 2384: a character a URL path carries only percent-encoded.
+    ("PUT", "b%20e", "path: Invalid collection id", False),
+    ("PUT", "a%01b", "path: Invalid collection id", False),
+    ("PUT", "a%7Fb", "path: Invalid collection id", False),
+    ("PUT", "a%22b", "path: Invalid collection id", False),
+    ("PUT", "a%25b", "path: Invalid collection id", False),
+    ("PUT", "a%7Bb", "path: Invalid collection id", False),
+    ("PUT", "a%3Fb", "path: Invalid collection id", False),
     ("PUT", "a.b/", "path: Invalid collection id", False),
     ("PUT", "beer'/records", "path: Invalid collection id", False),
     ("GET", "__files__", "path: Invalid collection id", False),
