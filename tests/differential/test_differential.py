@@ -309,3 +309,21 @@ def test_a_nul_in_a_write_of_the_personal_bucket_itself_is_its_entry() -> None:
     exchange = allowed.Exchange(step, kinto, ours)
     entries = {allowed.explain(exchange, d).name for d in differences(kinto, ours)}
     assert entries == {"nul-under-default-bucket"}
+
+
+def test_a_precondition_on_a_never_written_list_that_holds_on_one_server_only_is_its_entry() -> (
+    None
+):
+    # Seed 2798: ours 304 (the list has its bucket's timestamp), Kinto goes on to a 400 of
+    # a repeated like_ filter, which it reads after the precondition.
+    step = Step(
+        "GET",
+        "/buckets/default/groups",
+        query=[("like_s", "*b"), ("like_s", "a")],
+        headers={"If-None-Match": '"{ts:0}"'},
+    )
+    kinto = {"status": 400, "headers": {}, "body": {"code": 400, "errno": 107}}
+    ours = {"status": 304, "headers": {"ETag": '"TS#1"'}, "body": None}
+    exchange = allowed.Exchange(step, kinto, ours)
+    entries = {allowed.explain(exchange, d).name for d in differences(kinto, ours)}
+    assert entries == {"never-written-list-etag"}
