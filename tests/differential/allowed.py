@@ -340,6 +340,33 @@ DELIBERATE.append(
 )
 
 
+def _kinto_kept_a_deleted_group(x: Exchange, d: Diff) -> bool:
+    """The caller's principals on Kinto still name a group deleted with its bucket."""
+    if d.where != ("body", "user", "principals"):
+        return False
+    if not (isinstance(d.kinto, list) and isinstance(d.ours, list)):
+        return False
+    extra = set(d.kinto) - set(d.ours)
+    return (
+        set(d.ours) <= set(d.kinto)
+        and bool(extra)
+        and all(str(p).startswith("/buckets/") and "/groups/" in str(p) for p in extra)
+    )
+
+
+DELIBERATE.append(
+    Entry(
+        "deleted-bucket-forgets-its-groups",
+        "A bucket's deletion forgets its groups as principals of their members (Kinto 26.5.0 "
+        "keeps them: a bucket created again with the same id and an ACL naming the group "
+        "grants its old members). Differential seed 3000.",
+        "README: 'Deleting a bucket forgets its groups as principals'",
+        _kinto_kept_a_deleted_group,
+        ends_sequence=True,
+    )
+)
+
+
 # Not ending the sequence: a precondition that holds on one server only on a write is a
 # status difference on a write (the runner ends there), and the value Kinto alone shows
 # takes no number (runner.compare_step), so later answers still compare.

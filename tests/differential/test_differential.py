@@ -123,6 +123,11 @@ DELIBERATE_CASES = {
         )
     ],
     "version-404": [Step("GET", "/__version__")],
+    "deleted-bucket-forgets-its-groups": [
+        Step("PUT", "/buckets/b1/groups/g1", body={"data": {"members": [userid("carol")]}}),
+        Step("DELETE", "/buckets/b1"),
+        Step("GET", "/", user="carol"),
+    ],
     "json-patch-permissions-validated": [
         Step(
             "PATCH",

@@ -1034,6 +1034,19 @@ def test_keep_permissions_written_by_a_json_patch_are_validated(
     assert private.get(path, headers=ALICE).json == before
 
 
+def test_keep_deleting_a_bucket_forgets_its_groups_as_principals(app: webtest.TestApp) -> None:
+    # Kinto 26.5.0 (black box) still lists the group in carol's principals, and lets her
+    # read a bucket b1 created again whose ACL names it (differential seed 3000).
+    carol = auth("carol")
+    put(app, "/v1/buckets/b1")
+    put(app, "/v1/buckets/b1/groups/g1", {"data": {"members": [userid("carol")]}})
+    assert "/buckets/b1/groups/g1" in app.get("/v1/", headers=carol).json["user"]["principals"]
+    app.delete("/v1/buckets/b1", headers=ALICE)
+    assert "/buckets/b1/groups/g1" not in app.get("/v1/", headers=carol).json["user"]["principals"]
+    put(app, "/v1/buckets/b1", {"permissions": {"read": ["/buckets/b1/groups/g1"]}})
+    app.get("/v1/buckets/b1", headers=carol, status=403)
+
+
 def test_keep_deleting_with_an_unparsable_last_modified_is_a_400_not_a_500(
     private: webtest.TestApp,
 ) -> None:
