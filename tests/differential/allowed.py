@@ -230,6 +230,24 @@ DELIBERATE.append(
 )
 DELIBERATE.append(
     Entry(
+        "star-collection-in-list-url",
+        "A * in the collection id of a list URL is no glob on ours either: no collection can "
+        "be named *, so a caller who may not read the bucket's collections gets a 403, an "
+        "anonymous one a 401 (Kinto globs it against the collections the caller may write: "
+        "404 errno 111 naming the collection, seed 3166); GET, HEAD and DELETE alike.",
+        "README: 'a `*` in a collection id of a list URL'",
+        _whole(
+            lambda x: (
+                (x.path.split("/") + ["", "", "", "", ""])[3] == "collections"
+                and "*" in (x.path.split("/") + ["", "", "", "", ""])[4]
+                and x.status() in ((404, 403), (404, 401))
+                and (x.method == "HEAD" or x.errno() in ((111, 121), (111, 104)))
+            )
+        ),
+    )
+)
+DELIBERATE.append(
+    Entry(
         "empty-exclude-id-on-shared-list",
         "An empty exclude_id (exclude_id=, exclude_id=,) excludes nothing, also for a "
         "caller who sees only the objects they hold permissions on (Kinto lists, counts and "

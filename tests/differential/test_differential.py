@@ -138,6 +138,14 @@ DELIBERATE_CASES = {
     ],
     "totals-on-get": [Step("GET", "/buckets/b1/collections/c1/records")],
     "star-bucket-in-list-url": [Step("GET", "/buckets/*/collections")],
+    "star-collection-in-list-url": [
+        Step(
+            "PUT",
+            "/buckets/b1/collections/c2",
+            body={"permissions": {"write": ["system.Everyone"]}},
+        ),
+        Step("GET", "/buckets/b1/collections/*/records", user="carol"),
+    ],
     "empty-exclude-id-on-shared-list": [
         Step("GET", "/buckets/b1/collections/c1/records", user="carol", query=[("exclude_id", "")])
     ],

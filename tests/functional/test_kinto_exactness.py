@@ -1741,6 +1741,18 @@ def test_keep_a_star_bucket_id_in_a_list_url_is_no_glob(app: webtest.TestApp) ->
     assert_error(resp, 401, 104)
 
 
+def test_keep_a_star_collection_id_in_a_list_url_is_no_glob(app: webtest.TestApp) -> None:
+    # Kinto 26.5.0 globs it against the collections the caller may write: 404 errno 111
+    # naming the collection "*" or "c*" (seed 3166; measured black box, bob and anonymous,
+    # GET, HEAD and DELETE). No collection is named "*".
+    put(app, "/v1/buckets/b1", {})
+    put(app, "/v1/buckets/b1/collections/c2", {"permissions": {"write": ["system.Everyone"]}})
+    for path in ("/v1/buckets/b1/collections/*/records", "/v1/buckets/b1/collections/c*/records"):
+        assert_error(app.get(path, headers=BOB, status=403), 403, 121)
+        assert_error(app.delete(path, status=401), 401, 104)
+        app.head(path, headers=BOB, status=403)
+
+
 # Differential seed 1053: Kinto re-sends a body under the alias as JSON when it is a JSON
 # object whose data.id is a string, whatever its Content-Type (none, text, a PATCH's
 # JSON-patch or merge-patch); any other body needs a JSON Content-Type (415). Answers of
