@@ -280,10 +280,7 @@ class SQLStorage(Storage):
         stmt, check, params = self._list_statements(resource_name, parent_id, query, encoded, total)
         rows = self._run(stmt, resource_name, parent_id, **params).all()
         if rows:
-            timestamp = rows[0].list_timestamp
-            if timestamp is None:  # objects written without a list row (outside the API)
-                timestamp = self._newest(resource_name, parent_id)
-            return rows, int(timestamp), rows[0].total if total else None
+            return self._found(resource_name, parent_id, rows, total)
         # An empty page has no row to carry the timestamp (nor the count), which then come
         # from a second statement. On PostgreSQL reads autocommit, so that statement may
         # see writes committed after the first one: answering that timestamp as the ETag
@@ -297,13 +294,19 @@ class SQLStorage(Storage):
             if not_empty:
                 rows = self._run(stmt, resource_name, parent_id, **params).all()
                 if rows:
-                    timestamp = rows[0].list_timestamp
-                    if timestamp is None:
-                        timestamp = self._newest(resource_name, parent_id)
-                    return rows, int(timestamp), rows[0].total if total else None
+                    return self._found(resource_name, parent_id, rows, total)
             else:  # a list never written nor started: 0, and nothing written (a read)
                 return [], int(timestamp or 0), count
         return [], self.resource_timestamp(resource_name, parent_id), count
+
+    def _found(
+        self, resource_name: str, parent_id: str, rows: list[Any], total: bool
+    ) -> tuple[list[Any], int, int | None]:
+        """A page with rows: they carry the list's timestamp (and count)."""
+        timestamp = rows[0].list_timestamp
+        if timestamp is None:  # objects written without a list row (outside the API)
+            timestamp = self._newest(resource_name, parent_id)
+        return rows, int(timestamp), rows[0].total if total else None
 
     def _newest(self, resource_name: str, parent_id: str) -> int:
         """The timestamp of a list that has objects but no timestamps row (written outside
