@@ -115,13 +115,18 @@ class Row:
     @classmethod
     def from_results(cls, key: str, results: dict) -> Row:
         sides, label, unit = {}, key, ""
-        for name in ("kinto", "ours"):
+        for name in (left_name(results), "ours"):
             res = results.get(name)
             row = res["rows"].get(key) if res else None
             if row:
                 label, unit = row["label"], row["unit"]
             sides[name] = Side.from_row(key, row, (res or {}).get("error"))
-        return cls(key, label, unit, sides["kinto"], sides["ours"])
+        return cls(key, label, unit, sides[left_name(results)], sides["ours"])
+
+
+def left_name(results: dict) -> str:
+    """Who ours is compared with: Kinto, or "base" (ours at another commit)."""
+    return "base" if "base" in results else "kinto"
 
 
 def _f(v: float | None, digits: int = 1) -> str:
@@ -154,12 +159,13 @@ def _statuses(s: Side) -> str:
 
 
 def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
+    left = "Kinto" if left_name(results) == "kinto" else "base"
     head = (
         "| workload | unit | Kinto | ours | ours/Kinto | Kinto ref | p50/p99 ms Kinto | "
         "p50/p99 ms ours | server CPU ms/unit K / O | PG CPU ms/unit K / O | "
         "generator CPU ms/unit K / O | statuses Kinto | statuses ours | verdict Kinto | "
         "verdict ours |"
-    )
+    ).replace("Kinto", left)
     lines = [
         f"# kinto_clone vs Kinto 26.5.0 — {args.backend}{' (quick)' if args.quick else ''}",
         "",
@@ -184,11 +190,11 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
             f"{_f(o.pg, 2)} | {_f(k.gen, 2)} / {_f(o.gen, 2)} | {_statuses(k)} | "
             f"{_statuses(o)} | {k.na and 'n/a' or k.verdict} | {o.na and 'n/a' or o.verdict} |"
         )
-    rss = {n: (results.get(n) or {}).get("rss_kb") for n in ("kinto", "ours")}
+    rss = {n: (results.get(n) or {}).get("rss_kb") for n in (left_name(results), "ours")}
     mb = {n: (v / 1024 if v else None) for n, v in rss.items()}
     lines.append(
-        f"| peak RSS (VmHWM) | MB | {_f(mb['kinto'], 0)} | {_f(mb['ours'], 0)} | "
-        f"{_ratio(mb['kinto'], mb['ours'])} | {REFERENCE['rss']} |" + " |" * 9
+        f"| peak RSS (VmHWM) | MB | {_f(mb[left_name(results)], 0)} | {_f(mb['ours'], 0)} | "
+        f"{_ratio(mb[left_name(results)], mb['ours'])} | {REFERENCE['rss']} |" + " |" * 9
     )
     lines += [
         "",
@@ -199,7 +205,7 @@ def render(rows: list[Row], results: dict, args, elapsed: float) -> str:
         "",
     ]
     for name, res in results.items():
-        noise = [r.kinto.other_per_s if name == "kinto" else r.ours.other_per_s for r in rows]
+        noise = [r.ours.other_per_s if name == "ours" else r.kinto.other_per_s for r in rows]
         noise = [n for n in noise if n is not None]
         bits = []
         if res.get("error"):

@@ -10,6 +10,7 @@ Servers run one at a time (the machine has 2 cores). See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -115,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["bash", str(Path(__file__).resolve().parent / "setup.sh")], check=True)
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     for name in names:
-        if name not in ("kinto", "ours"):
+        if name not in ("kinto", "ours", "base"):
             raise SystemExit(f"unknown server {name!r}")
+        if name == "base" and "BENCH_BASE_TREE" not in os.environ:
+            raise SystemExit("--servers base: set BENCH_BASE_TREE to the checkout to compare")
     t0 = time.monotonic()
     contenders = [Contender(name, args, sizes_for(args), log) for name in names]
     # alternating pays for its restarts only when there are several runs to alternate

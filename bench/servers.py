@@ -26,7 +26,10 @@ ROOT = BENCH.parent
 # BENCH_OURS_TREE: run "ours" from another checkout (its .venv, its code), to compare two
 # commits with one harness (e.g. a worktree of an older commit; bench/README.md).
 OURS_TREE = Path(os.environ.get("BENCH_OURS_TREE") or ROOT).resolve()
-OURS_PYTHON = OURS_TREE / ".venv" / "bin" / "python"
+# BENCH_BASE_TREE: the checkout of the server "base", ours at another commit, run in Kinto's
+# place (`--servers base,ours`): the two commits alternate run by run, as Kinto and ours do.
+BASE_TREE = Path(os.environ.get("BENCH_BASE_TREE") or ROOT).resolve()
+TREES = {"ours": OURS_TREE, "base": BASE_TREE}  # the checkout each of our servers runs from
 KINTO_VENV = BENCH / ".venv-kinto"
 PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -108,10 +111,10 @@ BACKENDS["ours", "sqlite"] = BACKENDS["ours", "postgresql"]
 
 @dataclass
 class ServerSpec:
-    """What to start: ``name`` "kinto" or "ours", ``backend`` "postgresql" or "memory" (and
-    "sqlite" for ours: a file in ``workdir``). ``front`` "stream" puts ours behind uvicorn
-    (``egg:kinto_clone#stream``) instead of waitress; ``settings`` override app settings
-    (full ini names)."""
+    """What to start: ``name`` "kinto", "ours" or "base" (ours from ``BASE_TREE``),
+    ``backend`` "postgresql" or "memory" (and "sqlite" for ours: a file in ``workdir``).
+    ``front`` "stream" puts ours behind uvicorn (``egg:kinto_clone#stream``) instead of
+    waitress; ``settings`` override app settings (full ini names)."""
 
     name: str
     backend: str
@@ -136,7 +139,7 @@ class ServerSpec:
 
     def app_settings(self) -> dict[str, str]:
         package = "kinto" if self.name == "kinto" else "kinto_clone"
-        backends = BACKENDS[self.name, self.backend]
+        backends = BACKENDS["kinto" if self.name == "kinto" else "ours", self.backend]
         url = self.url() if "{url}" in backends.get("kinto.storage_url", "") else ""
         return {
             "use": f"egg:{package}",
@@ -164,7 +167,7 @@ class ServerSpec:
         if self.name == "kinto":
             cli = [str(KINTO_VENV / "bin" / "kinto")]
         else:
-            cli = [str(OURS_PYTHON), "-m", "kinto_clone"]
+            cli = [str(TREES[self.name] / ".venv" / "bin" / "python"), "-m", "kinto_clone"]
         migrate = [*cli, "migrate", "--ini", str(ini)] if self.backend != "memory" else None
         return migrate, [*cli, "start", "--ini", str(ini), "--port", str(self.port)]
 
@@ -194,7 +197,7 @@ class Server:
         ini = spec.workdir / f"{spec.label}.ini"
         ini.write_text(spec.ini())
         migrate, start = spec.commands(ini)
-        cwd = OURS_TREE if spec.name == "ours" else ROOT
+        cwd = TREES.get(spec.name) or ROOT
         env = dict(os.environ, PYTHONUNBUFFERED="1", KINTO_INI=str(ini))
         env.pop("VIRTUAL_ENV", None)
         if migrate and fresh:
