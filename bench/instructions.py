@@ -13,7 +13,9 @@ not database time. With several ``--tree`` (checkouts of other commits, e.g. ``g
 worktree``s, each with its ``.venv`` or a link to this one's), one column per tree.
 
 Workloads: ``get`` (one record), ``page`` (first page of 100 of 300), ``walk`` (a
-``_token`` page), ``patch`` (one record, no If-Match), ``create`` (POST a record).
+``_token`` page), ``patch`` (one record, no If-Match), ``ifmatch`` (one record, with the
+ETag of the previous PATCH: bench W5d), ``stale`` (one record, with an old ETag: a 412,
+most of bench W5s), ``create`` (POST a record).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("get", "page", "walk", "patch", "create")
+WORKLOADS = ("get", "page", "walk", "patch", "ifmatch", "stale", "create")
 RECORDS = "/v1/buckets/bench/collections/c/records"
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:alice-secret").decode()}
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -76,6 +78,7 @@ def child(tree: str, workload: str, requests: int) -> None:
         psql("VACUUM ANALYZE", db)
         walk = app.get(f"{RECORDS}?_limit=100", headers=AUTH).headers["Next-Page"]
         walk = walk[walk.index("/v1/") :]
+        etags = [app.get(f"{RECORDS}/r0003", headers=AUTH).headers["ETag"]]
 
         def one(i: int) -> None:
             if workload == "get":
@@ -86,6 +89,13 @@ def child(tree: str, workload: str, requests: int) -> None:
                 app.get(walk, headers=AUTH)
             elif workload == "patch":
                 app.patch_json(f"{RECORDS}/r0002", {"data": {"counter": i}}, headers=AUTH)
+            elif workload == "ifmatch":
+                headers = {**AUTH, "If-Match": etags[-1]}
+                reply = app.patch_json(f"{RECORDS}/r0003", {"data": {"n": i}}, headers=headers)
+                etags.append(reply.headers["ETag"])
+            elif workload == "stale":
+                headers = {**AUTH, "If-Match": '"1"'}
+                app.patch_json(f"{RECORDS}/r0002", {"data": {"n": i}}, headers=headers, status=412)
             else:
                 app.post_json(RECORDS, {"data": {"title": "new", "n": i}}, headers=AUTH)
 
