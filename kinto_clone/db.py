@@ -64,6 +64,10 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+# The planner settings of every PostgreSQL connection (``raw_cursor.prepared`` says why).
+PLAN_OPTIONS = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+
+
 class Database:
     """One engine, plus what its dialect needs to behave like the others."""
 
@@ -102,12 +106,12 @@ class Database:
                 pool_timeout=pool_timeout,
                 connect_args={
                     "connect_timeout": 5,
-                    # force_custom_plan: a prepared statement (raw_cursor.prepared) is
-                    # planned for its values on every run, as a statement sent as text
-                    # is; preparing saves the parsing only, and no plan is kept that
-                    # statistics (or a table's growth) would make wrong.
+                    # A prepared statement (raw_cursor.prepared) is planned once per
+                    # connection, for any values (force_generic_plan), and no plan may
+                    # scan a whole table where an index serves (enable_seqscan off): a
+                    # plan made while a table was small then stays right as it grows.
                     "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
-                    " -c plan_cache_mode=force_custom_plan",
+                    f" {PLAN_OPTIONS}",
                 },
                 **common,
             )
@@ -124,9 +128,9 @@ class Database:
         # Called with the SQL of each statement sent in a transaction (tests count them;
         # SQLAlchemy's events see only those sent outside, by migrations and the CLI).
         self.statement_hooks: list[Callable[[str], None]] = []
-        # Called with the SQL and the driver's parameters of each of those statements,
-        # before it is sent (the plan tests EXPLAIN them).
-        self.sent_hooks: list[Callable[[str, Any], None]] = []
+        # Called with the SQL, the driver's parameters and the prepared statement (or None)
+        # of each of those statements, before it is sent (the plan tests EXPLAIN them).
+        self.sent_hooks: list[Callable[[str, Any, Prepared | None], None]] = []
 
     def connection(self) -> _Connection:
         """The connection of the current transaction (checked out on first use)."""
@@ -247,7 +251,7 @@ class _Connection:
         for hook in self.db.statement_hooks:
             hook(prefix + sql)
         for sent in self.db.sent_hooks:
-            sent(prefix + sql, params)
+            sent(prefix + sql, params, prepared)
         if prepared is not None:
             done = self.pooled.info.setdefault("kinto_clone_prepared", set())
             if prepared.name not in done:

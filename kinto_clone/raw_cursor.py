@@ -49,16 +49,22 @@ PREPARE_OPTION = "kinto_clone_prepare"
 
 
 def prepared(statement: Any) -> Any:
-    """Mark a hot statement whose plan does not depend on its values (primary-key reads
-    and writes): on PostgreSQL it is prepared once per connection and then only executed.
+    """Mark a hot statement of a fixed shape (the loader, primary-key reads and writes, the
+    pages of the sync shapes): on PostgreSQL it is prepared once per connection, planned
+    once, and then only executed.
 
     PostgreSQL parses, analyses and plans every statement it receives as text, and for the
-    short statements of the hot paths that costs more than running them: the loader's
-    UNION ALL 0.50 ms as text, 0.12 ms prepared and planned for its values each time
-    (``plan_cache_mode = force_custom_plan``, set by ``db.Database``; pgbench, min of 5,
-    2026-12-07): the plans stay those of the statement sent as text. Marked: the
-    loader, the primary-key reads and writes of storage and permissions, and the pages of
-    the sync shapes (whose SQL is fixed per shape); not the statements built per query."""
+    short statements of the hot paths planning costs more than running them (the loader's
+    UNION ALL: 0.55-0.66 ms planned for its values, 0.13 ms run on its plan; a request's
+    statements 0.97 -> 0.38 ms on a 412 PATCH, 1.03 -> 0.67 ms on a page of 100;
+    2026-12-08, bench/RESULTS.md). So the plan is made once, for any values
+    (``plan_cache_mode = force_generic_plan``, set by ``db.Database``), and is kept until
+    the tables' statistics change. Such a plan must not depend on how big a table was when
+    it was made: planned on a table of a few rows, a primary-key read would be a scan of
+    the table, and stay one when the table has grown a million rows without being analyzed
+    again. Hence ``enable_seqscan = off`` on the same connections: every hot statement has
+    an index to read, and ``tests/functional/test_query_plans.py`` checks the plans these
+    statements run, planned on a small analyzed database and run on a grown one too."""
     return statement.execution_options(**{PREPARE_OPTION: True})
 
 

@@ -320,5 +320,10 @@ def sync_statements(
     if has_limit:
         page = limited(page, postgresql, sa.bindparam("page_size", type_=sa.Integer))
     statements = page_statements(page, counted, not ops and readable is None, total)
-    # Planned for their values on every run all the same (raw_cursor.prepared).
+    if readable is not None:
+        # Planned for its values on each call: a plan for any principals (the caller's
+        # may hold 10 ACEs or 10,000) reads the list's ACEs by object, not the caller's
+        # (tests/functional/test_query_plans.py, analyzed).
+        return statements
+    # One SQL text per shape: prepared, planned once per connection (raw_cursor.prepared).
     return prepared(statements[0]), prepared(statements[1])

@@ -18,7 +18,7 @@ The same after ANALYZE, and the same on SQLite (EXPLAIN QUERY PLAN, no ``sqlite_
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ import sqlalchemy as sa
 import webtest
 
 from kinto_clone import json, main, migration
-from kinto_clone.db import Database
+from kinto_clone.db import PLAN_OPTIONS, Database
+from kinto_clone.raw_cursor import Prepared
 from kinto_clone.tables import access_control_entries, objects, timestamps
 from tests import postgres
 from tests.conftest import DEFAULT_SETTINGS
@@ -43,28 +44,11 @@ ROWS_READ_BOUND = 300  # a page of 10, the reader's 100 records and their ACEs, 
 TABLES = ("objects", "access_control_entries", "timestamps", "user_principals")
 
 
-def _load(url: str) -> None:
-    """What the API would have written for alice's bucket, collection and records."""
+def _load(url: str, numbers: Sequence[int] = range(RECORDS_COUNT), *, first: bool = True) -> None:
+    """What the API would have written for alice's bucket, collection and the records
+    ``numbers``; ``first``: the bucket and collection too, else records added to them."""
     alice = userid("alice")
     rows = [
-        {
-            "parent_id": "",
-            "resource_name": "bucket",
-            "id": "b",
-            "last_modified": START,
-            "deleted": False,
-            "data": {},
-        },
-        {
-            "parent_id": BUCKET,
-            "resource_name": "collection",
-            "id": "c",
-            "last_modified": START,
-            "deleted": False,
-            "data": {},
-        },
-    ]
-    rows += [
         {
             "parent_id": COLLECTION,
             "resource_name": "record",
@@ -73,15 +57,11 @@ def _load(url: str) -> None:
             "deleted": False,
             "data": {"title": f"record {i}", "n": i},
         }
-        for i in range(RECORDS_COUNT)
+        for i in numbers
     ]
     aces = [
-        {"object_id": BUCKET, "permission": "write", "principal": alice},
-        {"object_id": COLLECTION, "permission": "write", "principal": alice},
-    ]
-    aces += [
         {"object_id": f"{COLLECTION}/records/r{i:05d}", "permission": "write", "principal": alice}
-        for i in range(RECORDS_COUNT)
+        for i in numbers
     ]
     aces += [
         {
@@ -89,28 +69,63 @@ def _load(url: str) -> None:
             "permission": "read",
             "principal": userid("bob"),
         }
-        for i in range(0, RECORDS_COUNT, READABLE_EVERY)
+        for i in numbers
+        if i % READABLE_EVERY == 0
     ]
-    lists = [("", "bucket", 1), (BUCKET, "collection", 1), (COLLECTION, "record", RECORDS_COUNT)]
     db = Database(url)
     try:
         with db.engine.begin() as conn:
             conn.execute(sa.insert(objects), rows)
             conn.execute(sa.insert(access_control_entries), aces)
-            conn.execute(
-                sa.insert(timestamps),
-                [
-                    {
-                        "parent_id": parent,
-                        "resource_name": name,
-                        "last_modified": START + RECORDS_COUNT,
-                        "live_count": count,
-                    }
-                    for parent, name, count in lists
-                ],
-            )
+            if not first:
+                list_row = sa.and_(
+                    timestamps.c.parent_id == COLLECTION, timestamps.c.resource_name == "record"
+                )
+                moved = timestamps.c.live_count + len(numbers)
+                conn.execute(sa.update(timestamps).where(list_row).values(live_count=moved))
+            else:
+                _load_containers(conn, len(numbers))
     finally:
         db.dispose()
+
+
+def _load_containers(conn: sa.Connection, records: int) -> None:
+    alice = userid("alice")
+    containers = [("", "bucket", "b"), (BUCKET, "collection", "c")]
+    conn.execute(
+        sa.insert(objects),
+        [
+            {
+                "parent_id": parent,
+                "resource_name": name,
+                "id": id_,
+                "last_modified": START,
+                "deleted": False,
+                "data": {},
+            }
+            for parent, name, id_ in containers
+        ],
+    )
+    conn.execute(
+        sa.insert(access_control_entries),
+        [
+            {"object_id": uri, "permission": "write", "principal": alice}
+            for uri in (BUCKET, COLLECTION)
+        ],
+    )
+    lists = [("", "bucket", 1), (BUCKET, "collection", 1), (COLLECTION, "record", records)]
+    conn.execute(
+        sa.insert(timestamps),
+        [
+            {
+                "parent_id": parent,
+                "resource_name": name,
+                "last_modified": START + RECORDS_COUNT,
+                "live_count": count,
+            }
+            for parent, name, count in lists
+        ],
+    )
 
 
 def _app(url: str) -> webtest.TestApp:
@@ -287,12 +302,12 @@ def _is_read(sql: str) -> bool:
     return words[0] in ("SELECT", "WITH") and not {"INSERT", "UPDATE", "DELETE"} & set(words)
 
 
-@pytest.fixture(scope="module")
-def unanalyzed_postgresql(worker_id: str) -> Iterator[str]:
+def _plans_database(worker_id: str, name: str, numbers: Sequence[int]) -> Iterator[str]:
+    """A database of the records ``numbers``, autovacuum off for its tables."""
     server = postgres.server_url()
     if server is None:
         pytest.fail("PostgreSQL is neither running nor installed")  # never skip: CI
-    name = f"kinto_clone_test_plans_{worker_id}"
+    name = f"kinto_clone_test_plans_{name}_{worker_id}"
     url = postgres.create_database(server, name)
     migration.upgrade(url)
     conn = psycopg2.connect(url)
@@ -300,64 +315,132 @@ def unanalyzed_postgresql(worker_id: str) -> Iterator[str]:
     with conn.cursor() as cur:
         for table in TABLES:
             cur.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-    _load(url)
-    with conn.cursor() as cur:  # what was checked: nothing analyzed
-        cur.execute("SELECT count(*) FROM pg_stats WHERE tablename = ANY(%s)", (list(TABLES),))
-        assert cur.fetchone() == (0,)
+    _load(url, numbers)
     conn.close()
     yield url
     migration.forget(url)
     postgres.drop_database(server, name)
 
 
-def check_postgresql_plans(url: str, first: int) -> None:
-    app = _app(url)
-    explainer = psycopg2.connect(url)
-    explainer.autocommit = True
-    problems: dict[str, list[str]] = {}
-    count = [0]
+def _analyzed(url: str) -> int:
+    """How many statistics PostgreSQL has of the tables."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stats WHERE tablename = ANY(%s)", (list(TABLES),))
+        return int(cur.fetchone()[0])
 
-    def explain(sql: str, params: Any) -> None:
+
+def _vacuum_analyze(url: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def unanalyzed_postgresql(worker_id: str) -> Iterator[str]:
+    yield from _plans_database(worker_id, "unanalyzed", range(RECORDS_COUNT))
+
+
+# A small collection: the records the first pass writes, and 21 the reader may read.
+SMALL = [*range(10), *range(READABLE_EVERY, 21 * READABLE_EVERY + 1, READABLE_EVERY)]
+
+
+@pytest.fixture
+def small_postgresql(worker_id: str) -> Iterator[str]:
+    yield from _plans_database(worker_id, "small", SMALL)
+
+
+class PlanChecker:
+    """The app, and a second connection with the app's planner settings (``db.py``) that
+    explains each statement the app is about to send: a prepared statement as this
+    connection's own prepared copy, so the plan checked is the one kept for it (made at
+    its first run here, as on each of the app's connections)."""
+
+    def __init__(self, url: str) -> None:
+        self.app = _app(url)
+        self.explainer = psycopg2.connect(url, options=PLAN_OPTIONS)
+        self.explainer.autocommit = True
+        self.prepared: set[str] = set()
+        self.problems: dict[str, list[str]] = {}
+        self.count = 0
+        self.prepared_only = False
+
+    def close(self) -> None:
+        self.explainer.close()
+        self.app.app.registry.kinto_clone_close()
+
+    def check(self, first: int, *, prepared_only: bool = False) -> None:
+        """Run the hot requests and check the plans of their statements (``prepared_only``:
+        of the prepared ones only, whose plans are kept)."""
+        self.problems, self.count, self.prepared_only = {}, 0, prepared_only
+        names = explained(self.app, self.explain, first)
+        assert len(names) == 17 and self.count >= (20 if prepared_only else 30)
+        assert not self.problems, "\n\n".join(f"{k}: {v}" for k, v in self.problems.items())
+
+    def explain(self, sql: str, params: Any, prepared: Prepared | None) -> None:
         if sql.startswith("SAVEPOINT "):  # a batch's savepoint rides with the statement
             sql = sql.split("; ", 1)[1]
         if not sql.upper().startswith(("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")):
             return
+        if prepared is None and self.prepared_only:
+            return
         analyzed = _is_read(sql)
-        with explainer.cursor() as cur:
+        with self.explainer.cursor() as cur:
+            if prepared is not None and prepared.name not in self.prepared:
+                cur.execute(prepared.prepare)
+                self.prepared.add(prepared.name)
             options = "ANALYZE, FORMAT JSON" if analyzed else "FORMAT JSON"
-            cur.execute(f"EXPLAIN ({options}) {sql}", params)
+            run = prepared.execute if prepared is not None else sql
+            cur.execute(f"EXPLAIN ({options}) {run}", params)
             plan = cur.fetchone()[0][0]["Plan"]
-        count[0] += 1
+        self.count += 1
         found = plan_problems(plan, analyzed)
         if found:
-            problems.setdefault(explain.request, []).append(  # type: ignore[attr-defined]
+            self.problems.setdefault(self.explain.request, []).append(  # type: ignore[attr-defined]
                 f"{found}: {' '.join(sql.split())[:300]}\n{json.dumps(plan)[:3000]}"
             )
 
+
+def check_postgresql_plans(url: str, first: int) -> None:
+    checker = PlanChecker(url)
     try:
-        names = explained(app, explain, first)
+        checker.check(first)
     finally:
-        explainer.close()
-        app.app.registry.kinto_clone_close()
-    assert len(names) == 17 and count[0] >= 30
-    assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())
+        checker.close()
 
 
 def test_hot_statements_of_a_never_analyzed_postgresql_have_bounded_plans(
     unanalyzed_postgresql: str,
 ) -> None:
+    assert _analyzed(unanalyzed_postgresql) == 0
     check_postgresql_plans(unanalyzed_postgresql, first=5000)
 
 
 def test_hot_statements_of_an_analyzed_postgresql_have_bounded_plans(
     unanalyzed_postgresql: str,
 ) -> None:
-    conn = psycopg2.connect(unanalyzed_postgresql)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("ANALYZE")
-    conn.close()
+    _vacuum_analyze(unanalyzed_postgresql)
+    assert _analyzed(unanalyzed_postgresql) > 0
     check_postgresql_plans(unanalyzed_postgresql, first=6000)
+
+
+def test_plans_made_on_a_small_collection_stay_bounded_once_it_has_grown(
+    small_postgresql: str,
+) -> None:
+    """Prepared statements are planned once per connection: the plans made while the
+    collection had 31 records (vacuumed and analyzed) are the ones its 10,000 records are
+    read with, as long as nothing analyzes the tables again. (The statements sent as text
+    are planned on each run, for the table as it is then: checked after it has grown.)"""
+    url = small_postgresql
+    _vacuum_analyze(url)
+    checker = PlanChecker(url)
+    try:
+        checker.check(first=0, prepared_only=True)
+        _load(url, sorted(set(range(RECORDS_COUNT)) - set(SMALL)), first=False)
+        checker.check(first=5000)
+    finally:
+        checker.close()
 
 
 def test_the_plan_checks_catch_a_scan_of_the_collection_and_a_nested_loop() -> None:
@@ -441,7 +524,7 @@ def test_hot_statements_of_sqlite_without_statistics_use_their_indexes(
     problems: dict[str, list[str]] = {}
     count = [0]
 
-    def explain(sql: str, params: Any) -> None:
+    def explain(sql: str, params: Any, _prepared: Any) -> None:
         if not sql.upper().startswith(("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")):
             return
         details = [row[3] for row in explainer.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
