@@ -222,6 +222,7 @@ class Hub:
             # must not cost ten thousand rounds.
             state.subscribers.add(subscriber)
             return
+        subscriber.catching_up.add(uri)  # until a round has read it to its last page
         if state is None:
             state = self.lists[uri] = ListState(uri, position)
         elif state.task is not None and not state.task.done():
@@ -242,6 +243,7 @@ class Hub:
                 if not state.subscribers and (state.task is None or state.task.done()):
                     del self.lists[uri]
         subscriber.cursors.clear()
+        subscriber.catching_up.clear()
         bucket = self.bucket_subscribers.get(subscriber.bucket_id)
         if bucket is not None:
             bucket.discard(subscriber)
@@ -314,6 +316,7 @@ class Hub:
         for subscriber in list(state.subscribers):
             if subscriber.bucket_wide:
                 subscriber.cursors.pop(state.uri, None)
+                subscriber.catching_up.discard(state.uri)
             else:
                 subscriber.finish("gone")
                 self._leave(subscriber)
@@ -357,6 +360,8 @@ class Hub:
                     frame = frames[key] = self._frame(state, change, subscriber.bucket_wide)
                 subscriber.deliver(state.uri, timestamp, state.collection_id, frame)
             subscriber.cursors[state.uri] = position
+            if not found.full:  # read up to the list's present
+                subscriber.catching_up.discard(state.uri)
 
     def _frame(self, state: ListState, change: dict[str, Any], bucket_wide: bool) -> bytes:
         action = self.actions.of(state.uri, change)

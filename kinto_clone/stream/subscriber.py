@@ -36,6 +36,7 @@ class Subscriber:
         "since",
         "since_collection",
         "cursors",
+        "catching_up",
         "max_queued",
         "retry_ms",
         "settle_ms",
@@ -67,6 +68,9 @@ class Subscriber:
         self.since = since
         self.since_collection = since_collection  # bucket-wide: the tie-breaker of `since`
         self.cursors: dict[str, int] = {}
+        # Bucket-wide: the lists joined whose changes since the start have not all been
+        # read yet; nothing is released before they have (their older changes come first).
+        self.catching_up: set[str] = set()
         self.max_queued = max_queued
         self.retry_ms = retry_ms
         self.settle_ms = settle_ms
@@ -107,7 +111,10 @@ class Subscriber:
         self.wake()
 
     def release(self) -> None:
-        """Bucket-wide: queue the pending events settled for ``settle_ms``, in order."""
+        """Bucket-wide: queue the pending events settled for ``settle_ms``, in order, once
+        every list it joined has been read up to its present."""
+        if self.catching_up:
+            return
         horizon = time.time_ns() // 1_000_000 - self.settle_ms
         while self.pending and self.pending[0][0] <= horizon and not self.done:
             timestamp, collection_id, frame = heapq.heappop(self.pending)

@@ -160,3 +160,57 @@ def test_actions_are_kept_only_once_a_hub_reads_them() -> None:
     actions.add(["record", parent, "r2", 2, "create"])
     assert actions.of(parent, {"id": "r1", "last_modified": 1}) == "update"  # not kept
     assert actions.of(parent, {"id": "r2", "last_modified": 2}) == "create"
+
+
+class TwoCollections:
+    """Collections x and y of bucket b, their changes interleaved in time; ``x_read``
+    holds the reads of x."""
+
+    def __init__(self) -> None:
+        self.changes = {
+            "x": [{"id": "x2", "last_modified": 2}, {"id": "x4", "last_modified": 4}],
+            "y": [{"id": "y3", "last_modified": 3}, {"id": "y5", "last_modified": 5}],
+        }
+        self.x_read = threading.Event()
+
+    def collections(self, bucket: str) -> list[str]:
+        return ["x", "y"]
+
+    def read_round(self, bucket: str, collection: str, since: int, page: int, users: Any) -> Round:
+        if collection == "x":
+            self.x_read.wait(5)
+        newer = [c for c in self.changes[collection] if c["last_modified"] > since][:page]
+        return Round(newer, len(newer) >= page, True, ACLS, {OWNER: set()})
+
+
+def test_a_bucket_stream_releases_nothing_before_each_collection_was_read() -> None:
+    """A bucket-wide stream starting in the past: the changes of a collection read first
+    wait for those of a collection whose read is slow, and all come in time order."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        reader = TwoCollections()
+        hub = Hub({}, reader, StreamOptions.from_settings({}), Actions(), NoBroker())  # type: ignore[arg-type]
+        await hub.start()
+        stream = Subscriber(
+            userid=OWNER,
+            limit_key=OWNER,
+            bucket_id="b",
+            collection_id=None,
+            since=0,
+            since_collection=None,
+            max_queued=100,
+            retry_ms=1000,
+            settle_ms=0,
+        )
+        await hub.subscribe(stream)  # y is read at once, x is held
+        await asyncio.sleep(0.3)  # six release ticks
+        while_x_is_read = ids(stream)
+        reader.x_read.set()
+        await asyncio.sleep(0.3)
+        found = while_x_is_read, ids(stream)
+        await hub.stop()
+        return found
+
+    while_x_is_read, after = asyncio.run(scenario())
+    assert while_x_is_read == []
+    assert after == ["x:2", "y:3", "x:4", "y:5"]
