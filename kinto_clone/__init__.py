@@ -16,6 +16,7 @@ from kinto_clone import backends, request, settings
 from kinto_clone.json import JSONRenderer
 from kinto_clone.resources.types import Topology
 from kinto_clone.version import __version__ as __version__  # kinto_clone.__version__
+from kinto_clone.views import dispatch
 
 
 def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Router:
@@ -82,4 +83,6 @@ def main(global_config: dict[str, Any] | None = None, **raw_settings: Any) -> Ro
     config.commit()
     # No per-request hooks: what they attached is declared on KintoRequest (request.py).
     request.install(config.registry)
+    # A route's view for the method is found without raising exceptions (views/dispatch.py).
+    dispatch.install(config.registry)
     return config.make_wsgi_app()
