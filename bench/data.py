@@ -250,7 +250,12 @@ class DataSet:
             db=db,
         )
         self.copy_aces_sql(coll, n)
-        if coltype == "bigint":  # ours keeps each list's count in its timestamps row
+        counted = psql(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+            "'timestamps' AND column_name = 'live_count'",
+            db=db,
+        )
+        if counted == "1":  # ours (since 950bb74) keeps each list's count in that row
             psql(
                 f"UPDATE timestamps SET live_count = (SELECT count(*) FROM objects WHERE "
                 f"parent_id = '{parent}' AND resource_name = '{resource}' AND NOT deleted) "

@@ -6,7 +6,8 @@ That exception is an HTTP exception, built as a whole response (~17 us): a PATCH
 through three of them (its route's GET, HEAD and PUT views come first), a DELETE through
 four, 5% of a PATCH's CPU. ``install`` makes those MultiViews ask each view whether its
 predicates accept the request (Pyramid's own ``MultiView.match`` does the same) and call
-the first that does; the answers are the same, ``tests/test_dispatch.py`` checks it.
+the first that does; the answers are the same, ``tests/functional/test_dispatch.py``
+checks it.
 """
 
 from __future__ import annotations
