@@ -13,7 +13,9 @@ not database time. With several ``--tree`` (checkouts of other commits, e.g. ``g
 worktree``s, each with its ``.venv`` or a link to this one's), one column per tree.
 
 Workloads: ``get`` (one record), ``page`` (first page of 100 of 300), ``walk`` (a
-``_token`` page), ``patch`` (one record, no If-Match), ``ifmatch`` (one record, with the
+``_token`` page), ``since`` (a ``_since`` poll answering the 10 newest: bench W4),
+``sorted`` (a page of 100 sorted on a data field: W3s), ``reader`` (the list as a user
+who may read 1% of it: W6), ``patch`` (one record, no If-Match), ``ifmatch`` (one record, with the
 ETag of the previous PATCH: bench W5d), ``stale`` (one record, with an old ETag: a 412,
 most of bench W5s), ``create`` (POST a record).
 """
@@ -22,6 +24,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
+import hashlib
+import hmac
 import os
 import subprocess
 import sys
@@ -29,9 +34,22 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("get", "page", "walk", "patch", "ifmatch", "stale", "create")
+WORKLOADS = (
+    "get",
+    "page",
+    "walk",
+    "since",
+    "sorted",
+    "reader",
+    "patch",
+    "ifmatch",
+    "stale",
+    "create",
+)
 RECORDS = "/v1/buckets/bench/collections/c/records"
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:alice-secret").decode()}
+READER = {"Authorization": "Basic " + base64.b64encode(b"bob:bob-secret").decode()}
+READER_ID = "basicauth:" + hmac.new(b"bench", b"bob:bob-secret", hashlib.sha256).hexdigest()
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
@@ -73,12 +91,15 @@ def child(tree: str, workload: str, requests: int) -> None:
         app.put_json("/v1/buckets/bench", {}, headers=AUTH)
         app.put_json("/v1/buckets/bench/collections/c", {}, headers=AUTH)
         for i in range(300):
-            data = {"title": f"record {i}", "n": i, "text": "lorem ipsum dolor sit amet"}
-            app.put_json(f"{RECORDS}/r{i:04d}", {"data": data}, headers=AUTH)
+            data = {"title": f"record {(i * 7919) % 300}", "n": i, "text": "lorem ipsum"}
+            perms = {"read": [READER_ID]} if i % 100 == 0 else {}
+            app.put_json(f"{RECORDS}/r{i:04d}", {"data": data, "permissions": perms}, headers=AUTH)
         psql("VACUUM ANALYZE", db)
         walk = app.get(f"{RECORDS}?_limit=100", headers=AUTH).headers["Next-Page"]
         walk = walk[walk.index("/v1/") :]
         etags = [app.get(f"{RECORDS}/r0003", headers=AUTH).headers["ETag"]]
+        newest = app.get(f"{RECORDS}?_sort=-last_modified&_limit=11", headers=AUTH).json
+        since = newest["data"][-1]["last_modified"]
 
         def one(i: int) -> None:
             if workload == "get":
@@ -87,6 +108,12 @@ def child(tree: str, workload: str, requests: int) -> None:
                 app.get(f"{RECORDS}?_limit=100", headers=AUTH)
             elif workload == "walk":
                 app.get(walk, headers=AUTH)
+            elif workload == "since":
+                app.get(f"{RECORDS}?_since={since}", headers=AUTH)
+            elif workload == "sorted":
+                app.get(f"{RECORDS}?_limit=100&_sort=title", headers=AUTH)
+            elif workload == "reader":
+                app.get(RECORDS, headers=READER)
             elif workload == "patch":
                 app.patch_json(f"{RECORDS}/r0002", {"data": {"counter": i}}, headers=AUTH)
             elif workload == "ifmatch":
@@ -99,6 +126,8 @@ def child(tree: str, workload: str, requests: int) -> None:
             else:
                 app.post_json(RECORDS, {"data": {"title": "new", "n": i}}, headers=AUTH)
 
+        gc.collect()  # as `kinto-clone start` does before serving (__main__.py)
+        gc.freeze()
         for i in range(100):  # warm-up: caches, prepared statements, pools
             one(i)
         toggle = ["callgrind_control", "-i"]

@@ -7,6 +7,7 @@ Argument parsing and bootstrap only; the work is done by the modules it calls.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import secrets
@@ -152,6 +153,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     server = loadserver(
         f"config:{os.path.abspath(args.ini)}", global_conf={"http_port": str(args.port)}
     )
+    # What exists now (modules, the app, its routes and statements) lives as long as the
+    # process: out of the garbage collector's reach, a full collection no longer walks it
+    # (~95,000 objects: 82 ms every few thousand requests, 0.9 ms frozen; 2026-12-08).
+    gc.collect()
+    gc.freeze()
     server(app)
     return 0
 
