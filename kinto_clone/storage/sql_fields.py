@@ -32,6 +32,11 @@ from kinto_clone.tables import objects
 
 Condition = ColumnElement[bool]
 
+# Type instances, built once: a type given as a class is instantiated for each expression,
+# and each new instance computes its cache key again (a sort on a data field built 9 per
+# request; bench/instructions.py "sorted").
+_JSONB, _TEXT = JSONB(), sa.Text()
+
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -112,12 +117,12 @@ class JSONBField(Field):
     def __init__(self, keys: Sequence[str]) -> None:
         # Explicit "->" rather than SQLAlchemy's jsonb subscript (data['a']), which reads
         # data['a']['0'] as an array index where "->" and SQLite's path see a missing key.
-        parent: ColumnElement[Any] = sa.type_coerce(objects.c.data, JSONB)
+        parent: ColumnElement[Any] = sa.type_coerce(objects.c.data, _JSONB)
         for key in keys[:-1]:
-            parent = parent.op("->", return_type=JSONB)(sa.literal(key, sa.Text))
-        last = sa.literal(keys[-1], sa.Text)
-        self.expr: ColumnElement[Any] = parent.op("->", return_type=JSONB)(last)
-        self.text: ColumnElement[str] = parent.op("->>", return_type=sa.Text)(last)
+            parent = parent.op("->", return_type=_JSONB)(sa.literal(key, _TEXT))
+        last = sa.literal(keys[-1], _TEXT)
+        self.expr: ColumnElement[Any] = parent.op("->", return_type=_JSONB)(last)
+        self.text: ColumnElement[str] = parent.op("->>", return_type=_TEXT)(last)
         self.present = self.expr.is_not(None)
 
     def equals_any(self, values: Sequence[Any]) -> Condition:
@@ -151,7 +156,7 @@ class JSONBField(Field):
 
 
 def _jsonb(value: Any) -> ColumnElement[Any]:
-    return sa.literal(value, JSONB)
+    return sa.literal(value, _JSONB)
 
 
 _SQLITE_RANKS = {

@@ -37,6 +37,8 @@ from kinto_clone.tables import access_control_entries, list_key, objects, timest
 Condition = ColumnElement[bool]
 MANAGED_FIELDS = ("id", "last_modified")
 
+# Type instances for the expressions built per call (``sql_fields`` says why).
+_TEXT, _INTEGER = sa.Text(), sa.Integer()
 PARENT = sa.bindparam("list_parent", type_=sa.Text)
 RESOURCE = sa.bindparam("list_resource", type_=sa.Text)
 KEY = sa.bindparam("list_key", type_=sa.Text)
@@ -119,11 +121,11 @@ def _readable(postgresql: bool, readable_by: ReadableBy) -> list[Condition]:
     prefix = f"{readable_by.list_uri}/"
     return held_on(
         postgresql,
-        sa.literal(prefix, sa.Text),
-        sa.literal(after_prefix(prefix), sa.Text),
-        sa.literal(len(prefix) + 1, sa.Integer),
-        [sa.literal(p, sa.Text) for p in sorted(readable_by.permissions)],
-        [sa.literal(p, sa.Text) for p in sorted(readable_by.principals)],
+        sa.literal(prefix, _TEXT),
+        sa.literal(after_prefix(prefix), _TEXT),
+        sa.literal(len(prefix) + 1, _INTEGER),
+        [sa.literal(p, _TEXT) for p in sorted(readable_by.permissions)],
+        [sa.literal(p, _TEXT) for p in sorted(readable_by.principals)],
     )
 
 
@@ -185,7 +187,7 @@ def limited(page: sa.Select[Any], postgresql: bool, limit: Any) -> sa.Select[Any
     if limit is None:
         return page
     if postgresql:
-        value = limit if isinstance(limit, sa.BindParameter) else sa.literal(limit, sa.Integer)
+        value = limit if isinstance(limit, sa.BindParameter) else sa.literal(limit, _INTEGER)
         limit = sa.select(value).scalar_subquery()
     return page.limit(limit)
 
