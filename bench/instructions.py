@@ -101,19 +101,19 @@ def child(tree: str, workload: str, requests: int) -> None:
         newest = app.get(f"{RECORDS}?_sort=-last_modified&_limit=11", headers=AUTH).json
         since = newest["data"][-1]["last_modified"]
 
+        reads = {  # workload -> (URL, credentials)
+            "get": (f"{RECORDS}/r0001", AUTH),
+            "page": (f"{RECORDS}?_limit=100", AUTH),
+            "walk": (walk, AUTH),
+            "since": (f"{RECORDS}?_since={since}", AUTH),
+            "sorted": (f"{RECORDS}?_limit=100&_sort=title", AUTH),
+            "reader": (RECORDS, READER),
+        }
+
         def one(i: int) -> None:
-            if workload == "get":
-                app.get(f"{RECORDS}/r0001", headers=AUTH)
-            elif workload == "page":
-                app.get(f"{RECORDS}?_limit=100", headers=AUTH)
-            elif workload == "walk":
-                app.get(walk, headers=AUTH)
-            elif workload == "since":
-                app.get(f"{RECORDS}?_since={since}", headers=AUTH)
-            elif workload == "sorted":
-                app.get(f"{RECORDS}?_limit=100&_sort=title", headers=AUTH)
-            elif workload == "reader":
-                app.get(RECORDS, headers=READER)
+            if workload in reads:
+                url, credentials = reads[workload]
+                app.get(url, headers=credentials)
             elif workload == "patch":
                 app.patch_json(f"{RECORDS}/r0002", {"data": {"counter": i}}, headers=AUTH)
             elif workload == "ifmatch":
